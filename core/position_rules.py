@@ -1,0 +1,126 @@
+"""How an open position reacts to one closed candle: stop, TP1 (partial, stop to
+break-even), TP2, and the ATR trailing stop after TP1.
+
+Pure and shared: the bot's monitor job and the backtester both call `apply_candle`, so
+the rules exist once. It returns triggers at their trigger prices; slippage and fees are
+the executing side's business (the paper exchange, or the backtester's fill model).
+
+Intrabar order is unknown from OHLC, so the rules take the cautious reading:
+- the stop is checked before the targets on the same candle;
+- a candle that opens through a level fills at the open (a gap), not at the level;
+- a stop moved on this candle (break-even, trailing) is first tested on the next one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from core.models import ExitReason, Position, Side
+
+
+@dataclass(frozen=True, slots=True)
+class ManagementRules:
+    tp1_fraction: float = 0.5  # share of the position closed at TP1
+    breakeven_after_tp1: bool = True
+    trail_atr_multiplier: float = 2.0  # 0 disables trailing
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.tp1_fraction < 1.0:
+            raise ValueError("tp1_fraction must be between 0 and 1")
+        if self.trail_atr_multiplier < 0:
+            raise ValueError("trail_atr_multiplier must not be negative")
+
+
+@dataclass(frozen=True, slots=True)
+class Trigger:
+    reason: ExitReason
+    price: float  # trigger price (the level, or the open on a gap)
+    quantity: float
+
+
+@dataclass(frozen=True, slots=True)
+class Candle:
+    open: float
+    high: float
+    low: float
+    close: float
+
+
+@dataclass(slots=True)
+class CandleOutcome:
+    triggers: list[Trigger] = field(default_factory=list)
+    stop_moved_from: float | None = None  # previous stop if the stop moved
+    closed: bool = False
+
+
+def _stop_reason(position: Position) -> ExitReason:
+    if not position.tp1_done:
+        return ExitReason.STOP_LOSS
+    if position.stop_price == position.entry_price:
+        return ExitReason.BREAK_EVEN
+    return ExitReason.TRAILING_STOP
+
+
+def apply_candle(position: Position, candle: Candle, rules: ManagementRules) -> CandleOutcome:
+    """Apply one closed candle to `position` in place and say what filled.
+
+    The position's quantity, stop, extremes and tp1 flag are updated; realised P&L is
+    not (it depends on the actual fill prices).
+    """
+    out = CandleOutcome()
+    sign = position.side.sign
+
+    def crossed(level: float, adverse: bool) -> float | None:
+        """Trigger price if the candle reached `level`, else None."""
+        if adverse:  # price moving against the position: a stop
+            if sign * (candle.open - level) <= 0:
+                return candle.open
+            extreme = candle.low if position.side is Side.LONG else candle.high
+            return level if sign * (extreme - level) <= 0 else None
+        if sign * (candle.open - level) >= 0:
+            return candle.open
+        extreme = candle.high if position.side is Side.LONG else candle.low
+        return level if sign * (extreme - level) >= 0 else None
+
+    stop_fill = crossed(position.stop_price, adverse=True)
+    if stop_fill is not None:
+        out.triggers.append(Trigger(_stop_reason(position), stop_fill, position.quantity))
+        position.quantity = 0.0
+        out.closed = True
+        return out
+
+    old_stop = position.stop_price
+    if not position.tp1_done:
+        tp1_fill = crossed(position.tp1, adverse=False)
+        if tp1_fill is not None:
+            part = position.initial_quantity * rules.tp1_fraction
+            part = min(part, position.quantity)
+            out.triggers.append(Trigger(ExitReason.TP1, tp1_fill, part))
+            position.quantity -= part
+            position.tp1_done = True
+            if rules.breakeven_after_tp1 and sign * (position.entry_price - position.stop_price) > 0:
+                position.stop_price = position.entry_price
+
+    if position.tp1_done and position.quantity > 0:
+        tp2_fill = crossed(position.tp2, adverse=False)
+        if tp2_fill is not None:
+            out.triggers.append(Trigger(ExitReason.TP2, tp2_fill, position.quantity))
+            position.quantity = 0.0
+            out.closed = True
+            return out
+
+    position.highest = max(position.highest, candle.high)
+    position.lowest = min(position.lowest, candle.low)
+
+    if position.tp1_done and position.atr and rules.trail_atr_multiplier > 0:
+        distance = rules.trail_atr_multiplier * position.atr
+        if position.side is Side.LONG:
+            candidate = min(position.highest - distance, candle.close)
+        else:
+            candidate = max(position.lowest + distance, candle.close)
+        if sign * (candidate - position.stop_price) > 0:  # only ever in the position's favour
+            position.stop_price = candidate
+
+    if position.stop_price != old_stop:
+        out.stop_moved_from = old_stop
+    return out
