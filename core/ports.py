@@ -5,8 +5,8 @@ Only protocols and the small dataclasses they exchange live here; nothing import
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
@@ -19,7 +19,9 @@ from core.models import (
     OrderRequest,
     OrderResult,
     Position,
+    Side,
     SignalDraft,
+    SignalLevels,
     SignalState,
     User,
     UserSignal,
@@ -174,3 +176,35 @@ class PositionRepository(Protocol):
 
 class Outbox(Protocol):
     async def enqueue(self, events: Sequence[Event]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A would-be signal as the models see it, at its decision candle."""
+
+    symbol: str
+    timeframe: str
+    side: Side
+    frame: pd.DataFrame  # candles with indicator columns, up to and including the decision candle
+    levels: SignalLevels
+    regime: str | None
+    strength: float
+
+
+@dataclass(frozen=True, slots=True)
+class ModelOpinion:
+    """One model's say on one candidate."""
+
+    passed: bool
+    reason: str
+    strength_factor: float = 1.0  # multiplies the candidate's strength when it passes
+    details: Mapping[str, float] = field(default_factory=dict)
+
+
+class SignalModel(Protocol):
+    """An ML filter. Synchronous and CPU-bound: the engine runs it off the event loop,
+    once per scan for all candidates of that scan."""
+
+    name: str
+
+    def assess(self, candidates: Sequence[Candidate]) -> list[ModelOpinion]: ...
