@@ -5,7 +5,7 @@ Only protocols and the small dataclasses they exchange live here; nothing import
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -86,20 +86,25 @@ class UserRepository(Protocol):
 
     async def mark_blocked(self, user_id: int) -> None: ...
 
-    async def subscribers(self) -> list[User]: ...
+    async def subscribers(self) -> list[User]:
+        """Subscribed users the bot can still reach."""
 
     async def counts(self) -> tuple[int, int]:
         """(registered, subscribed and reachable)."""
 
+    async def balance(self, user_id: int) -> float | None: ...
 
-class SettingsRepository(Protocol):
+
+class SystemRepository(Protocol):
+    """The pause flag, risk limits and small key-values an admin controls (audited)."""
+
     async def is_paused(self) -> bool: ...
 
     async def set_paused(self, paused: bool, admin_id: int) -> None: ...
 
     async def limits(self) -> Limits: ...
 
-    async def set_limit(self, name: str, value: float | int, admin_id: int) -> Limits: ...
+    async def save_limits(self, limits: Limits, admin_id: int, changed: str) -> None: ...
 
     async def get_value(self, key: str) -> str | None: ...
 
@@ -113,7 +118,7 @@ class SignalRepository(Protocol):
         allocations: Sequence[Allocation],
         created_at: datetime,
         expires_at: datetime,
-        make_event: "EventFactory",
+        make_event: Callable[[UserSignal], Event],
     ) -> list[UserSignal] | None:
         """Store the signal once, one row per allocation and one outbox event per row,
         all in one transaction. None when this engine signal was already stored."""
@@ -129,53 +134,60 @@ class SignalRepository(Protocol):
         now: datetime,
         reason: str | None = None,
     ) -> bool:
-        """Move the row in one statement; False if it was not in `from_state` (or, for
-        pending -> confirmed, expired or not this user's)."""
-
-    async def set_message_id(self, user_signal_id: int, message_id: int) -> None: ...
+        """Move the row in one statement; False if it was not in `from_state`, not this
+        user's, or (leaving pending) expired."""
 
     async def active_for_user(self, user_id: int, now: datetime) -> list[UserSignal]: ...
 
     async def expire_due(self, now: datetime) -> int: ...
 
+    async def stuck_confirmed(self) -> list[UserSignal]: ...
 
-class EventFactory(Protocol):
-    def __call__(self, user_signal: UserSignal) -> Event: ...
+    async def signal_atr(self, signal_id: int) -> float | None: ...
 
 
 class OrderRepository(Protocol):
-    async def begin(self, request: OrderRequest, now: datetime) -> OrderResult | None:
-        """Store the intent as `submitting` before it is sent. If this client order id
-        exists already, return what is known of it instead (None if still submitting)."""
+    async def begin(self, request: OrderRequest) -> OrderResult | None:
+        """Store the intent as `submitting` before it is sent and return None; if the
+        client order id exists, return its record instead (never send it again)."""
 
-    async def record(self, request: OrderRequest, result: OrderResult) -> None: ...
+    async def record(self, result: OrderResult) -> None: ...
 
-    async def unresolved(self) -> list[OrderRequest]:
-        """Orders stored as submitting: their fate must be looked up on the exchange."""
+    async def get(self, client_order_id: str) -> OrderResult | None: ...
+
+    async def unresolved(self) -> list[OrderRequest]: ...
 
 
 class PositionRepository(Protocol):
     async def open(
-        self, position: Position, user_signal_id: int | None, fee: float, events: Sequence[Event]
+        self,
+        position: Position,
+        entry_client_order_id: str,
+        fee: float,
+        make_events: Callable[[Position], Sequence[Event]],
     ) -> Position:
-        """Insert the position, mark its user signal executed, charge the entry fee to
-        the user's paper balance and queue the events, atomically. Returns it with id."""
+        """Insert the position, mark its user signal executed, charge the entry fee and
+        queue the events, atomically. Returns it with its id."""
 
-    async def save(self, position: Position, balance_delta: float, events: Sequence[Event]) -> float:
-        """Persist the position's new state, add `balance_delta` to the user's balance
-        and queue the events, atomically. Returns the new balance."""
+    async def save(
+        self, position: Position, balance_delta: float, make_events: Callable[[float], Sequence[Event]]
+    ) -> float:
+        """Persist the position, add `balance_delta` to the balance and queue the events
+        (built from the new balance), atomically. Returns the new balance."""
 
     async def get(self, position_id: int) -> Position | None: ...
 
     async def open_positions(self, user_id: int | None = None) -> list[Position]: ...
 
-    async def closed_positions(self, user_id: int | None = None, limit: int | None = None) -> list[Position]: ...
+    async def closed_positions(self, user_id: int, limit: int | None = None) -> list[Position]: ...
 
     async def count_open(self, user_id: int | None = None) -> int: ...
 
 
-class Outbox(Protocol):
-    async def enqueue(self, events: Sequence[Event]) -> None: ...
+class OutboxRepository(Protocol):
+    async def enqueue(self, events: Sequence[Event], now: datetime) -> None: ...
+
+    async def depth(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)

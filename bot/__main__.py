@@ -1,0 +1,37 @@
+"""`python -m bot`: read the settings, configure logging, run the bot until SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+import sys
+
+from telegram import Update
+
+from bot.app import build_application
+from bot.logging_setup import configure_logging
+from core.errors import ConfigError
+from core.settings import Settings
+
+
+def main() -> int:
+    try:
+        settings = Settings.load()
+    except ConfigError as exc:
+        print(f"ATRA cannot start: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level, settings.log_format, [settings.telegram_bot_token.get_secret_value()])
+    try:
+        app = build_application(settings)
+        app.run_polling(
+            allowed_updates=[Update.MESSAGE, Update.CALLBACK_QUERY],
+            stop_signals=(signal.SIGINT, signal.SIGTERM),
+            drop_pending_updates=False,
+        )
+    except ConfigError as exc:
+        print(f"ATRA cannot start: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,213 @@
+"""The composition root: settings -> database -> market data -> exchange -> engine ->
+services -> bot. The one place that decides which implementation of each port is used."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from telegram import LinkPreviewOptions
+from telegram.constants import ParseMode
+from telegram.ext import AIORateLimiter, ApplicationBuilder, ContextTypes, Defaults
+
+from bot.context import BotApplication, BotContext, BotData, Services
+from bot.delivery import DeliveryWorker
+from bot.handlers import admin, callbacks, fallback, user
+from bot.jobs import monitor_job, scan_job
+from core.admin import AdminService
+from core.clock import ReplayClock, SystemClock
+from core.engine import SignalEngine
+from core.errors import ConfigError
+from core.exchange.paper import PaperAccounts, PaperExchange
+from core.marketdata import ReplayMarketData
+from core.ports import Clock, Exchange, MarketData
+from core.position_rules import ManagementRules
+from core.scanner import Scanner
+from core.settings import Settings
+from core.timeframes import timeframe_seconds
+from core.trading import TradingConfig, TradingService
+from db.database import Database
+from db.outbox import OutboxRepository
+from db.signals import SignalRepository
+from db.system import SystemRepository
+from db.trades import OrderRepository, PositionRepository
+from db.users import UserRepository
+
+log = logging.getLogger(__name__)
+
+REPLAY_CLOCK_KEY = "replay_clock"
+
+
+@dataclass
+class Overrides:
+    """Test seams: replace the clock, the market data or the exchange."""
+
+    clock: Clock | None = None
+    market_data: MarketData | None = None
+    exchange: Exchange | None = None
+    delivery_options: dict[str, float] = field(default_factory=dict)
+
+
+def file_url_for(api_base_url: str) -> str:
+    """Bot API file URL beside the API URL: https://host/bot -> https://host/file/bot."""
+    head, sep, _ = api_base_url.rstrip("/").rpartition("/bot")
+    return f"{head}/file/bot" if sep else api_base_url.rstrip("/") + "/file/bot"
+
+
+class Runtime:
+    """Owns the database and the background task for one run of the application."""
+
+    def __init__(self, settings: Settings, overrides: Overrides) -> None:
+        self.settings = settings
+        self.overrides = overrides
+        self.db = Database(settings.database_path)
+        self.delivery_task: asyncio.Task[None] | None = None
+        self.clock: Clock | None = None
+        self.system: SystemRepository | None = None
+
+    async def start(self, app: BotApplication) -> None:
+        settings = self.settings
+        await self.db.connect()
+        system = SystemRepository(self.db, SystemClock())
+        clock = self.overrides.clock or await self._clock(system)
+        self.clock = clock
+        users = UserRepository(self.db, clock)
+        system = SystemRepository(self.db, clock)
+        signals = SignalRepository(self.db)
+        orders = OrderRepository(self.db, clock)
+        positions = PositionRepository(self.db, clock)
+        outbox = OutboxRepository(self.db)
+        market_data = self.overrides.market_data or self._market_data(clock)
+        exchange = self.overrides.exchange or self._exchange(market_data, clock, PaperAccounts(users, positions))
+        delivery = DeliveryWorker(
+            app.bot, outbox, users, signals, system, SystemClock(), **self.overrides.delivery_options  # type: ignore[arg-type]
+        )
+        trading = TradingService(
+            config=TradingConfig(
+                timeframe=settings.timeframe,
+                paper_balance=settings.paper_balance,
+                signal_ttl_seconds=settings.signal_ttl,
+                max_price_drift_pct=settings.max_price_drift_pct,
+                admin_ids=settings.admin_ids,
+            ),
+            clock=clock, market_data=market_data, exchange=exchange, users=users, system=system, signals=signals,
+            orders=orders, positions=positions, outbox=outbox, rules=ManagementRules(), wake_delivery=delivery.wake,
+        )
+        self.system = system
+        admin_service = AdminService(
+            clock=clock, system=system, users=users, positions=positions, outbox=outbox, market_data=market_data,
+            trading=trading, symbols=settings.symbols, timeframe=settings.timeframe, mode=settings.trading_mode,
+            market_data_kind=settings.market_data,
+        )
+        engine = SignalEngine(market_data, settings.timeframe, clock)
+        scanner = Scanner(engine, trading, system, clock, admin_service.tradable_symbols)
+        app.bot_data.services = Services(
+            settings=settings, clock=clock, trading=trading, admin=admin_service, scanner=scanner, users=users,
+            delivery=delivery,
+        )
+        recovered = await trading.recover()
+        if recovered:
+            log.warning("recovered %d confirmation(s) interrupted by the last stop", recovered)
+        self.delivery_task = asyncio.create_task(delivery.run(), name="delivery-worker")
+        self.delivery_task.add_done_callback(_log_task_end)
+        self._schedule(app)
+        log.info(
+            "ATRA started: mode=%s market_data=%s symbols=%s timeframe=%s scan every %.0fs",
+            settings.trading_mode, settings.market_data, ",".join(admin_service.tradable_symbols()),
+            settings.timeframe, settings.scan_interval,
+        )
+
+    async def _clock(self, system: SystemRepository) -> Clock:
+        settings = self.settings
+        if settings.market_data != "replay":
+            return SystemClock()
+        assert settings.replay_start is not None
+        start = settings.replay_start
+        saved = await system.get_value(REPLAY_CLOCK_KEY)
+        if saved and datetime.fromisoformat(saved) > start:
+            start = datetime.fromisoformat(saved)  # a restart continues the replay where it stopped
+        return ReplayClock(start, settings.replay_speed)
+
+    def _market_data(self, clock: Clock) -> MarketData:
+        settings = self.settings
+        if settings.market_data == "replay":
+            assert settings.replay_dir is not None
+            data = ReplayMarketData(settings.replay_dir, clock, settings.symbols, settings.timeframe)
+            if not data.symbols():
+                raise ConfigError(
+                    f"REPLAY_DIR {settings.replay_dir} has no {settings.timeframe} file for any of SYMBOLS"
+                )
+            return data
+        raise ConfigError("MARKET_DATA=exchange needs the ccxt market-data adapter, which is not built yet")
+
+    def _exchange(self, market_data: MarketData, clock: Clock, accounts: PaperAccounts) -> Exchange:
+        settings = self.settings
+        if settings.trading_mode == "paper":
+            quote = settings.symbols[0].split("/")[1]
+            return PaperExchange(
+                market_data, clock, accounts.free_balance, settings.paper_fee_pct, settings.paper_slippage_pct, quote
+            )
+        raise ConfigError("TRADING_MODE=live is not available yet: use paper")
+
+    def _schedule(self, app: BotApplication) -> None:
+        queue = app.job_queue
+        assert queue is not None, "python-telegram-bot[job-queue] is required"
+        settings = self.settings
+        first = 5.0
+        if settings.market_data == "exchange" and settings.scan_interval_seconds is None:
+            # Right after each candle closes (a few seconds of grace for the exchange).
+            period = timeframe_seconds(settings.timeframe)
+            now = datetime.now().timestamp()
+            first = period - now % period + 5.0
+        queue.run_repeating(scan_job, interval=settings.scan_interval, first=first, name="scan")  # type: ignore[arg-type]
+        queue.run_repeating(
+            monitor_job, interval=settings.monitor_interval_seconds, first=2.0, name="monitor"  # type: ignore[arg-type]
+        )
+        if settings.market_data == "replay":
+            queue.run_repeating(self._save_replay_clock, interval=10.0, first=10.0, name="replay-clock")  # type: ignore[arg-type]
+
+    async def _save_replay_clock(self, context: BotContext) -> None:
+        assert self.clock is not None and self.system is not None
+        await self.system.set_value(REPLAY_CLOCK_KEY, self.clock.now().isoformat())
+
+    async def stop(self, app: BotApplication) -> None:
+        if self.delivery_task is not None:
+            self.delivery_task.cancel()
+            try:
+                await self.delivery_task
+            except asyncio.CancelledError:
+                pass
+            self.delivery_task = None
+        if self.clock is not None and self.system is not None and self.settings.market_data == "replay":
+            await self.system.set_value(REPLAY_CLOCK_KEY, self.clock.now().isoformat())
+
+    async def shutdown(self, app: BotApplication) -> None:
+        await self.db.close()
+
+
+def _log_task_end(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.critical("%s died", task.get_name(), exc_info=task.exception())
+
+
+def build_application(settings: Settings, overrides: Overrides | None = None) -> BotApplication:
+    runtime = Runtime(settings, overrides or Overrides())
+    app: BotApplication = (
+        ApplicationBuilder()
+        .token(settings.telegram_bot_token.get_secret_value())
+        .base_url(settings.telegram_api_base_url)
+        .base_file_url(file_url_for(settings.telegram_api_base_url))
+        .rate_limiter(AIORateLimiter(max_retries=1))
+        .context_types(ContextTypes(context=BotContext, bot_data=BotData))
+        .defaults(Defaults(parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)))
+        .concurrent_updates(True)
+        .post_init(runtime.start)
+        .post_stop(runtime.stop)
+        .post_shutdown(runtime.shutdown)
+        .build()
+    )
+    for feature in (user, admin, callbacks, fallback):
+        feature.register(app)
+    return app

@@ -1,0 +1,63 @@
+"""Commands every user has: /start, /help, /signals, /positions, /stop."""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import Application, CommandHandler, filters
+
+from bot.context import BotContext, is_admin, reply, user_language
+from bot.i18n import language_for, t
+from bot.render import money, positions_list, signals_list
+
+PRIVATE = filters.ChatType.PRIVATE
+
+
+async def start(update: Update, context: BotContext) -> None:
+    tg_user = update.effective_user
+    assert tg_user is not None
+    services = context.services
+    user, new = await services.trading.register(tg_user.id, language_for(tg_user.language_code))
+    if new:
+        text = t(user.language, "start_new", mode=services.settings.trading_mode, balance=money(user.paper_balance))
+    else:
+        text = t(user.language, "start_back")
+    await reply(update, text)
+
+
+async def help_command(update: Update, context: BotContext) -> None:
+    language = await user_language(update, context)
+    text = t(language, "help_user")
+    if is_admin(update, context):
+        text += t(language, "help_admin")
+    await reply(update, text)
+
+
+async def stop(update: Update, context: BotContext) -> None:
+    language = await user_language(update, context)
+    assert update.effective_user is not None
+    changed = await context.services.trading.unsubscribe(update.effective_user.id)
+    await reply(update, t(language, "stopped" if changed else "not_registered"))
+
+
+async def signals(update: Update, context: BotContext) -> None:
+    language = await user_language(update, context)
+    assert update.effective_user is not None
+    rows = await context.services.trading.active_signals(update.effective_user.id)
+    for text in signals_list(language, rows):
+        await reply(update, text)
+
+
+async def positions(update: Update, context: BotContext) -> None:
+    language = await user_language(update, context)
+    assert update.effective_user is not None
+    views = await context.services.trading.positions_view(update.effective_user.id)
+    for text in positions_list(language, views):
+        await reply(update, text)
+
+
+def register(app: Application) -> None:  # type: ignore[type-arg]
+    app.add_handler(CommandHandler("start", start, filters=PRIVATE))
+    app.add_handler(CommandHandler("help", help_command, filters=PRIVATE))
+    app.add_handler(CommandHandler("stop", stop, filters=PRIVATE))
+    app.add_handler(CommandHandler("signals", signals, filters=PRIVATE))
+    app.add_handler(CommandHandler("positions", positions, filters=PRIVATE))

@@ -1,0 +1,306 @@
+"""Every user-facing string, in English and Russian. Messages use Telegram HTML; the
+renderer escapes every parameter before it is put in."""
+
+from __future__ import annotations
+
+import html
+import string
+from typing import Any
+
+LANGUAGES = ("en", "ru")
+DEFAULT_LANGUAGE = "en"
+
+
+def language_for(code: str | None) -> str:
+    """Telegram's language_code ('ru', 'ru-RU', 'en-US' ...) to a catalogue language."""
+    if code and code.lower().split("-")[0] in LANGUAGES:
+        return code.lower().split("-")[0]
+    return DEFAULT_LANGUAGE
+
+
+CATALOGUE: dict[str, dict[str, str]] = {
+    # ---------------------------------------------------------------- user
+    "start_new": {
+        "en": "👋 Welcome to <b>ATRA</b>, your crypto trading assistant.\n\n"
+        "You are subscribed: signals with entry, stop-loss and take-profit levels will arrive here. "
+        "Confirm a signal with its button to open a position; mode: <b>{mode}</b>, "
+        "starting balance {balance}.\n\n"
+        "⚠️ Trading is risky. Signals are not financial advice; never risk money you cannot afford to lose.\n\n"
+        "/help lists the commands.",
+        "ru": "👋 Добро пожаловать в <b>ATRA</b> — ваш помощник в торговле криптовалютой.\n\n"
+        "Вы подписаны: сюда будут приходить сигналы с точкой входа, стоп-лоссом и тейк-профитами. "
+        "Подтвердите сигнал кнопкой, чтобы открыть позицию; режим: <b>{mode}</b>, "
+        "стартовый баланс {balance}.\n\n"
+        "⚠️ Торговля связана с риском. Сигналы — не финансовая рекомендация; не рискуйте деньгами, "
+        "потерю которых не можете себе позволить.\n\n"
+        "/help — список команд.",
+    },
+    "start_back": {
+        "en": "👋 Welcome back. You are subscribed to signals again. /help lists the commands.",
+        "ru": "👋 С возвращением. Вы снова подписаны на сигналы. /help — список команд.",
+    },
+    "help_user": {
+        "en": "<b>Commands</b>\n"
+        "/start — subscribe to signals\n"
+        "/signals — your active signals\n"
+        "/positions — your open positions\n"
+        "/stop — unsubscribe\n"
+        "/help — this list",
+        "ru": "<b>Команды</b>\n"
+        "/start — подписаться на сигналы\n"
+        "/signals — ваши активные сигналы\n"
+        "/positions — ваши открытые позиции\n"
+        "/stop — отписаться\n"
+        "/help — этот список",
+    },
+    "help_admin": {
+        "en": "\n\n<b>Admin</b>\n"
+        "/pause, /resume — stop or restart signals and confirmations\n"
+        "/limits — risk limits; /setlimit NAME VALUE — change one\n"
+        "/status — system state\n"
+        "/scan — run the engine now\n"
+        "/signal SYMBOL long|short sl=PRICE tp=PRICE[,PRICE] — publish a manual signal",
+        "ru": "\n\n<b>Администратор</b>\n"
+        "/pause, /resume — остановить или возобновить сигналы и подтверждения\n"
+        "/limits — лимиты риска; /setlimit ИМЯ ЗНАЧЕНИЕ — изменить лимит\n"
+        "/status — состояние системы\n"
+        "/scan — запустить движок сейчас\n"
+        "/signal СИМВОЛ long|short sl=ЦЕНА tp=ЦЕНА[,ЦЕНА] — опубликовать ручной сигнал",
+    },
+    "stopped": {
+        "en": "🔕 You are unsubscribed: no more signals. Open positions are still managed. /start subscribes again.",
+        "ru": "🔕 Вы отписались: сигналов больше не будет. Открытые позиции по-прежнему сопровождаются. "
+        "/start — подписаться снова.",
+    },
+    "not_registered": {
+        "en": "You are not registered yet: send /start first.",
+        "ru": "Вы ещё не зарегистрированы: сначала отправьте /start.",
+    },
+    "signals_none": {
+        "en": "No active signals right now.",
+        "ru": "Сейчас нет активных сигналов.",
+    },
+    "signals_header": {"en": "<b>Your active signals</b>", "ru": "<b>Ваши активные сигналы</b>"},
+    "signal_line": {
+        "en": "#{id} {symbol} {side} · {state}\nEntry {entry} · SL {stop} · TP1 {tp1} · TP2 {tp2} · size {quantity}",
+        "ru": "#{id} {symbol} {side} · {state}\nВход {entry} · SL {stop} · TP1 {tp1} · TP2 {tp2} · объём {quantity}",
+    },
+    "positions_none": {"en": "No open positions.", "ru": "Открытых позиций нет."},
+    "positions_header": {"en": "<b>Open positions</b>", "ru": "<b>Открытые позиции</b>"},
+    "position_line": {
+        "en": "{symbol} {side} {quantity} @ {entry}\nStop {stop} · TP1 {tp1}{tp1_done} · TP2 {tp2}\n"
+        "Price {price} · unrealised P&amp;L {pnl}",
+        "ru": "{symbol} {side} {quantity} @ {entry}\nСтоп {stop} · TP1 {tp1}{tp1_done} · TP2 {tp2}\n"
+        "Цена {price} · нереализованный P&amp;L {pnl}",
+    },
+    "tp1_done_mark": {"en": " ✅", "ru": " ✅"},
+    "no_price": {"en": "n/a", "ru": "н/д"},
+    "unknown_command": {
+        "en": "Unknown command. /help lists what I understand.",
+        "ru": "Неизвестная команда. /help — список команд.",
+    },
+    "text_reply": {
+        "en": "I work with commands and buttons. /help lists them.",
+        "ru": "Я понимаю команды и кнопки. /help — список команд.",
+    },
+    "error_generic": {
+        "en": "⚠️ Something went wrong on our side. Nothing was executed; please try again.",
+        "ru": "⚠️ У нас что-то пошло не так. Ничего не исполнено; попробуйте ещё раз.",
+    },
+    # ------------------------------------------------------------- signals
+    "side_long": {"en": "LONG", "ru": "ЛОНГ"},
+    "side_short": {"en": "SHORT", "ru": "ШОРТ"},
+    "state_pending": {"en": "awaiting confirmation", "ru": "ждёт подтверждения"},
+    "state_confirmed": {"en": "confirmed", "ru": "подтверждён"},
+    "state_executed": {"en": "executed", "ru": "исполнен"},
+    "state_skipped": {"en": "skipped", "ru": "пропущен"},
+    "state_expired": {"en": "expired", "ru": "истёк"},
+    "state_rejected": {"en": "rejected", "ru": "отклонён"},
+    "source_manual": {"en": " (manual)", "ru": " (ручной)"},
+    "signal_message": {
+        "en": "{icon} <b>{symbol} {side}</b>{source} · {timeframe}\n"
+        "Entry: <b>{entry}</b>\n"
+        "Stop-loss: {stop} ({stop_pct})\n"
+        "TP1: {tp1}\n"
+        "TP2: {tp2}\n"
+        "Size: {quantity} (≈ {notional})\n"
+        "Valid until {expires} UTC",
+        "ru": "{icon} <b>{symbol} {side}</b>{source} · {timeframe}\n"
+        "Вход: <b>{entry}</b>\n"
+        "Стоп-лосс: {stop} ({stop_pct})\n"
+        "TP1: {tp1}\n"
+        "TP2: {tp2}\n"
+        "Объём: {quantity} (≈ {notional})\n"
+        "Действует до {expires} UTC",
+    },
+    "button_confirm": {"en": "✅ Confirm", "ru": "✅ Подтвердить"},
+    "button_skip": {"en": "✖️ Skip", "ru": "✖️ Пропустить"},
+    "filled": {
+        "en": "✅ <b>Filled</b>: {side} {quantity} {symbol} @ {price} (fee {fee}).\n"
+        "Stop {stop} · TP1 {tp1} · TP2 {tp2}",
+        "ru": "✅ <b>Исполнено</b>: {side} {quantity} {symbol} @ {price} (комиссия {fee}).\n"
+        "Стоп {stop} · TP1 {tp1} · TP2 {tp2}",
+    },
+    "skipped_mark": {"en": "✖️ Skipped.", "ru": "✖️ Пропущен."},
+    "tp1_hit": {
+        "en": "🎯 <b>{symbol}</b> TP1 reached: closed {quantity} @ {price}, P&amp;L {pnl}. "
+        "Stop moved to {stop}; {remaining} still open.",
+        "ru": "🎯 <b>{symbol}</b> достигнут TP1: закрыто {quantity} @ {price}, P&amp;L {pnl}. "
+        "Стоп перенесён на {stop}; открыто ещё {remaining}.",
+    },
+    "stop_moved": {
+        "en": "🔔 <b>{symbol}</b> stop moved {old} → {new}.",
+        "ru": "🔔 <b>{symbol}</b> стоп перенесён {old} → {new}.",
+    },
+    "closed": {
+        "en": "{icon} <b>{symbol} {side}</b> closed ({reason}) @ {price}.\n"
+        "Entry {entry} · realised P&amp;L {pnl} ({pnl_pct}) · balance {balance}",
+        "ru": "{icon} <b>{symbol} {side}</b> закрыта ({reason}) @ {price}.\n"
+        "Вход {entry} · реализованный P&amp;L {pnl} ({pnl_pct}) · баланс {balance}",
+    },
+    "reason_stop_loss": {"en": "stop-loss", "ru": "стоп-лосс"},
+    "reason_break_even": {"en": "break-even stop", "ru": "стоп в безубытке"},
+    "reason_trailing_stop": {"en": "trailing stop", "ru": "трейлинг-стоп"},
+    "reason_tp1": {"en": "TP1", "ru": "TP1"},
+    "reason_tp2": {"en": "TP2", "ru": "TP2"},
+    "reason_manual": {"en": "manual", "ru": "вручную"},
+    "reason_end_of_data": {"en": "end of data", "ru": "конец данных"},
+    "confirm_interrupted": {
+        "en": "⚠️ Your confirmation of {symbol} was interrupted by a restart before any order was placed. "
+        "Nothing was executed.",
+        "ru": "⚠️ Подтверждение сигнала {symbol} прервано перезапуском до отправки ордера. Ничего не исполнено.",
+    },
+    # ------------------------------------------------------ confirm errors
+    "signal_not_found": {
+        "en": "This signal is not yours or no longer exists.",
+        "ru": "Этот сигнал не ваш или больше не существует.",
+    },
+    "signal_state_confirmed": {"en": "Already confirmed.", "ru": "Уже подтверждён."},
+    "signal_state_executed": {"en": "Already executed.", "ru": "Уже исполнен."},
+    "signal_state_skipped": {"en": "You skipped this signal.", "ru": "Вы пропустили этот сигнал."},
+    "signal_state_expired": {"en": "This signal has expired.", "ru": "Срок действия сигнала истёк."},
+    "signal_state_rejected": {"en": "This signal was rejected.", "ru": "Этот сигнал был отклонён."},
+    "signal_state_pending": {"en": "This signal is still pending.", "ru": "Сигнал ещё ждёт подтверждения."},
+    "trading_paused": {
+        "en": "⏸ Trading is paused by the administrators. Nothing was executed.",
+        "ru": "⏸ Торговля приостановлена администраторами. Ничего не исполнено.",
+    },
+    "price_moved": {
+        "en": "Price has moved too far from the entry ({price} vs {entry}). Not executed.",
+        "ru": "Цена слишком ушла от точки входа ({price} против {entry}). Не исполнено.",
+    },
+    "limit_max_open_positions": {
+        "en": "Limit reached: at most {limit} open positions. Not executed.",
+        "ru": "Достигнут лимит: не более {limit} открытых позиций. Не исполнено.",
+    },
+    "insufficient_funds": {
+        "en": "Not enough free balance for this position. Not executed.",
+        "ru": "Недостаточно свободного баланса для этой позиции. Не исполнено.",
+    },
+    "order_rejected": {
+        "en": "The exchange rejected the order: {reason}",
+        "ru": "Биржа отклонила ордер: {reason}",
+    },
+    "exchange_unavailable": {
+        "en": "The exchange is not answering right now. Nothing was executed; try again shortly.",
+        "ru": "Биржа сейчас не отвечает. Ничего не исполнено; попробуйте чуть позже.",
+    },
+    "button_stale": {
+        "en": "This button is no longer valid.",
+        "ru": "Эта кнопка больше не действует.",
+    },
+    # --------------------------------------------------------------- admin
+    "admin_only": {"en": "⛔ This command is for administrators only.", "ru": "⛔ Эта команда только для администраторов."},
+    "paused_ok": {
+        "en": "⏸ Paused: no signals are generated or sent, confirmations are refused.",
+        "ru": "⏸ Пауза: сигналы не создаются и не отправляются, подтверждения отклоняются.",
+    },
+    "resumed_ok": {"en": "▶️ Resumed.", "ru": "▶️ Работа возобновлена."},
+    "limits_header": {"en": "<b>Risk limits</b>", "ru": "<b>Лимиты риска</b>"},
+    "setlimit_usage": {
+        "en": "Usage: /setlimit NAME VALUE, e.g. /setlimit max_open_positions 5\nNames: {names}",
+        "ru": "Использование: /setlimit ИМЯ ЗНАЧЕНИЕ, например /setlimit max_open_positions 5\nИмена: {names}",
+    },
+    "limit_unknown": {
+        "en": "Unknown limit “{name}”. Known: {names}",
+        "ru": "Неизвестный лимит «{name}». Допустимые: {names}",
+    },
+    "limit_not_number": {
+        "en": "“{value}” is not a valid {kind} for {name}. Nothing changed.",
+        "ru": "«{value}» — недопустимое значение ({kind}) для {name}. Ничего не изменено.",
+    },
+    "limit_out_of_range": {
+        "en": "{name} must be {range}. Nothing changed.",
+        "ru": "{name} должно быть {range}. Ничего не изменено.",
+    },
+    "limit_set_ok": {"en": "✅ {name} = {value}", "ru": "✅ {name} = {value}"},
+    "kind_integer": {"en": "whole number", "ru": "целое число"},
+    "kind_number": {"en": "number", "ru": "число"},
+    "status": {
+        "en": "<b>Status</b>\nMode: {mode} · market data: {market_data}\nTrading: {trading}\n"
+        "Last scan: {last_scan}\nSymbols ({n_symbols}): {symbols}\nUsers: {users} registered, {subscribers} subscribed\n"
+        "Open positions: {open_positions}\nOutbox: {outbox} waiting",
+        "ru": "<b>Состояние</b>\nРежим: {mode} · данные: {market_data}\nТорговля: {trading}\n"
+        "Последнее сканирование: {last_scan}\nСимволы ({n_symbols}): {symbols}\n"
+        "Пользователи: {users} зарегистрировано, {subscribers} подписано\n"
+        "Открытые позиции: {open_positions}\nОчередь сообщений: {outbox}",
+    },
+    "status_paused": {"en": "⏸ paused", "ru": "⏸ на паузе"},
+    "status_running": {"en": "▶️ running", "ru": "▶️ работает"},
+    "status_never": {"en": "never", "ru": "не было"},
+    "last_scan": {
+        "en": "{at} UTC · {signals} signal(s), {rejected} rejected, {errors} error(s)",
+        "ru": "{at} UTC · сигналов: {signals}, отклонено: {rejected}, ошибок: {errors}",
+    },
+    "scan_paused": {"en": "⏸ Trading is paused: no scan.", "ru": "⏸ Торговля на паузе: сканирования нет."},
+    "scan_busy": {"en": "A scan is already running.", "ru": "Сканирование уже идёт."},
+    "scan_done": {
+        "en": "🔎 Scanned {symbols} symbol(s): {signals} signal(s) published, {rejected} candidate(s) rejected{errors}.",
+        "ru": "🔎 Просканировано символов: {symbols}; опубликовано сигналов: {signals}, "
+        "отклонено кандидатов: {rejected}{errors}.",
+    },
+    "scan_errors": {"en": ", errors: {errors}", "ru": ", ошибки: {errors}"},
+    "signal_usage": {
+        "en": "Usage: /signal SYMBOL long|short sl=PRICE tp=PRICE[,PRICE]\ne.g. /signal BTC/USDT long sl=58000 tp=63000,66000",
+        "ru": "Использование: /signal СИМВОЛ long|short sl=ЦЕНА tp=ЦЕНА[,ЦЕНА]\n"
+        "например /signal BTC/USDT long sl=58000 tp=63000,66000",
+    },
+    "bad_side": {"en": "Side must be long or short, not “{value}”.", "ru": "Направление — long или short, а не «{value}»."},
+    "bad_number": {"en": "“{value}” is not a valid price.", "ru": "«{value}» — недопустимая цена."},
+    "too_many_targets": {"en": "At most two targets: tp=TP1,TP2.", "ru": "Не более двух целей: tp=TP1,TP2."},
+    "unknown_symbol": {
+        "en": "Unknown symbol “{symbol}”. Known: {symbols}",
+        "ru": "Неизвестный символ «{symbol}». Доступные: {symbols}",
+    },
+    "sl_wrong_side": {
+        "en": "The stop {stop} must be {where} the current price {price} for a {side}.",
+        "ru": "Стоп {stop} должен быть {where} текущей цены {price} для позиции {side}.",
+    },
+    "tp_wrong_side": {
+        "en": "The target {tp} must be {where} the current price {price} for a {side}.",
+        "ru": "Цель {tp} должна быть {where} текущей цены {price} для позиции {side}.",
+    },
+    "below": {"en": "below", "ru": "ниже"},
+    "above": {"en": "above", "ru": "выше"},
+    "signal_published": {
+        "en": "📣 {symbol} {side} published at {entry} to {users} subscriber(s).",
+        "ru": "📣 {symbol} {side} опубликован по {entry} для подписчиков: {users}.",
+    },
+}
+
+
+class _Params(dict[str, Any]):
+    def __missing__(self, key: str) -> str:
+        raise KeyError(f"message parameter {key!r} missing")
+
+
+def t(language: str, key: str, *, escape: bool = True, **params: Any) -> str:
+    """The catalogue message `key` in `language`, with `params` HTML-escaped and put in."""
+    entry = CATALOGUE[key]
+    template = entry.get(language) or entry[DEFAULT_LANGUAGE]
+    values = {k: html.escape(str(v), quote=False) if escape else v for k, v in params.items()}
+    return template.format_map(_Params(values))
+
+
+def placeholders(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}

@@ -1,0 +1,155 @@
+"""One frozen, validated settings object, read once at start from the environment and
+`.env`. A wrong value stops the start with a message naming the variable."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from core.errors import ConfigError
+from core.timeframes import timeframe_seconds
+
+DEFAULT_SYMBOLS = ["BTC/USDT", "ETH/USDT", "BNB/USDT", "SOL/USDT", "XRP/USDT", "ADA/USDT", "DOGE/USDT", "LTC/USDT"]
+_SYMBOL = re.compile(r"^[A-Z0-9]{2,15}/[A-Z0-9]{2,10}$")
+_TOKEN = re.compile(r"^\d{3,20}:[A-Za-z0-9_-]{20,}$")
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models"
+
+
+def _split(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", frozen=True, extra="ignore", case_sensitive=False
+    )
+
+    telegram_bot_token: SecretStr
+    telegram_api_base_url: str = "https://api.telegram.org/bot"
+    admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
+    database_path: Path = Path("data/atra.sqlite3")
+    trading_mode: Literal["paper", "live"] = "paper"
+    exchange: str = "binance"
+    exchange_sandbox: bool = False
+    market_data: Literal["exchange", "replay"] = "exchange"
+    replay_dir: Path | None = None
+    replay_start: datetime | None = None
+    replay_speed: float = Field(default=1.0, gt=0)
+    symbols: Annotated[tuple[str, ...], NoDecode] = tuple(DEFAULT_SYMBOLS)
+    timeframe: str = "1h"
+    scan_interval_seconds: float | None = Field(default=None, gt=0)
+    paper_balance: float = Field(default=10_000.0, gt=0)
+    model_dir: Path = DEFAULT_MODEL_DIR
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+    # Beyond DESIGN.md's table: tuning with safe defaults.
+    signal_ttl_seconds: float | None = Field(default=None, gt=0)  # default: one timeframe
+    monitor_interval_seconds: float = Field(default=30.0, gt=0)
+    paper_fee_pct: float = Field(default=0.1, ge=0, lt=5)
+    paper_slippage_pct: float = Field(default=0.05, ge=0, lt=5)
+    max_price_drift_pct: float = Field(default=1.0, gt=0)  # confirm refused beyond this move from entry
+
+    @field_validator("telegram_bot_token")
+    @classmethod
+    def _token_shape(cls, value: SecretStr) -> SecretStr:
+        if not _TOKEN.match(value.get_secret_value()):
+            raise ValueError("does not look like a bot token from @BotFather (digits:secret)")
+        return value
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _admin_ids(cls, value: object) -> object:
+        return _split(value)
+
+    @field_validator("symbols", mode="before")
+    @classmethod
+    def _symbols(cls, value: object) -> object:
+        return _split(value)
+
+    @field_validator("symbols")
+    @classmethod
+    def _symbol_shape(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("at least one symbol is needed")
+        bad = [s for s in value if not _SYMBOL.match(s)]
+        if bad:
+            raise ValueError(f"expected BASE/QUOTE in capitals, got {', '.join(bad)}")
+        if len(set(value)) != len(value):
+            raise ValueError("a symbol is listed twice")
+        return value
+
+    @field_validator("timeframe")
+    @classmethod
+    def _timeframe(cls, value: str) -> str:
+        timeframe_seconds(value)
+        return value
+
+    @field_validator("telegram_api_base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+    @field_validator("replay_start")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+    @model_validator(mode="after")
+    def _replay_needs_source(self) -> Settings:
+        if self.market_data == "replay":
+            if self.replay_dir is None or self.replay_start is None:
+                raise ValueError("MARKET_DATA=replay needs REPLAY_DIR and REPLAY_START")
+            if not self.replay_dir.is_dir():
+                raise ValueError(f"REPLAY_DIR {self.replay_dir} is not a directory")
+        return self
+
+    @property
+    def timeframe_seconds(self) -> int:
+        return timeframe_seconds(self.timeframe)
+
+    @property
+    def scan_interval(self) -> float:
+        """Wall-clock seconds between scans: one timeframe of the market clock unless set."""
+        if self.scan_interval_seconds is not None:
+            return self.scan_interval_seconds
+        speed = self.replay_speed if self.market_data == "replay" else 1.0
+        return self.timeframe_seconds / speed
+
+    @property
+    def signal_ttl(self) -> float:
+        """Market-clock seconds a signal stays confirmable."""
+        return self.signal_ttl_seconds if self.signal_ttl_seconds is not None else float(self.timeframe_seconds)
+
+    @classmethod
+    def load(cls, env_file: str | Path | None = ".env") -> Settings:
+        """Read and validate; raise ConfigError naming every bad variable."""
+        try:
+            return cls(_env_file=env_file)  # type: ignore[call-arg]
+        except ValidationError as exc:
+            raise ConfigError(describe_validation_error(exc)) from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        name = "_".join(str(part) for part in error["loc"]).upper() or "settings"
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "missing":
+            if name == "TELEGRAM_BOT_TOKEN":
+                message = "is not set: copy .env.example to .env and set TELEGRAM_BOT_TOKEN"
+            else:
+                message = "is required"
+        lines.append(f"{name} {message}")
+    return "invalid configuration: " + "; ".join(lines)

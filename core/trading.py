@@ -1,0 +1,430 @@
+"""The trading service: signal -> per-user rows -> confirmation -> orders -> position.
+
+Handlers call these methods; each returns a dataclass or raises `UserError` with a
+catalogue key. Exchange calls happen outside database transactions: an intent is stored
+first (`orders.begin`), then sent, then its outcome recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pandas as pd
+
+from core.errors import FinalExchangeError, InsufficientFunds, RetryableExchangeError, UnknownSymbol, UserError
+from core.events import Alert, Event, OrderFilled, PositionClosed, SignalIssued, StopMoved, TakeProfitHit
+from core.models import (
+    ExitReason,
+    Limits,
+    OrderRequest,
+    OrderResult,
+    OrderStatus,
+    OrderType,
+    Position,
+    PositionStatus,
+    SignalDraft,
+    SignalState,
+    User,
+    UserSignal,
+)
+from core.ports import (
+    Allocation,
+    Clock,
+    Exchange,
+    MarketData,
+    OrderRepository,
+    OutboxRepository,
+    PositionRepository,
+    SignalRepository,
+    SystemRepository,
+    UserRepository,
+)
+from core.position_rules import Candle, ManagementRules, Trigger, apply_candle
+from core.sizing import fixed_fractional_quantity
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class TradingConfig:
+    timeframe: str
+    paper_balance: float
+    signal_ttl_seconds: float
+    max_price_drift_pct: float
+    admin_ids: frozenset[int]
+    monitor_candles: int = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Execution:
+    position: Position
+    order: OrderResult
+
+
+@dataclass(frozen=True, slots=True)
+class PositionView:
+    position: Position
+    price: float | None
+    unrealized_pnl: float | None
+
+
+def entry_client_order_id(user_signal_id: int) -> str:
+    return f"atra-us{user_signal_id}-entry"
+
+
+def exit_client_order_id(position_id: int, reason: ExitReason) -> str:
+    return f"atra-p{position_id}-{reason.value}"
+
+
+class TradingService:
+    def __init__(
+        self,
+        *,
+        config: TradingConfig,
+        clock: Clock,
+        market_data: MarketData,
+        exchange: Exchange,
+        users: UserRepository,
+        system: SystemRepository,
+        signals: SignalRepository,
+        orders: OrderRepository,
+        positions: PositionRepository,
+        outbox: OutboxRepository,
+        rules: ManagementRules,
+        wake_delivery: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._config = config
+        self._clock = clock
+        self._market_data = market_data
+        self._exchange = exchange
+        self._users = users
+        self._system = system
+        self._signals = signals
+        self._orders = orders
+        self._positions = positions
+        self._outbox = outbox
+        self._rules = rules
+        self._wake = wake_delivery
+        self._user_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._monitor_lock = asyncio.Lock()
+
+    # ----------------------------------------------------------------- users
+
+    async def register(self, user_id: int, language: str) -> tuple[User, bool]:
+        return await self._users.register(user_id, language, self._config.paper_balance)
+
+    async def unsubscribe(self, user_id: int) -> bool:
+        return await self._users.set_subscribed(user_id, False)
+
+    # --------------------------------------------------------------- signals
+
+    async def publish(self, draft: SignalDraft) -> list[UserSignal] | None:
+        """Store the signal once and give every reachable subscriber their own sized row
+        and message. None if the engine already published this candle."""
+        if await self._system.is_paused():
+            raise UserError("trading_paused")
+        limits = await self._system.limits()
+        allocations = []
+        for user in await self._users.subscribers():
+            quantity = self._size(user, draft, limits)
+            if quantity > 0:
+                allocations.append(Allocation(user.id, quantity))
+        now = self._clock.now()
+        expires = now + timedelta(seconds=self._config.signal_ttl_seconds)
+
+        def make_event(row: UserSignal) -> Event:
+            lv = row.levels
+            return SignalIssued(
+                user_id=row.user_id, user_signal_id=row.id, symbol=row.symbol, timeframe=row.timeframe,
+                side=lv.side.value, entry=lv.entry, stop=lv.stop, tp1=lv.tp1, tp2=lv.tp2, quantity=row.quantity,
+                expires_at=row.expires_at, source=draft.source, strength=draft.strength, regime=draft.regime,
+            )
+
+        rows = await self._signals.publish(draft, allocations, now, expires, make_event)
+        if rows:
+            self._wake()
+        return rows
+
+    def _size(self, user: User, draft: SignalDraft, limits: Limits) -> float:
+        risk_pct = user.risk_pct if user.risk_pct is not None else limits.risk_per_trade_pct
+        lv = draft.levels
+        return fixed_fractional_quantity(user.paper_balance, lv.entry, lv.stop, risk_pct, limits.max_position_pct)
+
+    async def active_signals(self, user_id: int) -> list[UserSignal]:
+        return await self._signals.active_for_user(user_id, self._clock.now())
+
+    async def skip(self, user_signal_id: int, user_id: int) -> UserSignal:
+        row = await self._own_row(user_signal_id, user_id)
+        if not await self._signals.transition(row.id, user_id, SignalState.PENDING, SignalState.SKIPPED, self._clock.now()):
+            raise UserError(self._state_key(await self._own_row(user_signal_id, user_id)))
+        return row
+
+    async def _own_row(self, user_signal_id: int, user_id: int) -> UserSignal:
+        row = await self._signals.get_user_signal(user_signal_id)
+        if row is None or row.user_id != user_id:
+            raise UserError("signal_not_found")  # the same answer for foreign rows: nothing leaks
+        return row
+
+    @staticmethod
+    def _state_key(row: UserSignal) -> str:
+        return f"signal_state_{row.state.value}"
+
+    # -------------------------------------------------------------- confirm
+
+    async def confirm(self, user_signal_id: int, user_id: int) -> Execution:
+        """Check, claim the row pending -> confirmed atomically, execute the entry."""
+        async with self._user_locks[user_id]:
+            if await self._system.is_paused():
+                raise UserError("trading_paused")
+            row = await self._own_row(user_signal_id, user_id)
+            now = self._clock.now()
+            if row.state is not SignalState.PENDING:
+                raise UserError(self._state_key(row))
+            if row.expires_at <= now:
+                await self._signals.transition(row.id, user_id, SignalState.PENDING, SignalState.EXPIRED, now)
+                raise UserError("signal_state_expired")
+            price = await self._market_data.last_price(row.symbol)
+            self._check_price(row, price)
+            limits = await self._system.limits()
+            open_count = await self._positions.count_open(user_id)
+            if open_count >= limits.max_open_positions:
+                raise UserError("limit_max_open_positions", limit=limits.max_open_positions)
+            if not await self._signals.transition(row.id, user_id, SignalState.PENDING, SignalState.CONFIRMED, now):
+                raise UserError(self._state_key(await self._own_row(user_signal_id, user_id)))
+            return await self._execute_entry(row)
+
+    def _check_price(self, row: UserSignal, price: float) -> None:
+        """Refuse when price has run away: past the stop, at or past TP1, or further
+        from the entry than the allowed drift."""
+        lv = row.levels
+        s = lv.side.sign
+        drift_pct = abs(price - lv.entry) / lv.entry * 100
+        if s * (price - lv.stop) <= 0 or s * (price - lv.tp1) >= 0 or drift_pct > self._config.max_price_drift_pct:
+            raise UserError("price_moved", price=price, entry=lv.entry)
+
+    async def _execute_entry(self, row: UserSignal) -> Execution:
+        request = OrderRequest(
+            client_order_id=entry_client_order_id(row.id),
+            user_id=row.user_id,
+            symbol=row.symbol,
+            side=row.levels.side.entry_order_side,
+            type=OrderType.MARKET,
+            amount=row.quantity,
+            purpose="entry",
+        )
+        try:
+            result = await self._submit(request)
+        except InsufficientFunds as exc:
+            await self._reject(row, f"insufficient funds: {exc}")
+            raise UserError("insufficient_funds") from exc
+        except FinalExchangeError as exc:
+            await self._reject(row, str(exc))
+            raise UserError("order_rejected", reason=str(exc)) from exc
+        if result.status is not OrderStatus.FILLED or not result.average_price:
+            await self._reject(row, f"entry order {result.status.value}")
+            raise UserError("order_rejected", reason=result.status.value)
+        return Execution(await self._open_position(row, result), result)
+
+    async def _reject(self, row: UserSignal, reason: str) -> None:
+        await self._signals.transition(
+            row.id, row.user_id, SignalState.CONFIRMED, SignalState.REJECTED, self._clock.now(), reason=reason[:200]
+        )
+
+    async def _open_position(self, row: UserSignal, fill: OrderResult) -> Position:
+        assert fill.average_price is not None
+        lv = row.levels
+        latest = await self._market_data.candles(row.symbol, self._config.timeframe, 1)
+        last_candle_at = latest.index[-1].to_pydatetime() if len(latest) else None
+        position = Position(
+            id=0, user_id=row.user_id, user_signal_id=row.id, symbol=row.symbol, side=lv.side,
+            entry_price=fill.average_price, initial_quantity=fill.filled, quantity=fill.filled,
+            stop_price=lv.stop, initial_stop=lv.stop, tp1=lv.tp1, tp2=lv.tp2, tp1_done=False,
+            highest=fill.average_price, lowest=fill.average_price, atr=await self._signal_atr(row),
+            realized_pnl=-fill.fee, fees=fill.fee, status=PositionStatus.OPEN,
+            opened_at=fill.timestamp or self._clock.now(), last_candle_at=last_candle_at,
+        )
+
+        def events(p: Position) -> list[Event]:
+            return [
+                OrderFilled(
+                    user_id=p.user_id, user_signal_id=row.id, position_id=p.id, symbol=p.symbol,
+                    side=p.side.value, quantity=p.quantity, price=p.entry_price, fee=fill.fee,
+                    stop=p.stop_price, tp1=p.tp1, tp2=p.tp2,
+                )
+            ]
+
+        position = await self._positions.open(position, fill.client_order_id, fill.fee, events)
+        self._wake()
+        log.info("position %s opened: user %s %s %s %.8g @ %.8g", position.id, row.user_id,
+                 row.symbol, lv.side.value, fill.filled, fill.average_price)
+        return position
+
+    async def _signal_atr(self, row: UserSignal) -> float | None:
+        return await self._signals.signal_atr(row.signal_id)
+
+    async def _submit(self, request: OrderRequest) -> OrderResult:
+        """Send an order exactly once per client order id. A known id is resolved from
+        the record or the exchange, never sent again blindly."""
+        known = await self._orders.begin(request)
+        if known is not None and known.status is not OrderStatus.SUBMITTING:
+            return known
+        if known is not None:
+            found = await self._exchange.fetch_order(request)
+            if found is not None:
+                await self._orders.record(found)
+                return found
+        try:
+            result = await self._exchange.create_order(request)
+        except RetryableExchangeError:
+            found = await self._exchange.fetch_order(request)
+            if found is None:
+                raise  # not on the exchange: the intent stays `submitting` for reconciliation
+            result = found
+        except FinalExchangeError as exc:
+            await self._orders.record(
+                OrderResult(request.client_order_id, None, OrderStatus.REJECTED, request.amount, 0.0, None)
+            )
+            log.warning("order %s rejected: %s", request.client_order_id, exc)
+            raise
+        await self._orders.record(result)
+        return result
+
+    # ---------------------------------------------------------------- views
+
+    async def positions_view(self, user_id: int) -> list[PositionView]:
+        views = []
+        prices: dict[str, float | None] = {}
+        for position in await self._positions.open_positions(user_id):
+            if position.symbol not in prices:
+                try:
+                    prices[position.symbol] = await self._market_data.last_price(position.symbol)
+                except (UnknownSymbol, RetryableExchangeError) as exc:
+                    log.warning("no price for %s: %s", position.symbol, exc)
+                    prices[position.symbol] = None
+            price = prices[position.symbol]
+            views.append(PositionView(position, price, position.unrealized_pnl(price) if price else None))
+        return views
+
+    # -------------------------------------------------------------- monitor
+
+    async def monitor(self) -> int:
+        """Apply every closed candle since the last look to each open position.
+        Returns how many positions changed."""
+        async with self._monitor_lock:
+            changed = 0
+            frames: dict[str, pd.DataFrame] = {}
+            for position in await self._positions.open_positions():
+                if position.symbol not in frames:
+                    frames[position.symbol] = await self._market_data.candles(
+                        position.symbol, self._config.timeframe, self._config.monitor_candles
+                    )
+                if await self._follow(position, frames[position.symbol]):
+                    changed += 1
+            return changed
+
+    async def _follow(self, position: Position, candles: pd.DataFrame) -> bool:
+        if position.last_candle_at is not None:
+            candles = candles[candles.index > pd.Timestamp(position.last_candle_at)]
+        changed = unsaved = False
+        for stamp, row in zip(candles.index, candles.itertuples(index=False), strict=True):
+            outcome = apply_candle(position, Candle(row.open, row.high, row.low, row.close), self._rules)
+            position.last_candle_at = stamp.to_pydatetime()
+            unsaved = True
+            if not outcome.triggers and outcome.stop_moved_from is None:
+                continue
+            events: list[Callable[[float], Event]] = []
+            balance_delta = 0.0
+            for trigger in outcome.triggers:
+                delta, event = await self._exit(position, trigger)
+                balance_delta += delta
+                events.append(event)
+            if outcome.stop_moved_from is not None and not outcome.triggers:
+                events.append(self._stop_moved_event(position, outcome.stop_moved_from))
+            if outcome.closed:
+                position.status = PositionStatus.CLOSED
+                position.closed_at = self._clock.now()
+            await self._positions.save(position, balance_delta, lambda bal, ev=events: [e(bal) for e in ev])
+            self._wake()
+            changed, unsaved = True, False
+            if outcome.closed:
+                break
+        if unsaved:  # extremes and the last candle seen must survive a restart too
+            await self._positions.save(position, 0.0, lambda _: [])
+        return changed
+
+    def _stop_moved_event(self, position: Position, old_stop: float) -> Callable[[float], Event]:
+        return lambda _: StopMoved(
+            user_id=position.user_id, position_id=position.id, symbol=position.symbol,
+            old_stop=old_stop, new_stop=position.stop_price,
+        )
+
+    async def _exit(self, position: Position, trigger: Trigger) -> tuple[float, Callable[[float], Event]]:
+        """Execute one exit; return the balance change and the event to queue."""
+        order_type = OrderType.TAKE_PROFIT if trigger.reason in (ExitReason.TP1, ExitReason.TP2) else OrderType.STOP_MARKET
+        request = OrderRequest(
+            client_order_id=exit_client_order_id(position.id, trigger.reason),
+            user_id=position.user_id, symbol=position.symbol, side=position.side.exit_order_side,
+            type=order_type, amount=trigger.quantity, price=trigger.price, reduce_only=True,
+            position_id=position.id, purpose=trigger.reason.value,
+        )
+        fill = await self._submit(request)
+        price = fill.average_price or trigger.price
+        gross = (price - position.entry_price) * fill.filled * position.side.sign
+        position.realized_pnl += gross - fill.fee
+        position.fees += fill.fee
+        p = position.copy()
+        if trigger.reason is ExitReason.TP1:
+            return gross - fill.fee, lambda _: TakeProfitHit(
+                user_id=p.user_id, position_id=p.id, symbol=p.symbol, side=p.side.value, quantity=fill.filled,
+                price=price, pnl=gross - fill.fee, new_stop=p.stop_price, remaining=p.quantity,
+            )
+        position.exit_price = price
+        position.exit_reason = trigger.reason
+        p = position.copy()
+        notional = p.entry_price * p.initial_quantity
+        return gross - fill.fee, lambda balance: PositionClosed(
+            user_id=p.user_id, position_id=p.id, symbol=p.symbol, side=p.side.value,
+            quantity=p.initial_quantity, entry_price=p.entry_price, exit_price=price, reason=trigger.reason.value,
+            pnl=p.realized_pnl, pnl_pct=p.realized_pnl / notional * 100 if notional else 0.0, balance=balance,
+        )
+
+    # ------------------------------------------------------------- recovery
+
+    async def recover(self) -> int:
+        """After a restart: finish or undo confirmations a crash interrupted. Returns how
+        many rows were resolved."""
+        resolved = 0
+        for row in await self._signals.stuck_confirmed():
+            request = OrderRequest(
+                client_order_id=entry_client_order_id(row.id), user_id=row.user_id, symbol=row.symbol,
+                side=row.levels.side.entry_order_side, type=OrderType.MARKET, amount=row.quantity, purpose="entry",
+            )
+            recorded = await self._orders.get(request.client_order_id)
+            result = recorded
+            if recorded is None or recorded.status is OrderStatus.SUBMITTING:
+                result = await self._exchange.fetch_order(request)
+                if result is not None:
+                    await self._orders.record(result)
+            if result is not None and result.status is OrderStatus.FILLED and result.average_price:
+                await self._open_position(row, result)
+            else:
+                if recorded is not None and result is None:
+                    await self._orders.record(
+                        OrderResult(request.client_order_id, None, OrderStatus.UNKNOWN, request.amount, 0.0, None)
+                    )
+                await self._reject(row, "interrupted by a restart before the order was placed")
+                await self._outbox.enqueue(
+                    [Alert(user_id=row.user_id, key="confirm_interrupted", params={"symbol": row.symbol})],
+                    self._clock.now(),
+                )
+                self._wake()
+            resolved += 1
+        return resolved
+
+    async def expire_signals(self) -> int:
+        return await self._signals.expire_due(self._clock.now())

@@ -1,0 +1,157 @@
+"""Signals (stored once) and user_signals (one row per subscriber, with its state)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+import aiosqlite
+
+from core.events import Event
+from core.models import Side, SignalDraft, SignalLevels, SignalState, UserSignal
+from core.ports import Allocation
+from db.database import Database, from_db_time, to_db_time
+from db.outbox import queue_events
+
+_USER_SIGNAL_COLUMNS = (
+    "us.id, us.signal_id, us.user_id, us.quantity, us.state, us.reason, us.message_id, us.created_at,"
+    " us.expires_at, s.symbol, s.timeframe, s.side, s.entry, s.stop, s.tp1, s.tp2"
+)
+
+
+def _user_signal(row: aiosqlite.Row) -> UserSignal:
+    return UserSignal(
+        id=row["id"],
+        signal_id=row["signal_id"],
+        user_id=row["user_id"],
+        symbol=row["symbol"],
+        timeframe=row["timeframe"],
+        levels=SignalLevels(Side(row["side"]), row["entry"], row["stop"], row["tp1"], row["tp2"]),
+        quantity=row["quantity"],
+        state=SignalState(row["state"]),
+        created_at=from_db_time(row["created_at"]),  # type: ignore[arg-type]
+        expires_at=from_db_time(row["expires_at"]),  # type: ignore[arg-type]
+        message_id=row["message_id"],
+        reason=row["reason"],
+    )
+
+
+class SignalRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def publish(
+        self,
+        draft: SignalDraft,
+        allocations: Sequence[Allocation],
+        created_at: datetime,
+        expires_at: datetime,
+        make_event: Callable[[UserSignal], Event],
+    ) -> list[UserSignal] | None:
+        """Store the signal once, a row and an outbox message per allocation, in one
+        transaction. Returns None if the engine already published this candle."""
+        lv = draft.levels
+        created, expires = to_db_time(created_at), to_db_time(expires_at)
+        rows: list[UserSignal] = []
+        async with self._db.transaction() as conn:
+            try:
+                cursor = await conn.execute(
+                    "INSERT INTO signals (source, symbol, timeframe, side, entry, stop, tp1, tp2, strength,"
+                    " regime, atr, candle_time, meta, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        draft.source, draft.symbol, draft.timeframe, lv.side.value, lv.entry, lv.stop, lv.tp1,
+                        lv.tp2, draft.strength, draft.regime, draft.atr, to_db_time(draft.candle_time),
+                        json.dumps(draft.meta), created,
+                    ),
+                )
+            except sqlite3.IntegrityError:
+                if draft.source == "engine":
+                    return None
+                raise
+            signal_id = int(cursor.lastrowid or 0)
+            events = []
+            for allocation in allocations:
+                cursor = await conn.execute(
+                    "INSERT INTO user_signals (signal_id, user_id, quantity, state, created_at, expires_at,"
+                    " updated_at) VALUES (?, ?, ?, 'pending', ?, ?, ?)",
+                    (signal_id, allocation.user_id, allocation.quantity, created, expires, created),
+                )
+                row = UserSignal(
+                    id=int(cursor.lastrowid or 0),
+                    signal_id=signal_id,
+                    user_id=allocation.user_id,
+                    symbol=draft.symbol,
+                    timeframe=draft.timeframe,
+                    levels=lv,
+                    quantity=allocation.quantity,
+                    state=SignalState.PENDING,
+                    created_at=created_at,
+                    expires_at=expires_at,
+                )
+                rows.append(row)
+                events.append(make_event(row))
+            await queue_events(conn, events, created_at)
+        return rows
+
+    async def get_user_signal(self, user_signal_id: int) -> UserSignal | None:
+        row = await self._db.fetchone(
+            f"SELECT {_USER_SIGNAL_COLUMNS} FROM user_signals us JOIN signals s ON s.id = us.signal_id"
+            " WHERE us.id = ?",
+            (user_signal_id,),
+        )
+        return _user_signal(row) if row else None
+
+    async def transition(
+        self,
+        user_signal_id: int,
+        user_id: int,
+        from_state: SignalState,
+        to_state: SignalState,
+        now: datetime,
+        reason: str | None = None,
+    ) -> bool:
+        """Move one row in a single statement. Leaving `pending` also requires the row
+        not to have expired, so a late press can never confirm."""
+        sql = (
+            "UPDATE user_signals SET state = ?, reason = COALESCE(?, reason), updated_at = ?"
+            " WHERE id = ? AND user_id = ? AND state = ?"
+        )
+        params: list[object] = [to_state.value, reason, to_db_time(now), user_signal_id, user_id, from_state.value]
+        if from_state is SignalState.PENDING and to_state is not SignalState.EXPIRED:
+            sql += " AND expires_at > ?"
+            params.append(to_db_time(now))
+        return await self._db.execute(sql, params) == 1
+
+    async def active_for_user(self, user_id: int, now: datetime, limit: int = 50) -> list[UserSignal]:
+        """Pending (not yet expired) and confirmed rows, newest first."""
+        rows = await self._db.fetchall(
+            f"SELECT {_USER_SIGNAL_COLUMNS} FROM user_signals us JOIN signals s ON s.id = us.signal_id"
+            " WHERE us.user_id = ? AND ((us.state = 'pending' AND us.expires_at > ?) OR us.state = 'confirmed')"
+            " ORDER BY us.id DESC LIMIT ?",
+            (user_id, to_db_time(now), limit),
+        )
+        return [_user_signal(r) for r in rows]
+
+    async def expire_due(self, now: datetime) -> int:
+        return await self._db.execute(
+            "UPDATE user_signals SET state = 'expired', updated_at = ? WHERE state = 'pending' AND expires_at <= ?",
+            (to_db_time(now), to_db_time(now)),
+        )
+
+    async def stuck_confirmed(self) -> list[UserSignal]:
+        """Rows confirmed but neither executed nor rejected: a crash hit mid-execution."""
+        rows = await self._db.fetchall(
+            f"SELECT {_USER_SIGNAL_COLUMNS} FROM user_signals us JOIN signals s ON s.id = us.signal_id"
+            " WHERE us.state = 'confirmed' ORDER BY us.id"
+        )
+        return [_user_signal(r) for r in rows]
+
+    async def signal_atr(self, signal_id: int) -> float | None:
+        row = await self._db.fetchone("SELECT atr FROM signals WHERE id = ?", (signal_id,))
+        return row[0] if row else None
+
+    async def count_signals(self) -> int:
+        row = await self._db.fetchone("SELECT COUNT(*) FROM signals")
+        return int(row[0]) if row else 0

@@ -1,0 +1,240 @@
+"""Orders (one row per client order id, stored before sending) and positions."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+import aiosqlite
+
+from core.events import Event
+from core.models import (
+    ExitReason,
+    OrderRequest,
+    OrderResult,
+    OrderStatus,
+    OrderType,
+    Position,
+    PositionStatus,
+    Side,
+)
+from core.ports import Clock
+from db.database import Database, from_db_time, to_db_time
+from db.outbox import queue_events
+
+
+def _order_result(row: aiosqlite.Row) -> OrderResult:
+    return OrderResult(
+        client_order_id=row["client_order_id"],
+        exchange_order_id=row["exchange_order_id"],
+        status=OrderStatus(row["status"]),
+        amount=row["amount"],
+        filled=row["filled"],
+        average_price=row["average_price"],
+        fee=row["fee"],
+        fee_currency=row["fee_currency"],
+        timestamp=from_db_time(row["updated_at"]),
+    )
+
+
+def _order_request(row: aiosqlite.Row) -> OrderRequest:
+    return OrderRequest(
+        client_order_id=row["client_order_id"],
+        user_id=row["user_id"],
+        symbol=row["symbol"],
+        side=row["side"],
+        type=OrderType(row["type"]),
+        amount=row["amount"],
+        price=row["price"],
+        stop_price=row["stop_price"],
+        reduce_only=bool(row["reduce_only"]),
+        position_id=row["position_id"],
+        purpose=row["purpose"],
+    )
+
+
+class OrderRepository:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def begin(self, request: OrderRequest) -> OrderResult | None:
+        """Store the intent as `submitting` before it is sent and return None. If the
+        client order id is known already, return what is recorded of it instead: the
+        caller must then resolve it, never send it again."""
+        now = to_db_time(self._clock.now())
+        try:
+            await self._db.execute(
+                "INSERT INTO orders (client_order_id, user_id, position_id, purpose, symbol, side, type, amount,"
+                " price, stop_price, reduce_only, status, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'submitting', ?, ?)",
+                (
+                    request.client_order_id, request.user_id, request.position_id, request.purpose,
+                    request.symbol, request.side, request.type.value, request.amount, request.price,
+                    request.stop_price, int(request.reduce_only), now, now,
+                ),
+            )
+        except sqlite3.IntegrityError:
+            row = await self._db.fetchone("SELECT * FROM orders WHERE client_order_id = ?", (request.client_order_id,))
+            assert row is not None
+            return _order_result(row)
+        return None
+
+    async def record(self, result: OrderResult) -> None:
+        await self._db.execute(
+            "UPDATE orders SET status = ?, exchange_order_id = COALESCE(?, exchange_order_id), filled = ?,"
+            " average_price = ?, fee = ?, fee_currency = ?, updated_at = ? WHERE client_order_id = ?",
+            (
+                result.status.value, result.exchange_order_id, result.filled, result.average_price, result.fee,
+                result.fee_currency, to_db_time(self._clock.now()), result.client_order_id,
+            ),
+        )
+
+    async def get(self, client_order_id: str) -> OrderResult | None:
+        row = await self._db.fetchone("SELECT * FROM orders WHERE client_order_id = ?", (client_order_id,))
+        return _order_result(row) if row else None
+
+    async def unresolved(self) -> list[OrderRequest]:
+        rows = await self._db.fetchall("SELECT * FROM orders WHERE status = 'submitting' ORDER BY id")
+        return [_order_request(r) for r in rows]
+
+    async def count_by_status(self) -> dict[str, int]:
+        rows = await self._db.fetchall("SELECT status, COUNT(*) FROM orders GROUP BY status")
+        return {r[0]: int(r[1]) for r in rows}
+
+
+_POSITION_FIELDS = (
+    "user_id", "user_signal_id", "symbol", "side", "entry_price", "initial_quantity", "quantity", "stop_price",
+    "initial_stop", "tp1", "tp2", "tp1_done", "highest", "lowest", "atr", "realized_pnl", "fees", "status",
+    "opened_at", "last_candle_at", "closed_at", "exit_price", "exit_reason",
+)
+
+
+def _position_values(p: Position) -> tuple[object, ...]:
+    def t(moment: datetime | None) -> str | None:
+        return to_db_time(moment) if moment else None
+
+    return (
+        p.user_id, p.user_signal_id, p.symbol, p.side.value, p.entry_price, p.initial_quantity, p.quantity,
+        p.stop_price, p.initial_stop, p.tp1, p.tp2, int(p.tp1_done), p.highest, p.lowest, p.atr, p.realized_pnl,
+        p.fees, p.status.value, t(p.opened_at), t(p.last_candle_at), t(p.closed_at), p.exit_price,
+        p.exit_reason.value if p.exit_reason else None,
+    )
+
+
+def _position(row: aiosqlite.Row) -> Position:
+    return Position(
+        id=row["id"],
+        user_id=row["user_id"],
+        user_signal_id=row["user_signal_id"],
+        symbol=row["symbol"],
+        side=Side(row["side"]),
+        entry_price=row["entry_price"],
+        initial_quantity=row["initial_quantity"],
+        quantity=row["quantity"],
+        stop_price=row["stop_price"],
+        initial_stop=row["initial_stop"],
+        tp1=row["tp1"],
+        tp2=row["tp2"],
+        tp1_done=bool(row["tp1_done"]),
+        highest=row["highest"],
+        lowest=row["lowest"],
+        atr=row["atr"],
+        realized_pnl=row["realized_pnl"],
+        fees=row["fees"],
+        status=PositionStatus(row["status"]),
+        opened_at=from_db_time(row["opened_at"]),  # type: ignore[arg-type]
+        last_candle_at=from_db_time(row["last_candle_at"]),
+        closed_at=from_db_time(row["closed_at"]),
+        exit_price=row["exit_price"],
+        exit_reason=ExitReason(row["exit_reason"]) if row["exit_reason"] else None,
+    )
+
+
+class PositionRepository:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def open(
+        self,
+        position: Position,
+        entry_client_order_id: str,
+        fee: float,
+        make_events: Callable[[Position], Sequence[Event]],
+    ) -> Position:
+        """Insert the position, mark its user signal executed, link the entry order,
+        charge the entry fee to the paper balance and queue the events: one transaction."""
+        placeholders = ", ".join("?" for _ in _POSITION_FIELDS)
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute(
+                f"INSERT INTO positions ({', '.join(_POSITION_FIELDS)}) VALUES ({placeholders})",
+                _position_values(position),
+            )
+            position.id = int(cursor.lastrowid or 0)
+            now = to_db_time(self._clock.now())
+            if position.user_signal_id is not None:
+                await conn.execute(
+                    "UPDATE user_signals SET state = 'executed', updated_at = ? WHERE id = ? AND state = 'confirmed'",
+                    (now, position.user_signal_id),
+                )
+            await conn.execute(
+                "UPDATE orders SET position_id = ? WHERE client_order_id = ?", (position.id, entry_client_order_id)
+            )
+            await conn.execute(
+                "UPDATE users SET paper_balance = paper_balance - ?, updated_at = ? WHERE id = ?",
+                (fee, now, position.user_id),
+            )
+            await queue_events(conn, make_events(position), self._clock.now())
+        return position
+
+    async def save(
+        self, position: Position, balance_delta: float, make_events: Callable[[float], Sequence[Event]]
+    ) -> float:
+        """Persist the position's new state, add `balance_delta` to the user's paper
+        balance and queue the events (built from the new balance): one transaction."""
+        assignments = ", ".join(f"{name} = ?" for name in _POSITION_FIELDS)
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                f"UPDATE positions SET {assignments} WHERE id = ?", (*_position_values(position), position.id)
+            )
+            cursor = await conn.execute(
+                "UPDATE users SET paper_balance = paper_balance + ?, updated_at = ? WHERE id = ?"
+                " RETURNING paper_balance",
+                (balance_delta, to_db_time(self._clock.now()), position.user_id),
+            )
+            row = await cursor.fetchone()
+            balance = float(row[0]) if row else 0.0
+            await queue_events(conn, make_events(balance), self._clock.now())
+        return balance
+
+    async def get(self, position_id: int) -> Position | None:
+        row = await self._db.fetchone("SELECT * FROM positions WHERE id = ?", (position_id,))
+        return _position(row) if row else None
+
+    async def open_positions(self, user_id: int | None = None) -> list[Position]:
+        if user_id is None:
+            rows = await self._db.fetchall("SELECT * FROM positions WHERE status = 'open' ORDER BY id")
+        else:
+            rows = await self._db.fetchall(
+                "SELECT * FROM positions WHERE status = 'open' AND user_id = ? ORDER BY id", (user_id,)
+            )
+        return [_position(r) for r in rows]
+
+    async def closed_positions(self, user_id: int, limit: int | None = None) -> list[Position]:
+        rows = await self._db.fetchall(
+            "SELECT * FROM positions WHERE status = 'closed' AND user_id = ? ORDER BY closed_at DESC, id DESC"
+            " LIMIT ?",
+            (user_id, -1 if limit is None else limit),
+        )
+        return [_position(r) for r in rows]
+
+    async def count_open(self, user_id: int | None = None) -> int:
+        if user_id is None:
+            row = await self._db.fetchone("SELECT COUNT(*) FROM positions WHERE status = 'open'")
+        else:
+            row = await self._db.fetchone(
+                "SELECT COUNT(*) FROM positions WHERE status = 'open' AND user_id = ?", (user_id,)
+            )
+        return int(row[0]) if row else 0

@@ -1,0 +1,84 @@
+"""Users: registration, subscription, language, the blocked flag."""
+
+from __future__ import annotations
+
+
+import aiosqlite
+
+from core.models import User
+from core.ports import Clock
+from db.database import Database, from_db_time, to_db_time
+
+
+def _user(row: aiosqlite.Row) -> User:
+    return User(
+        id=row["id"],
+        language=row["language"],
+        subscribed=bool(row["subscribed"]),
+        blocked=bool(row["blocked"]),
+        paper_balance=row["paper_balance"],
+        risk_pct=row["risk_pct"],
+        created_at=from_db_time(row["created_at"]),
+    )
+
+
+class UserRepository:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    def _now(self) -> str:
+        return to_db_time(self._clock.now())
+
+    async def register(self, user_id: int, language: str, paper_balance: float) -> tuple[User, bool]:
+        """Create the user subscribed, or resubscribe an existing one (and clear the
+        blocked flag: they wrote to us, so they can be reached again)."""
+        now = self._now()
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute("SELECT 1 FROM users WHERE id = ?", (user_id,))
+            existed = await cursor.fetchone() is not None
+            cursor = await conn.execute(
+                "INSERT INTO users (id, language, subscribed, blocked, paper_balance, created_at, updated_at)"
+                " VALUES (?, ?, 1, 0, ?, ?, ?)"
+                " ON CONFLICT (id) DO UPDATE SET subscribed = 1, blocked = 0, updated_at = excluded.updated_at"
+                " RETURNING *",
+                (user_id, language, paper_balance, now, now),
+            )
+            row = await cursor.fetchone()
+        assert row is not None
+        return _user(row), not existed
+
+    async def get(self, user_id: int) -> User | None:
+        row = await self._db.fetchone("SELECT * FROM users WHERE id = ?", (user_id,))
+        return _user(row) if row else None
+
+    async def set_subscribed(self, user_id: int, subscribed: bool) -> bool:
+        changed = await self._db.execute(
+            "UPDATE users SET subscribed = ?, updated_at = ? WHERE id = ?", (int(subscribed), self._now(), user_id)
+        )
+        return changed == 1
+
+    async def set_language(self, user_id: int, language: str) -> None:
+        await self._db.execute(
+            "UPDATE users SET language = ?, updated_at = ? WHERE id = ?", (language, self._now(), user_id)
+        )
+
+    async def mark_blocked(self, user_id: int) -> None:
+        await self._db.execute("UPDATE users SET blocked = 1, updated_at = ? WHERE id = ?", (self._now(), user_id))
+
+    async def subscribers(self) -> list[User]:
+        rows = await self._db.fetchall("SELECT * FROM users WHERE subscribed = 1 AND blocked = 0 ORDER BY id")
+        return [_user(r) for r in rows]
+
+    async def counts(self) -> tuple[int, int]:
+        row = await self._db.fetchone(
+            "SELECT COUNT(*), COALESCE(SUM(subscribed = 1 AND blocked = 0), 0) FROM users"
+        )
+        assert row is not None
+        return int(row[0]), int(row[1])
+
+    async def balance(self, user_id: int) -> float | None:
+        row = await self._db.fetchone("SELECT paper_balance FROM users WHERE id = ?", (user_id,))
+        return float(row[0]) if row else None
+
+

@@ -1,0 +1,82 @@
+"""Shared fixtures: a fresh SQLite database per test, a manual clock, the trading
+service wired to the paper exchange over a hand-driven market."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from core.clock import ManualClock
+from core.exchange.paper import PaperAccounts, PaperExchange
+from core.position_rules import ManagementRules
+from core.trading import TradingConfig, TradingService
+from db.database import Database
+from db.outbox import OutboxRepository
+from db.signals import SignalRepository
+from db.system import SystemRepository
+from db.trades import OrderRepository, PositionRepository
+from db.users import UserRepository
+from tests.fakes.market import FakeMarketData
+
+T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(T0)
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = Database(tmp_path / "atra.sqlite3")
+    await database.connect()
+    yield database
+    await database.close()
+
+
+@dataclasses.dataclass
+class World:
+    """Everything a trading-service test touches."""
+
+    db: Database
+    clock: ManualClock
+    market: FakeMarketData
+    exchange: PaperExchange
+    users: UserRepository
+    system: SystemRepository
+    signals: SignalRepository
+    orders: OrderRepository
+    positions: PositionRepository
+    outbox: OutboxRepository
+    trading: TradingService
+
+
+def make_world(
+    db: Database, clock: ManualClock, *, fee_pct: float = 0.1, slippage_pct: float = 0.0, balance: float = 10_000.0
+) -> World:
+    market = FakeMarketData({"BTC/USDT": 100.0, "ETH/USDT": 50.0})
+    users = UserRepository(db, clock)
+    system = SystemRepository(db, clock)
+    signals = SignalRepository(db)
+    orders = OrderRepository(db, clock)
+    positions = PositionRepository(db, clock)
+    outbox = OutboxRepository(db)
+    exchange = PaperExchange(market, clock, PaperAccounts(users, positions).free_balance, fee_pct, slippage_pct, "USDT")
+    trading = TradingService(
+        config=TradingConfig(
+            timeframe="1h", paper_balance=balance, signal_ttl_seconds=3600, max_price_drift_pct=1.0,
+            admin_ids=frozenset({1}),
+        ),
+        clock=clock, market_data=market, exchange=exchange, users=users, system=system, signals=signals,
+        orders=orders, positions=positions, outbox=outbox, rules=ManagementRules(trail_atr_multiplier=0.0),
+    )
+    return World(db, clock, market, exchange, users, system, signals, orders, positions, outbox, trading)
+
+
+@pytest.fixture
+def world(db: Database, clock: ManualClock) -> World:
+    return make_world(db, clock)
