@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 from collections.abc import Iterable
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
@@ -18,18 +19,13 @@ SKIP_PREFIX = "sig:s:"
 
 
 def price(value: float | None) -> str:
-    """Prices with the precision their size needs: 63250.50, 1.2345, 0.00012345."""
+    """Prices with the precision their size needs: 63 250.50, 1.23456, 0.000123456."""
     if value is None or not math.isfinite(value):
         return "—"
-    magnitude = abs(value)
-    if magnitude >= 1000:
+    if abs(value) >= 1000:
         return f"{value:,.2f}".replace(",", " ")
-    if magnitude >= 1:
-        return f"{value:.4f}".rstrip("0").rstrip(".") if magnitude < 100 else f"{value:.2f}"
-    if magnitude == 0:
-        return "0"
-    decimals = min(10, 3 - math.floor(math.log10(magnitude)))
-    return f"{value:.{decimals}f}"
+    text = format(Decimal(f"{value:.6g}"), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def amount(value: float) -> str:

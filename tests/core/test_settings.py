@@ -1,0 +1,86 @@
+"""Settings: typed, validated, errors name the variable and never echo the token."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from core.errors import ConfigError
+from core.settings import Settings
+
+TOKEN = "123456789:AAbbCCddEEffGGhhIIjjKKllMMnnOOppQQ"
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in list(Settings.model_fields):
+        monkeypatch.delenv(name.upper(), raising=False)
+    monkeypatch.chdir(tmp_path)  # no stray .env
+
+
+def test_missing_token_says_what_to_do() -> None:
+    with pytest.raises(ConfigError) as error:
+        Settings.load(env_file=None)
+    assert "copy .env.example to .env and set TELEGRAM_BOT_TOKEN" in str(error.value)
+
+
+def test_defaults_and_lists(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("ADMIN_IDS", "42, 7")
+    monkeypatch.setenv("SYMBOLS", "BTC/USDT,ETH/USDT")
+    s = Settings.load(env_file=None)
+    assert s.admin_ids == frozenset({42, 7})
+    assert s.symbols == ("BTC/USDT", "ETH/USDT")
+    assert (s.trading_mode, s.market_data, s.timeframe, s.paper_balance) == ("paper", "exchange", "1h", 10_000.0)
+    assert s.scan_interval == 3600 and s.signal_ttl == 3600
+
+
+def test_env_file_is_read(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text(f"TELEGRAM_BOT_TOKEN={TOKEN}\nTIMEFRAME=30m\n")
+    s = Settings.load()
+    assert s.timeframe == "30m" and s.scan_interval == 1800
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "fragment"),
+    [
+        ("ADMIN_IDS", "12,abc", "ADMIN_IDS"),
+        ("TRADING_MODE", "yolo", "TRADING_MODE"),
+        ("SYMBOLS", "btcusdt", "SYMBOLS"),
+        ("TIMEFRAME", "7x", "TIMEFRAME"),
+        ("PAPER_BALANCE", "-5", "PAPER_BALANCE"),
+        ("REPLAY_SPEED", "0", "REPLAY_SPEED"),
+        ("METRICS_PORT", "70000", "METRICS_PORT"),
+        ("TELEGRAM_API_BASE_URL", "ftp://x", "TELEGRAM_API_BASE_URL"),
+    ],
+)
+def test_bad_values_name_the_variable(monkeypatch: pytest.MonkeyPatch, name: str, value: str, fragment: str) -> None:
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as error:
+        Settings.load(env_file=None)
+    assert fragment in str(error.value)
+    assert TOKEN not in str(error.value)
+
+
+def test_malformed_token_is_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "not-a-token-but-a-secret")
+    with pytest.raises(ConfigError) as error:
+        Settings.load(env_file=None)
+    assert "TELEGRAM_BOT_TOKEN" in str(error.value)
+    assert "not-a-token-but-a-secret" not in str(error.value)
+
+
+def test_replay_needs_dir_and_start(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("MARKET_DATA", "replay")
+    with pytest.raises(ConfigError) as error:
+        Settings.load(env_file=None)
+    assert "REPLAY_DIR" in str(error.value)
+    monkeypatch.setenv("REPLAY_DIR", str(tmp_path))
+    monkeypatch.setenv("REPLAY_START", "2018-06-01T00:00:00")
+    monkeypatch.setenv("REPLAY_SPEED", "3600")
+    s = Settings.load(env_file=None)
+    assert s.replay_start is not None and s.replay_start.utcoffset() is not None
+    assert s.scan_interval == 1.0  # one hour of replay at 3600x
