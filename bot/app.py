@@ -48,6 +48,7 @@ class Overrides:
     market_data: MarketData | None = None
     exchange: Exchange | None = None
     delivery_options: dict[str, float] = field(default_factory=dict)
+    schedule_jobs: bool = True
 
 
 def file_url_for(api_base_url: str) -> str:
@@ -82,7 +83,7 @@ class Runtime:
         market_data = self.overrides.market_data or self._market_data(clock)
         exchange = self.overrides.exchange or self._exchange(market_data, clock, PaperAccounts(users, positions))
         delivery = DeliveryWorker(
-            app.bot, outbox, users, signals, system, SystemClock(), **self.overrides.delivery_options  # type: ignore[arg-type]
+            app.bot, outbox, users, signals, system, SystemClock(), clock, **self.overrides.delivery_options  # type: ignore[arg-type]
         )
         trading = TradingService(
             config=TradingConfig(
@@ -112,7 +113,8 @@ class Runtime:
             log.warning("recovered %d confirmation(s) interrupted by the last stop", recovered)
         self.delivery_task = asyncio.create_task(delivery.run(), name="delivery-worker")
         self.delivery_task.add_done_callback(_log_task_end)
-        self._schedule(app)
+        if self.overrides.schedule_jobs:
+            self._schedule(app)
         log.info(
             "ATRA started: mode=%s market_data=%s symbols=%s timeframe=%s scan every %.0fs",
             settings.trading_mode, settings.market_data, ",".join(admin_service.tradable_symbols()),

@@ -44,6 +44,7 @@ class DeliveryWorker:
         signals: SignalRepository,
         system: SystemRepository,
         clock: Clock,
+        market_clock: Clock,
         *,
         concurrency: int = 32,
         batch: int = 200,
@@ -55,7 +56,8 @@ class DeliveryWorker:
         self._users = users
         self._signals = signals
         self._system = system
-        self._clock = clock
+        self._clock = clock  # wall clock: retry times
+        self._market_clock = market_clock  # the market's clock: signal expiry
         self._semaphore = asyncio.Semaphore(concurrency)
         self._batch = batch
         self._per_chat_interval = per_chat_interval
@@ -161,7 +163,7 @@ class DeliveryWorker:
 
     async def _still_pending(self, event: SignalIssued) -> bool:
         row = await self._signals.get_user_signal(event.user_signal_id)
-        return row is not None and row.state is SignalState.PENDING and row.expires_at > self._clock.now()
+        return row is not None and row.state is SignalState.PENDING and row.expires_at > self._market_clock.now()
 
     async def _send(self, chat_id: int, language: str, event: object) -> Message | bool:
         if isinstance(event, SignalIssued):

@@ -1,0 +1,300 @@
+"""The whole flow through the real PTB client against the fake Bot API server:
+/start, an admin's signal fanned out, Confirm, the paper position, its management,
+refusals, pause, limits, blocked users, bad input and a restart."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from core.clock import ManualClock
+from core.models import PositionStatus, SignalState
+from tests.bot.harness import ADMIN, ALICE, BOB, RunningBot, make_settings, running_bot
+from tests.conftest import T0
+from tests.fakes.bot_api import FakeBotApi
+from tests.fakes.market import FakeMarketData, candles_frame
+
+HOUR = timedelta(hours=1)
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> None:
+    """Poll an async condition until it holds (no fixed sleeps)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"{check.__name__} did not become true in {timeout}s")
+        await asyncio.sleep(0.01)
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeBotApi]:
+    async with FakeBotApi() as server:
+        yield server
+
+
+@pytest.fixture
+def market() -> FakeMarketData:
+    data = FakeMarketData({"BTC/USDT": 100.0, "ETH/USDT": 50.0})
+    data.add_candles("BTC/USDT", candles_frame(T0 - HOUR, [(99, 101, 98, 100)], HOUR))
+    return data
+
+
+@pytest.fixture
+async def bot(fake: FakeBotApi, tmp_path: Path, clock: ManualClock, market: FakeMarketData) -> AsyncIterator[RunningBot]:
+    async with running_bot(fake, make_settings(fake, tmp_path / "atra.sqlite3"), clock, market) as running:
+        yield running
+
+
+async def subscribe(bot: RunningBot, *users: int) -> None:
+    for user in users:
+        await bot.reply_to(user, "/start")
+
+
+async def publish(bot: RunningBot, recipients: tuple[int, ...], command: str = "/signal BTC/USDT long sl=90 tp=110,120") -> dict[int, int]:
+    """Admin publishes; wait until each recipient has the signal. Returns message ids."""
+    reply = await bot.reply_to(ADMIN, command)
+    assert "published" in reply, reply
+    ids = {}
+    for user in recipients:
+        call = await bot.fake.wait_for(
+            lambda u=user: next((c for c in reversed(bot.fake.sent(u)) if c.params.get("reply_markup")), None)
+        )
+        ids[user] = call.result["message_id"]
+    return ids
+
+
+def buttons(bot: RunningBot, user: int, message_id: int) -> list[str]:
+    message = next(m for m in bot.fake.messages(user) if m["message_id"] == message_id)
+    rows = message.get("reply_markup", {}).get("inline_keyboard", [])
+    return [b["callback_data"] for row in rows for b in row]
+
+
+async def press(bot: RunningBot, user: int, data: str, message_id: int, owner: int | None = None) -> dict:
+    query_id = bot.fake.inject_callback(user, data, message_id=message_id, chat_id=owner or user, strict=False)
+    await bot.fake.wait_for(lambda: bot.fake.answers.get(query_id))
+    return bot.fake.answers[query_id]
+
+
+async def test_start_registers_in_the_users_language(bot: RunningBot) -> None:
+    english = await bot.reply_to(ALICE, "/start", language_code="en-GB")
+    russian = await bot.reply_to(BOB, "/start", language_code="ru")
+    assert "Welcome to" in english and "10 000.00" in english
+    assert "Добро пожаловать" in russian
+    user = await bot.services.users.get(BOB)
+    assert user is not None and user.language == "ru" and user.subscribed
+    again = await bot.reply_to(BOB, "/start", language_code="ru")
+    assert "С возвращением" in again
+
+
+async def test_help_shows_admin_commands_only_to_admins(bot: RunningBot) -> None:
+    await subscribe(bot, ALICE)
+    assert "/setlimit" not in await bot.reply_to(ALICE, "/help")
+    assert "/setlimit" in await bot.reply_to(ADMIN, "/help")
+
+
+async def test_signal_confirm_fill_and_position(bot: RunningBot) -> None:
+    await subscribe(bot, ALICE, BOB)
+    ids = await publish(bot, (ALICE, BOB))
+    text = next(m for m in bot.fake.messages(ALICE) if m["message_id"] == ids[ALICE])["text"]
+    for fragment in ("BTC/USDT LONG", "Entry: 100", "Stop-loss: 90 (10.00%)", "TP1: 110", "TP2: 120", "Size: 10"):
+        assert fragment in text
+    data = buttons(bot, ALICE, ids[ALICE])
+    assert all(len(d.encode()) <= 64 for d in data)
+
+    answer = await press(bot, ALICE, data[0], ids[ALICE])
+    assert "Filled" in answer["text"] and "100" in answer["text"]
+    # The signal's own message is edited to show the fill, its buttons gone.
+    await bot.fake.wait_for(lambda: "Filled" in (bot.fake.messages(ALICE)[-1].get("text") or "")
+                            or any("Filled" in (m.get("text") or "") for m in bot.fake.messages(ALICE)))
+    edited = next(m for m in bot.fake.messages(ALICE) if m["message_id"] == ids[ALICE])
+    assert "Filled" in edited["text"] and "reply_markup" not in edited
+
+    positions = await bot.reply_to(ALICE, "/positions")
+    assert "BTC/USDT LONG 10 @ 100" in positions and "Stop 90" in positions and "TP2 120" in positions
+    assert "unrealised P&L 0.00" in positions
+    assert "No open positions" in await bot.reply_to(BOB, "/positions")
+
+
+async def test_double_and_forged_presses_execute_once(bot: RunningBot) -> None:
+    await subscribe(bot, ALICE, BOB)
+    ids = await publish(bot, (ALICE, BOB))
+    confirm = buttons(bot, ALICE, ids[ALICE])[0]
+    forged = await press(bot, BOB, confirm, ids[ALICE], owner=ALICE)  # Bob replays Alice's callback data
+    assert "not yours" in forged["text"]
+    first = await press(bot, ALICE, confirm, ids[ALICE])
+    second = await press(bot, ALICE, confirm, ids[ALICE])
+    assert "Filled" in first["text"]
+    assert "Already" in second["text"]
+    assert await bot.services.trading.positions_view(ALICE) != []
+    assert await bot.services.trading.positions_view(BOB) == []
+    garbage = await press(bot, ALICE, "sig:c:not-a-number", ids[ALICE])
+    assert "no longer valid" in garbage["text"]
+
+
+async def test_skip(bot: RunningBot) -> None:
+    await subscribe(bot, ALICE)
+    ids = await publish(bot, (ALICE,))
+    skip = buttons(bot, ALICE, ids[ALICE])[1]
+    assert "Skipped" in (await press(bot, ALICE, skip, ids[ALICE]))["text"]
+    await bot.fake.wait_for(lambda: buttons(bot, ALICE, ids[ALICE]) == [])
+    assert "No active signals" in await bot.reply_to(ALICE, "/signals")
+
+
+async def test_signals_list(bot: RunningBot) -> None:
+    await subscribe(bot, ALICE)
+    await publish(bot, (ALICE,))
+    listing = await bot.reply_to(ALICE, "/signals")
+    assert "BTC/USDT LONG · awaiting confirmation" in listing
+    assert "Entry 100 · SL 90 · TP1 110 · TP2 120" in listing
+
+
+async def test_pause_blocks_signals_and_confirmations(bot: RunningBot) -> None:
+    await subscribe(bot, ALICE)
+    ids = await publish(bot, (ALICE,))
+    assert "Paused" in await bot.reply_to(ADMIN, "/pause")
+    answer = await press(bot, ALICE, buttons(bot, ALICE, ids[ALICE])[0], ids[ALICE])
+    assert "paused" in answer["text"]
+    assert "paused" in await bot.reply_to(ADMIN, "/signal ETH/USDT long sl=45 tp=55")
+    assert "paused" in await bot.reply_to(ADMIN, "/scan")
+    assert "paused" in await bot.reply_to(ADMIN, "/status")
+    assert "Resumed" in await bot.reply_to(ADMIN, "/resume")
+    assert "Filled" in (await press(bot, ALICE, buttons(bot, ALICE, ids[ALICE])[0], ids[ALICE]))["text"]
+
+
+async def test_non_admins_are_refused_and_nothing_changes(bot: RunningBot) -> None:
+    await subscribe(bot, ALICE)
+    for command in ("/pause", "/resume", "/limits", "/setlimit max_open_positions 9", "/status", "/scan",
+                    "/signal BTC/USDT long sl=90 tp=110"):
+        assert "administrators only" in await bot.reply_to(ALICE, command)
+    status = await bot.services.admin.status()
+    assert not status.paused
+    assert (await bot.services.admin.limits()).max_open_positions == 3
+    assert await bot.services.trading.active_signals(ALICE) == []
+
+
+async def test_setlimit_validates_and_limits_show(bot: RunningBot) -> None:
+    assert "not a valid whole number" in await bot.reply_to(ADMIN, "/setlimit max_open_positions abc")
+    assert "must be" in await bot.reply_to(ADMIN, "/setlimit risk_per_trade_pct -1")
+    assert "Unknown limit" in await bot.reply_to(ADMIN, "/setlimit leverage 100")
+    assert "Usage: /setlimit" in await bot.reply_to(ADMIN, "/setlimit")
+    assert (await bot.services.admin.limits()).max_open_positions == 3
+    assert "max_open_positions = 1" in await bot.reply_to(ADMIN, "/setlimit max_open_positions 1")
+    assert "risk_per_trade_pct = 2.5" in await bot.reply_to(ADMIN, "/setlimit risk_per_trade_pct 2.5")
+    shown = await bot.reply_to(ADMIN, "/limits")
+    assert "max_open_positions</code> = 1" in shown or "max_open_positions = 1" in shown
+
+
+async def test_manual_signal_validation(bot: RunningBot) -> None:
+    await subscribe(bot, ALICE)
+    assert "must be below" in await bot.reply_to(ADMIN, "/signal BTC/USDT long sl=105 tp=110")
+    assert "must be above" in await bot.reply_to(ADMIN, "/signal BTC/USDT long sl=90 tp=95,99.5")
+    assert "must be above" in await bot.reply_to(ADMIN, "/signal BTC/USDT short sl=95 tp=90")
+    assert "Unknown symbol" in await bot.reply_to(ADMIN, "/signal DOGE/USDT long sl=1 tp=2")
+    assert "not a valid price" in await bot.reply_to(ADMIN, "/signal BTC/USDT long sl=abc tp=110")
+    assert "Usage: /signal" in await bot.reply_to(ADMIN, "/signal BTC/USDT")
+    assert "long or short" in await bot.reply_to(ADMIN, "/signal BTC/USDT sideways sl=90 tp=110")
+    assert await bot.services.trading.active_signals(ALICE) == []
+    assert not any(c.params.get("reply_markup") for c in bot.fake.sent(ALICE))
+
+
+async def test_blocked_user_is_marked_and_skipped(bot: RunningBot) -> None:
+    await subscribe(bot, ALICE, BOB)
+    bot.fake.block(BOB)
+    await publish(bot, (ALICE,))
+
+    async def bob_blocked() -> bool:
+        user = await bot.services.users.get(BOB)
+        return user is not None and user.blocked
+
+    await eventually(bob_blocked)
+    attempts = len([c for c in bot.fake.calls if c.chat_id == BOB])
+    await publish(bot, (ALICE,), "/signal ETH/USDT short sl=55 tp=45")
+    assert len([c for c in bot.fake.calls if c.chat_id == BOB]) == attempts
+    assert "1 subscriber" in (bot.fake.last_text(ADMIN) or "")  # only Alice is counted
+
+
+async def test_stop_unsubscribes(bot: RunningBot) -> None:
+    await subscribe(bot, ALICE, BOB)
+    assert "unsubscribed" in await bot.reply_to(BOB, "/stop")
+    await publish(bot, (ALICE,))
+    assert not any(c.params.get("reply_markup") for c in bot.fake.sent(BOB))
+
+
+async def test_bad_input_gets_short_answers(bot: RunningBot) -> None:
+    await subscribe(bot, ALICE)
+    assert "Unknown command" in await bot.reply_to(ALICE, "/frobnicate now")
+    assert "commands and buttons" in await bot.reply_to(ALICE, "hello")
+    assert "commands and buttons" in await bot.reply_to(ALICE, "x" * 4096)
+    assert "commands and buttons" in await bot.reply_to(ALICE, "🙂\u0000\u202e<b>")
+    assert "Неизвестная команда" in await bot.reply_to(BOB, "/nope", language_code="ru")
+
+
+async def test_monitor_reports_tp1_and_close(bot: RunningBot, market: FakeMarketData) -> None:
+    await subscribe(bot, ALICE)
+    ids = await publish(bot, (ALICE,))
+    await press(bot, ALICE, buttons(bot, ALICE, ids[ALICE])[0], ids[ALICE])
+    market.add_candles("BTC/USDT", candles_frame(T0, [(100, 111, 99, 108), (108, 121, 107, 120)], HOUR))
+    await bot.services.trading.monitor()
+    await bot.fake.wait_for(lambda: "closed (TP2)" in (bot.fake.last_text(ALICE) or ""))
+    texts = [c.params["text"] for c in bot.fake.sent(ALICE)]
+    assert any("TP1 reached: closed 5 @ 110" in t and "Stop moved to 100" in t for t in texts)
+    # -1.00 entry fee + (50 - 0.55) + (100 - 0.60) = +147.85 on a notional of 1 000
+    assert "realised P&L +147.85 (+14.79%)" in bot.fake.last_text(ALICE)
+    assert "No open positions" in await bot.reply_to(ALICE, "/positions")
+
+
+async def test_status_for_admins(bot: RunningBot) -> None:
+    await subscribe(bot, ALICE)
+    status = await bot.reply_to(ADMIN, "/status")
+    assert "Mode: paper" in status and "running" in status and "BTC/USDT, ETH/USDT" in status
+    assert "1 subscribed" in status and "Last scan: never" in status
+    scan = await bot.reply_to(ADMIN, "/scan")
+    assert "Scanned 2 symbol(s)" in scan
+    assert "Last scan: 2024-03-01" in await bot.reply_to(ADMIN, "/status")
+
+
+async def test_restart_keeps_everything(fake: FakeBotApi, tmp_path: Path, clock: ManualClock, market: FakeMarketData) -> None:
+    settings = make_settings(fake, tmp_path / "atra.sqlite3")
+    async with running_bot(fake, settings, clock, market) as first:
+        await subscribe(first, ALICE)
+        ids = await publish(first, (ALICE,))
+        await press(first, ALICE, buttons(first, ALICE, ids[ALICE])[0], ids[ALICE])
+        await first.reply_to(ADMIN, "/setlimit max_open_positions 5")
+        await first.reply_to(ADMIN, "/pause")
+    async with running_bot(fake, settings, clock, market) as second:
+        assert "BTC/USDT LONG 10 @ 100" in await second.reply_to(ALICE, "/positions")
+        status = await second.services.admin.status()
+        assert status.paused and status.users == 1 and status.open_positions == 1
+        assert (await second.services.admin.limits()).max_open_positions == 5
+        views = await second.services.trading.positions_view(ALICE)
+        assert views[0].position.status is PositionStatus.OPEN
+
+
+async def test_token_never_reaches_the_logs(bot: RunningBot, caplog: pytest.LogCaptureFixture) -> None:
+    from bot.logging_setup import RedactSecrets
+
+    redactor = RedactSecrets([bot.fake.token])
+    caplog.handler.addFilter(redactor)
+    with caplog.at_level(logging.DEBUG):
+        await subscribe(bot, ALICE)
+        await publish(bot, (ALICE,))
+        logging.getLogger("test").info("url https://api.telegram.org/bot%s/getMe", bot.fake.token)
+    assert caplog.records
+    assert bot.fake.token not in caplog.text
+    assert bot.fake.token.split(":")[1] not in caplog.text
+
+
+async def test_expired_signal_is_refused(bot: RunningBot, clock: ManualClock) -> None:
+    await subscribe(bot, ALICE)
+    ids = await publish(bot, (ALICE,))
+    clock.advance(timedelta(hours=2))
+    answer = await press(bot, ALICE, buttons(bot, ALICE, ids[ALICE])[0], ids[ALICE])
+    assert "expired" in answer["text"]
+    assert await bot.services.trading.active_signals(ALICE) == []
+    (row,) = [r for r in [await bot.services.trading._signals.get_user_signal(1)] if r]  # noqa: SLF001
+    assert row.state is SignalState.EXPIRED
