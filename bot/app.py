@@ -157,7 +157,7 @@ class Runtime:
         queue = app.job_queue
         assert queue is not None, "python-telegram-bot[job-queue] is required"
         settings = self.settings
-        first = 5.0
+        first = min(5.0, settings.scan_interval)
         if settings.market_data == "exchange" and settings.scan_interval_seconds is None:
             # Right after each candle closes (a few seconds of grace for the exchange).
             period = timeframe_seconds(settings.timeframe)
