@@ -4,6 +4,7 @@ services -> bot. The one place that decides which implementation of each port is
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -83,7 +84,14 @@ class Runtime:
         market_data = self.overrides.market_data or self._market_data(clock)
         exchange = self.overrides.exchange or self._exchange(market_data, clock, PaperAccounts(users, positions))
         delivery = DeliveryWorker(
-            app.bot, outbox, users, signals, system, SystemClock(), clock, **self.overrides.delivery_options  # type: ignore[arg-type]
+            app.bot,
+            outbox,
+            users,
+            signals,
+            system,
+            SystemClock(),
+            clock,
+            **self.overrides.delivery_options,  # type: ignore[arg-type]
         )
         trading = TradingService(
             config=TradingConfig(
@@ -93,19 +101,41 @@ class Runtime:
                 max_price_drift_pct=settings.max_price_drift_pct,
                 admin_ids=settings.admin_ids,
             ),
-            clock=clock, market_data=market_data, exchange=exchange, users=users, system=system, signals=signals,
-            orders=orders, positions=positions, outbox=outbox, rules=ManagementRules(), wake_delivery=delivery.wake,
+            clock=clock,
+            market_data=market_data,
+            exchange=exchange,
+            users=users,
+            system=system,
+            signals=signals,
+            orders=orders,
+            positions=positions,
+            outbox=outbox,
+            rules=ManagementRules(),
+            wake_delivery=delivery.wake,
         )
         self.system = system
         admin_service = AdminService(
-            clock=clock, system=system, users=users, positions=positions, outbox=outbox, market_data=market_data,
-            trading=trading, symbols=settings.symbols, timeframe=settings.timeframe, mode=settings.trading_mode,
+            clock=clock,
+            system=system,
+            users=users,
+            positions=positions,
+            outbox=outbox,
+            market_data=market_data,
+            trading=trading,
+            symbols=settings.symbols,
+            timeframe=settings.timeframe,
+            mode=settings.trading_mode,
             market_data_kind=settings.market_data,
         )
         engine = SignalEngine(market_data, settings.timeframe, clock)
         scanner = Scanner(engine, trading, system, clock, admin_service.tradable_symbols)
         app.bot_data.services = Services(
-            settings=settings, clock=clock, trading=trading, admin=admin_service, scanner=scanner, users=users,
+            settings=settings,
+            clock=clock,
+            trading=trading,
+            admin=admin_service,
+            scanner=scanner,
+            users=users,
             delivery=delivery,
         )
         recovered = await trading.recover()
@@ -117,8 +147,11 @@ class Runtime:
             self._schedule(app)
         log.info(
             "ATRA started: mode=%s market_data=%s symbols=%s timeframe=%s scan every %.0fs",
-            settings.trading_mode, settings.market_data, ",".join(admin_service.tradable_symbols()),
-            settings.timeframe, settings.scan_interval,
+            settings.trading_mode,
+            settings.market_data,
+            ",".join(admin_service.tradable_symbols()),
+            settings.timeframe,
+            settings.scan_interval,
         )
 
     async def _clock(self, system: SystemRepository) -> Clock:
@@ -165,7 +198,10 @@ class Runtime:
             first = period - now % period + 5.0
         queue.run_repeating(scan_job, interval=settings.scan_interval, first=first, name="scan")  # type: ignore[arg-type]
         queue.run_repeating(
-            monitor_job, interval=settings.monitor_interval_seconds, first=2.0, name="monitor"  # type: ignore[arg-type]
+            monitor_job,
+            interval=settings.monitor_interval_seconds,
+            first=2.0,
+            name="monitor",  # type: ignore[arg-type]
         )
         if settings.market_data == "replay":
             queue.run_repeating(self._save_replay_clock, interval=10.0, first=10.0, name="replay-clock")  # type: ignore[arg-type]
@@ -177,10 +213,8 @@ class Runtime:
     async def stop(self, app: BotApplication) -> None:
         if self.delivery_task is not None:
             self.delivery_task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self.delivery_task
-            except asyncio.CancelledError:
-                pass
             self.delivery_task = None
         if self.clock is not None and self.system is not None and self.settings.market_data == "replay":
             await self.system.set_value(REPLAY_CLOCK_KEY, self.clock.now().isoformat())

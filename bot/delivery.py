@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -79,10 +80,8 @@ class DeliveryWorker:
             delivered = await self.drain_once()
             if delivered == 0:
                 self._wakeup.clear()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wakeup.wait(), timeout=self._idle_poll)
-                except TimeoutError:
-                    pass
 
     async def drain_once(self) -> int:
         """Deliver one batch of due messages; return how many were handled."""
@@ -105,7 +104,7 @@ class DeliveryWorker:
 
     async def _pace(self, chat_id: int) -> None:
         """Wait out a flood pause Telegram asked for, then this chat's interval."""
-        while (wait := self._resume_at - time.monotonic()) > 0:
+        while (wait := self._resume_at - time.monotonic()) > 0:  # noqa: ASYNC110 - a deadline, not a flag
             await asyncio.sleep(wait)
         last = self._last_sent.get(chat_id)
         if last is not None:
@@ -152,12 +151,14 @@ class DeliveryWorker:
                 await self._outbox.mark_failed(item, f"gave up: {exc}")
                 self.failed += 1
                 return True
-            backoff = timedelta(seconds=min(300, 2 ** item.attempts))
+            backoff = timedelta(seconds=min(300, 2**item.attempts))
             log.warning("sending %s message %s failed (%s); retry in %s", item.kind, item.id, exc, backoff)
             await self._outbox.retry_later(item, self._clock.now() + backoff, str(exc))
             return False
         self._last_sent[item.user_id] = time.monotonic()
-        await self._outbox.mark_sent(item, message.message_id if isinstance(message, Message) else None, self._clock.now())
+        await self._outbox.mark_sent(
+            item, message.message_id if isinstance(message, Message) else None, self._clock.now()
+        )
         self.sent += 1
         return True
 

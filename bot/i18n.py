@@ -210,7 +210,10 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "ru": "Эта кнопка больше не действует.",
     },
     # --------------------------------------------------------------- admin
-    "admin_only": {"en": "⛔ This command is for administrators only.", "ru": "⛔ Эта команда только для администраторов."},
+    "admin_only": {
+        "en": "⛔ This command is for administrators only.",
+        "ru": "⛔ Эта команда только для администраторов.",
+    },
     "paused_ok": {
         "en": "⏸ Paused: no signals are generated or sent, confirmations are refused.",
         "ru": "⏸ Пауза: сигналы не создаются и не отправляются, подтверждения отклоняются.",
@@ -265,7 +268,10 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "ru": "Использование: /signal СИМВОЛ long|short sl=ЦЕНА tp=ЦЕНА[,ЦЕНА]\n"
         "например /signal BTC/USDT long sl=58000 tp=63000,66000",
     },
-    "bad_side": {"en": "Side must be long or short, not “{value}”.", "ru": "Направление — long или short, а не «{value}»."},
+    "bad_side": {
+        "en": "Side must be long or short, not “{value}”.",
+        "ru": "Направление — long или short, а не «{value}».",
+    },
     "bad_number": {"en": "“{value}” is not a valid price.", "ru": "«{value}» — недопустимая цена."},
     "too_many_targets": {"en": "At most two targets: tp=TP1,TP2.", "ru": "Не более двух целей: tp=TP1,TP2."},
     "unknown_symbol": {

@@ -14,7 +14,11 @@ async def scan_job(context: BotContext) -> None:
     if summary.ran:
         log.info(
             "scan: %d symbols, %d signals published, %d duplicates, %d rejected, %d errors",
-            summary.symbols, summary.published, summary.duplicates, summary.rejected, len(summary.errors or {}),
+            summary.symbols,
+            summary.published,
+            summary.duplicates,
+            summary.rejected,
+            len(summary.errors or {}),
         )
     else:
         log.info("scan skipped: %s", summary.reason)

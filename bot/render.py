@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
-from decimal import Decimal
 from collections.abc import Iterable
+from decimal import Decimal
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
@@ -52,10 +52,12 @@ def side_name(language: str, side: str) -> str:
 
 def signal_keyboard(language: str, user_signal_id: int) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
-        [[
-            InlineKeyboardButton(t(language, "button_confirm"), callback_data=f"{CONFIRM_PREFIX}{user_signal_id}"),
-            InlineKeyboardButton(t(language, "button_skip"), callback_data=f"{SKIP_PREFIX}{user_signal_id}"),
-        ]]
+        [
+            [
+                InlineKeyboardButton(t(language, "button_confirm"), callback_data=f"{CONFIRM_PREFIX}{user_signal_id}"),
+                InlineKeyboardButton(t(language, "button_skip"), callback_data=f"{SKIP_PREFIX}{user_signal_id}"),
+            ]
+        ]
     )
 
 
@@ -86,23 +88,43 @@ def event_text(language: str, event: Event) -> str:
         return signal_text(language, event)
     if isinstance(event, OrderFilled):
         return t(
-            language, "filled", side=side_name(language, event.side), quantity=amount(event.quantity),
-            symbol=event.symbol, price=price(event.price), fee=money(event.fee), stop=price(event.stop),
-            tp1=price(event.tp1), tp2=price(event.tp2),
+            language,
+            "filled",
+            side=side_name(language, event.side),
+            quantity=amount(event.quantity),
+            symbol=event.symbol,
+            price=price(event.price),
+            fee=money(event.fee),
+            stop=price(event.stop),
+            tp1=price(event.tp1),
+            tp2=price(event.tp2),
         )
     if isinstance(event, TakeProfitHit):
         return t(
-            language, "tp1_hit", symbol=event.symbol, quantity=amount(event.quantity), price=price(event.price),
-            pnl=signed_money(event.pnl), stop=price(event.new_stop), remaining=amount(event.remaining),
+            language,
+            "tp1_hit",
+            symbol=event.symbol,
+            quantity=amount(event.quantity),
+            price=price(event.price),
+            pnl=signed_money(event.pnl),
+            stop=price(event.new_stop),
+            remaining=amount(event.remaining),
         )
     if isinstance(event, StopMoved):
         return t(language, "stop_moved", symbol=event.symbol, old=price(event.old_stop), new=price(event.new_stop))
     if isinstance(event, PositionClosed):
         return t(
-            language, "closed", icon="🟢" if event.pnl >= 0 else "🔴", symbol=event.symbol,
-            side=side_name(language, event.side), reason=t(language, f"reason_{event.reason}"),
-            price=price(event.exit_price), entry=price(event.entry_price), pnl=signed_money(event.pnl),
-            pnl_pct=percent(event.pnl_pct, signed=True), balance=money(event.balance),
+            language,
+            "closed",
+            icon="🟢" if event.pnl >= 0 else "🔴",
+            symbol=event.symbol,
+            side=side_name(language, event.side),
+            reason=t(language, f"reason_{event.reason}"),
+            price=price(event.exit_price),
+            entry=price(event.entry_price),
+            pnl=signed_money(event.pnl),
+            pnl_pct=percent(event.pnl_pct, signed=True),
+            balance=money(event.balance),
         )
     if isinstance(event, Alert):
         return t(language, event.key, **event.params)
@@ -112,9 +134,17 @@ def event_text(language: str, event: Event) -> str:
 def signals_list(language: str, rows: Iterable[UserSignal]) -> list[str]:
     lines = [
         t(
-            language, "signal_line", id=r.id, symbol=r.symbol, side=side_name(language, r.levels.side.value),
-            state=t(language, f"state_{r.state.value}"), entry=price(r.levels.entry), stop=price(r.levels.stop),
-            tp1=price(r.levels.tp1), tp2=price(r.levels.tp2), quantity=amount(r.quantity),
+            language,
+            "signal_line",
+            id=r.id,
+            symbol=r.symbol,
+            side=side_name(language, r.levels.side.value),
+            state=t(language, f"state_{r.state.value}"),
+            entry=price(r.levels.entry),
+            stop=price(r.levels.stop),
+            tp1=price(r.levels.tp1),
+            tp2=price(r.levels.tp2),
+            quantity=amount(r.quantity),
         )
         for r in rows
     ]
@@ -129,9 +159,16 @@ def positions_list(language: str, views: Iterable[PositionView]) -> list[str]:
         p = v.position
         lines.append(
             t(
-                language, "position_line", symbol=p.symbol, side=side_name(language, p.side.value),
-                quantity=amount(p.quantity), entry=price(p.entry_price), stop=price(p.stop_price), tp1=price(p.tp1),
-                tp1_done=t(language, "tp1_done_mark") if p.tp1_done else "", tp2=price(p.tp2),
+                language,
+                "position_line",
+                symbol=p.symbol,
+                side=side_name(language, p.side.value),
+                quantity=amount(p.quantity),
+                entry=price(p.entry_price),
+                stop=price(p.stop_price),
+                tp1=price(p.tp1),
+                tp1_done=t(language, "tp1_done_mark") if p.tp1_done else "",
+                tp2=price(p.tp2),
                 price=price(v.price) if v.price is not None else t(language, "no_price"),
                 pnl=signed_money(v.unrealized_pnl) if v.unrealized_pnl is not None else t(language, "no_price"),
             )

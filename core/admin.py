@@ -12,7 +12,14 @@ from datetime import datetime
 
 from core.errors import UserError
 from core.models import Limits, Side, SignalDraft, SignalLevels
-from core.ports import Clock, MarketData, OutboxRepository, PositionRepository, SystemRepository, UserRepository
+from core.ports import (
+    Clock,
+    MarketData,
+    OutboxRepository,
+    PositionRepository,
+    SystemRepository,
+    UserRepository,
+)
 from core.trading import TradingService
 
 LAST_SCAN_KEY = "last_scan"
@@ -144,9 +151,7 @@ class AdminService:
             outbox_depth=await self._outbox.depth(),
         )
 
-    async def manual_signal(
-        self, symbol: str, side: Side, stop: float, targets: Sequence[float]
-    ) -> PublishedSignal:
+    async def manual_signal(self, symbol: str, side: Side, stop: float, targets: Sequence[float]) -> PublishedSignal:
         """Publish an admin's signal at the current market price, exactly like an
         engine signal. Refused when a level is on the wrong side of the price."""
         symbol = symbol.upper()
@@ -157,14 +162,22 @@ class AdminService:
         entry = await self._market_data.last_price(symbol)
         s = side.sign
         if s * (entry - stop) <= 0:
-            raise UserError("sl_wrong_side", stop=stop, price=entry, side=side.value, where="below" if s > 0 else "above")
+            raise UserError(
+                "sl_wrong_side", stop=stop, price=entry, side=side.value, where="below" if s > 0 else "above"
+            )
         for tp in targets:
             if s * (tp - entry) <= 0:
-                raise UserError("tp_wrong_side", tp=tp, price=entry, side=side.value, where="above" if s > 0 else "below")
+                raise UserError(
+                    "tp_wrong_side", tp=tp, price=entry, side=side.value, where="above" if s > 0 else "below"
+                )
         ordered = sorted(targets, key=lambda tp: s * tp)
         levels = SignalLevels(side=side, entry=entry, stop=stop, tp1=ordered[0], tp2=ordered[-1])
         draft = SignalDraft(
-            symbol=symbol, timeframe=self._timeframe, levels=levels, candle_time=self._clock.now(), source="manual",
+            symbol=symbol,
+            timeframe=self._timeframe,
+            levels=levels,
+            candle_time=self._clock.now(),
+            source="manual",
         )
         rows = await self._trading.publish(draft)
         return PublishedSignal(draft, len(rows or []))

@@ -38,7 +38,10 @@ async def run(args: argparse.Namespace) -> int:
     step = timeframe_delta(args.timeframe)
     end = start + timedelta(days=args.days)
     print(f"ATRA engine demo: {', '.join(market.symbols())} {args.timeframe}, {start:%Y-%m-%d} .. {end:%Y-%m-%d}")
-    print(f"{'candle (UTC)':<17} {'symbol':<9} {'side':<5} {'entry':>12} {'stop':>12} {'tp1':>12} {'tp2':>12} {'stop %':>7}")
+    header = ("candle (UTC)", "symbol", "side", "entry", "stop", "tp1", "tp2", "stop %")
+    print(
+        f"{header[0]:<17}{header[1]:<10}{header[2]:<6}" + "".join(f"{h:>13}" for h in header[3:7]) + f"{header[7]:>8}"
+    )
     count = 0
     while clock.now() < end:
         clock.advance(step)

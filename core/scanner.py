@@ -68,8 +68,12 @@ class Scanner:
             for symbol, error in result.errors.items():
                 log.warning("scan: %s failed: %s", symbol, error)
             return ScanSummary(
-                ran=True, symbols=len(symbols), published=published, duplicates=duplicates,
-                rejected=sum(result.rejections.values()), errors=dict(result.errors),
+                ran=True,
+                symbols=len(symbols),
+                published=published,
+                duplicates=duplicates,
+                rejected=sum(result.rejections.values()),
+                errors=dict(result.errors),
             )
 
     async def _remember(self, result: ScanResult, published: int) -> None:

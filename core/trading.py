@@ -16,7 +16,13 @@ from datetime import timedelta
 
 import pandas as pd
 
-from core.errors import FinalExchangeError, InsufficientFunds, RetryableExchangeError, UnknownSymbol, UserError
+from core.errors import (
+    FinalExchangeError,
+    InsufficientFunds,
+    RetryableExchangeError,
+    UnknownSymbol,
+    UserError,
+)
 from core.events import Alert, Event, OrderFilled, PositionClosed, SignalIssued, StopMoved, TakeProfitHit
 from core.models import (
     ExitReason,
@@ -140,9 +146,20 @@ class TradingService:
         def make_event(row: UserSignal) -> Event:
             lv = row.levels
             return SignalIssued(
-                user_id=row.user_id, user_signal_id=row.id, symbol=row.symbol, timeframe=row.timeframe,
-                side=lv.side.value, entry=lv.entry, stop=lv.stop, tp1=lv.tp1, tp2=lv.tp2, quantity=row.quantity,
-                expires_at=row.expires_at, source=draft.source, strength=draft.strength, regime=draft.regime,
+                user_id=row.user_id,
+                user_signal_id=row.id,
+                symbol=row.symbol,
+                timeframe=row.timeframe,
+                side=lv.side.value,
+                entry=lv.entry,
+                stop=lv.stop,
+                tp1=lv.tp1,
+                tp2=lv.tp2,
+                quantity=row.quantity,
+                expires_at=row.expires_at,
+                source=draft.source,
+                strength=draft.strength,
+                regime=draft.regime,
             )
 
         rows = await self._signals.publish(draft, allocations, now, expires, make_event)
@@ -160,7 +177,9 @@ class TradingService:
 
     async def skip(self, user_signal_id: int, user_id: int) -> UserSignal:
         row = await self._own_row(user_signal_id, user_id)
-        if not await self._signals.transition(row.id, user_id, SignalState.PENDING, SignalState.SKIPPED, self._clock.now()):
+        if not await self._signals.transition(
+            row.id, user_id, SignalState.PENDING, SignalState.SKIPPED, self._clock.now()
+        ):
             raise UserError(self._state_key(await self._own_row(user_signal_id, user_id)))
         return row
 
@@ -241,27 +260,57 @@ class TradingService:
         latest = await self._market_data.candles(row.symbol, self._config.timeframe, 1)
         last_candle_at = latest.index[-1].to_pydatetime() if len(latest) else None
         position = Position(
-            id=0, user_id=row.user_id, user_signal_id=row.id, symbol=row.symbol, side=lv.side,
-            entry_price=fill.average_price, initial_quantity=fill.filled, quantity=fill.filled,
-            stop_price=lv.stop, initial_stop=lv.stop, tp1=lv.tp1, tp2=lv.tp2, tp1_done=False,
-            highest=fill.average_price, lowest=fill.average_price, atr=await self._signal_atr(row),
-            realized_pnl=-fill.fee, fees=fill.fee, status=PositionStatus.OPEN,
-            opened_at=fill.timestamp or self._clock.now(), last_candle_at=last_candle_at,
+            id=0,
+            user_id=row.user_id,
+            user_signal_id=row.id,
+            symbol=row.symbol,
+            side=lv.side,
+            entry_price=fill.average_price,
+            initial_quantity=fill.filled,
+            quantity=fill.filled,
+            stop_price=lv.stop,
+            initial_stop=lv.stop,
+            tp1=lv.tp1,
+            tp2=lv.tp2,
+            tp1_done=False,
+            highest=fill.average_price,
+            lowest=fill.average_price,
+            atr=await self._signal_atr(row),
+            realized_pnl=-fill.fee,
+            fees=fill.fee,
+            status=PositionStatus.OPEN,
+            opened_at=fill.timestamp or self._clock.now(),
+            last_candle_at=last_candle_at,
         )
 
         def events(p: Position) -> list[Event]:
             return [
                 OrderFilled(
-                    user_id=p.user_id, user_signal_id=row.id, position_id=p.id, symbol=p.symbol,
-                    side=p.side.value, quantity=p.quantity, price=p.entry_price, fee=fill.fee,
-                    stop=p.stop_price, tp1=p.tp1, tp2=p.tp2,
+                    user_id=p.user_id,
+                    user_signal_id=row.id,
+                    position_id=p.id,
+                    symbol=p.symbol,
+                    side=p.side.value,
+                    quantity=p.quantity,
+                    price=p.entry_price,
+                    fee=fill.fee,
+                    stop=p.stop_price,
+                    tp1=p.tp1,
+                    tp2=p.tp2,
                 )
             ]
 
         position = await self._positions.open(position, fill.client_order_id, fill.fee, events)
         self._wake()
-        log.info("position %s opened: user %s %s %s %.8g @ %.8g", position.id, row.user_id,
-                 row.symbol, lv.side.value, fill.filled, fill.average_price)
+        log.info(
+            "position %s opened: user %s %s %s %.8g @ %.8g",
+            position.id,
+            row.user_id,
+            row.symbol,
+            lv.side.value,
+            fill.filled,
+            fill.average_price,
+        )
         return position
 
     async def _signal_atr(self, row: UserSignal) -> float | None:
@@ -359,18 +408,29 @@ class TradingService:
 
     def _stop_moved_event(self, position: Position, old_stop: float) -> Callable[[float], Event]:
         return lambda _: StopMoved(
-            user_id=position.user_id, position_id=position.id, symbol=position.symbol,
-            old_stop=old_stop, new_stop=position.stop_price,
+            user_id=position.user_id,
+            position_id=position.id,
+            symbol=position.symbol,
+            old_stop=old_stop,
+            new_stop=position.stop_price,
         )
 
     async def _exit(self, position: Position, trigger: Trigger) -> tuple[float, Callable[[float], Event]]:
         """Execute one exit; return the balance change and the event to queue."""
-        order_type = OrderType.TAKE_PROFIT if trigger.reason in (ExitReason.TP1, ExitReason.TP2) else OrderType.STOP_MARKET
+        order_type = (
+            OrderType.TAKE_PROFIT if trigger.reason in (ExitReason.TP1, ExitReason.TP2) else OrderType.STOP_MARKET
+        )
         request = OrderRequest(
             client_order_id=exit_client_order_id(position.id, trigger.reason),
-            user_id=position.user_id, symbol=position.symbol, side=position.side.exit_order_side,
-            type=order_type, amount=trigger.quantity, price=trigger.price, reduce_only=True,
-            position_id=position.id, purpose=trigger.reason.value,
+            user_id=position.user_id,
+            symbol=position.symbol,
+            side=position.side.exit_order_side,
+            type=order_type,
+            amount=trigger.quantity,
+            price=trigger.price,
+            reduce_only=True,
+            position_id=position.id,
+            purpose=trigger.reason.value,
         )
         fill = await self._submit(request)
         price = fill.average_price or trigger.price
@@ -380,17 +440,32 @@ class TradingService:
         p = position.copy()
         if trigger.reason is ExitReason.TP1:
             return gross - fill.fee, lambda _: TakeProfitHit(
-                user_id=p.user_id, position_id=p.id, symbol=p.symbol, side=p.side.value, quantity=fill.filled,
-                price=price, pnl=gross - fill.fee, new_stop=p.stop_price, remaining=p.quantity,
+                user_id=p.user_id,
+                position_id=p.id,
+                symbol=p.symbol,
+                side=p.side.value,
+                quantity=fill.filled,
+                price=price,
+                pnl=gross - fill.fee,
+                new_stop=p.stop_price,
+                remaining=p.quantity,
             )
         position.exit_price = price
         position.exit_reason = trigger.reason
         p = position.copy()
         notional = p.entry_price * p.initial_quantity
         return gross - fill.fee, lambda balance: PositionClosed(
-            user_id=p.user_id, position_id=p.id, symbol=p.symbol, side=p.side.value,
-            quantity=p.initial_quantity, entry_price=p.entry_price, exit_price=price, reason=trigger.reason.value,
-            pnl=p.realized_pnl, pnl_pct=p.realized_pnl / notional * 100 if notional else 0.0, balance=balance,
+            user_id=p.user_id,
+            position_id=p.id,
+            symbol=p.symbol,
+            side=p.side.value,
+            quantity=p.initial_quantity,
+            entry_price=p.entry_price,
+            exit_price=price,
+            reason=trigger.reason.value,
+            pnl=p.realized_pnl,
+            pnl_pct=p.realized_pnl / notional * 100 if notional else 0.0,
+            balance=balance,
         )
 
     # ------------------------------------------------------------- recovery
@@ -401,8 +476,13 @@ class TradingService:
         resolved = 0
         for row in await self._signals.stuck_confirmed():
             request = OrderRequest(
-                client_order_id=entry_client_order_id(row.id), user_id=row.user_id, symbol=row.symbol,
-                side=row.levels.side.entry_order_side, type=OrderType.MARKET, amount=row.quantity, purpose="entry",
+                client_order_id=entry_client_order_id(row.id),
+                user_id=row.user_id,
+                symbol=row.symbol,
+                side=row.levels.side.entry_order_side,
+                type=OrderType.MARKET,
+                amount=row.quantity,
+                purpose="entry",
             )
             recorded = await self._orders.get(request.client_order_id)
             result = recorded

@@ -95,9 +95,7 @@ class Database:
             async with self._lock:
                 # executescript commits first; wrap the script so it applies whole or not at all.
                 try:
-                    await self.conn.executescript(
-                        f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version={number};\nCOMMIT;"
-                    )
+                    await self.conn.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
                 except BaseException:
                     if self.conn.in_transaction:
                         await self.conn.execute("ROLLBACK")

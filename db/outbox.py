@@ -62,15 +62,12 @@ class OutboxRepository:
         """Record the delivery; a signal's message id goes to its user_signals row too."""
         async with self._db.transaction() as conn:
             await conn.execute(
-                "UPDATE outbox SET status = 'sent', message_id = ?, sent_at = ?, attempts = attempts + 1"
-                " WHERE id = ?",
+                "UPDATE outbox SET status = 'sent', message_id = ?, sent_at = ?, attempts = attempts + 1 WHERE id = ?",
                 (message_id, to_db_time(now), item.id),
             )
             user_signal_id = item.payload.get("user_signal_id")
             if item.kind == "signal" and user_signal_id is not None and message_id is not None:
-                await conn.execute(
-                    "UPDATE user_signals SET message_id = ? WHERE id = ?", (message_id, user_signal_id)
-                )
+                await conn.execute("UPDATE user_signals SET message_id = ? WHERE id = ?", (message_id, user_signal_id))
 
     async def retry_later(self, item: OutboxItem, not_before: datetime, error: str) -> None:
         await self._db.execute(

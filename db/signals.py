@@ -61,9 +61,20 @@ class SignalRepository:
                     "INSERT INTO signals (source, symbol, timeframe, side, entry, stop, tp1, tp2, strength,"
                     " regime, atr, candle_time, meta, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
-                        draft.source, draft.symbol, draft.timeframe, lv.side.value, lv.entry, lv.stop, lv.tp1,
-                        lv.tp2, draft.strength, draft.regime, draft.atr, to_db_time(draft.candle_time),
-                        json.dumps(draft.meta), created,
+                        draft.source,
+                        draft.symbol,
+                        draft.timeframe,
+                        lv.side.value,
+                        lv.entry,
+                        lv.stop,
+                        lv.tp1,
+                        lv.tp2,
+                        draft.strength,
+                        draft.regime,
+                        draft.atr,
+                        to_db_time(draft.candle_time),
+                        json.dumps(draft.meta),
+                        created,
                     ),
                 )
             except sqlite3.IntegrityError:
@@ -97,8 +108,7 @@ class SignalRepository:
 
     async def get_user_signal(self, user_signal_id: int) -> UserSignal | None:
         row = await self._db.fetchone(
-            f"SELECT {_USER_SIGNAL_COLUMNS} FROM user_signals us JOIN signals s ON s.id = us.signal_id"
-            " WHERE us.id = ?",
+            f"SELECT {_USER_SIGNAL_COLUMNS} FROM user_signals us JOIN signals s ON s.id = us.signal_id WHERE us.id = ?",
             (user_signal_id,),
         )
         return _user_signal(row) if row else None

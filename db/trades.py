@@ -70,9 +70,19 @@ class OrderRepository:
                 " price, stop_price, reduce_only, status, created_at, updated_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'submitting', ?, ?)",
                 (
-                    request.client_order_id, request.user_id, request.position_id, request.purpose,
-                    request.symbol, request.side, request.type.value, request.amount, request.price,
-                    request.stop_price, int(request.reduce_only), now, now,
+                    request.client_order_id,
+                    request.user_id,
+                    request.position_id,
+                    request.purpose,
+                    request.symbol,
+                    request.side,
+                    request.type.value,
+                    request.amount,
+                    request.price,
+                    request.stop_price,
+                    int(request.reduce_only),
+                    now,
+                    now,
                 ),
             )
         except sqlite3.IntegrityError:
@@ -86,8 +96,14 @@ class OrderRepository:
             "UPDATE orders SET status = ?, exchange_order_id = COALESCE(?, exchange_order_id), filled = ?,"
             " average_price = ?, fee = ?, fee_currency = ?, updated_at = ? WHERE client_order_id = ?",
             (
-                result.status.value, result.exchange_order_id, result.filled, result.average_price, result.fee,
-                result.fee_currency, to_db_time(self._clock.now()), result.client_order_id,
+                result.status.value,
+                result.exchange_order_id,
+                result.filled,
+                result.average_price,
+                result.fee,
+                result.fee_currency,
+                to_db_time(self._clock.now()),
+                result.client_order_id,
             ),
         )
 
@@ -105,9 +121,29 @@ class OrderRepository:
 
 
 _POSITION_FIELDS = (
-    "user_id", "user_signal_id", "symbol", "side", "entry_price", "initial_quantity", "quantity", "stop_price",
-    "initial_stop", "tp1", "tp2", "tp1_done", "highest", "lowest", "atr", "realized_pnl", "fees", "status",
-    "opened_at", "last_candle_at", "closed_at", "exit_price", "exit_reason",
+    "user_id",
+    "user_signal_id",
+    "symbol",
+    "side",
+    "entry_price",
+    "initial_quantity",
+    "quantity",
+    "stop_price",
+    "initial_stop",
+    "tp1",
+    "tp2",
+    "tp1_done",
+    "highest",
+    "lowest",
+    "atr",
+    "realized_pnl",
+    "fees",
+    "status",
+    "opened_at",
+    "last_candle_at",
+    "closed_at",
+    "exit_price",
+    "exit_reason",
 )
 
 
@@ -116,9 +152,28 @@ def _position_values(p: Position) -> tuple[object, ...]:
         return to_db_time(moment) if moment else None
 
     return (
-        p.user_id, p.user_signal_id, p.symbol, p.side.value, p.entry_price, p.initial_quantity, p.quantity,
-        p.stop_price, p.initial_stop, p.tp1, p.tp2, int(p.tp1_done), p.highest, p.lowest, p.atr, p.realized_pnl,
-        p.fees, p.status.value, t(p.opened_at), t(p.last_candle_at), t(p.closed_at), p.exit_price,
+        p.user_id,
+        p.user_signal_id,
+        p.symbol,
+        p.side.value,
+        p.entry_price,
+        p.initial_quantity,
+        p.quantity,
+        p.stop_price,
+        p.initial_stop,
+        p.tp1,
+        p.tp2,
+        int(p.tp1_done),
+        p.highest,
+        p.lowest,
+        p.atr,
+        p.realized_pnl,
+        p.fees,
+        p.status.value,
+        t(p.opened_at),
+        t(p.last_candle_at),
+        t(p.closed_at),
+        p.exit_price,
         p.exit_reason.value if p.exit_reason else None,
     )
 
@@ -224,8 +279,7 @@ class PositionRepository:
 
     async def closed_positions(self, user_id: int, limit: int | None = None) -> list[Position]:
         rows = await self._db.fetchall(
-            "SELECT * FROM positions WHERE status = 'closed' AND user_id = ? ORDER BY closed_at DESC, id DESC"
-            " LIMIT ?",
+            "SELECT * FROM positions WHERE status = 'closed' AND user_id = ? ORDER BY closed_at DESC, id DESC LIMIT ?",
             (user_id, -1 if limit is None else limit),
         )
         return [_position(r) for r in rows]

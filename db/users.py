@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import aiosqlite
 
 from core.models import User
@@ -71,14 +70,10 @@ class UserRepository:
         return [_user(r) for r in rows]
 
     async def counts(self) -> tuple[int, int]:
-        row = await self._db.fetchone(
-            "SELECT COUNT(*), COALESCE(SUM(subscribed = 1 AND blocked = 0), 0) FROM users"
-        )
+        row = await self._db.fetchone("SELECT COUNT(*), COALESCE(SUM(subscribed = 1 AND blocked = 0), 0) FROM users")
         assert row is not None
         return int(row[0]), int(row[1])
 
     async def balance(self, user_id: int) -> float | None:
         row = await self._db.fetchone("SELECT paper_balance FROM users WHERE id = ?", (user_id,))
         return float(row[0]) if row else None
-
-

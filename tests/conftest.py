@@ -68,11 +68,22 @@ def make_world(
     exchange = PaperExchange(market, clock, PaperAccounts(users, positions).free_balance, fee_pct, slippage_pct, "USDT")
     trading = TradingService(
         config=TradingConfig(
-            timeframe="1h", paper_balance=balance, signal_ttl_seconds=3600, max_price_drift_pct=1.0,
+            timeframe="1h",
+            paper_balance=balance,
+            signal_ttl_seconds=3600,
+            max_price_drift_pct=1.0,
             admin_ids=frozenset({1}),
         ),
-        clock=clock, market_data=market, exchange=exchange, users=users, system=system, signals=signals,
-        orders=orders, positions=positions, outbox=outbox, rules=ManagementRules(trail_atr_multiplier=0.0),
+        clock=clock,
+        market_data=market,
+        exchange=exchange,
+        users=users,
+        system=system,
+        signals=signals,
+        orders=orders,
+        positions=positions,
+        outbox=outbox,
+        rules=ManagementRules(trail_atr_multiplier=0.0),
     )
     return World(db, clock, market, exchange, users, system, signals, orders, positions, outbox, trading)
 

@@ -61,7 +61,9 @@ async def setlimit(update: Update, context: BotContext) -> None:
         raise UserError("setlimit_usage", names=", ".join(limit_names()))
     name, raw = args[0].lower(), args[1]
     updated = await context.services.admin.set_limit(name, raw, _admin_id(update))
-    await reply(update, t(await user_language(update, context), "limit_set_ok", name=name, value=getattr(updated, name)))
+    await reply(
+        update, t(await user_language(update, context), "limit_set_ok", name=name, value=getattr(updated, name))
+    )
 
 
 @admin_only
@@ -71,15 +73,32 @@ async def status(update: Update, context: BotContext) -> None:
     last = t(language, "status_never")
     if st.last_scan:
         ls = st.last_scan
-        last = t(language, "last_scan", at=ls.at.strftime("%Y-%m-%d %H:%M"), signals=ls.signals,
-                 rejected=ls.rejected, errors=ls.errors)
+        last = t(
+            language,
+            "last_scan",
+            at=ls.at.strftime("%Y-%m-%d %H:%M"),
+            signals=ls.signals,
+            rejected=ls.rejected,
+            errors=ls.errors,
+        )
     symbols = ", ".join(st.symbols[:30]) + (" …" if len(st.symbols) > 30 else "")
-    await reply(update, t(
-        language, "status", mode=st.mode, market_data=st.market_data,
-        trading=t(language, "status_paused" if st.paused else "status_running"), last_scan=last,
-        n_symbols=len(st.symbols), symbols=symbols, users=st.users, subscribers=st.subscribers,
-        open_positions=st.open_positions, outbox=st.outbox_depth,
-    ))
+    await reply(
+        update,
+        t(
+            language,
+            "status",
+            mode=st.mode,
+            market_data=st.market_data,
+            trading=t(language, "status_paused" if st.paused else "status_running"),
+            last_scan=last,
+            n_symbols=len(st.symbols),
+            symbols=symbols,
+            users=st.users,
+            subscribers=st.subscribers,
+            open_positions=st.open_positions,
+            outbox=st.outbox_depth,
+        ),
+    )
 
 
 @admin_only
@@ -92,8 +111,17 @@ async def scan(update: Update, context: BotContext) -> None:
     errors = ""
     if summary.errors:
         errors = t(language, "scan_errors", errors=", ".join(sorted(summary.errors)))
-    await reply(update, t(language, "scan_done", symbols=summary.symbols, signals=summary.published,
-                          rejected=summary.rejected, errors=errors))
+    await reply(
+        update,
+        t(
+            language,
+            "scan_done",
+            symbols=summary.symbols,
+            signals=summary.published,
+            rejected=summary.rejected,
+            errors=errors,
+        ),
+    )
 
 
 def parse_signal_args(args: list[str]) -> tuple[str, Side, float, list[float]]:
@@ -133,14 +161,27 @@ async def signal(update: Update, context: BotContext) -> None:
     language = await user_language(update, context)
     symbol, side, stop, targets = parse_signal_args(list(context.args or []))
     published = await context.services.admin.manual_signal(symbol, side, stop, targets)
-    await reply(update, t(language, "signal_published", symbol=published.draft.symbol,
-                          side=side_name(language, side.value), entry=price(published.draft.levels.entry),
-                          users=published.recipients))
+    await reply(
+        update,
+        t(
+            language,
+            "signal_published",
+            symbol=published.draft.symbol,
+            side=side_name(language, side.value),
+            entry=price(published.draft.levels.entry),
+            users=published.recipients,
+        ),
+    )
 
 
 def register(app: Application) -> None:  # type: ignore[type-arg]
     for name, handler in (
-        ("pause", pause), ("resume", resume), ("limits", limits), ("setlimit", setlimit),
-        ("status", status), ("scan", scan), ("signal", signal),
+        ("pause", pause),
+        ("resume", resume),
+        ("limits", limits),
+        ("setlimit", setlimit),
+        ("status", status),
+        ("scan", scan),
+        ("signal", signal),
     ):
         app.add_handler(CommandHandler(name, handler, filters=PRIVATE))

@@ -20,7 +20,7 @@ def parse_button(data: str) -> tuple[str, int]:
     """('confirm' | 'skip', user signal id) or UserError('button_stale')."""
     for prefix, action in ((CONFIRM_PREFIX, "confirm"), (SKIP_PREFIX, "skip")):
         if data.startswith(prefix):
-            digits = data[len(prefix):]
+            digits = data[len(prefix) :]
             if digits.isdigit() and len(digits) <= _MAX_ID_DIGITS:
                 return action, int(digits)
     raise UserError("button_stale")
@@ -37,10 +37,20 @@ async def on_button(update: Update, context: BotContext) -> None:
             execution = await trading.confirm(user_signal_id, query.from_user.id)
             position = execution.position
             await query.answer(
-                t(language, "filled", side=side_name(language, position.side.value),
-                  quantity=amount(position.quantity), symbol=position.symbol, price=price(position.entry_price),
-                  fee=price(execution.order.fee), stop=price(position.stop_price), tp1=price(position.tp1),
-                  tp2=price(position.tp2)).replace("<b>", "").replace("</b>", "")[:200]
+                t(
+                    language,
+                    "filled",
+                    side=side_name(language, position.side.value),
+                    quantity=amount(position.quantity),
+                    symbol=position.symbol,
+                    price=price(position.entry_price),
+                    fee=price(execution.order.fee),
+                    stop=price(position.stop_price),
+                    tp1=price(position.tp1),
+                    tp2=price(position.tp2),
+                )
+                .replace("<b>", "")
+                .replace("</b>", "")[:200]
             )
         else:
             await trading.skip(user_signal_id, query.from_user.id)

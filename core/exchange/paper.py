@@ -74,9 +74,7 @@ class PaperExchange:
         if not request.reduce_only:
             free, _ = await self._balances(request.user_id)
             if price * request.amount + fee > free:
-                raise InsufficientFunds(
-                    f"needs {price * request.amount + fee:.2f} {self._quote}, {free:.2f} available"
-                )
+                raise InsufficientFunds(f"needs {price * request.amount + fee:.2f} {self._quote}, {free:.2f} available")
         result = OrderResult(
             client_order_id=request.client_order_id,
             exchange_order_id=f"paper-{next(self._ids)}",

@@ -63,7 +63,9 @@ async def running_bot(
 ) -> AsyncIterator[RunningBot]:
     """Start the application the way run_polling does, and stop it the same way."""
     overrides = Overrides(
-        clock=clock, market_data=market, schedule_jobs=False,
+        clock=clock,
+        market_data=market,
+        schedule_jobs=False,
         delivery_options={"per_chat_interval": 0.0, "idle_poll": 0.05},
     )
     app = build_application(settings, overrides)

@@ -22,12 +22,12 @@ from tests.fakes.market import FakeMarketData, candles_frame
 HOUR = timedelta(hours=1)
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> None:
+async def eventually(check: Callable[[], Awaitable[bool]], limit: float = 5.0) -> None:
     """Poll an async condition until it holds (no fixed sleeps)."""
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + limit
     while not await check():
         if asyncio.get_running_loop().time() > deadline:
-            raise TimeoutError(f"{check.__name__} did not become true in {timeout}s")
+            raise TimeoutError(f"{check.__name__} did not become true in {limit}s")
         await asyncio.sleep(0.01)
 
 
@@ -45,7 +45,9 @@ def market() -> FakeMarketData:
 
 
 @pytest.fixture
-async def bot(fake: FakeBotApi, tmp_path: Path, clock: ManualClock, market: FakeMarketData) -> AsyncIterator[RunningBot]:
+async def bot(
+    fake: FakeBotApi, tmp_path: Path, clock: ManualClock, market: FakeMarketData
+) -> AsyncIterator[RunningBot]:
     async with running_bot(fake, make_settings(fake, tmp_path / "atra.sqlite3"), clock, market) as running:
         yield running
 
@@ -55,7 +57,9 @@ async def subscribe(bot: RunningBot, *users: int) -> None:
         await bot.reply_to(user, "/start")
 
 
-async def publish(bot: RunningBot, recipients: tuple[int, ...], command: str = "/signal BTC/USDT long sl=90 tp=110,120") -> dict[int, int]:
+async def publish(
+    bot: RunningBot, recipients: tuple[int, ...], command: str = "/signal BTC/USDT long sl=90 tp=110,120"
+) -> dict[int, int]:
     """Admin publishes; wait until each recipient has the signal. Returns message ids."""
     reply = await bot.reply_to(ADMIN, command)
     assert "published" in reply, reply
@@ -109,8 +113,12 @@ async def test_signal_confirm_fill_and_position(bot: RunningBot) -> None:
     answer = await press(bot, ALICE, data[0], ids[ALICE])
     assert "Filled" in answer["text"] and "100" in answer["text"]
     # The signal's own message is edited to show the fill, its buttons gone.
-    await bot.fake.wait_for(lambda: "Filled" in (bot.fake.messages(ALICE)[-1].get("text") or "")
-                            or any("Filled" in (m.get("text") or "") for m in bot.fake.messages(ALICE)))
+    await bot.fake.wait_for(
+        lambda: (
+            "Filled" in (bot.fake.messages(ALICE)[-1].get("text") or "")
+            or any("Filled" in (m.get("text") or "") for m in bot.fake.messages(ALICE))
+        )
+    )
     edited = next(m for m in bot.fake.messages(ALICE) if m["message_id"] == ids[ALICE])
     assert "Filled" in edited["text"] and "reply_markup" not in edited
 
@@ -168,8 +176,15 @@ async def test_pause_blocks_signals_and_confirmations(bot: RunningBot) -> None:
 
 async def test_non_admins_are_refused_and_nothing_changes(bot: RunningBot) -> None:
     await subscribe(bot, ALICE)
-    for command in ("/pause", "/resume", "/limits", "/setlimit max_open_positions 9", "/status", "/scan",
-                    "/signal BTC/USDT long sl=90 tp=110"):
+    for command in (
+        "/pause",
+        "/resume",
+        "/limits",
+        "/setlimit max_open_positions 9",
+        "/status",
+        "/scan",
+        "/signal BTC/USDT long sl=90 tp=110",
+    ):
         assert "administrators only" in await bot.reply_to(ALICE, command)
     status = await bot.services.admin.status()
     assert not status.paused
@@ -258,7 +273,9 @@ async def test_status_for_admins(bot: RunningBot) -> None:
     assert "Last scan: 2024-03-01" in await bot.reply_to(ADMIN, "/status")
 
 
-async def test_restart_keeps_everything(fake: FakeBotApi, tmp_path: Path, clock: ManualClock, market: FakeMarketData) -> None:
+async def test_restart_keeps_everything(
+    fake: FakeBotApi, tmp_path: Path, clock: ManualClock, market: FakeMarketData
+) -> None:
     settings = make_settings(fake, tmp_path / "atra.sqlite3")
     async with running_bot(fake, settings, clock, market) as first:
         await subscribe(first, ALICE)

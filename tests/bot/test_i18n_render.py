@@ -44,9 +44,20 @@ def test_price_and_amount_formats() -> None:
 
 def test_signal_message_shows_every_level() -> None:
     event = SignalIssued(
-        user_id=1, user_signal_id=7, symbol="BTC/USDT", timeframe="1h", side="long", entry=100.0, stop=90.0,
-        tp1=110.0, tp2=120.0, quantity=10.0, expires_at=datetime(2024, 1, 1, 13, tzinfo=UTC), source="engine",
-        strength=1.0, regime=None,
+        user_id=1,
+        user_signal_id=7,
+        symbol="BTC/USDT",
+        timeframe="1h",
+        side="long",
+        entry=100.0,
+        stop=90.0,
+        tp1=110.0,
+        tp2=120.0,
+        quantity=10.0,
+        expires_at=datetime(2024, 1, 1, 13, tzinfo=UTC),
+        source="engine",
+        strength=1.0,
+        regime=None,
     )
     text = signal_text("ru", event)
     for fragment in ("BTC/USDT", "ЛОНГ", "100", "90", "110", "120", "10.00%", "10", "2024-01-01 13:00"):

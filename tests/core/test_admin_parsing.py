@@ -12,8 +12,13 @@ from core.models import Side
 
 @pytest.mark.parametrize(
     ("name", "raw", "expected"),
-    [("max_open_positions", "5", 5), ("max_open_positions", "0", 0), ("risk_per_trade_pct", "1.5", 1.5),
-     ("risk_per_trade_pct", "2,5", 2.5), ("max_correlation", "0", 0.0)],
+    [
+        ("max_open_positions", "5", 5),
+        ("max_open_positions", "0", 0),
+        ("risk_per_trade_pct", "1.5", 1.5),
+        ("risk_per_trade_pct", "2,5", 2.5),
+        ("max_correlation", "0", 0.0),
+    ],
 )
 def test_valid_limits(name: str, raw: str, expected: float) -> None:
     value = parse_limit(name, raw)
@@ -42,7 +47,12 @@ def test_invalid_limits(name: str, raw: str, key: str) -> None:
 
 
 def test_signal_arguments() -> None:
-    assert parse_signal_args(["btc/usdt", "LONG", "sl=90", "tp=110,120"]) == ("BTC/USDT", Side.LONG, 90.0, [110.0, 120.0])
+    assert parse_signal_args(["btc/usdt", "LONG", "sl=90", "tp=110,120"]) == (
+        "BTC/USDT",
+        Side.LONG,
+        90.0,
+        [110.0, 120.0],
+    )
     assert parse_signal_args(["ETH/USDT", "short", "tp=40", "sl=55.5"]) == ("ETH/USDT", Side.SHORT, 55.5, [40.0])
 
 

@@ -11,7 +11,6 @@ from datetime import timedelta
 import pytest
 
 from core.errors import UserError
-from core.events import OrderFilled, PositionClosed, SignalIssued, TakeProfitHit
 from core.models import ExitReason, Limits, PositionStatus, Side, SignalDraft, SignalLevels, SignalState
 from tests.conftest import T0, World
 from tests.fakes.market import candles_frame
@@ -19,11 +18,21 @@ from tests.fakes.market import candles_frame
 HOUR = timedelta(hours=1)
 
 
-def draft(symbol: str = "BTC/USDT", side: Side = Side.LONG, entry: float = 100.0, stop: float = 90.0,
-          tp1: float = 110.0, tp2: float = 120.0, candle_offset: int = 0) -> SignalDraft:
+def draft(
+    symbol: str = "BTC/USDT",
+    side: Side = Side.LONG,
+    entry: float = 100.0,
+    stop: float = 90.0,
+    tp1: float = 110.0,
+    tp2: float = 120.0,
+    candle_offset: int = 0,
+) -> SignalDraft:
     return SignalDraft(
-        symbol=symbol, timeframe="1h", levels=SignalLevels(side, entry, stop, tp1, tp2),
-        candle_time=T0 - HOUR + candle_offset * HOUR, atr=4.0,
+        symbol=symbol,
+        timeframe="1h",
+        levels=SignalLevels(side, entry, stop, tp1, tp2),
+        candle_time=T0 - HOUR + candle_offset * HOUR,
+        atr=4.0,
     )
 
 
@@ -72,7 +81,14 @@ async def test_confirm_fills_with_fee_and_opens_position(world: World) -> None:
     assert execution.order.average_price == 100.0
     assert execution.order.fee == pytest.approx(1.0)
     p = execution.position
-    assert (p.side, p.quantity, p.entry_price, p.stop_price, p.tp1, p.tp2) == (Side.LONG, 10.0, 100.0, 90.0, 110.0, 120.0)
+    assert (p.side, p.quantity, p.entry_price, p.stop_price, p.tp1, p.tp2) == (
+        Side.LONG,
+        10.0,
+        100.0,
+        90.0,
+        110.0,
+        120.0,
+    )
     assert p.realized_pnl == pytest.approx(-1.0)
     assert await world.users.balance(10) == pytest.approx(9_999.0)
     stored = await world.signals.get_user_signal(row.id)
@@ -87,9 +103,12 @@ async def test_slippage_works_against_the_trader(db, clock) -> None:  # type: ig
     world = make_world(db, clock, fee_pct=0.0, slippage_pct=0.5)
     await world.trading.register(10, "en")
     (long_row,) = await world.trading.publish(draft()) or []
-    (short_row,) = await world.trading.publish(
-        draft(symbol="ETH/USDT", side=Side.SHORT, entry=50.0, stop=55.0, tp1=45.0, tp2=40.0)
-    ) or []
+    (short_row,) = (
+        await world.trading.publish(
+            draft(symbol="ETH/USDT", side=Side.SHORT, entry=50.0, stop=55.0, tp1=45.0, tp2=40.0)
+        )
+        or []
+    )
     # long buys at 100 x 1.005 = 100.5; short sells at 50 x 0.995 = 49.75
     assert (await world.trading.confirm(long_row.id, 10)).order.average_price == pytest.approx(100.5)
     assert (await world.trading.confirm(short_row.id, 10)).order.average_price == pytest.approx(49.75)
@@ -165,9 +184,7 @@ async def test_max_open_positions_per_user(world: World) -> None:
     await world.trading.register(10, "en")
     await world.system.save_limits(Limits(max_open_positions=1), admin_id=1, changed="max_open_positions")
     (first,) = await world.trading.publish(draft()) or []
-    (second,) = await world.trading.publish(
-        draft(symbol="ETH/USDT", entry=50.0, stop=45.0, tp1=55.0, tp2=60.0)
-    ) or []
+    (second,) = await world.trading.publish(draft(symbol="ETH/USDT", entry=50.0, stop=45.0, tp1=55.0, tp2=60.0)) or []
     await world.trading.confirm(first.id, 10)
     with pytest.raises(UserError) as refused:
         await world.trading.confirm(second.id, 10)

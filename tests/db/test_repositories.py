@@ -6,6 +6,8 @@ import asyncio
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from core.events import Alert
 from core.models import Limits, Side, SignalDraft, SignalLevels, SignalState
 from core.ports import Allocation
@@ -30,7 +32,9 @@ async def test_migrations_set_schema_version_and_wal(db: Database) -> None:
 async def test_concurrent_transitions_claim_once(db: Database, clock) -> None:  # type: ignore[no-untyped-def]
     users, signals = UserRepository(db, clock), SignalRepository(db)
     await users.register(10, "en", 1000)
-    rows = await signals.publish(_draft(), [Allocation(10, 1.0)], T0, T0 + timedelta(hours=1), lambda r: Alert(r.user_id, "x"))
+    rows = await signals.publish(
+        _draft(), [Allocation(10, 1.0)], T0, T0 + timedelta(hours=1), lambda r: Alert(r.user_id, "x")
+    )
     assert rows is not None
     claims = await asyncio.gather(
         *(signals.transition(rows[0].id, 10, SignalState.PENDING, SignalState.CONFIRMED, T0) for _ in range(20))
@@ -42,7 +46,12 @@ async def test_transition_needs_owner_and_unexpired(db: Database, clock) -> None
     users, signals = UserRepository(db, clock), SignalRepository(db)
     await users.register(10, "en", 1000)
     await users.register(11, "en", 1000)
-    (row,) = await signals.publish(_draft(), [Allocation(10, 1.0)], T0, T0 + timedelta(hours=1), lambda r: Alert(r.user_id, "x")) or []
+    (row,) = (
+        await signals.publish(
+            _draft(), [Allocation(10, 1.0)], T0, T0 + timedelta(hours=1), lambda r: Alert(r.user_id, "x")
+        )
+        or []
+    )
     assert not await signals.transition(row.id, 11, SignalState.PENDING, SignalState.CONFIRMED, T0)
     assert not await signals.transition(row.id, 10, SignalState.PENDING, SignalState.CONFIRMED, T0 + timedelta(hours=1))
     assert await signals.transition(row.id, 10, SignalState.PENDING, SignalState.CONFIRMED, T0 + timedelta(minutes=59))
@@ -55,14 +64,14 @@ async def test_failed_publish_leaves_nothing_behind(db: Database, clock) -> None
     def broken_event(row):  # type: ignore[no-untyped-def]
         raise RuntimeError("boom")
 
-    try:
+    with pytest.raises(RuntimeError):
         await signals.publish(_draft(), [Allocation(10, 1.0)], T0, T0 + timedelta(hours=1), broken_event)
-    except RuntimeError:
-        pass
     assert await signals.count_signals() == 0
     assert await outbox.depth() == 0
     # and the connection is usable afterwards (the transaction was rolled back, not left open)
-    assert await signals.publish(_draft(), [Allocation(10, 1.0)], T0, T0 + timedelta(hours=1), lambda r: Alert(r.user_id, "x"))
+    assert await signals.publish(
+        _draft(), [Allocation(10, 1.0)], T0, T0 + timedelta(hours=1), lambda r: Alert(r.user_id, "x")
+    )
 
 
 async def test_state_survives_a_restart(tmp_path: Path, clock) -> None:  # type: ignore[no-untyped-def]
