@@ -88,13 +88,26 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "positions_none": {"en": "No open positions.", "ru": "Открытых позиций нет."},
     "positions_header": {"en": "<b>Open positions</b>", "ru": "<b>Открытые позиции</b>"},
     "position_line": {
-        "en": "{symbol} {side} {quantity} @ {entry}\nStop {stop} · TP1 {tp1}{tp1_done} · TP2 {tp2}\n"
+        "en": "#{id} {symbol} {side} {quantity} @ {entry}\nStop {stop} · TP1 {tp1}{tp1_done} · TP2 {tp2}\n"
         "Price {price} · unrealised P&amp;L {pnl}",
-        "ru": "{symbol} {side} {quantity} @ {entry}\nСтоп {stop} · TP1 {tp1}{tp1_done} · TP2 {tp2}\n"
+        "ru": "#{id} {symbol} {side} {quantity} @ {entry}\nСтоп {stop} · TP1 {tp1}{tp1_done} · TP2 {tp2}\n"
         "Цена {price} · нереализованный P&amp;L {pnl}",
     },
     "tp1_done_mark": {"en": " ✅", "ru": " ✅"},
     "no_price": {"en": "n/a", "ru": "н/д"},
+    "button_close": {"en": "✖️ Close {symbol} #{id}", "ru": "✖️ Закрыть {symbol} #{id}"},
+    "button_close_sure": {"en": "⚠️ Close #{id} at market now", "ru": "⚠️ Закрыть #{id} по рынку сейчас"},
+    "button_cancel": {"en": "↩️ Keep it", "ru": "↩️ Оставить"},
+    "close_cancelled": {"en": "Kept open.", "ru": "Позиция оставлена открытой."},
+    "close_done": {
+        "en": "Closed {symbol} @ {price}, P&L {pnl}",
+        "ru": "{symbol} закрыта @ {price}, P&L {pnl}",
+    },
+    "position_not_found": {
+        "en": "This position is not yours or no longer exists.",
+        "ru": "Эта позиция не ваша или больше не существует.",
+    },
+    "position_already_closed": {"en": "This position is already closed.", "ru": "Эта позиция уже закрыта."},
     "unknown_command": {
         "en": "Unknown command. /help lists what I understand.",
         "ru": "Неизвестная команда. /help — список команд.",

@@ -16,6 +16,9 @@ from core.trading import PositionView
 MAX_MESSAGE = 4096
 CONFIRM_PREFIX = "sig:c:"
 SKIP_PREFIX = "sig:s:"
+CLOSE_ASK_PREFIX = "pos:c:"
+CLOSE_SURE_PREFIX = "pos:y:"
+CLOSE_CANCEL = "pos:n"
 
 
 def price(value: float | None) -> str:
@@ -56,6 +59,32 @@ def signal_keyboard(language: str, user_signal_id: int) -> InlineKeyboardMarkup:
             [
                 InlineKeyboardButton(t(language, "button_confirm"), callback_data=f"{CONFIRM_PREFIX}{user_signal_id}"),
                 InlineKeyboardButton(t(language, "button_skip"), callback_data=f"{SKIP_PREFIX}{user_signal_id}"),
+            ]
+        ]
+    )
+
+
+def close_keyboard(language: str, views: Iterable[PositionView]) -> InlineKeyboardMarkup | None:
+    rows = [
+        [
+            InlineKeyboardButton(
+                t(language, "button_close", symbol=v.position.symbol, id=v.position.id),
+                callback_data=f"{CLOSE_ASK_PREFIX}{v.position.id}",
+            )
+        ]
+        for v in views
+    ]
+    return InlineKeyboardMarkup(rows[:90]) if rows else None
+
+
+def close_confirm_keyboard(language: str, position_id: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    t(language, "button_close_sure", id=position_id), callback_data=f"{CLOSE_SURE_PREFIX}{position_id}"
+                ),
+                InlineKeyboardButton(t(language, "button_cancel"), callback_data=CLOSE_CANCEL),
             ]
         ]
     )
@@ -161,6 +190,7 @@ def positions_list(language: str, views: Iterable[PositionView]) -> list[str]:
             t(
                 language,
                 "position_line",
+                id=p.id,
                 symbol=p.symbol,
                 side=side_name(language, p.side.value),
                 quantity=amount(p.quantity),

@@ -376,6 +376,31 @@ class TradingService:
                     changed += 1
             return changed
 
+    async def close_position(self, position_id: int, user_id: int) -> PositionClosed:
+        """Close what is left of the user's position at market, now."""
+        async with self._monitor_lock:  # never at the same time as the monitor's own exits
+            position = await self._positions.get(position_id)
+            if position is None or position.user_id != user_id:
+                raise UserError("position_not_found")
+            if position.status is PositionStatus.CLOSED:
+                raise UserError("position_already_closed")
+            price = await self._market_data.last_price(position.symbol)
+            delta, make_event = await self._exit(position, Trigger(ExitReason.MANUAL, price, position.quantity))
+            position.quantity = 0.0
+            position.status = PositionStatus.CLOSED
+            position.closed_at = self._clock.now()
+            closed: list[PositionClosed] = []
+
+            def events(balance: float) -> list[Event]:
+                event = make_event(balance)
+                assert isinstance(event, PositionClosed)
+                closed.append(event)
+                return [event]
+
+            await self._positions.save(position, delta, events)
+            self._wake()
+            return closed[0]
+
     async def _follow(self, position: Position, candles: pd.DataFrame) -> bool:
         if position.last_candle_at is not None:
             candles = candles[candles.index > pd.Timestamp(position.last_candle_at)]
@@ -417,9 +442,12 @@ class TradingService:
 
     async def _exit(self, position: Position, trigger: Trigger) -> tuple[float, Callable[[float], Event]]:
         """Execute one exit; return the balance change and the event to queue."""
-        order_type = (
-            OrderType.TAKE_PROFIT if trigger.reason in (ExitReason.TP1, ExitReason.TP2) else OrderType.STOP_MARKET
-        )
+        if trigger.reason is ExitReason.MANUAL:
+            order_type = OrderType.MARKET
+        elif trigger.reason in (ExitReason.TP1, ExitReason.TP2):
+            order_type = OrderType.TAKE_PROFIT
+        else:
+            order_type = OrderType.STOP_MARKET
         request = OrderRequest(
             client_order_id=exit_client_order_id(position.id, trigger.reason),
             user_id=position.user_id,

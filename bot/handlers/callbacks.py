@@ -1,24 +1,44 @@
-"""Confirm and Skip buttons under a signal. Every press is answered."""
+"""Inline buttons: Confirm / Skip under a signal, Close under /positions. Every press is
+answered, whatever happens."""
 
 from __future__ import annotations
 
 import logging
 
-from telegram import Update
+from telegram import CallbackQuery, Update
 from telegram.ext import Application, CallbackQueryHandler
 
 from bot.context import BotContext, error_text, user_language
 from bot.i18n import t
-from bot.render import CONFIRM_PREFIX, SKIP_PREFIX, amount, price, side_name
+from bot.render import (
+    CLOSE_ASK_PREFIX,
+    CLOSE_CANCEL,
+    CLOSE_SURE_PREFIX,
+    CONFIRM_PREFIX,
+    SKIP_PREFIX,
+    amount,
+    close_confirm_keyboard,
+    price,
+    side_name,
+    signed_money,
+)
 from core.errors import RetryableExchangeError, UserError
 
 log = logging.getLogger(__name__)
 _MAX_ID_DIGITS = 18
+_ACTIONS = (
+    (CONFIRM_PREFIX, "confirm"),
+    (SKIP_PREFIX, "skip"),
+    (CLOSE_ASK_PREFIX, "close_ask"),
+    (CLOSE_SURE_PREFIX, "close"),
+)
 
 
 def parse_button(data: str) -> tuple[str, int]:
-    """('confirm' | 'skip', user signal id) or UserError('button_stale')."""
-    for prefix, action in ((CONFIRM_PREFIX, "confirm"), (SKIP_PREFIX, "skip")):
+    """(action, id) from callback data, or UserError('button_stale')."""
+    if data == CLOSE_CANCEL:
+        return "close_cancel", 0
+    for prefix, action in _ACTIONS:
         if data.startswith(prefix):
             digits = data[len(prefix) :]
             if digits.isdigit() and len(digits) <= _MAX_ID_DIGITS:
@@ -26,40 +46,61 @@ def parse_button(data: str) -> tuple[str, int]:
     raise UserError("button_stale")
 
 
+async def _confirm(query: CallbackQuery, context: BotContext, language: str, user_signal_id: int) -> None:
+    execution = await context.services.trading.confirm(user_signal_id, query.from_user.id)
+    p = execution.position
+    text = t(
+        language,
+        "filled",
+        side=side_name(language, p.side.value),
+        quantity=amount(p.quantity),
+        symbol=p.symbol,
+        price=price(p.entry_price),
+        fee=price(execution.order.fee),
+        stop=price(p.stop_price),
+        tp1=price(p.tp1),
+        tp2=price(p.tp2),
+    )
+    # The durable edit of the signal message comes through the outbox; this is the toast.
+    await query.answer(text.replace("<b>", "").replace("</b>", "")[:200])
+
+
+async def _skip(query: CallbackQuery, context: BotContext, language: str, user_signal_id: int) -> None:
+    await context.services.trading.skip(user_signal_id, query.from_user.id)
+    await query.answer(t(language, "skipped_mark"))
+    await query.edit_message_reply_markup(reply_markup=None)
+
+
+async def _close(query: CallbackQuery, context: BotContext, language: str, position_id: int) -> None:
+    closed = await context.services.trading.close_position(position_id, query.from_user.id)
+    await query.answer(
+        t(language, "close_done", symbol=closed.symbol, price=price(closed.exit_price), pnl=signed_money(closed.pnl))
+    )
+    await query.edit_message_reply_markup(reply_markup=None)
+
+
 async def on_button(update: Update, context: BotContext) -> None:
     query = update.callback_query
     assert query is not None
     language = await user_language(update, context)
-    trading = context.services.trading
     try:
-        action, user_signal_id = parse_button(query.data or "")
+        action, ident = parse_button(query.data or "")
         if action == "confirm":
-            execution = await trading.confirm(user_signal_id, query.from_user.id)
-            position = execution.position
-            await query.answer(
-                t(
-                    language,
-                    "filled",
-                    side=side_name(language, position.side.value),
-                    quantity=amount(position.quantity),
-                    symbol=position.symbol,
-                    price=price(position.entry_price),
-                    fee=price(execution.order.fee),
-                    stop=price(position.stop_price),
-                    tp1=price(position.tp1),
-                    tp2=price(position.tp2),
-                )
-                .replace("<b>", "")
-                .replace("</b>", "")[:200]
-            )
+            await _confirm(query, context, language, ident)
+        elif action == "skip":
+            await _skip(query, context, language, ident)
+        elif action == "close_ask":  # a second, explicit press closes: no accidental market exits
+            await query.answer()
+            await query.edit_message_reply_markup(reply_markup=close_confirm_keyboard(language, ident))
+        elif action == "close":
+            await _close(query, context, language, ident)
         else:
-            await trading.skip(user_signal_id, query.from_user.id)
-            await query.answer(t(language, "skipped_mark"))
+            await query.answer(t(language, "close_cancelled"))
             await query.edit_message_reply_markup(reply_markup=None)
     except UserError as exc:
         await query.answer(error_text(language, exc)[:200], show_alert=True)
     except RetryableExchangeError as exc:
-        log.warning("confirm of %r: exchange unavailable: %s", query.data, exc)
+        log.warning("button %r: exchange unavailable: %s", query.data, exc)
         await query.answer(t(language, "exchange_unavailable")[:200], show_alert=True)
 
 

@@ -7,7 +7,7 @@ from telegram.ext import Application, CommandHandler, filters
 
 from bot.context import BotContext, is_admin, reply, user_language
 from bot.i18n import language_for, t
-from bot.render import money, positions_list, signals_list
+from bot.render import close_keyboard, money, positions_list, signals_list
 
 PRIVATE = filters.ChatType.PRIVATE
 
@@ -51,8 +51,11 @@ async def positions(update: Update, context: BotContext) -> None:
     language = await user_language(update, context)
     assert update.effective_user is not None
     views = await context.services.trading.positions_view(update.effective_user.id)
-    for text in positions_list(language, views):
+    messages = positions_list(language, views)
+    for text in messages[:-1]:
         await reply(update, text)
+    assert update.effective_message is not None
+    await update.effective_message.reply_text(messages[-1], reply_markup=close_keyboard(language, views))
 
 
 def register(app: Application) -> None:  # type: ignore[type-arg]

@@ -315,3 +315,26 @@ async def test_expired_signal_is_refused(bot: RunningBot, clock: ManualClock) ->
     assert await bot.services.trading.active_signals(ALICE) == []
     (row,) = [r for r in [await bot.services.trading._signals.get_user_signal(1)] if r]  # noqa: SLF001
     assert row.state is SignalState.EXPIRED
+
+
+async def test_close_position_from_positions_needs_two_presses(bot: RunningBot, market: FakeMarketData) -> None:
+    await subscribe(bot, ALICE, BOB)
+    ids = await publish(bot, (ALICE,))
+    await press(bot, ALICE, buttons(bot, ALICE, ids[ALICE])[0], ids[ALICE])
+    await bot.reply_to(ALICE, "/positions")
+    listing = bot.fake.messages(ALICE)[-1]
+    (ask,) = buttons(bot, ALICE, listing["message_id"])
+    await press(bot, BOB, ask.replace("pos:c:", "pos:y:"), listing["message_id"], owner=ALICE)
+    assert len(await bot.services.trading.positions_view(ALICE)) == 1  # Bob cannot close Alice's position
+    await press(bot, ALICE, ask, listing["message_id"])
+    await bot.fake.wait_for(lambda: len(buttons(bot, ALICE, listing["message_id"])) == 2)
+    sure, cancel = buttons(bot, ALICE, listing["message_id"])
+    assert len(await bot.services.trading.positions_view(ALICE)) == 1  # the first press only asks
+    market.prices["BTC/USDT"] = 104.0
+    answer = await press(bot, ALICE, sure, listing["message_id"])
+    # (104 - 100) x 10 = 40; fees 1.00 + 1.04 -> +37.96
+    assert "Closed BTC/USDT @ 104, P&L +37.96" in answer["text"]
+    assert len(await bot.services.trading.positions_view(ALICE)) == 0
+    await bot.fake.wait_for(lambda: "closed (manual)" in (bot.fake.last_text(ALICE) or ""))
+    again = await press(bot, ALICE, sure, listing["message_id"])
+    assert "already closed" in again["text"]
