@@ -16,6 +16,7 @@ from telegram.ext import AIORateLimiter, ApplicationBuilder, ContextTypes, Defau
 from bot.context import BotApplication, BotContext, BotData, Services
 from bot.delivery import DeliveryWorker
 from bot.handlers import admin, callbacks, fallback, user
+from bot.handlers import settings as settings_menu
 from bot.jobs import monitor_job, scan_job
 from core.admin import AdminService
 from core.clock import ReplayClock, SystemClock
@@ -244,6 +245,6 @@ def build_application(settings: Settings, overrides: Overrides | None = None) ->
         .post_shutdown(runtime.shutdown)
         .build()
     )
-    for feature in (user, admin, callbacks, fallback):
+    for feature in (user, settings_menu, admin, callbacks, fallback):
         feature.register(app)
     return app

@@ -44,12 +44,14 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "/start — subscribe to signals\n"
         "/signals — your active signals\n"
         "/positions — your open positions\n"
+        "/settings — language and risk per trade\n"
         "/stop — unsubscribe\n"
         "/help — this list",
         "ru": "<b>Команды</b>\n"
         "/start — подписаться на сигналы\n"
         "/signals — ваши активные сигналы\n"
         "/positions — ваши открытые позиции\n"
+        "/settings — язык и риск на сделку\n"
         "/stop — отписаться\n"
         "/help — этот список",
     },
@@ -108,6 +110,19 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "ru": "Эта позиция не ваша или больше не существует.",
     },
     "position_already_closed": {"en": "This position is already closed.", "ru": "Эта позиция уже закрыта."},
+    "settings": {
+        "en": "<b>Settings</b>\nLanguage: {language_name}\nRisk per trade: {risk}\nBalance: {balance}",
+        "ru": "<b>Настройки</b>\nЯзык: {language_name}\nРиск на сделку: {risk}\nБаланс: {balance}",
+    },
+    "language_name": {"en": "English", "ru": "Русский"},
+    "risk_default": {"en": "{risk}% (system default)", "ru": "{risk}% (по умолчанию)"},
+    "risk_own": {"en": "{risk}% (your choice)", "ru": "{risk}% (ваш выбор)"},
+    "button_risk_default": {"en": "Default", "ru": "По умолчанию"},
+    "settings_saved": {"en": "Saved.", "ru": "Сохранено."},
+    "risk_out_of_range": {
+        "en": "Risk per trade must be above 0 and at most {cap}%.",
+        "ru": "Риск на сделку должен быть больше 0 и не больше {cap}%.",
+    },
     "unknown_command": {
         "en": "Unknown command. /help lists what I understand.",
         "ru": "Неизвестная команда. /help — список команд.",

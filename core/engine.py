@@ -92,8 +92,10 @@ class SignalEngine:
             side = Side.SHORT
         else:
             return Rejection("no_trend")
-        turned = prev["macd_hist"] <= 0 < row["macd_hist"] if side is Side.LONG else (
-            prev["macd_hist"] >= 0 > row["macd_hist"]
+        turned = (
+            prev["macd_hist"] <= 0 < row["macd_hist"]
+            if side is Side.LONG
+            else (prev["macd_hist"] >= 0 > row["macd_hist"])
         )
         if not turned:
             return Rejection("no_momentum")

@@ -55,6 +55,9 @@ from core.sizing import fixed_fractional_quantity
 
 log = logging.getLogger(__name__)
 
+#: The most a user may risk per trade on their own setting, in percent of balance.
+USER_RISK_CAP_PCT = 5.0
+
 
 @dataclass(frozen=True, slots=True)
 class TradingConfig:
@@ -126,6 +129,25 @@ class TradingService:
 
     async def unsubscribe(self, user_id: int) -> bool:
         return await self._users.set_subscribed(user_id, False)
+
+    async def user(self, user_id: int) -> User:
+        user = await self._users.get(user_id)
+        if user is None:
+            raise UserError("not_registered")
+        return user
+
+    async def set_language(self, user_id: int, language: str) -> User:
+        await self.user(user_id)
+        await self._users.set_language(user_id, language)
+        return await self.user(user_id)
+
+    async def set_risk(self, user_id: int, risk_pct: float | None) -> User:
+        """A user's own risk per trade (None: the system's), never above the system's cap."""
+        if risk_pct is not None and not 0 < risk_pct <= USER_RISK_CAP_PCT:
+            raise UserError("risk_out_of_range", cap=USER_RISK_CAP_PCT)
+        await self.user(user_id)
+        await self._users.set_risk_pct(user_id, risk_pct)
+        return await self.user(user_id)
 
     # --------------------------------------------------------------- signals
 

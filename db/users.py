@@ -62,6 +62,11 @@ class UserRepository:
             "UPDATE users SET language = ?, updated_at = ? WHERE id = ?", (language, self._now(), user_id)
         )
 
+    async def set_risk_pct(self, user_id: int, risk_pct: float | None) -> None:
+        await self._db.execute(
+            "UPDATE users SET risk_pct = ?, updated_at = ? WHERE id = ?", (risk_pct, self._now(), user_id)
+        )
+
     async def mark_blocked(self, user_id: int) -> None:
         await self._db.execute("UPDATE users SET blocked = 1, updated_at = ? WHERE id = ?", (self._now(), user_id))
 

@@ -66,7 +66,9 @@ async def publish(
     ids = {}
     for user in recipients:
         call = await bot.fake.wait_for(
-            lambda u=user: next((c for c in reversed(bot.fake.sent(u)) if c.params.get("reply_markup")), None)
+            lambda u=user: next(
+                (c for c in reversed(bot.fake.sent(u)) if "sig:c:" in str(c.params.get("reply_markup"))), None
+            )
         )
         ids[user] = call.result["message_id"]
     return ids
@@ -338,3 +340,22 @@ async def test_close_position_from_positions_needs_two_presses(bot: RunningBot, 
     await bot.fake.wait_for(lambda: "closed (manual)" in (bot.fake.last_text(ALICE) or ""))
     again = await press(bot, ALICE, sure, listing["message_id"])
     assert "already closed" in again["text"]
+
+
+async def test_settings_language_and_risk(bot: RunningBot) -> None:
+    await subscribe(bot, ALICE)
+    shown = await bot.reply_to(ALICE, "/settings")
+    assert "Language: English" in shown and "Risk per trade: 1% (system default)" in shown
+    menu = bot.fake.messages(ALICE)[-1]["message_id"]
+    await press(bot, ALICE, "set:risk:0.5", menu)
+    await press(bot, ALICE, "set:lang:ru", menu)
+    edited = next(m for m in bot.fake.messages(ALICE) if m["message_id"] == menu)["text"]
+    assert "Язык: Русский" in edited and "Риск на сделку: 0.5% (ваш выбор)" in edited
+    forged = await press(bot, ALICE, "set:risk:50", menu)
+    assert "устарела" in forged["text"] or "больше не действует" in forged["text"]
+    user = await bot.services.users.get(ALICE)
+    assert user is not None and user.risk_pct == 0.5 and user.language == "ru"
+    # 0.5% of 10 000 = 50 at risk over a stop 10 away -> 5 units
+    ids = await publish(bot, (ALICE,))
+    text = next(m for m in bot.fake.messages(ALICE) if m["message_id"] == ids[ALICE])["text"]
+    assert "Объём: 5 " in text and "ЛОНГ" in text
