@@ -16,17 +16,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from core.models import ExitReason, Position, Side
+from core.stops import update_stop
 
 
 @dataclass(frozen=True, slots=True)
 class ManagementRules:
-    tp1_fraction: float = 0.5  # share of the position closed at TP1
+    """How an open position is managed after entry."""
+
+    tp1_fraction: float = 0.5  # share of the position closed at TP1; 1.0: TP1 is the only target
     breakeven_after_tp1: bool = True
     trail_atr_multiplier: float = 2.0  # 0 disables trailing
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.tp1_fraction < 1.0:
-            raise ValueError("tp1_fraction must be between 0 and 1")
+        if not 0.0 < self.tp1_fraction <= 1.0:
+            raise ValueError("tp1_fraction must be in (0, 1]")
         if self.trail_atr_multiplier < 0:
             raise ValueError("trail_atr_multiplier must not be negative")
 
@@ -98,6 +101,10 @@ def apply_candle(position: Position, candle: Candle, rules: ManagementRules) -> 
             out.triggers.append(Trigger(ExitReason.TP1, tp1_fill, part))
             position.quantity -= part
             position.tp1_done = True
+            if position.quantity <= 0:
+                position.quantity = 0.0
+                out.closed = True
+                return out
             if rules.breakeven_after_tp1 and sign * (position.entry_price - position.stop_price) > 0:
                 position.stop_price = position.entry_price
 
@@ -113,13 +120,15 @@ def apply_candle(position: Position, candle: Candle, rules: ManagementRules) -> 
     position.lowest = min(position.lowest, candle.low)
 
     if position.tp1_done and position.atr and rules.trail_atr_multiplier > 0:
-        distance = rules.trail_atr_multiplier * position.atr
-        if position.side is Side.LONG:
-            candidate = min(position.highest - distance, candle.close)
-        else:
-            candidate = max(position.lowest + distance, candle.close)
-        if sign * (candidate - position.stop_price) > 0:  # only ever in the position's favour
-            position.stop_price = candidate
+        position.stop_price = update_stop(
+            position.side,
+            position.stop_price,
+            position.highest,
+            position.lowest,
+            candle.close,
+            position.atr,  # ATR at entry, as stored with the position
+            rules.trail_atr_multiplier,
+        )
 
     if position.stop_price != old_stop:
         out.stop_moved_from = old_stop
