@@ -31,6 +31,11 @@ class Regime(enum.StrEnum):
     UNKNOWN = "unknown"
 
 
+_BY_CODE = np.array(
+    [Regime.UNKNOWN, Regime.HIGH_VOLATILITY, Regime.TRENDING_UP, Regime.TRENDING_DOWN, Regime.RANGING], dtype=object
+)
+
+
 @dataclass(frozen=True, slots=True)
 class RegimeConfig:
     adx_trend: float = 25.0  # ADX at or above this is a trend
@@ -54,16 +59,17 @@ def classify_regimes(frame: pd.DataFrame, config: RegimeConfig) -> np.ndarray:
         vol_ratio = atr_pct.to_numpy(dtype=np.float64) / baseline
     known = np.isfinite(adx) & np.isfinite(plus_di) & np.isfinite(minus_di) & np.isfinite(vol_ratio)
     trending = adx >= config.adx_trend
-    return np.select(
+    codes = np.select(
         [
             ~known,
             vol_ratio >= config.vol_ratio,
             trending & (plus_di > minus_di),
             trending & (minus_di > plus_di),
         ],
-        [Regime.UNKNOWN, Regime.HIGH_VOLATILITY, Regime.TRENDING_UP, Regime.TRENDING_DOWN],
-        default=Regime.RANGING,
-    ).astype(object)
+        [0, 1, 2, 3],
+        default=4,
+    )
+    return _BY_CODE[codes]
 
 
 def detect_regime(frame: pd.DataFrame, config: RegimeConfig) -> Regime:

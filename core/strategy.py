@@ -112,7 +112,7 @@ class SmaCrossStrategy:
 
     @property
     def warmup(self) -> int:
-        return self.slow + 1
+        return self.slow  # first row whose previous row has SMA(slow)
 
     def signals(self, frame: pd.DataFrame) -> pd.DataFrame:
         close = _col(frame, "close")
