@@ -40,7 +40,7 @@ from tqdm import tqdm
 from core.engine import SignalPipeline, run_models
 from core.fills import FillModel
 from core.marketdata import load_csv, resample, symbol_file_stem
-from core.models import ExitReason, Limits, Position, PositionStatus, Side, SignalLevels
+from core.models import ExitReason, Limits, Position, PositionStatus, SignalLevels
 from core.portfolio import ClosedTrade, PortfolioMetrics, compute_metrics
 from core.ports import Candidate, SignalModel
 from core.position_rules import Candle, apply_candle
@@ -49,7 +49,12 @@ from core.sizing import TradeStats, position_quantity
 from core.strategy import PLAYBOOKS, Playbook, playbook
 from core.timeframes import timeframe_seconds
 
-_MARKET_EXITS = {ExitReason.STOP_LOSS, ExitReason.BREAK_EVEN, ExitReason.TRAILING_STOP, ExitReason.END_OF_DATA}
+_MARKET_EXITS = {
+    ExitReason.STOP_LOSS,
+    ExitReason.BREAK_EVEN,
+    ExitReason.TRAILING_STOP,
+    ExitReason.END_OF_DATA,
+}
 _YEAR_SECONDS = 365 * 86400
 
 
@@ -198,7 +203,9 @@ class _Simulation:
     # -- step 2: management ----------------------------------------------------------
     def _exit(self, position: Position, reason: ExitReason, trigger: float, quantity: float) -> None:
         fills = self.config.fills
-        price = fills.market_price(position.side.exit_order_side, trigger) if reason in _MARKET_EXITS else trigger
+        price = (
+            fills.market_price(position.side.exit_order_side, trigger) if reason in _MARKET_EXITS else trigger
+        )
         gross = position.side.sign * (price - position.entry_price) * quantity
         fee = fills.fee(quantity, price)
         position.realized_pnl += gross
@@ -269,7 +276,9 @@ class _Simulation:
             self._exit(position, ExitReason.END_OF_DATA, self.last_close[symbol], position.quantity)
             position.quantity = 0.0
             self._close(position, ExitReason.END_OF_DATA, self._last_row(symbol, last))
-        curve[-1] = self.balance + sum(p.unrealized_pnl(self.last_close[s]) for s, p in self.positions.items())
+        curve[-1] = self.balance + sum(
+            p.unrealized_pnl(self.last_close[s]) for s, p in self.positions.items()
+        )
         self.exposure_pct = exposed / len(curve) * 100.0 if len(curve) else 0.0
         return pd.Series(curve, index=self.index[first:], name="equity")
 
@@ -306,7 +315,7 @@ def run_backtest(
     if first >= len(simulation.index):
         raise ValueError(f"no candles from {config.start}")
     equity = simulation.run(first, progress)
-    for symbol, frame in frames.items():
+    for frame in frames.values():
         window = frame[frame.index >= simulation.index[first]]
         rejected = window[(window["side"] != 0) & (window["reason"] != "")]
         simulation.rejections.update(rejected["reason"].tolist())
@@ -383,9 +392,14 @@ def format_report(result: BacktestResult) -> str:
     for symbol, trades in sorted(by_symbol.items()):
         wins = sum(t.pnl > 0 for t in trades) / len(trades) * 100.0
         avg = sum(t.pnl_pct for t in trades) / len(trades)
-        lines.append(f"{symbol:<10} {len(trades):>6} {wins:>7.1f} {sum(t.pnl for t in trades):>12,.2f} {avg:>7.3f}")
+        lines.append(
+            f"{symbol:<10} {len(trades):>6} {wins:>7.1f} {sum(t.pnl for t in trades):>12,.2f} {avg:>7.3f}"
+        )
     if result.rejections:
-        lines += ["", "rejected candidates: " + ", ".join(f"{k} {v}" for k, v in result.rejections.most_common())]
+        lines += [
+            "",
+            "rejected candidates: " + ", ".join(f"{k} {v}" for k, v in result.rejections.most_common()),
+        ]
     return "\n".join(lines)
 
 
@@ -409,7 +423,13 @@ def plot(result: BacktestResult, path: Path) -> None:
     drawdown = (equity / equity.cummax() - 1.0) * 100.0
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 7), sharex=True, height_ratios=(3, 1))
     top.plot(equity.index, equity.to_numpy(), label="strategy", linewidth=1.2)
-    top.plot(result.buy_and_hold.index, result.buy_and_hold.to_numpy(), label="buy & hold", linewidth=1.0, alpha=0.7)
+    top.plot(
+        result.buy_and_hold.index,
+        result.buy_and_hold.to_numpy(),
+        label="buy & hold",
+        linewidth=1.0,
+        alpha=0.7,
+    )
     top.set_ylabel("equity")
     top.legend(loc="upper left")
     top.grid(alpha=0.3)
@@ -439,7 +459,9 @@ def load_models_from(path: Path) -> list[SignalModel]:
     except ModuleNotFoundError as exc:
         if exc.name not in ("ml", "ml.registry"):
             raise
-        raise SystemExit(f"--models needs ml.registry.load_models, which this checkout does not have ({exc})") from exc
+        raise SystemExit(
+            f"--models needs ml.registry.load_models, which this checkout does not have ({exc})"
+        ) from exc
     return list(load_models(path))
 
 

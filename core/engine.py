@@ -65,7 +65,9 @@ class SignalPipeline:
         if self.playbook.uses_higher_timeframe:
             if higher is None:
                 raise ValueError(f"playbook {self.playbook.name} needs {self.higher_timeframe} candles")
-            frame["htf_trend"] = higher_timeframe_trend(frame.index, self.timeframe, higher, self.higher_timeframe)
+            frame["htf_trend"] = higher_timeframe_trend(
+                frame.index, self.timeframe, higher, self.higher_timeframe
+            )
         frame["regime"] = classify_regimes(frame, self.playbook.regime)
         setup = self.playbook.strategy.signals(frame)
         side = setup["side"].to_numpy()
@@ -87,10 +89,20 @@ class SignalPipeline:
         adaptive = self.playbook.adaptive
         for i in np.flatnonzero((side != 0) & (reasons == PASS)):
             k = adaptive.for_regime(Regime(regimes[i])).params.stop_atr_multiplier if adaptive else None
-            stop = calculate_initial_stop(float(close[i]), Side.LONG if side[i] > 0 else Side.SHORT,
-                                          float(atr[i]), self.playbook.stops, k)
+            stop = calculate_initial_stop(
+                float(close[i]),
+                Side.LONG if side[i] > 0 else Side.SHORT,
+                float(atr[i]),
+                self.playbook.stops,
+                k,
+            )
             lv = stop.levels
-            levels["entry"][i], levels["stop"][i], levels["tp1"][i], levels["tp2"][i] = lv.entry, lv.stop, lv.tp1, lv.tp2
+            levels["entry"][i], levels["stop"][i], levels["tp1"][i], levels["tp2"][i] = (
+                lv.entry,
+                lv.stop,
+                lv.tp1,
+                lv.tp2,
+            )
             levels["atr_multiplier"][i] = np.nan if stop.atr_multiplier is None else stop.atr_multiplier
             stop_type[i] = stop.stop_type.value
         return frame.assign(**levels, stop_type=stop_type)
@@ -100,8 +112,9 @@ class SignalPipeline:
         it: the frame up to and including that row."""
         record = frame.iloc[row]
         side = Side.LONG if record["side"] > 0 else Side.SHORT
-        levels = SignalLevels(side, float(record["entry"]), float(record["stop"]),
-                              float(record["tp1"]), float(record["tp2"]))
+        levels = SignalLevels(
+            side, float(record["entry"]), float(record["stop"]), float(record["tp1"]), float(record["tp2"])
+        )
         return Candidate(
             symbol=symbol,
             timeframe=self.timeframe,
@@ -166,7 +179,9 @@ def keep_passed(
     return kept, rejections
 
 
-def run_models(models: Sequence[SignalModel], candidates: list[Candidate]) -> tuple[list[Candidate], Counter[str]]:
+def run_models(
+    models: Sequence[SignalModel], candidates: list[Candidate]
+) -> tuple[list[Candidate], Counter[str]]:
     """Run each model once on all remaining candidates, in order (synchronous)."""
     rejections: Counter[str] = Counter()
     for model in models:
@@ -193,9 +208,10 @@ class SignalEngine:
         self._config = config or EngineConfig()
         self._models = list(models)
         self.pipeline = SignalPipeline(self._config.playbook, timeframe, self._config.higher_timeframe)
-        if self._config.lookback < self.pipeline.warmup + 1:
+        needed = self.pipeline.warmup + 1
+        if self._config.lookback < needed:
             raise ConfigError(
-                f"engine lookback {self._config.lookback} is below the playbook's warm-up {self.pipeline.warmup + 1}"
+                f"engine lookback {self._config.lookback} is below the playbook's warm-up {needed}"
             )
         self.rejections: Counter[str] = Counter()  # since start, by reason
 
@@ -216,7 +232,9 @@ class SignalEngine:
             return Rejection("not_enough_data")
         higher = None
         if cfg.playbook.uses_higher_timeframe:
-            higher = await self._market_data.candles(symbol, self.pipeline.higher_timeframe, cfg.higher_lookback)
+            higher = await self._market_data.candles(
+                symbol, self.pipeline.higher_timeframe, cfg.higher_lookback
+            )
         frame = await asyncio.to_thread(self.pipeline.decide, candles, higher)
         reason = str(frame["reason"].iloc[-1])
         if reason != PASS:

@@ -22,7 +22,8 @@ PASS = ""
 
 
 class CandidateFilter(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def check(self, frame: pd.DataFrame, side: np.ndarray, strength: np.ndarray) -> np.ndarray:
         """Rejection reason per row ('' = pass)."""

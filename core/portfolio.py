@@ -90,7 +90,9 @@ class PortfolioMetrics:
 
     def to_dict(self) -> dict[str, float | int | None]:
         """JSON-ready: inf and nan become None."""
-        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in asdict(self).items()}
+        return {
+            k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in asdict(self).items()
+        }
 
 
 def _mean(values: Sequence[float]) -> float:
@@ -191,6 +193,10 @@ def trade_metrics(
     pnls = [t.pnl for t in ordered]
     curve = pd.Series(initial_equity + np.concatenate([[0.0], np.cumsum(pnls)]))
     metrics = compute_metrics(
-        pnls, curve, pnl_pcts=[t.pnl_pct for t in ordered], unrealized_pnl=unrealized_pnl, periods_per_year=1.0
+        pnls,
+        curve,
+        pnl_pcts=[t.pnl_pct for t in ordered],
+        unrealized_pnl=unrealized_pnl,
+        periods_per_year=1.0,
     )
     return dataclasses.replace(metrics, equity=metrics.equity + unrealized_pnl)

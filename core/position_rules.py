@@ -64,6 +64,39 @@ def _stop_reason(position: Position) -> ExitReason:
     return ExitReason.TRAILING_STOP
 
 
+def _crossed(position: Position, candle: Candle, level: float, adverse: bool) -> float | None:
+    """Trigger price if the candle reached `level` (the open on a gap), else None.
+    `adverse`: the level is against the position (a stop), else in its favour (a target)."""
+    sign = position.side.sign
+    if adverse:
+        if sign * (candle.open - level) <= 0:
+            return candle.open
+        extreme = candle.low if position.side is Side.LONG else candle.high
+        return level if sign * (extreme - level) <= 0 else None
+    if sign * (candle.open - level) >= 0:
+        return candle.open
+    extreme = candle.high if position.side is Side.LONG else candle.low
+    return level if sign * (extreme - level) >= 0 else None
+
+
+def _exit_all(position: Position, out: CandleOutcome, reason: ExitReason, price: float) -> CandleOutcome:
+    out.triggers.append(Trigger(reason, price, position.quantity))
+    position.quantity = 0.0
+    out.closed = True
+    return out
+
+
+def _take_tp1(position: Position, price: float, rules: ManagementRules, out: CandleOutcome) -> None:
+    part = min(position.initial_quantity * rules.tp1_fraction, position.quantity)
+    out.triggers.append(Trigger(ExitReason.TP1, price, part))
+    position.quantity = max(0.0, position.quantity - part)
+    position.tp1_done = True
+    out.closed = position.quantity == 0.0
+    at_risk = position.side.sign * (position.entry_price - position.stop_price) > 0
+    if not out.closed and rules.breakeven_after_tp1 and at_risk:
+        position.stop_price = position.entry_price
+
+
 def apply_candle(position: Position, candle: Candle, rules: ManagementRules) -> CandleOutcome:
     """Apply one closed candle to `position` in place and say what filled.
 
@@ -71,50 +104,22 @@ def apply_candle(position: Position, candle: Candle, rules: ManagementRules) -> 
     not (it depends on the actual fill prices).
     """
     out = CandleOutcome()
-    sign = position.side.sign
-
-    def crossed(level: float, adverse: bool) -> float | None:
-        """Trigger price if the candle reached `level`, else None."""
-        if adverse:  # price moving against the position: a stop
-            if sign * (candle.open - level) <= 0:
-                return candle.open
-            extreme = candle.low if position.side is Side.LONG else candle.high
-            return level if sign * (extreme - level) <= 0 else None
-        if sign * (candle.open - level) >= 0:
-            return candle.open
-        extreme = candle.high if position.side is Side.LONG else candle.low
-        return level if sign * (extreme - level) >= 0 else None
-
-    stop_fill = crossed(position.stop_price, adverse=True)
+    stop_fill = _crossed(position, candle, position.stop_price, adverse=True)
     if stop_fill is not None:
-        out.triggers.append(Trigger(_stop_reason(position), stop_fill, position.quantity))
-        position.quantity = 0.0
-        out.closed = True
-        return out
+        return _exit_all(position, out, _stop_reason(position), stop_fill)
 
     old_stop = position.stop_price
     if not position.tp1_done:
-        tp1_fill = crossed(position.tp1, adverse=False)
+        tp1_fill = _crossed(position, candle, position.tp1, adverse=False)
         if tp1_fill is not None:
-            part = position.initial_quantity * rules.tp1_fraction
-            part = min(part, position.quantity)
-            out.triggers.append(Trigger(ExitReason.TP1, tp1_fill, part))
-            position.quantity -= part
-            position.tp1_done = True
-            if position.quantity <= 0:
-                position.quantity = 0.0
-                out.closed = True
+            _take_tp1(position, tp1_fill, rules, out)
+            if out.closed:
                 return out
-            if rules.breakeven_after_tp1 and sign * (position.entry_price - position.stop_price) > 0:
-                position.stop_price = position.entry_price
 
-    if position.tp1_done and position.quantity > 0:
-        tp2_fill = crossed(position.tp2, adverse=False)
+    if position.tp1_done:
+        tp2_fill = _crossed(position, candle, position.tp2, adverse=False)
         if tp2_fill is not None:
-            out.triggers.append(Trigger(ExitReason.TP2, tp2_fill, position.quantity))
-            position.quantity = 0.0
-            out.closed = True
-            return out
+            return _exit_all(position, out, ExitReason.TP2, tp2_fill)
 
     position.highest = max(position.highest, candle.high)
     position.lowest = min(position.lowest, candle.low)

@@ -32,7 +32,8 @@ class Regime(enum.StrEnum):
 
 
 _BY_CODE = np.array(
-    [Regime.UNKNOWN, Regime.HIGH_VOLATILITY, Regime.TRENDING_UP, Regime.TRENDING_DOWN, Regime.RANGING], dtype=object
+    [Regime.UNKNOWN, Regime.HIGH_VOLATILITY, Regime.TRENDING_UP, Regime.TRENDING_DOWN, Regime.RANGING],
+    dtype=object,
 )
 
 

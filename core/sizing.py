@@ -91,7 +91,13 @@ def fixed_fractional_quantity(
 
 
 def _decision(
-    equity: float, entry: float, stop: float, risk_pct: float, limits: Limits, method: str, kelly_f: float | None
+    equity: float,
+    entry: float,
+    stop: float,
+    risk_pct: float,
+    limits: Limits,
+    method: str,
+    kelly_f: float | None,
 ) -> SizeDecision:
     quantity = fixed_fractional_quantity(equity, entry, stop, risk_pct, limits.max_position_pct)
     return SizeDecision(

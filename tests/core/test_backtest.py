@@ -36,7 +36,9 @@ def test_one_trade_worked_by_hand():
     )
     strategy = sma_cross_playbook(fast=2, slow=3, stop_pct=2.0, take_profit_pct=4.0)
     limits = strategy.limits.replace(max_position_pct=50.0)
-    config = BacktestConfig(initial_equity=10_000.0, fills=FillModel(fee_rate=0.001, slippage_pct=0.05), limits=limits)
+    config = BacktestConfig(
+        initial_equity=10_000.0, fills=FillModel(fee_rate=0.001, slippage_pct=0.05), limits=limits
+    )
     result = run_backtest({"X/USD": candles}, strategy, config)
 
     [trade] = result.trades
@@ -74,7 +76,7 @@ def test_a_shorter_backtest_makes_the_same_trades_before_its_end(two_coins):
     assert len(finished) >= 5
     assert finished == [t for t in long.trades if pd.Timestamp(t.exit_time) <= last]
     # the curves agree up to the short run's last candle, where it closes what is open
-    pd.testing.assert_series_equal(short.equity.iloc[:-1], long.equity.loc[: last].iloc[:-1])
+    pd.testing.assert_series_equal(short.equity.iloc[:-1], long.equity.loc[:last].iloc[:-1])
 
 
 def test_signals_fill_at_the_next_candles_open(two_coins):
@@ -131,7 +133,9 @@ def test_sma_cross_matches_backtesting_py(two_coins):
     strategy = sma_cross_playbook()
     # backtesting.py sizes 99% of cash over price x (1 + commission); the same notional here:
     limits = strategy.limits.replace(max_position_pct=99.0 / (1 + fee), max_open_positions=1)
-    config = BacktestConfig(initial_equity=1_000_000.0, fills=FillModel(fee_rate=fee, slippage_pct=0.0), limits=limits)
+    config = BacktestConfig(
+        initial_equity=1_000_000.0, fills=FillModel(fee_rate=fee, slippage_pct=0.0), limits=limits
+    )
     ours = run_backtest({"BTC/USD": candles}, strategy, config)
 
     reference = FractionalBacktest(
@@ -177,12 +181,21 @@ def test_command_line_writes_json_and_plot(tmp_path, capsys):
     assert code == 0
     assert "total return %" in capsys.readouterr().out
     payload = json.loads(out_json.read_text())
-    required = {"n_trades", "total_return_pct", "buy_and_hold_return_pct", "max_drawdown_pct", "sharpe", "sortino",
-                "win_rate", "profit_factor", "expectancy_pct", "exposure_pct"}  # fmt: skip
+    required = {"n_trades", "total_return_pct", "buy_and_hold_return_pct", "max_drawdown_pct", "sharpe",
+                "sortino", "win_rate", "profit_factor", "expectancy_pct", "exposure_pct"}  # fmt: skip
     assert required <= payload["metrics"].keys()
     assert payload["metrics"]["n_trades"] == len(payload["trades"]) > 0
     assert payload["metrics"]["end"] == "2018-09-30T20:00:00+00:00"  # last 4h candle of the day
-    fields = {"symbol", "side", "entry_time", "entry_price", "exit_time", "exit_price", "pnl_pct", "exit_reason"}
+    fields = {
+        "symbol",
+        "side",
+        "entry_time",
+        "entry_price",
+        "exit_time",
+        "exit_price",
+        "pnl_pct",
+        "exit_reason",
+    }
     assert fields <= payload["trades"][0].keys()
     assert out_png.read_bytes()[:4] == b"\x89PNG"
 

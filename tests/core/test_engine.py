@@ -91,7 +91,10 @@ async def test_scan_signals_what_the_vectorised_run_decided(decided):
     assert [s.candle_time for s in result.signals] == [row.name.to_pydatetime()]
     signal = result.signals[0]
     assert (signal.levels.entry, signal.levels.stop, signal.levels.tp1, signal.levels.tp2) == (
-        row["entry"], row["stop"], row["tp1"], row["tp2"]
+        row["entry"],
+        row["stop"],
+        row["tp1"],
+        row["tp2"],
     )
     assert signal.regime == row["regime"] and signal.strength == row["strength"]
     assert signal.meta["stop_type"] == "atr"

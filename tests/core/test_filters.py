@@ -26,8 +26,18 @@ STRENGTH = np.array([0.5, 0.5, 0.5, 0.5])
 
 def test_higher_timeframe_must_agree():
     f = frame(htf_trend=[1.0, -1.0, NAN, 0.0])
-    assert list(HigherTimeframeFilter().check(f, LONGS, STRENGTH)) == ["", "mtf_disagrees", "mtf_unavailable", "mtf_disagrees"]
-    assert list(HigherTimeframeFilter().check(f, -LONGS, STRENGTH)) == ["mtf_disagrees", "", "mtf_unavailable", "mtf_disagrees"]
+    assert list(HigherTimeframeFilter().check(f, LONGS, STRENGTH)) == [
+        "",
+        "mtf_disagrees",
+        "mtf_unavailable",
+        "mtf_disagrees",
+    ]
+    assert list(HigherTimeframeFilter().check(f, -LONGS, STRENGTH)) == [
+        "mtf_disagrees",
+        "",
+        "mtf_unavailable",
+        "mtf_disagrees",
+    ]
 
 
 def test_adx_must_reach_the_minimum():
@@ -56,7 +66,11 @@ def test_regime_filter_asks_the_adaptive_strategy_per_candidate():
     # long in an up-trend at the 0.3 minimum: pass; short against it; 0.45 < 0.5 when ranging;
     # no trading without a known regime; no candidate on the last row
     assert list(RegimeFilter().check(f, side, strength)) == [
-        "", "regime_against_trend", "regime_weak_signal", "regime_no_trade", ""
+        "",
+        "regime_against_trend",
+        "regime_weak_signal",
+        "regime_no_trade",
+        "",
     ]
 
 

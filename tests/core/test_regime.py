@@ -20,7 +20,13 @@ CONFIG = RegimeConfig(adx_trend=25.0, vol_window=50, vol_ratio=1.8)
 def frame_from_closes(closes: np.ndarray, half_range: float = 0.5) -> pd.DataFrame:
     index = pd.date_range("2024-01-01", periods=len(closes), freq="h", tz="UTC")
     candles = pd.DataFrame(
-        {"open": closes, "high": closes + half_range, "low": closes - half_range, "close": closes, "volume": 1.0},
+        {
+            "open": closes,
+            "high": closes + half_range,
+            "low": closes - half_range,
+            "close": closes,
+            "volume": 1.0,
+        },
         index=index,
     )
     return add_indicators(candles)
@@ -82,7 +88,9 @@ def test_regime_sets_the_stop_multiplier_and_counter_trend_can_be_allowed():
     assert policy(Regime.RANGING).params.stop_atr_multiplier == 1.5
     assert policy(Regime.HIGH_VOLATILITY).params.stop_atr_multiplier == 3.0
     params = dict(DEFAULT_REGIME_PARAMS)
-    params[Regime.TRENDING_UP] = RegimeParams(trade=True, stop_atr_multiplier=2.0, min_strength=0.3, counter_trend=True)
+    params[Regime.TRENDING_UP] = RegimeParams(
+        trade=True, stop_atr_multiplier=2.0, min_strength=0.3, counter_trend=True
+    )
     assert AdaptiveStrategy(params).for_regime(Regime.TRENDING_UP).should_take_trade(0.5, Side.SHORT).allowed
 
 
