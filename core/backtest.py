@@ -49,6 +49,10 @@ from core.sizing import TradeStats, position_quantity
 from core.strategy import PLAYBOOKS, Playbook, playbook
 from core.timeframes import timeframe_seconds
 
+class NoCandles(ValueError):
+    """The requested window holds no candles."""
+
+
 _MARKET_EXITS = {
     ExitReason.STOP_LOSS,
     ExitReason.BREAK_EVEN,
@@ -307,13 +311,13 @@ def run_backtest(
     for symbol, data in candles.items():
         data = data if config.end is None else data[data.index <= config.end]
         if data.empty:
-            raise ValueError(f"no candles for {symbol} up to {config.end}")
+            raise NoCandles(f"no candles for {symbol} up to {config.end}")
         higher = resample(data, pipeline.higher_timeframe) if strategy.uses_higher_timeframe else None
         frames[symbol] = pipeline.decide(data, higher)
     simulation = _Simulation(pipeline, frames, config, models)
     first = 0 if config.start is None else int(simulation.index.searchsorted(config.start, side="left"))
     if first >= len(simulation.index):
-        raise ValueError(f"no candles from {config.start}")
+        raise NoCandles(f"no candles from {config.start}")
     equity = simulation.run(first, progress)
     for frame in frames.values():
         window = frame[frame.index >= simulation.index[first]]
@@ -499,7 +503,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         initial_equity=args.balance,
         fills=FillModel(fee_rate=args.fee, slippage_pct=args.slippage),
     )
-    result = run_backtest(candles, playbook(args.strategy), config, models, progress=sys.stderr.isatty())
+    try:
+        result = run_backtest(candles, playbook(args.strategy), config, models, progress=sys.stderr.isatty())
+    except NoCandles as exc:
+        raise SystemExit(str(exc)) from exc
     print(format_report(result))
     if args.json:
         write_json(result, args.json)
