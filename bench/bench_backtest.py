@@ -26,7 +26,9 @@ from core.strategy import hybrid_playbook  # noqa: E402
 SYMBOLS = ("BTC/USD", "ETH/USD", "LTC/USD", "XRP/USD", "EOS/USD")
 
 
-def timed_runs(candles: dict[str, pd.DataFrame], config: BacktestConfig, repeat: int) -> tuple[float, int, int]:
+def timed_runs(
+    candles: dict[str, pd.DataFrame], config: BacktestConfig, repeat: int
+) -> tuple[float, int, int]:
     """Median wall time of `repeat` runs, with the candles and trades of the last one."""
     seconds = []
     for _ in range(repeat):
@@ -46,7 +48,9 @@ def main() -> None:
     candles = {symbol: load_candles(args.data, symbol, "1h") for symbol in SYMBOLS}
     print(f"load {len(SYMBOLS)} CSV files: {time.perf_counter() - started:.2f} s")
 
-    year = BacktestConfig(start=pd.Timestamp("2018-04-01", tz="UTC"), end=pd.Timestamp("2019-03-31 23:00", tz="UTC"))
+    year = BacktestConfig(
+        start=pd.Timestamp("2018-04-01", tz="UTC"), end=pd.Timestamp("2019-03-31 23:00", tz="UTC")
+    )
     runs = {"whole sample": BacktestConfig(), "one year, 2018-04..2019-03": year}
     for label, config in runs.items():
         seconds, simulated, trades = timed_runs(candles, config, args.repeat)

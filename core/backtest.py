@@ -49,6 +49,7 @@ from core.sizing import TradeStats, position_quantity
 from core.strategy import PLAYBOOKS, Playbook, playbook
 from core.timeframes import timeframe_seconds
 
+
 class NoCandles(ValueError):
     """The requested window holds no candles."""
 

@@ -208,4 +208,6 @@ def test_models_option_without_the_ml_package_exits_with_a_message(monkeypatch, 
 
 def test_command_line_window_without_candles_exits_with_a_message():
     with pytest.raises(SystemExit, match="no candles from 2020-01-01"):
-        main(["--data", str(DATA), "--symbols", "BTC/USD", "--strategy", "sma_cross", "--start", "2020-01-01"])
+        main(
+            ["--data", str(DATA), "--symbols", "BTC/USD", "--strategy", "sma_cross", "--start", "2020-01-01"]
+        )
