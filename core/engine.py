@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -260,11 +261,18 @@ class SignalEngine:
         result.signals.extend(self._draft(c) for c in kept)
         self.rejections.update(result.rejections)
         result.finished_at = self._clock.now()
+        log.debug(
+            "scan of %d symbols: %d signals, rejections %s",
+            len(symbols),
+            len(result.signals),
+            result.rejections,
+        )
         return result
 
     def _draft(self, candidate: Candidate) -> SignalDraft:
         last = candidate.frame.iloc[-1]
         levels = candidate.levels
+        atr, multiplier = float(last["atr_14"]), float(last["atr_multiplier"])
         return SignalDraft(
             symbol=candidate.symbol,
             timeframe=candidate.timeframe,
@@ -273,11 +281,11 @@ class SignalEngine:
             source="engine",
             strength=candidate.strength,
             regime=candidate.regime,
-            atr=float(last["atr_14"]),
+            atr=atr if math.isfinite(atr) else None,
             meta={
                 "strategy": self._config.playbook.name,
                 "stop_type": str(last["stop_type"]),
-                "atr_multiplier": float(last["atr_multiplier"]),
+                "atr_multiplier": multiplier if math.isfinite(multiplier) else None,
                 "stop_pct": levels.stop_pct,
             },
         )

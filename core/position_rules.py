@@ -13,6 +13,7 @@ Intrabar order is unknown from OHLC, so the rules take the cautious reading:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from core.models import ExitReason, Position, Side
@@ -124,7 +125,8 @@ def apply_candle(position: Position, candle: Candle, rules: ManagementRules) -> 
     position.highest = max(position.highest, candle.high)
     position.lowest = min(position.lowest, candle.low)
 
-    if position.tp1_done and position.atr and rules.trail_atr_multiplier > 0:
+    trail = position.atr is not None and math.isfinite(position.atr) and position.atr > 0
+    if position.tp1_done and trail and rules.trail_atr_multiplier > 0:
         position.stop_price = update_stop(
             position.side,
             position.stop_price,

@@ -80,3 +80,9 @@ def test_tp1_fraction_must_be_in_zero_one():
         ManagementRules(tp1_fraction=0.0)
     with pytest.raises(ValueError):
         ManagementRules(tp1_fraction=1.5)
+
+
+def test_no_trailing_without_a_usable_atr():
+    pos = position(Side.LONG, entry=100.0, stop=96.0, tp1=106.0, tp2=110.0, atr=float("nan"))
+    apply_candle(pos, Candle(102.0, 107.0, 101.0, 105.0), ManagementRules())
+    assert pos.stop_price == 100.0  # break-even after TP1, no trail from a NaN ATR
