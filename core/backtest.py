@@ -281,9 +281,7 @@ class _Simulation:
             self._exit(position, ExitReason.END_OF_DATA, self.last_close[symbol], position.quantity)
             position.quantity = 0.0
             self._close(position, ExitReason.END_OF_DATA, self._last_row(symbol, last))
-        curve[-1] = self.balance + sum(
-            p.unrealized_pnl(self.last_close[s]) for s, p in self.positions.items()
-        )
+        curve[-1] = self.balance  # everything is closed now, exit costs included
         self.exposure_pct = exposed / len(curve) * 100.0 if len(curve) else 0.0
         return pd.Series(curve, index=self.index[first:], name="equity")
 
