@@ -1,13 +1,16 @@
-"""The signal engine: candles -> indicators -> strategy -> filters -> models -> signals.
+"""The signal engine: candles -> indicators -> regime -> strategy -> filters -> stops
+-> models -> signals.
 
-`evaluate` is pure and works on one prepared frame, so the bot's scan and the
-backtester run the very same decision code.
+`SignalPipeline.decide` computes every decision of a frame at once (vectorised and
+causal). The live scan takes its last row; the backtester takes every row of the very
+same computation, so there is one implementation of the trading rules.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -16,23 +19,120 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from core.errors import UnknownSymbol
-from core.indicators import WARMUP, add_indicators
-from core.models import Side, SignalDraft
-from core.ports import Candidate, Clock, MarketData, SignalModel
-from core.stops import StopConfig, initial_levels
+from core.errors import ConfigError, RetryableExchangeError, UnknownSymbol
+from core.filters import PASS, apply_filters
+from core.indicators import add_indicators, higher_timeframe_trend
+from core.models import Side, SignalDraft, SignalLevels
+from core.ports import Candidate, Clock, MarketData, ModelOpinion, SignalModel
+from core.position_rules import ManagementRules
+from core.regime import Regime, classify_regimes
+from core.stops import calculate_initial_stop
+from core.strategy import Playbook, hybrid_playbook
+from core.timeframes import timeframe_seconds
 
 log = logging.getLogger(__name__)
+
+_HIGHER_LADDER = ("15m", "1h", "4h", "1d", "1w")
+
+
+def default_higher_timeframe(timeframe: str) -> str:
+    """The confirmation timeframe: the first of 15m, 1h, 4h, 1d, 1w at least 4x longer."""
+    base = timeframe_seconds(timeframe)
+    for candidate in _HIGHER_LADDER:
+        if timeframe_seconds(candidate) >= 4 * base:
+            return candidate
+    raise ConfigError(f"no higher timeframe for {timeframe}")
+
+
+class SignalPipeline:
+    """One playbook's decisions on one timeframe, for whole frames at once."""
+
+    def __init__(self, playbook: Playbook, timeframe: str, higher_timeframe: str | None = None) -> None:
+        self.playbook = playbook
+        self.timeframe = timeframe
+        self.higher_timeframe = higher_timeframe or default_higher_timeframe(timeframe)
+
+    @property
+    def warmup(self) -> int:
+        return self.playbook.warmup
+
+    def decide(self, candles: pd.DataFrame, higher: pd.DataFrame | None = None) -> pd.DataFrame:
+        """`candles` with indicator columns and, per row, the decision: side (+1/-1/0,
+        the candidate's side even when rejected), strength, regime, reason ('' for an
+        accepted signal) and, for accepted rows, entry, stop, tp1, tp2, stop_type and
+        atr_multiplier. `higher`: the higher timeframe's candles, when the playbook
+        confirms on it."""
+        frame = add_indicators(candles)
+        if self.playbook.uses_higher_timeframe:
+            if higher is None:
+                raise ValueError(f"playbook {self.playbook.name} needs {self.higher_timeframe} candles")
+            frame["htf_trend"] = higher_timeframe_trend(
+                frame.index, self.timeframe, higher, self.higher_timeframe
+            )
+        frame["regime"] = classify_regimes(frame, self.playbook.regime)
+        setup = self.playbook.strategy.signals(frame)
+        side = setup["side"].to_numpy()
+        strength = setup["strength"].to_numpy(dtype=np.float64)
+        reasons = setup["reason"].to_numpy(dtype=object)
+        early = (np.arange(len(frame)) < self.warmup) & (reasons == PASS)
+        reasons = np.where(early, "warmup", reasons)
+        reasons = apply_filters(frame, side, strength, reasons, self.playbook.filters)
+        frame["side"], frame["strength"], frame["reason"] = side, strength, reasons
+        return self._add_levels(frame)
+
+    def _add_levels(self, frame: pd.DataFrame) -> pd.DataFrame:
+        n = len(frame)
+        levels = {name: np.full(n, np.nan) for name in ("entry", "stop", "tp1", "tp2", "atr_multiplier")}
+        stop_type = np.full(n, PASS, dtype=object)
+        side, reasons = frame["side"].to_numpy(), frame["reason"].to_numpy(dtype=object)
+        close, atr = frame["close"].to_numpy(dtype=np.float64), frame["atr_14"].to_numpy(dtype=np.float64)
+        regimes = frame["regime"].to_numpy(dtype=object)
+        adaptive = self.playbook.adaptive
+        for i in np.flatnonzero((side != 0) & (reasons == PASS)):
+            k = adaptive.for_regime(Regime(regimes[i])).params.stop_atr_multiplier if adaptive else None
+            stop = calculate_initial_stop(
+                float(close[i]),
+                Side.LONG if side[i] > 0 else Side.SHORT,
+                float(atr[i]),
+                self.playbook.stops,
+                k,
+            )
+            lv = stop.levels
+            levels["entry"][i], levels["stop"][i], levels["tp1"][i], levels["tp2"][i] = (
+                lv.entry,
+                lv.stop,
+                lv.tp1,
+                lv.tp2,
+            )
+            levels["atr_multiplier"][i] = np.nan if stop.atr_multiplier is None else stop.atr_multiplier
+            stop_type[i] = stop.stop_type.value
+        return frame.assign(**levels, stop_type=stop_type)
+
+    def candidate(self, symbol: str, frame: pd.DataFrame, row: int) -> Candidate:
+        """The accepted signal at position `row` of a decided frame, as the models see
+        it: the frame up to and including that row."""
+        record = frame.iloc[row]
+        side = Side.LONG if record["side"] > 0 else Side.SHORT
+        levels = SignalLevels(
+            side, float(record["entry"]), float(record["stop"]), float(record["tp1"]), float(record["tp2"])
+        )
+        return Candidate(
+            symbol=symbol,
+            timeframe=self.timeframe,
+            side=side,
+            frame=frame.iloc[: row + 1],
+            levels=levels,
+            regime=str(record["regime"]),
+            strength=float(record["strength"]),
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class EngineConfig:
-    lookback: int = 300  # candles fetched per scan
-    rsi_long_min: float = 50.0
-    rsi_long_max: float = 70.0
-    rsi_short_min: float = 30.0
-    rsi_short_max: float = 50.0
-    stops: StopConfig = field(default_factory=StopConfig)
+    lookback: int = 1000  # candles fetched per scan; >= the playbook's warm-up
+    higher_timeframe: str | None = None  # None: default_higher_timeframe(timeframe)
+    higher_lookback: int = 300
+    playbook: Playbook = field(default_factory=hybrid_playbook)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +150,51 @@ class ScanResult:
     symbols: int = 0
 
 
+def scale_strength(candidate: Candidate, opinion: ModelOpinion) -> Candidate:
+    """The candidate with its strength multiplied by the model's factor (capped at 1)."""
+    if opinion.strength_factor == 1.0:
+        return candidate
+    return Candidate(
+        symbol=candidate.symbol,
+        timeframe=candidate.timeframe,
+        side=candidate.side,
+        frame=candidate.frame,
+        levels=candidate.levels,
+        regime=candidate.regime,
+        strength=min(1.0, candidate.strength * opinion.strength_factor),
+    )
+
+
+def keep_passed(
+    model: SignalModel, candidates: Sequence[Candidate], opinions: Sequence[ModelOpinion]
+) -> tuple[list[Candidate], Counter[str]]:
+    """The candidates `model` passed (strength scaled), and the others counted as
+    '<model>:<reason>'."""
+    kept: list[Candidate] = []
+    rejections: Counter[str] = Counter()
+    for candidate, opinion in zip(candidates, opinions, strict=True):
+        if opinion.passed:
+            kept.append(scale_strength(candidate, opinion))
+        else:
+            rejections[f"{model.name}:{opinion.reason}"] += 1
+    return kept, rejections
+
+
+def run_models(
+    models: Sequence[SignalModel], candidates: list[Candidate]
+) -> tuple[list[Candidate], Counter[str]]:
+    """Run each model once on all remaining candidates, in order (synchronous)."""
+    rejections: Counter[str] = Counter()
+    for model in models:
+        if not candidates:
+            break
+        candidates, rejected = keep_passed(model, candidates, model.assess(candidates))
+        rejections.update(rejected)
+    return candidates, rejections
+
+
 class SignalEngine:
-    """Trend plus momentum on closed candles, with an ATR stop and R-multiple targets."""
+    """Scans symbols on their latest closed candle with the playbook's pipeline."""
 
     def __init__(
         self,
@@ -62,119 +205,87 @@ class SignalEngine:
         models: Sequence[SignalModel] = (),
     ) -> None:
         self._market_data = market_data
-        self._timeframe = timeframe
         self._clock = clock
         self._config = config or EngineConfig()
         self._models = list(models)
+        self.pipeline = SignalPipeline(self._config.playbook, timeframe, self._config.higher_timeframe)
+        needed = self.pipeline.warmup + 1
+        if self._config.lookback < needed:
+            raise ConfigError(
+                f"engine lookback {self._config.lookback} is below the playbook's warm-up {needed}"
+            )
         self.rejections: Counter[str] = Counter()  # since start, by reason
 
     @property
     def timeframe(self) -> str:
-        return self._timeframe
+        return self.pipeline.timeframe
 
-    def prepare(self, candles: pd.DataFrame) -> pd.DataFrame:
-        return add_indicators(candles)
+    @property
+    def management_rules(self) -> ManagementRules:
+        """How the monitor should manage positions opened from this engine's signals."""
+        return self._config.playbook.management
 
-    def evaluate(self, symbol: str, frame: pd.DataFrame) -> Candidate | Rejection:
-        """Decide on the last row of a prepared frame."""
-        if len(frame) < WARMUP:
-            return Rejection("not_enough_data")
-        row = frame.iloc[-1]
-        prev = frame.iloc[-2]
-        values = row[["ema_50", "ema_200", "rsi_14", "macd_hist", "atr_14"]].to_numpy(dtype=float)
-        if not np.all(np.isfinite(values)) or not np.isfinite(prev["macd_hist"]):
-            return Rejection("indicators_unavailable")
-        close = float(row["close"])
+    async def evaluate(self, symbol: str) -> Candidate | Rejection:
+        """Decide on `symbol`'s latest closed candle."""
         cfg = self._config
-        if close > row["ema_50"] > row["ema_200"]:
-            side = Side.LONG
-        elif close < row["ema_50"] < row["ema_200"]:
-            side = Side.SHORT
-        else:
-            return Rejection("no_trend")
-        turned = (
-            prev["macd_hist"] <= 0 < row["macd_hist"]
-            if side is Side.LONG
-            else (prev["macd_hist"] >= 0 > row["macd_hist"])
-        )
-        if not turned:
-            return Rejection("no_momentum")
-        rsi = float(row["rsi_14"])
-        lo, hi = (cfg.rsi_long_min, cfg.rsi_long_max) if side is Side.LONG else (cfg.rsi_short_min, cfg.rsi_short_max)
-        if not lo <= rsi <= hi:
-            return Rejection("rsi_out_of_band")
-        levels = initial_levels(side, close, float(row["atr_14"]), cfg.stops)
-        strength = min(2.0, abs(close - row["ema_50"]) / row["atr_14"] * 0.5 + 0.5)
-        return Candidate(
-            symbol=symbol,
-            timeframe=self._timeframe,
-            side=side,
-            frame=frame,
-            levels=levels,
-            regime=None,
-            strength=float(strength),
-        )
+        candles = await self._market_data.candles(symbol, self.timeframe, cfg.lookback)
+        if len(candles) < self.pipeline.warmup + 1:
+            return Rejection("not_enough_data")
+        higher = None
+        if cfg.playbook.uses_higher_timeframe:
+            higher = await self._market_data.candles(
+                symbol, self.pipeline.higher_timeframe, cfg.higher_lookback
+            )
+        frame = await asyncio.to_thread(self.pipeline.decide, candles, higher)
+        reason = str(frame["reason"].iloc[-1])
+        if reason != PASS:
+            return Rejection(reason)
+        return self.pipeline.candidate(symbol, frame, len(frame) - 1)
 
     async def scan(self, symbols: Sequence[str]) -> ScanResult:
-        """Evaluate every symbol on its latest closed candle."""
+        """Evaluate every symbol on its latest closed candle, then the models."""
         result = ScanResult(started_at=self._clock.now(), symbols=len(symbols))
         candidates: list[Candidate] = []
         for symbol in symbols:
             try:
-                candles = await self._market_data.candles(symbol, self._timeframe, self._config.lookback)
-            except UnknownSymbol as exc:
-                result.errors[symbol] = str(exc)
+                decision = await self.evaluate(symbol)
+            except (UnknownSymbol, RetryableExchangeError) as exc:
+                result.errors[symbol] = f"{type(exc).__name__}: {exc}"
                 continue
-            frame = await asyncio.to_thread(self.prepare, candles)
-            decision = self.evaluate(symbol, frame)
             if isinstance(decision, Rejection):
                 result.rejections[decision.reason] += 1
             else:
                 candidates.append(decision)
-        for candidate in await self._apply_models(candidates, result):
-            result.signals.append(self._draft(candidate))
+        kept, rejected = await asyncio.to_thread(run_models, self._models, candidates)
+        result.rejections.update(rejected)
+        result.signals.extend(self._draft(c) for c in kept)
         self.rejections.update(result.rejections)
         result.finished_at = self._clock.now()
+        log.debug(
+            "scan of %d symbols: %d signals, rejections %s",
+            len(symbols),
+            len(result.signals),
+            result.rejections,
+        )
         return result
 
-    async def _apply_models(self, candidates: list[Candidate], result: ScanResult) -> list[Candidate]:
-        for model in self._models:
-            if not candidates:
-                break
-            opinions = await asyncio.to_thread(model.assess, candidates)
-            kept = []
-            for candidate, opinion in zip(candidates, opinions, strict=True):
-                if opinion.passed:
-                    kept.append(_scaled(candidate, opinion.strength_factor))
-                else:
-                    result.rejections[f"{model.name}:{opinion.reason}"] += 1
-            candidates = kept
-        return candidates
-
     def _draft(self, candidate: Candidate) -> SignalDraft:
-        last = candidate.frame.index[-1]
-        atr = float(candidate.frame["atr_14"].iloc[-1])
+        last = candidate.frame.iloc[-1]
+        levels = candidate.levels
+        atr, multiplier = float(last["atr_14"]), float(last["atr_multiplier"])
         return SignalDraft(
             symbol=candidate.symbol,
             timeframe=candidate.timeframe,
-            levels=candidate.levels,
-            candle_time=last.to_pydatetime(),
+            levels=levels,
+            candle_time=candidate.frame.index[-1].to_pydatetime(),
             source="engine",
             strength=candidate.strength,
             regime=candidate.regime,
-            atr=atr,
+            atr=atr if math.isfinite(atr) else None,
+            meta={
+                "strategy": self._config.playbook.name,
+                "stop_type": str(last["stop_type"]),
+                "atr_multiplier": multiplier if math.isfinite(multiplier) else None,
+                "stop_pct": levels.stop_pct,
+            },
         )
-
-
-def _scaled(candidate: Candidate, factor: float) -> Candidate:
-    if factor == 1.0:
-        return candidate
-    return Candidate(
-        symbol=candidate.symbol,
-        timeframe=candidate.timeframe,
-        side=candidate.side,
-        frame=candidate.frame,
-        levels=candidate.levels,
-        regime=candidate.regime,
-        strength=min(2.0, candidate.strength * factor),
-    )

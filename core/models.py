@@ -232,7 +232,9 @@ class Limits:
     max_correlation: float = 0.8
     max_daily_loss_pct: float = 5.0
     max_drawdown_pct: float = 20.0
-    kelly_fraction: float = 0.25
+    kelly_fraction: float = 0.25  # of full Kelly; 0 disables Kelly sizing
+    kelly_min_trades: int = 30  # closed trades needed before Kelly replaces fixed-fractional
+    kelly_min_risk_pct: float = 0.25  # Kelly never risks less than this (keeps trading, small)
 
     def replace(self, **changes: Any) -> Limits:
         return dataclasses.replace(self, **changes)

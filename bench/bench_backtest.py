@@ -1,0 +1,64 @@
+"""Throughput of the full engine in the backtester on the repo's sample data.
+
+    python bench/bench_backtest.py [--data data/ohlcv] [--repeat 3]
+
+Prints candles per second for two runs of the hybrid playbook on the five sample
+symbols at 1h: the whole sample (2017-10..2019-03) and one year (2018-04..2019-03,
+indicators warmed up on the months before). CSV loading is timed apart. Not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from core.backtest import BacktestConfig, load_candles, run_backtest  # noqa: E402
+from core.strategy import hybrid_playbook  # noqa: E402
+
+SYMBOLS = ("BTC/USD", "ETH/USD", "LTC/USD", "XRP/USD", "EOS/USD")
+
+
+def timed_runs(
+    candles: dict[str, pd.DataFrame], config: BacktestConfig, repeat: int
+) -> tuple[float, int, int]:
+    """Median wall time of `repeat` runs, with the candles and trades of the last one."""
+    seconds = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = run_backtest(candles, hybrid_playbook(), config)
+        seconds.append(time.perf_counter() - started)
+    return statistics.median(seconds), result.candles, result.metrics.n_trades
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=ROOT / "data" / "ohlcv")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+
+    started = time.perf_counter()
+    candles = {symbol: load_candles(args.data, symbol, "1h") for symbol in SYMBOLS}
+    print(f"load {len(SYMBOLS)} CSV files: {time.perf_counter() - started:.2f} s")
+
+    year = BacktestConfig(
+        start=pd.Timestamp("2018-04-01", tz="UTC"), end=pd.Timestamp("2019-03-31 23:00", tz="UTC")
+    )
+    runs = {"whole sample": BacktestConfig(), "one year, 2018-04..2019-03": year}
+    for label, config in runs.items():
+        seconds, simulated, trades = timed_runs(candles, config, args.repeat)
+        print(
+            f"{label}: {simulated:,} candles, {trades} trades in {seconds:.2f} s "
+            f"(median of {args.repeat}) = {simulated / seconds:,.0f} candles/s"
+        )
+
+
+if __name__ == "__main__":
+    main()
