@@ -60,11 +60,11 @@ async def on_button(update: Update, context: BotContext) -> None:
         stored = await context.services.users.get(query.from_user.id)
         await query.answer(error_text(stored.language if stored else "en", error)[:200], show_alert=True)
         return
-    await query.answer(t(user.language, "settings_saved"))
     limits = await context.services.admin.limits()
     await query.edit_message_text(
         settings_text(user, limits.risk_per_trade_pct), reply_markup=settings_keyboard(user.language)
     )
+    await query.answer(t(user.language, "settings_saved"))
 
 
 def register(app: Application) -> None:  # type: ignore[type-arg]
