@@ -1,0 +1,254 @@
+"""Training of the LightGBM success model with purged validation.
+
+1. Hold out the last `validation_size` of the samples (purged of label overlap). Train
+   the classifier and the regressor on the rest with early stopping on that hold-out; the
+   model that is kept is this one, so the saved model never saw the hold-out's labels.
+2. Score the method by purged K-fold cross-validation with an embargo, each fold trained
+   for the number of rounds early stopping chose in step 1.
+
+Scores are written into the model's metadata: `val_*` from the hold-out (slightly
+optimistic: it also chose the round count), `cv_*` the mean over the folds.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sklearn.metrics import log_loss, roc_auc_score
+
+from ml.artifacts import ModelMetadata, library_versions
+from ml.purged_cv import PurgedKFold, purged_train_test_indices
+from ml.success_model import KIND, SuccessModel, SuccessThresholds
+
+
+@dataclass(frozen=True, slots=True)
+class SuccessDataset:
+    """Labelled candidates in time order: one row per candidate."""
+
+    features: pd.DataFrame  # columns = feature names
+    success: np.ndarray  # bool
+    return_pct: np.ndarray  # realised return, percent
+    decision_time: pd.DatetimeIndex  # open time of the decision candle, UTC
+    label_end_time: pd.DatetimeIndex  # open time of the candle that decided the outcome
+
+    def __post_init__(self) -> None:
+        n = len(self.features)
+        sizes = {len(self.success), len(self.return_pct), len(self.decision_time), len(self.label_end_time)}
+        if sizes != {n}:
+            raise ValueError(f"dataset columns have different lengths: {sorted(sizes | {n})}")
+        if self.decision_time.tz is None or self.label_end_time.tz is None:
+            raise ValueError("decision_time and label_end_time must be timezone-aware")
+        if not self.decision_time.is_monotonic_increasing:
+            raise ValueError("samples must be sorted by decision_time")
+        if np.any(self.label_end_time < self.decision_time):
+            raise ValueError("a label ends before its decision candle")
+        if not np.all(np.isfinite(self.return_pct)):
+            raise ValueError("return_pct has NaN or infinite values: drop incomplete labels first")
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+
+@dataclass(frozen=True, slots=True)
+class SuccessTrainingConfig:
+    """Validation layout and LightGBM parameters, kept small for 2 CPU cores."""
+
+    n_splits: int = 5
+    purge_gap: int = 1
+    embargo_pct: float = 0.01
+    validation_size: float = 0.2
+    num_boost_round: int = 400
+    early_stopping_rounds: int = 30
+    learning_rate: float = 0.05
+    num_leaves: int = 15
+    min_data_in_leaf: int = 20
+    feature_fraction: float = 0.9
+    bagging_fraction: float = 0.8
+    lambda_l2: float = 1.0
+    seed: int = 42
+    num_threads: int = 2
+
+    def booster_params(self, objective: str, metric: str) -> dict[str, object]:
+        return {
+            "objective": objective,
+            "metric": metric,
+            "learning_rate": self.learning_rate,
+            "num_leaves": self.num_leaves,
+            "min_data_in_leaf": self.min_data_in_leaf,
+            "feature_fraction": self.feature_fraction,
+            "bagging_fraction": self.bagging_fraction,
+            "bagging_freq": 1,
+            "lambda_l2": self.lambda_l2,
+            "seed": self.seed,
+            "num_threads": self.num_threads,
+            "deterministic": True,
+            "force_col_wise": True,
+            "verbosity": -1,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SuccessTrainingReport:
+    """What training found: hold-out and cross-validation scores, rounds chosen."""
+
+    scores: dict[str, float]
+    fold_scores: list[dict[str, float]]
+    best_iteration_classifier: int
+    best_iteration_regressor: int
+    n_train: int
+    n_validation: int
+
+
+def train_success_model(
+    dataset: SuccessDataset,
+    created_at: datetime,
+    config: SuccessTrainingConfig | None = None,
+    thresholds: SuccessThresholds | None = None,
+) -> tuple[SuccessModel, SuccessTrainingReport]:
+    """Train, validate and cross-validate; return the model (metadata filled) and a report."""
+    config = config or SuccessTrainingConfig()
+    thresholds = thresholds or SuccessThresholds()
+    names = [str(name) for name in dataset.features.columns]
+    X = dataset.features.to_numpy(dtype=float)
+    y = dataset.success.astype(float)
+    r = dataset.return_pct.astype(float)
+    train, validation = purged_train_test_indices(
+        len(dataset), config.validation_size, config.purge_gap, dataset.decision_time, dataset.label_end_time
+    )
+    if len(train) == 0:
+        raise ValueError("no training samples remain after purging the validation set")
+
+    classifier = _fit_early_stopped(X, y, train, validation, names, config, "binary", "binary_logloss")
+    regressor = _fit_early_stopped(X, r, train, validation, names, config, "regression", "l2")
+    rounds_clf, rounds_reg = classifier.current_iteration(), regressor.current_iteration()
+    val_scores = _scores(
+        y[validation],
+        r[validation],
+        _predict(classifier, X[validation]),
+        _predict(regressor, X[validation]),
+        thresholds,
+    )
+
+    fold_scores = []
+    splitter = PurgedKFold(config.n_splits, config.purge_gap, config.embargo_pct)
+    for fold_train, fold_test in splitter.split(
+        X, timestamps=dataset.decision_time, label_end=dataset.label_end_time
+    ):
+        fold_clf = _fit(X, y, fold_train, names, config, "binary", "binary_logloss", rounds_clf)
+        fold_reg = _fit(X, r, fold_train, names, config, "regression", "l2", rounds_reg)
+        fold_scores.append(
+            _scores(
+                y[fold_test],
+                r[fold_test],
+                _predict(fold_clf, X[fold_test]),
+                _predict(fold_reg, X[fold_test]),
+                thresholds,
+            )
+        )
+
+    scores = {f"val_{k}": v for k, v in val_scores.items()}
+    scores |= {f"cv_{k}": _nanmean([fold[k] for fold in fold_scores]) for k in fold_scores[0]}
+    metadata = ModelMetadata(
+        kind=KIND,
+        created_at=created_at,
+        feature_names=tuple(names),
+        data_start=dataset.decision_time[0].to_pydatetime(),
+        data_end=dataset.label_end_time.max().to_pydatetime(),
+        n_samples=len(dataset),
+        scores=scores,
+        params={
+            "training": asdict(config),
+            "best_iteration_classifier": rounds_clf,
+            "best_iteration_regressor": rounds_reg,
+            "validation_start": dataset.decision_time[validation[0]].isoformat(),
+            "thresholds": {
+                "min_win_probability": thresholds.min_win_probability,
+                "min_expected_profit": thresholds.min_expected_profit,
+            },
+        },
+        library_versions=library_versions(),
+    )
+    model = SuccessModel(classifier, regressor, metadata, thresholds)
+    report = SuccessTrainingReport(scores, fold_scores, rounds_clf, rounds_reg, len(train), len(validation))
+    return model, report
+
+
+def _fit_early_stopped(
+    X: np.ndarray,
+    target: np.ndarray,
+    train: np.ndarray,
+    validation: np.ndarray,
+    names: list[str],
+    config: SuccessTrainingConfig,
+    objective: str,
+    metric: str,
+) -> lgb.Booster:
+    train_set = lgb.Dataset(X[train], target[train], feature_name=names, free_raw_data=True)
+    valid_set = lgb.Dataset(X[validation], target[validation], reference=train_set)
+    booster = lgb.train(
+        config.booster_params(objective, metric),
+        train_set,
+        num_boost_round=config.num_boost_round,
+        valid_sets=[valid_set],
+        callbacks=[lgb.early_stopping(config.early_stopping_rounds, verbose=False)],
+    )
+    # Keep only the best rounds, exactly as they will be saved and loaded.
+    return lgb.Booster(model_str=booster.model_to_string(num_iteration=booster.best_iteration))
+
+
+def _fit(
+    X: np.ndarray,
+    target: np.ndarray,
+    rows: np.ndarray,
+    names: list[str],
+    config: SuccessTrainingConfig,
+    objective: str,
+    metric: str,
+    rounds: int,
+) -> lgb.Booster:
+    train_set = lgb.Dataset(X[rows], target[rows], feature_name=names, free_raw_data=True)
+    return lgb.train(config.booster_params(objective, metric), train_set, num_boost_round=rounds)
+
+
+def _predict(booster: lgb.Booster, X: np.ndarray) -> np.ndarray:
+    return np.asarray(booster.predict(X), dtype=float)
+
+
+def _scores(
+    success: np.ndarray,
+    returns: np.ndarray,
+    probability: np.ndarray,
+    profit: np.ndarray,
+    thresholds: SuccessThresholds,
+) -> dict[str, float]:
+    """Quality of the probabilities and of the filter the thresholds make of them."""
+    passed = (probability >= thresholds.min_win_probability) & (profit >= thresholds.min_expected_profit)
+    both_classes = 0 < success.sum() < len(success)
+    return {
+        "auc": float(roc_auc_score(success, probability)) if both_classes else math.nan,
+        "logloss": float(log_loss(success, probability, labels=[0.0, 1.0])),
+        "brier": float(np.mean((probability - success) ** 2)),
+        "mae_pct": float(np.mean(np.abs(profit - returns))),
+        "win_rate_all": float(success.mean()),
+        "mean_return_all": float(returns.mean()),
+        "pass_rate": float(passed.mean()),
+        "win_rate_passed": float(success[passed].mean()) if passed.any() else math.nan,
+        "mean_return_passed": float(returns[passed].mean()) if passed.any() else math.nan,
+    }
+
+
+def _nanmean(values: list[float]) -> float:
+    finite = [v for v in values if math.isfinite(v)]
+    return float(np.mean(finite)) if finite else math.nan
+
+
+def scores_table(scores: Mapping[str, float]) -> str:
+    """The scores as aligned `name value` lines, for the training CLI's output."""
+    width = max(len(name) for name in scores)
+    return "\n".join(f"{name:<{width}}  {value:.4f}" for name, value in sorted(scores.items()))
