@@ -205,14 +205,19 @@ class Position:
     highest: float  # highest high since entry, for trailing
     lowest: float  # lowest low since entry
     atr: float | None
-    realized_pnl: float
-    fees: float
+    realized_pnl: float  # gross P&L of the parts already closed, before fees
+    fees: float  # every fee paid on the position, entry and exits
     status: PositionStatus
     opened_at: datetime
     last_candle_at: datetime | None = None  # last candle the monitor has applied
     closed_at: datetime | None = None
     exit_price: float | None = None
     exit_reason: ExitReason | None = None
+
+    @property
+    def net_pnl(self) -> float:
+        """Realised P&L after every fee paid so far."""
+        return self.realized_pnl - self.fees
 
     def unrealized_pnl(self, price: float) -> float:
         return (price - self.entry_price) * self.quantity * self.side.sign

@@ -298,7 +298,7 @@ class TradingService:
             highest=fill.average_price,
             lowest=fill.average_price,
             atr=await self._signal_atr(row),
-            realized_pnl=-fill.fee,
+            realized_pnl=0.0,
             fees=fill.fee,
             status=PositionStatus.OPEN,
             opened_at=fill.timestamp or self._clock.now(),
@@ -485,7 +485,7 @@ class TradingService:
         fill = await self._submit(request)
         price = fill.average_price or trigger.price
         gross = (price - position.entry_price) * fill.filled * position.side.sign
-        position.realized_pnl += gross - fill.fee
+        position.realized_pnl += gross
         position.fees += fill.fee
         p = position.copy()
         if trigger.reason is ExitReason.TP1:
@@ -513,8 +513,8 @@ class TradingService:
             entry_price=p.entry_price,
             exit_price=price,
             reason=trigger.reason.value,
-            pnl=p.realized_pnl,
-            pnl_pct=p.realized_pnl / notional * 100 if notional else 0.0,
+            pnl=p.net_pnl,
+            pnl_pct=p.net_pnl / notional * 100 if notional else 0.0,
             balance=balance,
         )
 

