@@ -26,3 +26,11 @@ demo: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+backtest: install
+	$(PY) -m core.backtest --data data/ohlcv --symbols BTC/USD,ETH/USD,LTC/USD,XRP/USD,EOS/USD \
+		--timeframe 1h --start 2018-04-01 --end 2019-03-31
+
+bench: install
+	$(PY) bench/bench_backtest.py
+	$(PY) bench/bench_models.py

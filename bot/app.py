@@ -23,9 +23,9 @@ from core.clock import ReplayClock, SystemClock
 from core.engine import SignalEngine
 from core.errors import ConfigError
 from core.exchange.paper import PaperAccounts, PaperExchange
+from core.fills import FillModel
 from core.marketdata import ReplayMarketData
 from core.ports import Clock, Exchange, MarketData
-from core.position_rules import ManagementRules
 from core.scanner import Scanner
 from core.settings import Settings
 from core.timeframes import timeframe_seconds
@@ -94,6 +94,7 @@ class Runtime:
             clock,
             **self.overrides.delivery_options,  # type: ignore[arg-type]
         )
+        engine = SignalEngine(market_data, settings.timeframe, clock)
         trading = TradingService(
             config=TradingConfig(
                 timeframe=settings.timeframe,
@@ -111,7 +112,7 @@ class Runtime:
             orders=orders,
             positions=positions,
             outbox=outbox,
-            rules=ManagementRules(),
+            rules=engine.management_rules,
             wake_delivery=delivery.wake,
         )
         self.system = system
@@ -128,7 +129,6 @@ class Runtime:
             mode=settings.trading_mode,
             market_data_kind=settings.market_data,
         )
-        engine = SignalEngine(market_data, settings.timeframe, clock)
         scanner = Scanner(engine, trading, system, clock, admin_service.tradable_symbols)
         app.bot_data.services = Services(
             settings=settings,
@@ -182,9 +182,8 @@ class Runtime:
         settings = self.settings
         if settings.trading_mode == "paper":
             quote = settings.symbols[0].split("/")[1]
-            return PaperExchange(
-                market_data, clock, accounts.free_balance, settings.paper_fee_pct, settings.paper_slippage_pct, quote
-            )
+            fills = FillModel(fee_rate=settings.paper_fee_pct / 100, slippage_pct=settings.paper_slippage_pct)
+            return PaperExchange(market_data, clock, accounts.free_balance, fills, quote)
         raise ConfigError("TRADING_MODE=live is not available yet: use paper")
 
     def _schedule(self, app: BotApplication) -> None:

@@ -217,9 +217,39 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "en": "Price has moved too far from the entry ({price} vs {entry}). Not executed.",
         "ru": "Цена слишком ушла от точки входа ({price} против {entry}). Не исполнено.",
     },
-    "limit_max_open_positions": {
+    "risk_max_open_positions": {
         "en": "Limit reached: at most {limit} open positions. Not executed.",
         "ru": "Достигнут лимит: не более {limit} открытых позиций. Не исполнено.",
+    },
+    "risk_already_open": {
+        "en": "You already have an open {symbol} position. Not executed.",
+        "ru": "У вас уже есть открытая позиция по {symbol}. Не исполнено.",
+    },
+    "risk_max_position_size": {
+        "en": "This position would be {position_pct}% of your equity; the limit is {limit}%. Not executed.",
+        "ru": "Позиция составила бы {position_pct}% капитала; лимит {limit}%. Не исполнено.",
+    },
+    "risk_max_total_risk": {
+        "en": "Open risk would reach {total_risk_pct}% of equity; the limit is {limit}%. Not executed.",
+        "ru": "Суммарный риск достиг бы {total_risk_pct}% капитала; лимит {limit}%. Не исполнено.",
+    },
+    "risk_max_correlation": {
+        "en": "Too correlated with your open {symbol} position ({correlation} > {limit}). Not executed.",
+        "ru": "Слишком сильная корреляция с открытой позицией {symbol} ({correlation} > {limit}). Не исполнено.",
+    },
+    "risk_max_drawdown": {
+        "en": "⛔ New trades are halted: drawdown {drawdown_pct}% reached the {limit}% limit. The admins are told.",
+        "ru": "⛔ Новые сделки остановлены: просадка {drawdown_pct}% достигла лимита {limit}%. Администраторы уведомлены.",
+    },
+    "risk_max_daily_loss": {
+        "en": "⛔ New trades are halted for today: daily loss {daily_loss_pct}% reached the {limit}% limit. "
+        "The admins are told.",
+        "ru": "⛔ Новые сделки остановлены до конца дня: дневной убыток {daily_loss_pct}% достиг лимита {limit}%. "
+        "Администраторы уведомлены.",
+    },
+    "risk_halt_admin": {
+        "en": "⛔ Risk limit {reason} halted new trades of user {user} ({detail}).",
+        "ru": "⛔ Лимит риска {reason} остановил новые сделки пользователя {user} ({detail}).",
     },
     "insufficient_funds": {
         "en": "Not enough free balance for this position. Not executed.",

@@ -80,8 +80,8 @@ def _range(name: str, is_int: bool) -> tuple[float, bool, float, str]:
         return 0, True, 1000, "0…1000"
     if name == "max_correlation":
         return 0.0, True, 1.0, "0…1"
-    if name == "kelly_fraction":
-        return 0.0, False, 1.0, "> 0 and ≤ 1"
+    if name == "kelly_fraction":  # 0 turns Kelly sizing off
+        return 0.0, True, 1.0, "0…1"
     return 0.0, False, 100.0, "> 0 and ≤ 100"
 
 

@@ -88,6 +88,9 @@ class UserRepository(Protocol):
 
     async def mark_blocked(self, user_id: int) -> None: ...
 
+    async def mark_equity(self, user_id: int, equity: float, day: str) -> tuple[float, float]:
+        """Record equity seen today; return (peak equity, today's opening equity)."""
+
     async def subscribers(self) -> list[User]:
         """Subscribed users the bot can still reach."""
 
@@ -184,6 +187,8 @@ class PositionRepository(Protocol):
     async def closed_positions(self, user_id: int, limit: int | None = None) -> list[Position]: ...
 
     async def count_open(self, user_id: int | None = None) -> int: ...
+
+    async def closed_net_pnls(self, user_ids: Sequence[int] | None = None) -> dict[int, list[float]]: ...
 
 
 class OutboxRepository(Protocol):

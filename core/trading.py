@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -51,7 +52,8 @@ from core.ports import (
     UserRepository,
 )
 from core.position_rules import Candle, ManagementRules, Trigger, apply_candle
-from core.sizing import fixed_fractional_quantity
+from core.risk import AccountSnapshot, Proposal, check_new_position, return_correlation
+from core.sizing import SizeDecision, TradeStats, position_quantity
 
 log = logging.getLogger(__name__)
 
@@ -157,11 +159,13 @@ class TradingService:
         if await self._system.is_paused():
             raise UserError("trading_paused")
         limits = await self._system.limits()
+        subscribers = await self._users.subscribers()
+        history = await self._positions.closed_net_pnls([u.id for u in subscribers])
         allocations = []
-        for user in await self._users.subscribers():
-            quantity = self._size(user, draft, limits)
-            if quantity > 0:
-                allocations.append(Allocation(user.id, quantity))
+        for user in subscribers:
+            sized = self.size_for(user, draft.levels.entry, draft.levels.stop, limits, history.get(user.id, []))
+            if sized.quantity > 0:
+                allocations.append(Allocation(user.id, sized.quantity))
         now = self._clock.now()
         expires = now + timedelta(seconds=self._config.signal_ttl_seconds)
 
@@ -189,10 +193,13 @@ class TradingService:
             self._wake()
         return rows
 
-    def _size(self, user: User, draft: SignalDraft, limits: Limits) -> float:
-        risk_pct = user.risk_pct if user.risk_pct is not None else limits.risk_per_trade_pct
-        lv = draft.levels
-        return fixed_fractional_quantity(user.paper_balance, lv.entry, lv.stop, risk_pct, limits.max_position_pct)
+    @staticmethod
+    def size_for(user: User, entry: float, stop: float, limits: Limits, closed_pnls: Sequence[float]) -> SizeDecision:
+        """The user's size: fixed-fractional at their risk (their own setting or the
+        system's), quarter-Kelly from their own closed trades once there are enough."""
+        if user.risk_pct is not None:
+            limits = limits.replace(risk_per_trade_pct=user.risk_pct)
+        return position_quantity(user.paper_balance, entry, stop, limits, TradeStats.from_pnls(closed_pnls))
 
     async def active_signals(self, user_id: int) -> list[UserSignal]:
         return await self._signals.active_for_user(user_id, self._clock.now())
@@ -231,13 +238,50 @@ class TradingService:
                 raise UserError("signal_state_expired")
             price = await self._market_data.last_price(row.symbol)
             self._check_price(row, price)
-            limits = await self._system.limits()
-            open_count = await self._positions.count_open(user_id)
-            if open_count >= limits.max_open_positions:
-                raise UserError("limit_max_open_positions", limit=limits.max_open_positions)
+            await self._check_risk(row)
             if not await self._signals.transition(row.id, user_id, SignalState.PENDING, SignalState.CONFIRMED, now):
                 raise UserError(self._state_key(await self._own_row(user_signal_id, user_id)))
             return await self._execute_entry(row)
+
+    async def _check_risk(self, row: UserSignal) -> None:
+        """Every risk limit, on the user's account as of now (see core/risk.py)."""
+        limits = await self._system.limits()
+        open_positions = await self._positions.open_positions(row.user_id)
+        prices = {p.symbol: await self._market_data.last_price(p.symbol) for p in open_positions}
+        balance = await self._users.balance(row.user_id) or 0.0
+        equity = balance + sum(p.unrealized_pnl(prices[p.symbol]) for p in open_positions)
+        peak, day_start = await self._users.mark_equity(row.user_id, equity, self._clock.now().strftime("%Y-%m-%d"))
+        account = AccountSnapshot(equity, peak, day_start, open_positions)
+        lv = row.levels
+        proposal = Proposal(row.symbol, lv.side, lv.entry, lv.stop, row.quantity)
+        closes = {}
+        for symbol in {row.symbol, *(p.symbol for p in open_positions)} if open_positions else ():
+            closes[symbol] = (await self._market_data.candles(symbol, self._config.timeframe, 200))["close"]
+
+        def correlation(a: str, b: str) -> float:
+            value = return_correlation(closes[a], closes[b])
+            return 0.0 if math.isnan(value) else value
+
+        decision = check_new_position(limits, account, proposal, correlation)
+        if decision.allowed:
+            return
+        if decision.halts:
+            await self._alert_halt(row.user_id, decision.reason or "", decision.detail)
+        raise UserError(f"risk_{decision.reason}", **decision.detail)
+
+    async def _alert_halt(self, user_id: int, reason: str, detail: dict[str, object]) -> None:
+        """Tell the admins once per user and day that a risk limit halted the user."""
+        key = f"halt_alerted:{user_id}:{reason}:{self._clock.now():%Y-%m-%d}"
+        if await self._system.get_value(key):
+            return
+        await self._system.set_value(key, "1")
+        shown = ", ".join(f"{k}={round(v, 2) if isinstance(v, float) else v}" for k, v in detail.items())
+        params = {"user": user_id, "reason": reason, "detail": shown}
+        await self._outbox.enqueue(
+            [Alert(user_id=admin, key="risk_halt_admin", params=params) for admin in sorted(self._config.admin_ids)],
+            self._clock.now(),
+        )
+        self._wake()
 
     def _check_price(self, row: UserSignal, price: float) -> None:
         """Refuse when price has run away: past the stop, at or past TP1, or further

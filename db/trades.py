@@ -259,8 +259,8 @@ class PositionRepository:
                 " RETURNING paper_balance",
                 (balance_delta, to_db_time(self._clock.now()), position.user_id),
             )
-            row = await cursor.fetchone()
-            balance = float(row[0]) if row else 0.0
+            rows = list(await cursor.fetchall())  # drain RETURNING so the statement completes
+            balance = float(rows[0][0]) if rows else 0.0
             await queue_events(conn, make_events(balance), self._clock.now())
         return balance
 
@@ -283,6 +283,18 @@ class PositionRepository:
             (user_id, -1 if limit is None else limit),
         )
         return [_position(r) for r in rows]
+
+    async def closed_net_pnls(self, user_ids: Sequence[int] | None = None) -> dict[int, list[float]]:
+        """Net P&L (fees included) of each user's closed positions, oldest first."""
+        rows = await self._db.fetchall(
+            "SELECT user_id, realized_pnl - fees FROM positions WHERE status = 'closed' ORDER BY closed_at, id"
+        )
+        wanted = set(user_ids) if user_ids is not None else None
+        out: dict[int, list[float]] = {}
+        for user_id, pnl in rows:
+            if wanted is None or user_id in wanted:
+                out.setdefault(user_id, []).append(float(pnl))
+        return out
 
     async def count_open(self, user_id: int | None = None) -> int:
         if user_id is None:

@@ -43,7 +43,7 @@ class UserRepository:
                 " RETURNING *",
                 (user_id, language, paper_balance, now, now),
             )
-            row = await cursor.fetchone()
+            (row,) = await cursor.fetchall()  # drain RETURNING so the statement completes
         assert row is not None
         return _user(row), not existed
 
@@ -66,6 +66,19 @@ class UserRepository:
         await self._db.execute(
             "UPDATE users SET risk_pct = ?, updated_at = ? WHERE id = ?", (risk_pct, self._now(), user_id)
         )
+
+    async def mark_equity(self, user_id: int, equity: float, day: str) -> tuple[float, float]:
+        """Record `equity` seen on UTC `day` (YYYY-MM-DD): raise the peak if it is higher and
+        set the day's opening equity at the day's first look. Returns (peak, day start)."""
+        rows = await self._db.fetchall(
+            "UPDATE users SET peak_equity = MAX(COALESCE(peak_equity, ?1), ?1),"
+            " day_start_equity = CASE WHEN day_start = ?2 THEN day_start_equity ELSE ?1 END, day_start = ?2"
+            " WHERE id = ?3 RETURNING peak_equity, day_start_equity",
+            (equity, day, user_id),
+        )
+        if not rows:
+            raise LookupError(f"no user {user_id}")
+        return float(rows[0][0]), float(rows[0][1])
 
     async def mark_blocked(self, user_id: int) -> None:
         await self._db.execute("UPDATE users SET blocked = 1, updated_at = ? WHERE id = ?", (self._now(), user_id))

@@ -12,6 +12,7 @@ import pytest
 
 from core.clock import ManualClock
 from core.exchange.paper import PaperAccounts, PaperExchange
+from core.fills import FillModel
 from core.position_rules import ManagementRules
 from core.trading import TradingConfig, TradingService
 from db.database import Database
@@ -65,7 +66,8 @@ def make_world(
     orders = OrderRepository(db, clock)
     positions = PositionRepository(db, clock)
     outbox = OutboxRepository(db)
-    exchange = PaperExchange(market, clock, PaperAccounts(users, positions).free_balance, fee_pct, slippage_pct, "USDT")
+    fills = FillModel(fee_rate=fee_pct / 100, slippage_pct=slippage_pct)
+    exchange = PaperExchange(market, clock, PaperAccounts(users, positions).free_balance, fills, "USDT")
     trading = TradingService(
         config=TradingConfig(
             timeframe="1h",

@@ -1,8 +1,9 @@
 """Paper trading: simulated fills against the market-data feed, with fees and slippage.
 
-Market orders fill at the latest price; protective orders (stop, take-profit) are
-triggered by the position monitor from candle highs and lows, which passes the trigger
-price, and fill there. Slippage always works against the trader. The per-user virtual
+Market orders fill at the latest price, stops at their trigger level, both moved against
+the trader by the slippage; take-profits fill at their price (the shared FillModel, as in
+the backtester). Protective orders are triggered by the position monitor from candle
+highs and lows, which passes the trigger price. The per-user virtual
 balance lives in the database (users.paper_balance) and is read through `balances`.
 """
 
@@ -12,6 +13,7 @@ import itertools
 from collections.abc import Awaitable, Callable
 
 from core.errors import InsufficientFunds, OrderRejected
+from core.fills import FillModel
 from core.models import Balance, OrderRequest, OrderResult, OrderStatus, OrderType
 from core.ports import Clock, MarketData, PositionRepository, UserRepository
 
@@ -40,22 +42,16 @@ class PaperExchange:
         market_data: MarketData,
         clock: Clock,
         balances: FreeBalance,
-        fee_pct: float,
-        slippage_pct: float,
+        fills: FillModel,
         quote_currency: str = "USD",
     ) -> None:
         self._market_data = market_data
         self._clock = clock
         self._balances = balances
-        self._fee_rate = fee_pct / 100.0
-        self._slippage = slippage_pct / 100.0
+        self._fills = fills
         self._quote = quote_currency
         self._orders: dict[str, OrderResult] = {}
         self._ids = itertools.count(1)
-
-    def fill_price(self, side: str, reference: float) -> float:
-        """`reference` moved against the trader by the slippage."""
-        return reference * (1 + self._slippage) if side == "buy" else reference * (1 - self._slippage)
 
     async def create_order(self, request: OrderRequest) -> OrderResult:
         known = self._orders.get(request.client_order_id)
@@ -64,13 +60,14 @@ class PaperExchange:
         if request.amount <= 0:
             raise OrderRejected("amount must be positive")
         if request.type is OrderType.MARKET:
-            reference = await self._market_data.last_price(request.symbol)
-        elif request.price is not None:
-            reference = request.price  # the level the monitor saw traded through
-        else:
+            price = self._fills.market_price(request.side, await self._market_data.last_price(request.symbol))
+        elif request.price is None:
             raise OrderRejected(f"{request.type} order needs a trigger price in paper mode")
-        price = self.fill_price(request.side, reference)
-        fee = price * request.amount * self._fee_rate
+        elif request.type is OrderType.STOP_MARKET:  # triggered at the level, fills as a market order
+            price = self._fills.market_price(request.side, request.price)
+        else:  # take-profit and limit orders fill at their price
+            price = request.price
+        fee = self._fills.fee(request.amount, price)
         if not request.reduce_only:
             free, _ = await self._balances(request.user_id)
             if price * request.amount + fee > free:

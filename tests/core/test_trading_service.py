@@ -188,7 +188,7 @@ async def test_max_open_positions_per_user(world: World) -> None:
     await world.trading.confirm(first.id, 10)
     with pytest.raises(UserError) as refused:
         await world.trading.confirm(second.id, 10)
-    assert refused.value.key == "limit_max_open_positions"
+    assert refused.value.key == "risk_max_open_positions"
     assert (await world.signals.get_user_signal(second.id)).state is SignalState.PENDING  # type: ignore[union-attr]
 
 
@@ -224,7 +224,9 @@ async def test_monitor_tp1_then_tp2(world: World) -> None:
     assert p is not None and p.status is PositionStatus.CLOSED and p.exit_reason is ExitReason.TP2
     # realised: -1.00 (entry fee) + 49.45 + 99.40 = 147.85
     assert p.net_pnl == pytest.approx(147.85)
-    assert p.realized_pnl == pytest.approx(150.0) and p.fees == pytest.approx(2.15)  # gross 50 + 100; fees 1 + 0.55 + 0.6
+    assert p.realized_pnl == pytest.approx(150.0) and p.fees == pytest.approx(
+        2.15
+    )  # gross 50 + 100; fees 1 + 0.55 + 0.6
     assert await world.users.balance(10) == pytest.approx(10_147.85)
     events = [i for i in await world.outbox.due(world.clock.now() + HOUR, 100)]
     closed = next(i for i in events if i.kind == "closed")
@@ -260,3 +262,59 @@ async def test_restart_finishes_an_interrupted_confirmation(world: World, db, cl
     assert stored is not None and stored.state is SignalState.REJECTED
     assert await restarted.positions.count_open() == 0
     assert "alert" in await outbox_kinds(restarted)
+
+
+async def test_drawdown_halts_and_tells_the_admins_once(world: World) -> None:
+    await world.trading.register(10, "en")
+    await world.system.save_limits(Limits(max_drawdown_pct=10.0), admin_id=1, changed="max_drawdown_pct")
+    await world.users.mark_equity(10, 12_000.0, "2024-02-01")  # an earlier peak
+    (row,) = await world.trading.publish(draft()) or []
+    for _ in range(2):
+        with pytest.raises(UserError) as refused:
+            await world.trading.confirm(row.id, 10)
+        # (12 000 - 10 000) / 12 000 = 16.67% >= 10%
+        assert refused.value.key == "risk_max_drawdown"
+        assert refused.value.params["drawdown_pct"] == pytest.approx(100 * 2_000 / 12_000)
+    assert (await world.signals.get_user_signal(row.id)).state is SignalState.PENDING  # type: ignore[union-attr]
+    alerts = [i for i in await world.outbox.due(world.clock.now() + HOUR, 100) if i.kind == "alert"]
+    assert [(a.user_id, a.payload["key"]) for a in alerts] == [(1, "risk_halt_admin")]  # once, to admin 1
+
+
+async def test_daily_loss_halts(world: World) -> None:
+    await world.trading.register(10, "en")
+    # The day opened at 10 600; equity now 10 000: loss 5.66% >= the default 5%.
+    await world.users.mark_equity(10, 10_600.0, world.clock.now().strftime("%Y-%m-%d"))
+    (row,) = await world.trading.publish(draft()) or []
+    with pytest.raises(UserError) as refused:
+        await world.trading.confirm(row.id, 10)
+    assert refused.value.key == "risk_max_daily_loss"
+
+
+async def test_one_position_per_symbol(world: World) -> None:
+    await world.trading.register(10, "en")
+    (first,) = await world.trading.publish(draft()) or []
+    (second,) = await world.trading.publish(draft(candle_offset=1)) or []
+    await world.trading.confirm(first.id, 10)
+    with pytest.raises(UserError) as refused:
+        await world.trading.confirm(second.id, 10)
+    assert refused.value.key == "risk_already_open"
+
+
+def test_kelly_sizing_from_the_users_own_record() -> None:
+    from core.models import User
+    from core.trading import TradingService
+
+    user = User(id=10, language="en", subscribed=True, blocked=False, paper_balance=10_000.0)
+    limits = Limits()
+    # Too few trades: fixed-fractional, 1% of 10 000 over a stop 10 away = 10 units.
+    few = TradingService.size_for(user, 100.0, 90.0, limits, [15.0] * 5)
+    assert (few.method, few.quantity) == ("fixed", 10.0)
+    # 40 trades, 16 wins of 15 and 24 losses of 10: p = 0.4, b = 1.5, f = (0.4 x 1.5 - 0.6) / 1.5 = 0
+    # -> quarter-Kelly 0%, floored at kelly_min_risk_pct 0.25%: 25 at risk / 10 = 2.5 units.
+    record = [15.0] * 16 + [-10.0] * 24
+    kelly = TradingService.size_for(user, 100.0, 90.0, limits, record)
+    assert kelly.method == "kelly" and kelly.quantity == pytest.approx(2.5)
+    # A user's own lower risk caps Kelly too: 0.5% -> at most 5 units even with a great record.
+    great = [30.0] * 30 + [-10.0] * 10
+    careful = TradingService.size_for(User(10, "en", True, False, 10_000.0, risk_pct=0.5), 100.0, 90.0, limits, great)
+    assert careful.quantity == pytest.approx(5.0)
