@@ -1,0 +1,314 @@
+"""The `Exchange` port on a real exchange through ccxt's async client.
+
+create_order is sent once. If the answer is lost (timeout, dropped connection, 5xx,
+an unclassified error) the order is looked up by its client order id with backoff:
+
+- found: the exchange's account of it is returned (filled, open, ...);
+- not found, and the exchange's recvWindow has passed since the send (a request that
+  arrives later is refused by the exchange, so it can no longer appear): an OrderResult
+  with status UNKNOWN is RETURNED. It means "not placed": the caller may record it and,
+  if it still wants the trade, send again with the same client order id;
+- the lookups themselves keep failing: OrderOutcomeUnknown (a RetryableExchangeError) is
+  RAISED. The order must stay "submitting" and be resolved later with fetch_order; it
+  must not be sent again before that.
+
+A refusal (OrderRejected, InsufficientFunds, AuthenticationFailed, UnknownSymbol,
+RateLimited) means the order was not placed. A duplicate client order id is not an
+error: the existing order is looked up and returned.
+
+Built in the composition root from one shared gateway:
+
+    limiter = ExchangeLimiter(ExchangeBudgets.binance_spot())
+    gateway = CcxtGateway(CcxtSettings(exchange_id="binance", sandbox=..., api_base_url=...),
+                          credentials, limiter)
+    exchange = CcxtExchange(gateway)
+    market_data = ExchangeMarketData(gateway, settings.symbols)
+    ...
+    await gateway.close()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from core.errors import (
+    ExchangeError,
+    ExchangeUnavailable,
+    FinalExchangeError,
+    OrderRejected,
+    RateLimited,
+    RetryableExchangeError,
+)
+from core.exchange.ccxt_gateway import (
+    CcxtGateway,
+    CredentialsProvider,
+    DuplicateClientOrderId,
+    MissingCredentials,
+    OrderNotFound,
+    RetryPolicy,
+)
+from core.exchange.ccxt_orders import (
+    OrderPlan,
+    order_fee,
+    plan_oco,
+    plan_order,
+    sum_fees,
+    to_result,
+    unknown_result,
+)
+from core.models import Balance, OrderRequest, OrderResult, OrderStatus, OrderType
+
+__all__ = [
+    "CcxtExchange",
+    "CredentialsProvider",
+    "MissingCredentials",
+    "OrderOutcomeUnknown",
+    "ProtectiveOrders",
+]
+
+log = logging.getLogger(__name__)
+
+
+class OrderOutcomeUnknown(ExchangeUnavailable):
+    """The send failed and the lookups failed too: the order may or may not exist.
+
+    Keep it as submitting and resolve it with `fetch_order` later; never resend it blindly.
+    """
+
+    def __init__(self, client_order_id: str, cause: str) -> None:
+        super().__init__(f"order {client_order_id}: outcome unknown ({cause})")
+        self.client_order_id = client_order_id
+
+
+@dataclass(frozen=True, slots=True)
+class ProtectiveOrders:
+    """An OCO pair: when one leg fills the exchange cancels the other."""
+
+    list_client_order_id: str
+    stop: OrderResult
+    take_profit: OrderResult
+
+
+class CcxtExchange:
+    """Orders on users' accounts through one shared `CcxtGateway` (one per exchange)."""
+
+    def __init__(
+        self,
+        gateway: CcxtGateway,
+        lookup: RetryPolicy | None = None,
+        stop_limit_slippage_pct: float = 0.5,
+        settle_margin: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        """`lookup`: the schedule of lookups after a lost answer; `settle_margin`: seconds
+        added to the recvWindow before "not found" counts as "not placed"."""
+        self._gw = gateway
+        self._lookup = lookup or RetryPolicy(attempts=6, first_delay=0.25, factor=2.0, max_delay=4.0)
+        self._slippage = stop_limit_slippage_pct
+        recv_window_ms = gateway.profile.ccxt_options.get("recvWindow", gateway.settings.recv_window_ms)
+        self._settle = float(recv_window_ms) / 1000.0 + settle_margin
+        self._clock = clock
+        self._sleep = sleep
+        self._w = gateway.profile
+        self.name = gateway.exchange_id
+
+    # ------------------------------------------------------------------ the port
+
+    async def create_order(self, request: OrderRequest) -> OrderResult:
+        """Send the order once; see the module docstring for what a lost answer gives."""
+        market = await self._gw.market(request.symbol)
+        reference = None
+        if request.type is OrderType.MARKET and request.price is None:
+            reference = await self.last_price(request.symbol)
+        plan = plan_order(self._gw.public, market, request, reference, self._slippage)
+        log.info(
+            "sending %s %s %s %s (%s)",
+            plan.exchange_type,
+            request.side,
+            plan.amount,
+            request.symbol,
+            request.client_order_id,
+        )
+        return await self._send(request, plan)
+
+    async def fetch_order(self, request: OrderRequest) -> OrderResult | None:
+        """The exchange's state of this client order id; None when it does not know it."""
+        return await self._fetch(request, idempotent=True)
+
+    async def cancel_order(self, request: OrderRequest) -> OrderResult:
+        """Cancel by client order id. Idempotent: an order already gone is looked up and
+        returned as it ended (filled, canceled), or UNKNOWN if it never existed. On
+        Binance, cancelling one leg of an OCO cancels the whole list."""
+        try:
+            order = await self._gw.call(
+                lambda c: c.cancel_order(None, request.symbol, {"clientOrderId": request.client_order_id}),
+                weight=self._w.cancel_order,
+                user_id=request.user_id,
+                idempotent=True,
+            )
+        except OrderNotFound:
+            found = await self.fetch_order(request)
+            return found if found is not None else unknown_result(request)
+        return to_result(request, order, order_fee(order))
+
+    async def fetch_balance(self, user_id: int, currency: str) -> Balance:
+        """Free and total of one currency on the user's account (zeros if absent)."""
+        balances = await self._gw.call(
+            lambda c: c.fetch_balance(), weight=self._w.balance, user_id=user_id, idempotent=True
+        )
+        entry = balances.get(currency) or {}
+        return Balance(
+            currency=currency, free=float(entry.get("free") or 0.0), total=float(entry.get("total") or 0.0)
+        )
+
+    # ------------------------------------------------------------ beyond the port
+
+    async def last_price(self, symbol: str) -> float:
+        """The last traded price (public ticker)."""
+        await self._gw.market(symbol)
+        ticker = await self._gw.call(lambda c: c.fetch_ticker(symbol), weight=self._w.ticker, idempotent=True)
+        if ticker.get("last") is None:
+            raise ExchangeUnavailable(f"{self.name} returned no last price for {symbol}")
+        return float(ticker["last"])
+
+    async def create_protective_oco(
+        self, stop: OrderRequest, take_profit: OrderRequest, list_client_order_id: str | None = None
+    ) -> ProtectiveOrders:
+        """Place stop-loss and take-profit on the same quantity as one OCO order list.
+
+        On spot the quantity can be locked only once, so two separate protective orders
+        cannot both rest; an OCO locks it once and the exchange cancels the other leg when
+        one fills. Each leg keeps its own client order id (fetch_order/cancel_order work
+        per leg). A lost answer is resolved like create_order's, leg by leg.
+        """
+        if not self._w.supports_oco:
+            raise OrderRejected(f"{self.name}: OCO order lists are not supported by this adapter")
+        market = await self._gw.market(stop.symbol)
+        list_id = list_client_order_id or _list_id(stop.client_order_id, take_profit.client_order_id)
+        current = await self.last_price(stop.symbol)
+        plan = plan_oco(self._gw.public, market, stop, take_profit, list_id, current)
+        started = self._clock()
+        try:
+            response = await self._gw.call(
+                lambda c: c.private_post_orderlist_oco(dict(plan.params)),
+                weight=self._w.create_oco,
+                user_id=stop.user_id,
+                orders=2,
+            )
+        except DuplicateClientOrderId:
+            log.warning("OCO %s: a leg exists already; looking it up", list_id)
+        except (FinalExchangeError, RateLimited):
+            raise
+        except ExchangeError as exc:
+            log.warning("OCO %s: answer lost (%s); looking the legs up", list_id, exc)
+        else:
+            reports = {r.get("clientOrderId"): r for r in response.get("orderReports") or []}
+            legs = []
+            for leg in (stop, take_profit):
+                report = reports.get(leg.client_order_id)
+                if report is None:  # an ACK-style answer: ask for the leg
+                    legs.append(await self._resolve(leg, started))
+                    continue
+                order = self._gw.public.parse_order(report, market)
+                legs.append(to_result(leg, order, order_fee(order)))
+            return ProtectiveOrders(list_id, legs[0], legs[1])
+        return ProtectiveOrders(
+            list_id, await self._resolve(stop, started), await self._resolve(take_profit, started)
+        )
+
+    async def close(self) -> None:
+        """Close every ccxt client of the gateway."""
+        await self._gw.close()
+
+    # ----------------------------------------------------------------- internals
+
+    async def _send(self, request: OrderRequest, plan: OrderPlan) -> OrderResult:
+        started = self._clock()
+        try:
+            order = await self._gw.call(
+                lambda c: c.create_order(
+                    request.symbol, plan.ccxt_type, request.side, plan.amount, plan.price, dict(plan.params)
+                ),
+                weight=self._w.create_order,
+                user_id=request.user_id,
+                orders=1,
+            )
+        except DuplicateClientOrderId:
+            log.warning("order %s exists already; looking it up", request.client_order_id)
+        except (FinalExchangeError, RateLimited):
+            raise
+        except ExchangeError as exc:  # timeout, dropped connection, 5xx: it may have been placed
+            log.warning("order %s: answer lost (%s); looking it up", request.client_order_id, exc)
+        else:
+            return await self._with_fee(request, order)
+        return await self._resolve(request, started)
+
+    async def _resolve(self, request: OrderRequest, sent_at: float) -> OrderResult:
+        """Look the order up after a lost answer until the exchange gives a definite one."""
+        last_error: ExchangeError | None = None
+        for delay in [0.0, *self._lookup.delays()]:
+            await self._sleep(delay)
+            try:
+                found = await self._fetch(request, idempotent=False)
+            except RetryableExchangeError as exc:
+                last_error = exc
+                continue
+            if found is not None:
+                return found
+            last_error = None
+            if self._clock() - sent_at >= self._settle:
+                log.warning("order %s was not placed (unknown to the exchange)", request.client_order_id)
+                return unknown_result(request)
+        if last_error is not None:
+            raise OrderOutcomeUnknown(request.client_order_id, str(last_error)) from last_error
+        await self._sleep(max(0.0, sent_at + self._settle - self._clock()))
+        try:
+            found = await self._fetch(request, idempotent=True)
+        except RetryableExchangeError as exc:
+            raise OrderOutcomeUnknown(request.client_order_id, str(exc)) from exc
+        return found if found is not None else unknown_result(request)
+
+    async def _fetch(self, request: OrderRequest, idempotent: bool) -> OrderResult | None:
+        try:
+            order = await self._gw.call(
+                lambda c: c.fetch_order(None, request.symbol, {"clientOrderId": request.client_order_id}),
+                weight=self._w.fetch_order,
+                user_id=request.user_id,
+                idempotent=idempotent,
+            )
+        except OrderNotFound:
+            return None
+        return await self._with_fee(request, order)
+
+    async def _with_fee(self, request: OrderRequest, order: Mapping[str, Any]) -> OrderResult:
+        """The result with its fee; an order looked up (no fills in the answer) that has
+        filled gets its fee from its trades."""
+        fee = order_fee(order)
+        if fee is None and float(order.get("filled") or 0) > 0 and order.get("id") is not None:
+            trades = await self._gw.call(
+                lambda c: c.fetch_order_trades(str(order["id"]), request.symbol),
+                weight=self._w.order_trades,
+                user_id=request.user_id,
+                idempotent=True,
+            )
+            fee = sum_fees(
+                [t["fee"] for t in trades if t.get("fee") and t["fee"].get("cost") is not None],
+                request.client_order_id,
+            )
+        result = to_result(request, order, fee)
+        if result.status is OrderStatus.FILLED:
+            log.info("order %s filled %s at %s", result.client_order_id, result.filled, result.average_price)
+        return result
+
+
+def _list_id(stop_id: str, take_profit_id: str) -> str:
+    """A deterministic list client order id for a pair of legs (Binance: <= 36 chars)."""
+    digest = hashlib.sha1(f"{stop_id}|{take_profit_id}".encode()).hexdigest()[:30]
+    return f"oco-{digest}"
