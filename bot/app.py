@@ -9,6 +9,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import aiohttp
 from telegram import LinkPreviewOptions
 from telegram.constants import ParseMode
 from telegram.ext import AIORateLimiter, ApplicationBuilder, ContextTypes, Defaults
@@ -22,6 +23,9 @@ from core.admin import AdminService
 from core.clock import ReplayClock, SystemClock
 from core.engine import SignalEngine
 from core.errors import ConfigError
+from core.exchange.ccxt_gateway import CcxtGateway, CcxtSettings, CredentialsProvider
+from core.exchange.ccxt_market_data import ExchangeMarketData
+from core.exchange.limiter import ExchangeBudgets, ExchangeLimiter
 from core.exchange.paper import PaperAccounts, PaperExchange
 from core.fills import FillModel
 from core.marketdata import ReplayMarketData
@@ -51,6 +55,14 @@ class Overrides:
     exchange: Exchange | None = None
     delivery_options: dict[str, float] = field(default_factory=dict)
     schedule_jobs: bool = True
+    exchange_session: aiohttp.ClientSession | None = None  # tests: a loopback-only session
+
+
+class NoCredentials:
+    """Paper mode: nobody trades on the exchange, so nobody has keys there."""
+
+    async def credentials(self, user_id: int) -> tuple[str, str] | None:
+        return None
 
 
 def file_url_for(api_base_url: str) -> str:
@@ -69,6 +81,8 @@ class Runtime:
         self.delivery_task: asyncio.Task[None] | None = None
         self.clock: Clock | None = None
         self.system: SystemRepository | None = None
+        self.gateway: CcxtGateway | None = None
+        self.credentials: CredentialsProvider = NoCredentials()
 
     async def start(self, app: BotApplication) -> None:
         settings = self.settings
@@ -82,7 +96,7 @@ class Runtime:
         orders = OrderRepository(self.db, clock)
         positions = PositionRepository(self.db, clock)
         outbox = OutboxRepository(self.db)
-        market_data = self.overrides.market_data or self._market_data(clock)
+        market_data = self.overrides.market_data or await self._market_data(clock)
         exchange = self.overrides.exchange or self._exchange(market_data, clock, PaperAccounts(users, positions))
         delivery = DeliveryWorker(
             app.bot,
@@ -166,17 +180,37 @@ class Runtime:
             start = datetime.fromisoformat(saved)  # a restart continues the replay where it stopped
         return ReplayClock(start, settings.replay_speed)
 
-    def _market_data(self, clock: Clock) -> MarketData:
+    async def _market_data(self, clock: Clock) -> MarketData:
         settings = self.settings
         if settings.market_data == "replay":
             assert settings.replay_dir is not None
-            data = ReplayMarketData(settings.replay_dir, clock, settings.symbols, settings.timeframe)
-            if not data.symbols():
+            replay = ReplayMarketData(settings.replay_dir, clock, settings.symbols, settings.timeframe)
+            if not replay.symbols():
                 raise ConfigError(
                     f"REPLAY_DIR {settings.replay_dir} has no {settings.timeframe} file for any of SYMBOLS"
                 )
-            return data
-        raise ConfigError("MARKET_DATA=exchange needs the ccxt market-data adapter, which is not built yet")
+            return replay
+        data = ExchangeMarketData(self._exchange_gateway(), settings.symbols, clock)
+        listed = await data.load()
+        if not listed:
+            raise ConfigError(f"none of SYMBOLS is listed on {settings.exchange}")
+        return data
+
+    def _exchange_gateway(self) -> CcxtGateway:
+        """The one ccxt gateway (clients, shared limiter) for EXCHANGE in this process."""
+        if self.gateway is None:
+            settings = self.settings
+            self.gateway = CcxtGateway(
+                CcxtSettings(
+                    exchange_id=settings.exchange,
+                    sandbox=settings.exchange_sandbox,
+                    api_base_url=settings.exchange_api_base_url,
+                ),
+                self.credentials,
+                ExchangeLimiter(ExchangeBudgets.binance_spot()),
+                session=self.overrides.exchange_session,
+            )
+        return self.gateway
 
     def _exchange(self, market_data: MarketData, clock: Clock, accounts: PaperAccounts) -> Exchange:
         settings = self.settings
@@ -220,6 +254,8 @@ class Runtime:
             await self.system.set_value(REPLAY_CLOCK_KEY, self.clock.now().isoformat())
 
     async def shutdown(self, app: BotApplication) -> None:
+        if self.gateway is not None:
+            await self.gateway.close()
         await self.db.close()
 
 

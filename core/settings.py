@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     trading_mode: Literal["paper", "live"] = "paper"
     exchange: str = "binance"
     exchange_sandbox: bool = False
+    exchange_api_base_url: str | None = None  # replaces scheme and host of every REST URL
     market_data: Literal["exchange", "replay"] = "exchange"
     replay_dir: Path | None = None
     replay_start: datetime | None = None

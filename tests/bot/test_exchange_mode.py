@@ -1,0 +1,76 @@
+"""MARKET_DATA=exchange: the bot's engine and prices come through the real ccxt client
+from the fake Binance server on 127.0.0.1 (EXCHANGE_API_BASE_URL points ccxt at it)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.app import Overrides, build_application
+from core.clock import SystemClock
+from tests.bot.harness import ADMIN, ALICE, RunningBot, make_settings
+from tests.fakes.bot_api import FakeBotApi
+from tests.fakes.fake_exchange import FakeBinance
+from tests.fakes.loopback import loopback_session
+
+
+@pytest.fixture
+async def telegram() -> AsyncIterator[FakeBotApi]:
+    async with FakeBotApi() as server:
+        yield server
+
+
+@pytest.fixture
+async def binance() -> AsyncIterator[FakeBinance]:
+    server = FakeBinance()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def bot(telegram: FakeBotApi, binance: FakeBinance, tmp_path: Path) -> AsyncIterator[RunningBot]:
+    settings = make_settings(
+        telegram,
+        tmp_path / "atra.sqlite3",
+        market_data="exchange",
+        exchange_api_base_url=binance.base_url,
+        symbols="BTC/USDT,ETH/USDT,NOPE/USDT",
+    )
+    session = loopback_session()
+    app = build_application(
+        settings,
+        Overrides(clock=SystemClock(), schedule_jobs=False, exchange_session=session,
+                  delivery_options={"per_chat_interval": 0.0, "idle_poll": 0.05}),
+    )
+    await app.initialize()
+    assert app.post_init is not None and app.updater is not None
+    await app.post_init(app)
+    await app.updater.start_polling(poll_interval=0.0, timeout=1)
+    await app.start()
+    try:
+        yield RunningBot(app, telegram)
+    finally:
+        await app.updater.stop()
+        await app.stop()
+        assert app.post_stop is not None and app.post_shutdown is not None
+        await app.post_stop(app)
+        await app.shutdown()
+        await app.post_shutdown(app)
+        await session.close()
+
+
+async def test_prices_and_scans_come_from_the_exchange(bot: RunningBot, binance: FakeBinance) -> None:
+    status = await bot.reply_to(ADMIN, "/status")
+    assert "market data: exchange" in status
+    assert "Symbols (2): BTC/USDT, ETH/USDT" in status  # NOPE/USDT is not listed there
+    binance.set_price("BTCUSDT", 60_000)
+    await bot.reply_to(ALICE, "/start")
+    reply = await bot.reply_to(ADMIN, "/signal BTC/USDT long sl=58800 tp=61800,63000")
+    assert "published at 60 000.00 to 1 subscriber" in reply
+    scan = await bot.reply_to(ADMIN, "/scan")
+    assert "Scanned 2 symbol(s)" in scan and "errors" not in scan
+    assert not binance.unexpected
+    assert all(r.path.startswith("/api/v3/") for r in binance.requests)
