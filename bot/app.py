@@ -4,21 +4,24 @@ services -> bot. The one place that decides which implementation of each port is
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import aiohttp
 from telegram import LinkPreviewOptions
 from telegram.constants import ParseMode
-from telegram.ext import AIORateLimiter, ApplicationBuilder, ContextTypes, Defaults
+from telegram.ext import ApplicationBuilder, ContextTypes, Defaults
 
+from bot.charts import SignalCharts
 from bot.context import BotApplication, BotContext, BotData, Services
 from bot.delivery import DeliveryWorker
-from bot.handlers import admin, callbacks, fallback, user
+from bot.handlers import admin, callbacks, fallback, history, stats, tracing, user
 from bot.handlers import settings as settings_menu
 from bot.jobs import monitor_job, scan_job
+from bot.metrics import Metrics
+from bot.observability import AdminAlerts, Observability, ObservabilityConfig, ObservedScanner
+from bot.ratelimit import TelegramLimits, TelegramRateLimiter
 from core.admin import AdminService
 from core.clock import ReplayClock, SystemClock
 from core.engine import SignalEngine
@@ -28,6 +31,7 @@ from core.exchange.ccxt_market_data import ExchangeMarketData
 from core.exchange.limiter import ExchangeBudgets, ExchangeLimiter
 from core.exchange.paper import PaperAccounts, PaperExchange
 from core.fills import FillModel
+from core.history import HistoryService
 from core.marketdata import ReplayMarketData
 from core.ports import Clock, Exchange, MarketData
 from core.scanner import Scanner
@@ -35,8 +39,9 @@ from core.settings import Settings
 from core.timeframes import timeframe_seconds
 from core.trading import TradingConfig, TradingService
 from db.database import Database
-from db.outbox import OutboxRepository
+from db.outbox import ChartRepository, OutboxRepository
 from db.signals import SignalRepository
+from db.stats import StatsRepository
 from db.system import SystemRepository
 from db.trades import OrderRepository, PositionRepository
 from db.users import UserRepository
@@ -54,6 +59,7 @@ class Overrides:
     market_data: MarketData | None = None
     exchange: Exchange | None = None
     delivery_options: dict[str, float] = field(default_factory=dict)
+    telegram_limits: TelegramLimits | None = None  # tests: faster than Telegram's
     schedule_jobs: bool = True
     exchange_session: aiohttp.ClientSession | None = None  # tests: a loopback-only session
 
@@ -74,11 +80,13 @@ def file_url_for(api_base_url: str) -> str:
 class Runtime:
     """Owns the database and the background task for one run of the application."""
 
-    def __init__(self, settings: Settings, overrides: Overrides) -> None:
+    def __init__(self, settings: Settings, overrides: Overrides, limiter: TelegramRateLimiter) -> None:
         self.settings = settings
         self.overrides = overrides
+        self.limiter = limiter
         self.db = Database(settings.database_path)
-        self.delivery_task: asyncio.Task[None] | None = None
+        self.delivery: DeliveryWorker | None = None
+        self.observability: Observability | None = None
         self.clock: Clock | None = None
         self.system: SystemRepository | None = None
         self.gateway: CcxtGateway | None = None
@@ -98,12 +106,15 @@ class Runtime:
         outbox = OutboxRepository(self.db)
         market_data = self.overrides.market_data or await self._market_data(clock)
         exchange = self.overrides.exchange or self._exchange(market_data, clock, PaperAccounts(users, positions))
+        metrics = Metrics()
         delivery = DeliveryWorker(
             app.bot,
             outbox,
             users,
-            signals,
             system,
+            self.limiter,
+            SignalCharts(market_data, ChartRepository(self.db), clock),
+            metrics,
             SystemClock(),
             clock,
             **self.overrides.delivery_options,  # type: ignore[arg-type]
@@ -144,20 +155,24 @@ class Runtime:
             market_data_kind=settings.market_data,
         )
         scanner = Scanner(engine, trading, system, clock, admin_service.tradable_symbols)
+        observability = self._observability(metrics, outbox, system, delivery, scanner, engine, clock)
         app.bot_data.services = Services(
             settings=settings,
             clock=clock,
             trading=trading,
             admin=admin_service,
-            scanner=scanner,
+            scanner=observability.scanner,
             users=users,
             delivery=delivery,
+            history=HistoryService(positions, users, market_data),
+            observability=observability,
         )
         recovered = await trading.recover()
         if recovered:
             log.warning("recovered %d confirmation(s) interrupted by the last stop", recovered)
-        self.delivery_task = asyncio.create_task(delivery.run(), name="delivery-worker")
-        self.delivery_task.add_done_callback(_log_task_end)
+        self.delivery, self.observability = delivery, observability
+        delivery.start().add_done_callback(_log_task_end)
+        await observability.start()
         if self.overrides.schedule_jobs:
             self._schedule(app)
         log.info(
@@ -167,6 +182,40 @@ class Runtime:
             ",".join(admin_service.tradable_symbols()),
             settings.timeframe,
             settings.scan_interval,
+        )
+
+    def _observability(
+        self,
+        metrics: Metrics,
+        outbox: OutboxRepository,
+        system: SystemRepository,
+        delivery: DeliveryWorker,
+        scanner: Scanner,
+        engine: SignalEngine,
+        clock: Clock,
+    ) -> Observability:
+        """Metrics endpoint, admin alerts and /status figures (bot/observability.py)."""
+        settings = self.settings
+        alerts = AdminAlerts(outbox, settings.admin_ids, clock, delivery.wake, metrics, timedelta(minutes=30))
+        return Observability(
+            config=ObservabilityConfig(
+                admin_ids=settings.admin_ids,
+                metrics_port=settings.metrics_port,
+                metrics_host=settings.metrics_host,
+                delivery_alert_seconds=settings.alert_delivery_lag_seconds,
+                model_max_age=timedelta(days=settings.model_max_age_days),
+            ),
+            metrics=metrics,
+            alerts=alerts,
+            stats=StatsRepository(self.db),
+            outbox=outbox,
+            system=system,
+            delivery=delivery,
+            limiter=self.limiter,
+            scanner=ObservedScanner(scanner, metrics, alerts),
+            engine_rejections=lambda: engine.rejections,
+            model_ages=lambda: {},  # no models are wired into the engine yet (ml.registry: status().models)
+            exchange=(settings.exchange, self.gateway.limiter.usage) if self.gateway is not None else None,
         )
 
     async def _clock(self, system: SystemRepository) -> Clock:
@@ -245,11 +294,10 @@ class Runtime:
         await self.system.set_value(REPLAY_CLOCK_KEY, self.clock.now().isoformat())
 
     async def stop(self, app: BotApplication) -> None:
-        if self.delivery_task is not None:
-            self.delivery_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.delivery_task
-            self.delivery_task = None
+        if self.delivery is not None:
+            await self.delivery.stop()  # sends in flight finish; nothing is left in doubt
+        if self.observability is not None:
+            await self.observability.stop()
         if self.clock is not None and self.system is not None and self.settings.market_data == "replay":
             await self.system.set_value(REPLAY_CLOCK_KEY, self.clock.now().isoformat())
 
@@ -265,13 +313,15 @@ def _log_task_end(task: asyncio.Task[None]) -> None:
 
 
 def build_application(settings: Settings, overrides: Overrides | None = None) -> BotApplication:
-    runtime = Runtime(settings, overrides or Overrides())
+    overrides = overrides or Overrides()
+    limiter = TelegramRateLimiter(overrides.telegram_limits or TelegramLimits())
+    runtime = Runtime(settings, overrides, limiter)
     app: BotApplication = (
         ApplicationBuilder()
         .token(settings.telegram_bot_token.get_secret_value())
         .base_url(settings.telegram_api_base_url)
         .base_file_url(file_url_for(settings.telegram_api_base_url))
-        .rate_limiter(AIORateLimiter(max_retries=1))
+        .rate_limiter(limiter)
         .context_types(ContextTypes(context=BotContext, bot_data=BotData))
         .defaults(Defaults(parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)))
         .concurrent_updates(True)
@@ -280,6 +330,6 @@ def build_application(settings: Settings, overrides: Overrides | None = None) ->
         .post_shutdown(runtime.shutdown)
         .build()
     )
-    for feature in (user, settings_menu, admin, callbacks, fallback):
+    for feature in (tracing, user, settings_menu, history, stats, admin, callbacks, fallback):
         feature.register(app)
     return app

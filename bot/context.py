@@ -4,7 +4,7 @@ string keys of bot_data."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from telegram import Update
 from telegram.ext import Application, CallbackContext, ExtBot
@@ -15,12 +15,18 @@ from core.errors import UserError
 
 if TYPE_CHECKING:
     from bot.delivery import DeliveryWorker
+    from bot.observability import Observability
     from core.admin import AdminService
+    from core.history import HistoryService
     from core.ports import Clock
-    from core.scanner import Scanner
+    from core.scanner import ScanSummary
     from core.settings import Settings
     from core.trading import TradingService
     from db.users import UserRepository
+
+
+class ScanRunner(Protocol):
+    async def run(self) -> ScanSummary: ...
 
 
 @dataclass(slots=True)
@@ -29,9 +35,11 @@ class Services:
     clock: Clock
     trading: TradingService
     admin: AdminService
-    scanner: Scanner
+    scanner: ScanRunner
     users: UserRepository
     delivery: DeliveryWorker
+    history: HistoryService
+    observability: Observability
 
 
 class BotData:

@@ -1,39 +1,73 @@
-"""The delivery worker: drains the outbox into Telegram.
+"""The delivery worker: drains the outbox into Telegram, fast and in order.
 
-- Messages for one chat go one at a time, in order, at most one per `per_chat_interval`;
-  different chats go in parallel (bounded), and PTB's AIORateLimiter keeps the whole
-  process under Telegram's overall limit.
-- Signals go before routine messages (the outbox orders by priority). While trading is
-  paused no signal is sent; a signal that expired or was answered meanwhile is dropped.
-- RetryAfter (429) waits exactly as long as Telegram asks; network errors and 5xx retry
-  with backoff; 403 marks the user blocked and drops their queue; other 400s are logged
-  with the message kind and not retried.
-- A row is marked sent only after Telegram accepted it. A crash in between can repeat
-  that one message after a restart (at-least-once); nothing is ever lost.
+- A dispatcher keeps a window of due rows in memory (most urgent first: signals, then
+  trade news, oldest first) and starts one delivery per chat that may receive now, up to
+  `concurrency` at a time. One chat's messages go one at a time, in order; the rate
+  limiter (`bot/ratelimit.py`) spaces them and the whole process to Telegram's limits and
+  serves the most urgent waiting message first, after any reply to a user.
+- While trading is paused no signal is sent; a signal that expired or was answered
+  meanwhile is dropped.
+- RetryAfter (429) pauses every message for exactly as long as Telegram asks and retries
+  that one after the pause; network errors and 5xx retry with exponential backoff (given up
+  after `max_attempts`); 403 marks the user blocked and drops their queue; 400 is logged
+  with the message kind and dropped, never retried.
+- A signal goes as a photo (its chart) with the text as caption and the Confirm/Skip
+  buttons; its chart is rendered and uploaded once, then sent by file id.
+
+Exactly-once, as far as Telegram allows: a row is claimed (`attempt_id`, committed) just
+before its Bot API call and marked sent right after Telegram accepts it. A graceful stop
+lets the calls in flight finish and releases the ones still waiting, so a restart repeats
+nothing. After a crash, rows still claimed are "in doubt" and are sent again: the only
+duplicates possible are messages Telegram accepted in the last round trip before the
+crash. An in-doubt signal the user already answered is dropped, and an in-doubt edit
+re-applied is harmless ("not modified").
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
+import itertools
 import logging
+import math
+import random
 import time
-from collections.abc import Sequence
+import uuid
+from collections import deque
 from datetime import timedelta
+from typing import Protocol
 
-from telegram import Bot, Message
+from telegram import Bot
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
+from bot.charts import SignalCharts
 from bot.i18n import DEFAULT_LANGUAGE
-from bot.render import event_text, signal_keyboard
-from core.events import OrderFilled, SignalIssued, from_payload
-from core.models import SignalState
-from core.ports import Clock, SignalRepository, SystemRepository, UserRepository
+from bot.ratelimit import Bulk, LimiterClosed, TelegramRateLimiter, retry_seconds
+from bot.render import MAX_CAPTION, MAX_MESSAGE, event_text, fit_html, signal_keyboard, signal_text
+from core.events import Event, OrderFilled, SignalIssued, from_payload
+from core.logcontext import log_context
+from core.ports import Clock, SystemRepository, UserRepository
 from db.outbox import OutboxItem, OutboxRepository
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 8
+
+class DeliveryObserver(Protocol):
+    """Where the worker reports what it did (the metrics)."""
+
+    def delivered(self, kind: str, latency_seconds: float | None) -> None: ...
+
+    def failed(self, kind: str, reason: str) -> None: ...
+
+    def requeued_in_doubt(self, count: int) -> None: ...
+
+
+class Outcome(enum.Enum):
+    SENT = "sent"
+    DROPPED = "dropped"  # done without sending: stale, blocked, refused
+    RETRY = "retry"  # back in the queue with a not_before
+    RELEASED = "released"  # not attempted (paused, stopping): back in the queue as it was
 
 
 class DeliveryWorker:
@@ -42,143 +76,319 @@ class DeliveryWorker:
         bot: Bot,
         outbox: OutboxRepository,
         users: UserRepository,
-        signals: SignalRepository,
         system: SystemRepository,
+        limiter: TelegramRateLimiter,
+        charts: SignalCharts,
+        observer: DeliveryObserver,
         clock: Clock,
         market_clock: Clock,
         *,
-        concurrency: int = 32,
-        batch: int = 200,
-        per_chat_interval: float = 1.0,
+        concurrency: int = 16,
+        window: int = 500,
         idle_poll: float = 1.0,
+        backoff_base: float = 1.0,
+        backoff_cap: float = 300.0,
+        max_attempts: int = 30,
+        stop_timeout: float = 5.0,
     ) -> None:
         self._bot = bot
         self._outbox = outbox
         self._users = users
-        self._signals = signals
         self._system = system
-        self._clock = clock  # wall clock: retry times
+        self._limiter = limiter
+        self._charts = charts
+        self._observer = observer
+        self._clock = clock  # wall clock: retry times, latency
         self._market_clock = market_clock  # the market's clock: signal expiry
-        self._semaphore = asyncio.Semaphore(concurrency)
-        self._batch = batch
-        self._per_chat_interval = per_chat_interval
+        self._concurrency = concurrency
+        self._window_size = window
         self._idle_poll = idle_poll
-        self._wakeup = asyncio.Event()
-        self._last_sent: dict[int, float] = {}
-        self._resume_at = 0.0  # monotonic time before which nothing is sent (429)
+        self._backoff_base = backoff_base
+        self._backoff_cap = backoff_cap
+        self._max_attempts = max_attempts
+        self._stop_timeout = stop_timeout
+        self._window: list[OutboxItem] = []
+        self._window_full = False
+        self._inflight: dict[int, asyncio.Task[Outcome]] = {}
+        self._reload = True
+        self._paused = False
+        self._timers: list[float] = []  # monotonic times at which retries fall due
+        self._changed = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self._run_id = uuid.uuid4().hex[:12]
+        self._attempt_ids = itertools.count(1)
+        self._recent: deque[float] = deque()  # monotonic times of recent deliveries
         self.sent = 0
         self.failed = 0
-        self.rate_limited = 0
+        self.in_doubt = 0
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> asyncio.Task[None]:
+        """Run the worker in a task it owns."""
+        self._task = asyncio.create_task(self.run(), name="delivery-worker")
+        return self._task
+
+    async def stop(self) -> None:
+        """Stop gracefully: no new sends, waiting ones released unsent, sends in flight
+        finished (up to `stop_timeout`; any still hanging then are cancelled, in doubt)."""
+        self._stopping = True
+        self._limiter.close_bulk()
+        self._changed.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def abort(self) -> None:
+        """Stop at once, as a crash would: sends in flight are left in doubt."""
+        for task in (*self._inflight.values(), *([self._task] if self._task else [])):
+            task.cancel()
 
     def wake(self) -> None:
         """Tell the worker there is something new (called after outbox writes)."""
-        self._wakeup.set()
+        self._reload = True
+        self._changed.set()
 
+    def sent_per_second(self, window: float = 60.0) -> float:
+        """Deliveries per second over the last `window` seconds."""
+        horizon = time.monotonic() - window
+        while self._recent and self._recent[0] < horizon:
+            self._recent.popleft()
+        return len(self._recent) / window
+
+    # ------------------------------------------------------------------ dispatcher
     async def run(self) -> None:
-        """Drain forever; cancelled on shutdown."""
-        while True:
-            delivered = await self.drain_once()
-            if delivered == 0:
-                self._wakeup.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), timeout=self._idle_poll)
-
-    async def drain_once(self) -> int:
-        """Deliver one batch of due messages; return how many were handled."""
-        # While paused, signals are held back (and dropped at /resume if stale by then).
-        held = (SignalIssued.kind,) if await self._system.is_paused() else ()
-        items = await self._outbox.due(self._clock.now(), self._batch, skip_kinds=held)
-        if not items:
-            return 0
-        by_chat: dict[int, list[OutboxItem]] = {}
-        for item in items:
-            by_chat.setdefault(item.user_id, []).append(item)
-        await asyncio.gather(*(self._deliver_chat(chat, queue) for chat, queue in by_chat.items()))
-        return sum(len(q) for q in by_chat.values())
-
-    async def _deliver_chat(self, chat_id: int, items: Sequence[OutboxItem]) -> None:
-        async with self._semaphore:
-            for item in items:
-                if not await self._deliver(item):
-                    break  # keep this chat's order: the rest waits for the next round
-
-    async def _pace(self, chat_id: int) -> None:
-        """Wait out a flood pause Telegram asked for, then this chat's interval."""
-        while (wait := self._resume_at - time.monotonic()) > 0:  # noqa: ASYNC110 - a deadline, not a flag
-            await asyncio.sleep(wait)
-        last = self._last_sent.get(chat_id)
-        if last is not None:
-            wait = self._per_chat_interval - (time.monotonic() - last)
-            if wait > 0:
-                await asyncio.sleep(wait)
-
-    async def _deliver(self, item: OutboxItem) -> bool:
-        """Send one item. True when the item is done (sent or dropped)."""
-        user = await self._users.get(item.user_id)
-        if user is not None and user.blocked:
-            await self._outbox.mark_failed(item, "user blocked the bot")
-            return True
-        language = user.language if user else DEFAULT_LANGUAGE
-        event = from_payload(item.kind, item.payload)
-        try:
-            if isinstance(event, SignalIssued) and not await self._still_pending(event):
-                await self._outbox.mark_failed(item, "stale: no longer pending")
-                return True
-            await self._pace(item.user_id)
-            message = await self._send(item.user_id, language, event)
-        except RetryAfter as exc:
-            self.rate_limited += 1
-            delay = exc.retry_after if isinstance(exc.retry_after, timedelta) else timedelta(seconds=exc.retry_after)
-            log.warning("telegram asks to wait %s before sending to %s", delay, item.user_id)
-            self._resume_at = max(self._resume_at, time.monotonic() + delay.total_seconds())
-            await self._outbox.retry_later(item, self._clock.now() + delay, f"retry after {delay}")
-            return False
-        except Forbidden as exc:
-            log.info("user %s blocked the bot: %s", item.user_id, exc.message)
-            await self._users.mark_blocked(item.user_id)
-            await self._outbox.mark_failed(item, f"forbidden: {exc.message}")
-            await self._outbox.fail_pending_for_user(item.user_id, "user blocked the bot")
-            self.failed += 1
-            return True
-        except BadRequest as exc:
-            log.error("telegram refused a %s message for %s: %s", item.kind, item.user_id, exc.message)
-            await self._outbox.mark_failed(item, f"bad request: {exc.message}")
-            self.failed += 1
-            return True
-        except (NetworkError, TelegramError) as exc:  # timeouts and 5xx: retry with backoff
-            if item.attempts + 1 >= MAX_ATTEMPTS:
-                log.error("giving up on %s message %s after %d attempts: %s", item.kind, item.id, MAX_ATTEMPTS, exc)
-                await self._outbox.mark_failed(item, f"gave up: {exc}")
-                self.failed += 1
-                return True
-            backoff = timedelta(seconds=min(300, 2**item.attempts))
-            log.warning("sending %s message %s failed (%s); retry in %s", item.kind, item.id, exc, backoff)
-            await self._outbox.retry_later(item, self._clock.now() + backoff, str(exc))
-            return False
-        self._last_sent[item.user_id] = time.monotonic()
-        await self._outbox.mark_sent(
-            item, message.message_id if isinstance(message, Message) else None, self._clock.now()
-        )
-        self.sent += 1
-        return True
-
-    async def _still_pending(self, event: SignalIssued) -> bool:
-        row = await self._signals.get_user_signal(event.user_signal_id)
-        return row is not None and row.state is SignalState.PENDING and row.expires_at > self._market_clock.now()
-
-    async def _send(self, chat_id: int, language: str, event: object) -> Message | bool:
-        if isinstance(event, SignalIssued):
-            return await self._bot.send_message(
-                chat_id, event_text(language, event), reply_markup=signal_keyboard(language, event.user_signal_id)
+        requeued = await self._outbox.requeue_in_doubt()
+        if requeued:
+            self.in_doubt += requeued
+            self._observer.requeued_in_doubt(requeued)
+            log.warning(
+                "%d message(s) were being sent when the last run stopped: sending them again "
+                "(Telegram may have had them already)",
+                requeued,
             )
-        text = event_text(language, event)  # type: ignore[arg-type]
-        if isinstance(event, OrderFilled) and event.user_signal_id is not None:
-            row = await self._signals.get_user_signal(event.user_signal_id)
-            if row is not None and row.message_id is not None:
-                try:  # show the fill in the signal's own message, buttons gone
-                    return await self._bot.edit_message_text(
-                        text, chat_id=chat_id, message_id=row.message_id, reply_markup=None
-                    )
-                except BadRequest as exc:
-                    log.info("could not edit signal message %s (%s): sending the fill anew", row.message_id, exc)
-        return await self._bot.send_message(chat_id, text)
+        next_reload = 0.0
+        try:
+            while not self._stopping:
+                self._changed.clear()
+                now = time.monotonic()
+                if self._reload or now >= next_reload or self._due_timer(now) or self._exhausted():
+                    await self._load()
+                    next_reload = now + self._idle_poll
+                wake_at = min(self._dispatch(time.monotonic()), next_reload, *self._timers[:1])
+                timeout = wake_at - time.monotonic()
+                if timeout > 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._changed.wait(), timeout)
+        finally:
+            await self._finish_inflight()
+
+    def _due_timer(self, now: float) -> bool:
+        due = False
+        while self._timers and self._timers[0] <= now:
+            self._timers.pop(0)
+            due = True
+        return due
+
+    def _exhausted(self) -> bool:
+        """The window ran dry but the last load was cut at the window size."""
+        return self._window_full and not self._window and len(self._inflight) < self._concurrency
+
+    async def _load(self) -> None:
+        self._reload = False
+        self._paused = await self._system.is_paused()
+        held = (SignalIssued.kind,) if self._paused else ()
+        self._window = await self._outbox.due(self._clock.now(), self._window_size, skip_kinds=held)
+        self._window_full = len(self._window) >= self._window_size
+
+    def _dispatch(self, now: float) -> float:
+        """Start a delivery for each chat that may receive now; return when to look again."""
+        wake_at = math.inf
+        seen: set[int] = set()
+        waiting = []
+        for item in self._window:
+            chat = item.user_id
+            if chat in seen or chat in self._inflight or len(self._inflight) >= self._concurrency:
+                seen.add(chat)
+                waiting.append(item)
+                continue
+            seen.add(chat)
+            ready = self._limiter.chat_ready_at(chat)
+            if ready > now:
+                wake_at = min(wake_at, ready)
+                waiting.append(item)
+                continue
+            task = asyncio.create_task(self._deliver(item), name=f"deliver-{item.id}")
+            self._inflight[chat] = task
+            task.add_done_callback(lambda done, item=item: self._finished(item, done))
+        self._window = waiting
+        return wake_at
+
+    def _finished(self, item: OutboxItem, task: asyncio.Task[Outcome]) -> None:
+        self._inflight.pop(item.user_id, None)
+        self._changed.set()
+        error = None if task.cancelled() else task.exception()
+        if error is not None:
+            log.error("delivery of %s message %s crashed", item.kind, item.id, exc_info=error)
+        if task.cancelled() or error is not None or task.result() is not Outcome.SENT:
+            # The rest of this chat's queue waits behind this row: reload it from the database.
+            self._window = [queued for queued in self._window if queued.user_id != item.user_id]
+        else:  # a reload while it was in flight may have put it back in the window
+            self._window = [queued for queued in self._window if queued.id != item.id]
+
+    async def _finish_inflight(self) -> None:
+        if not self._inflight:
+            return
+        tasks = list(self._inflight.values())
+        _, hanging = await asyncio.wait(tasks, timeout=self._stop_timeout)
+        for task in hanging:
+            task.cancel()
+        if hanging:
+            await asyncio.wait(hanging)
+            log.warning("%d send(s) still in flight at stop: left in doubt", len(hanging))
+
+    # ------------------------------------------------------------------ one message
+    async def _deliver(self, item: OutboxItem) -> Outcome:
+        event = from_payload(item.kind, item.payload)
+        context = {"user_id": item.user_id, "outbox_id": item.id, "kind": item.kind}
+        context |= {"user_signal_id": item.payload.get("user_signal_id"), "symbol": item.payload.get("symbol")}
+        with log_context(signal_id=item.signal_id, **context):
+            try:
+                return await self._attempt(item, event)
+            except Exception as exc:  # the worker's boundary: one bad row must not stop the others
+                log.exception("delivering %s message %s failed unexpectedly", item.kind, item.id)
+                return await self._retry(item, f"unexpected: {exc!r}")
+
+    async def _attempt(self, item: OutboxItem, event: Event) -> Outcome:
+        if item.blocked:
+            await self._drop(item, "blocked", "user blocked the bot")
+            return Outcome.DROPPED
+        if isinstance(event, SignalIssued):
+            if self._paused:
+                return Outcome.RELEASED
+            if item.signal_state != "pending" or event.expires_at <= self._market_clock.now():
+                await self._drop(item, "stale", f"stale: {item.signal_state}")
+                return Outcome.DROPPED
+        if not await self._outbox.claim(item, f"{self._run_id}-{next(self._attempt_ids)}"):
+            return Outcome.DROPPED  # resolved meanwhile (e.g. the user blocked us)
+        try:
+            message_id, delivered_as = await self._send(item, event)
+        except LimiterClosed:
+            await self._outbox.release(item)
+            return Outcome.RELEASED
+        except RetryAfter as exc:  # the limiter already paused everything for this long
+            delay = retry_seconds(exc)
+            await self._outbox.retry_later(
+                item, self._clock.now() + timedelta(seconds=delay), f"retry after {delay:g}s", rate_limited=True
+            )
+            self._timers = sorted([*self._timers, time.monotonic() + delay])
+            return Outcome.RETRY
+        except Forbidden as exc:
+            log.info("user %s blocked the bot (%s): their queue is dropped", item.user_id, exc.message)
+            await self._users.mark_blocked(item.user_id)
+            await self._drop(item, "forbidden", f"forbidden: {exc.message}")
+            await self._outbox.fail_pending_for_user(item.user_id, "user blocked the bot")
+            return Outcome.DROPPED
+        except BadRequest as exc:
+            log.error("telegram refused a %s message (outbox %s): %s", item.kind, item.id, exc.message)
+            await self._drop(item, "bad_request", f"bad request: {exc.message}")
+            return Outcome.DROPPED
+        except (NetworkError, TelegramError) as exc:  # timeouts, connection errors, 5xx
+            return await self._retry(item, str(exc))
+        now = self._clock.now()
+        await self._outbox.mark_sent(item, message_id, delivered_as, now)
+        self.sent += 1
+        self._recent.append(time.monotonic())
+        latency = now.timestamp() - item.enqueued_at if item.enqueued_at is not None else None
+        self._observer.delivered(item.kind, latency)
+        return Outcome.SENT
+
+    async def _retry(self, item: OutboxItem, error: str) -> Outcome:
+        if item.attempts + 1 >= self._max_attempts:
+            log.error("giving up on %s message %s after %d attempts: %s", item.kind, item.id, item.attempts + 1, error)
+            await self._drop(item, "gave_up", f"gave up: {error}")
+            return Outcome.DROPPED
+        delay = min(self._backoff_cap, self._backoff_base * 2**item.attempts) * random.uniform(0.8, 1.2)
+        log.warning("sending %s message %s failed (%s); retry in %.1fs", item.kind, item.id, error, delay)
+        await self._outbox.retry_later(item, self._clock.now() + timedelta(seconds=delay), error, rate_limited=False)
+        self._timers = sorted([*self._timers, time.monotonic() + delay])
+        return Outcome.RETRY
+
+    async def _drop(self, item: OutboxItem, reason: str, error: str) -> None:
+        await self._outbox.mark_failed(item, error)
+        self.failed += 1
+        self._observer.failed(item.kind, reason)
+
+    # ------------------------------------------------------------------ Bot API calls
+    async def _send(self, item: OutboxItem, event: Event) -> tuple[int | None, str]:
+        language = item.language or DEFAULT_LANGUAGE
+        limit = Bulk(item.priority, item.id)
+        if isinstance(event, SignalIssued):
+            return await self._send_signal(item, event, language, limit)
+        text = event_text(language, event)
+        if isinstance(event, OrderFilled) and item.signal_message_id is not None:
+            edited = await self._edit_signal_message(item, text, limit)
+            if edited is not None:
+                return edited
+        message = await self._bot.send_message(item.user_id, fit_html(text, MAX_MESSAGE), rate_limit_args=limit)
+        return message.message_id, "text"
+
+    async def _send_signal(
+        self, item: OutboxItem, event: SignalIssued, language: str, limit: Bulk
+    ) -> tuple[int | None, str]:
+        keyboard = signal_keyboard(language, event.user_signal_id)
+        text = signal_text(language, event)
+        if item.signal_id is not None:
+            async with self._charts.photo(item.signal_id, language, event) as chart:
+                if chart is not None:
+                    try:
+                        message = await self._bot.send_photo(
+                            item.user_id,
+                            chart.file_id or chart.png,  # type: ignore[arg-type]
+                            caption=fit_html(text, MAX_CAPTION),
+                            reply_markup=keyboard,
+                            rate_limit_args=limit,
+                        )
+                    except BadRequest as exc:
+                        log.warning("telegram refused the chart (%s): sending the signal as text", exc.message)
+                        message = await self._bot.send_message(
+                            item.user_id, fit_html(text, MAX_MESSAGE), reply_markup=keyboard, rate_limit_args=limit
+                        )
+                        chart.refuse()  # the text went through, so the picture was at fault
+                        return message.message_id, "text"
+                    if chart.png is not None and message.photo:
+                        chart.uploaded(message.photo[-1].file_id)
+                    return message.message_id, "photo"
+        message = await self._bot.send_message(
+            item.user_id, fit_html(text, MAX_MESSAGE), reply_markup=keyboard, rate_limit_args=limit
+        )
+        return message.message_id, "text"
+
+    async def _edit_signal_message(self, item: OutboxItem, text: str, limit: Bulk) -> tuple[int | None, str] | None:
+        """Show the fill in the signal's own message, its buttons gone. None when the
+        message cannot be edited any more (the fill is then sent anew)."""
+        message_id = item.signal_message_id
+        try:
+            if item.signal_message_is_photo:
+                await self._bot.edit_message_caption(
+                    chat_id=item.user_id,
+                    message_id=message_id,
+                    caption=fit_html(text, MAX_CAPTION),
+                    reply_markup=None,
+                    rate_limit_args=limit,
+                )
+            else:
+                await self._bot.edit_message_text(
+                    fit_html(text, MAX_MESSAGE),
+                    chat_id=item.user_id,
+                    message_id=message_id,
+                    reply_markup=None,
+                    rate_limit_args=limit,
+                )
+        except BadRequest as exc:
+            if "not modified" in exc.message.lower():
+                return message_id, "edit"  # already shows it: an edit in doubt, applied before
+            log.info("could not edit signal message %s (%s): sending the fill anew", message_id, exc.message)
+            return None
+        return message_id, "edit"

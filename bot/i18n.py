@@ -44,6 +44,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "/start — subscribe to signals\n"
         "/signals — your active signals\n"
         "/positions — your open positions\n"
+        "/history — your closed trades\n"
+        "/stats — your results with the equity curve\n"
         "/settings — language and risk per trade\n"
         "/stop — unsubscribe\n"
         "/help — this list",
@@ -51,6 +53,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "/start — подписаться на сигналы\n"
         "/signals — ваши активные сигналы\n"
         "/positions — ваши открытые позиции\n"
+        "/history — ваши закрытые сделки\n"
+        "/stats — ваши результаты и кривая капитала\n"
         "/settings — язык и риск на сделку\n"
         "/stop — отписаться\n"
         "/help — этот список",
@@ -350,6 +354,96 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "en": "📣 {symbol} {side} published at {entry} to {users} subscriber(s).",
         "ru": "📣 {symbol} {side} опубликован по {entry} для подписчиков: {users}.",
     },
+    # ------------------------------------------- delivery, pictures, observability
+    "chart_entry": {"en": "Entry", "ru": "Вход"},
+    "chart_stop": {"en": "SL", "ru": "SL"},
+    "chart_tp1": {"en": "TP1", "ru": "TP1"},
+    "chart_tp2": {"en": "TP2", "ru": "TP2"},
+    "chart_equity": {"en": "Equity", "ru": "Капитал"},
+    "chart_drawdown": {"en": "Drawdown, %", "ru": "Просадка, %"},
+    "history_none": {"en": "No closed trades yet.", "ru": "Закрытых сделок пока нет."},
+    "history_header": {
+        "en": "<b>Closed trades</b> · page {page} of {pages} ({total} in all)",
+        "ru": "<b>Закрытые сделки</b> · страница {page} из {pages} (всего {total})",
+    },
+    "history_line": {
+        "en": "#{id} {symbol} {side} · {reason}\n{opened} → {closed} UTC · {entry} → {exit}\n"
+        "P&amp;L <b>{pnl}</b> ({pnl_pct}), fees {fees}",
+        "ru": "#{id} {symbol} {side} · {reason}\n{opened} → {closed} UTC · {entry} → {exit}\n"
+        "P&amp;L <b>{pnl}</b> ({pnl_pct}), комиссии {fees}",
+    },
+    "button_newer": {"en": "◀️ Newer", "ru": "◀️ Новее"},
+    "button_older": {"en": "Older ▶️", "ru": "Старше ▶️"},
+    "stats_none": {
+        "en": "No closed trades yet: statistics start with your first closed trade. Balance {balance}.",
+        "ru": "Закрытых сделок пока нет: статистика появится после первой закрытой сделки. Баланс {balance}.",
+    },
+    "stats": {
+        "en": "<b>Your results</b>\n"
+        "Trades: {trades} · wins {win_rate}\n"
+        "Realised P&amp;L: <b>{pnl}</b> (fees {fees} included)\n"
+        "Equity: {equity} ({return_pct}) · open positions: {open}\n"
+        "Average win {avg_win} · average loss {avg_loss}\n"
+        "Profit factor {profit_factor} · expectancy {expectancy} per trade\n"
+        "Max drawdown: {max_drawdown}",
+        "ru": "<b>Ваши результаты</b>\n"
+        "Сделок: {trades} · прибыльных {win_rate}\n"
+        "Реализованный P&amp;L: <b>{pnl}</b> (с учётом комиссий {fees})\n"
+        "Капитал: {equity} ({return_pct}) · открытых позиций: {open}\n"
+        "Средняя прибыль {avg_win} · средний убыток {avg_loss}\n"
+        "Профит-фактор {profit_factor} · матожидание {expectancy} на сделку\n"
+        "Максимальная просадка: {max_drawdown}",
+    },
+    "alert_scan_failed": {
+        "en": "⚠️ The engine's scan failed: {error}",
+        "ru": "⚠️ Сканирование движка не удалось: {error}",
+    },
+    "alert_scan_errors": {
+        "en": "⚠️ The engine's scan failed for {count} symbol(s): {symbols}",
+        "ru": "⚠️ Сканирование не удалось для символов ({count}): {symbols}",
+    },
+    "alert_model_stale": {
+        "en": "⚠️ Model {model} is stale: trained {age} days ago (limit {limit} days). Retrain it.",
+        "ru": "⚠️ Модель {model} устарела: обучена {age} дн. назад (предел {limit} дн.). Переобучите её.",
+    },
+    "alert_delivery_backlog": {
+        "en": "⚠️ Delivery is backed up: {depth} message(s) waiting, the oldest for {age}.",
+        "ru": "⚠️ Доставка отстаёт: в очереди {depth} сообщ., самое старое ждёт {age}.",
+    },
+    "alert_delivery_recovered": {
+        "en": "✅ Delivery has caught up: {depth} message(s) waiting.",
+        "ru": "✅ Доставка догнала очередь: ждут {depth} сообщ.",
+    },
+    "status_health": {
+        "en": "\n\n<b>Delivery</b>: {depth} waiting (oldest {oldest}), {in_flight} in flight; "
+        "{rate}/s over the last minute; since start {sent} sent, {failed} dropped, {rate_limited} × 429, "
+        "{in_doubt} re-sent after a stop\n"
+        "<b>Signals</b>: {generated} generated; users: {accepted} executed, {skipped} skipped, "
+        "{expired} expired, {rejected} rejected, {pending} pending\n"
+        "<b>Engine</b>: last scan took {scan}; rejections since start: {rejections}\n"
+        "<b>ML</b>: {ml}\n"
+        "<b>Orders</b>: {orders}\n"
+        "<b>Exchange limiter</b>: {limiter}",
+        "ru": "\n\n<b>Доставка</b>: в очереди {depth} (самое старое {oldest}), отправляется {in_flight}; "
+        "{rate}/с за последнюю минуту; с запуска отправлено {sent}, отброшено {failed}, 429: {rate_limited}, "
+        "повторено после остановки {in_doubt}\n"
+        "<b>Сигналы</b>: создано {generated}; у пользователей: исполнено {accepted}, пропущено {skipped}, "
+        "истекло {expired}, отклонено {rejected}, ждут {pending}\n"
+        "<b>Движок</b>: последнее сканирование {scan}; отказы с запуска: {rejections}\n"
+        "<b>ML</b>: {ml}\n"
+        "<b>Ордера</b>: {orders}\n"
+        "<b>Лимитер биржи</b>: {limiter}",
+    },
+    "status_ml_model": {
+        "en": "{model} {passed} passed, {rejected} rejected",
+        "ru": "{model}: прошло {passed}, отклонено {rejected}",
+    },
+    "status_ml_age": {"en": " (age {days} d)", "ru": " (возраст {days} дн.)"},
+    "status_limiter": {
+        "en": "weight {weight}/{weight_limit}, orders {orders}/{orders_limit}, rate ×{factor}, paused {paused}s, 429s {limited}",
+        "ru": "вес {weight}/{weight_limit}, ордера {orders}/{orders_limit}, темп ×{factor}, пауза {paused} с, 429: {limited}",
+    },
+    "status_nothing": {"en": "none", "ru": "нет"},
 }
 
 

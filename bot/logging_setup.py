@@ -1,7 +1,12 @@
-"""Logging: text or JSON lines, with secrets redacted from every record.
+"""Logging: text or JSON lines, with context fields and secrets redacted from every record.
 
 httpx logs each request URL at INFO, and Bot API URLs contain the bot token: the
 redaction filter sits on the handler, so it covers every library's records.
+
+`LOG_FORMAT=json` writes one JSON object per line: `timestamp` (UTC ISO 8601), `level`,
+`logger`, `message`, then whichever context fields are known (`user_id`, `signal_id`,
+`user_signal_id`, `symbol`, `order_id`, `kind`, `outbox_id`, `update_id`; see
+`core/logcontext.py`), and `exc` with the traceback when there is one.
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ import logging
 import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
+
+from core.logcontext import FIELDS, current
 
 _BOT_URL_TOKEN = re.compile(r"bot\d{3,20}:[A-Za-z0-9_-]{20,}")
 _TOKEN = re.compile(r"\b\d{3,20}:[A-Za-z0-9_-]{30,}\b")
@@ -35,34 +42,57 @@ class RedactSecrets(logging.Filter):
         if record.exc_info:
             record.exc_text = self.redact(logging.Formatter().formatException(record.exc_info))
             record.exc_info = None
+        for key in FIELDS:
+            value = getattr(record, key, None)
+            if isinstance(value, str):
+                setattr(record, key, self.redact(value))
+        return True
+
+
+class AddContext(logging.Filter):
+    """Copy the task's bound context fields onto the record (an explicit `extra=` wins)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for key, value in current().items():
+            if not hasattr(record, key):
+                setattr(record, key, value)
         return True
 
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        entry = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
+        entry: dict[str, object] = {
+            "timestamp": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
         }
-        for key in ("user_id", "signal_id", "symbol", "order_id"):
-            if hasattr(record, key):
-                entry[key] = getattr(record, key)
+        for key in FIELDS:
+            value = getattr(record, key, None)
+            if value is not None:
+                entry[key] = value
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
         if record.exc_text:
             entry["exc"] = record.exc_text
-        return json.dumps(entry, ensure_ascii=False)
+        return json.dumps(entry, ensure_ascii=False, default=str)
 
 
-def configure_logging(level: str, fmt: str, secrets: Iterable[str]) -> None:
+def make_handler(fmt: str, secrets: Iterable[str]) -> logging.Handler:
+    """A stderr handler that adds context, redacts secrets and formats as `fmt`."""
     handler = logging.StreamHandler()
+    handler.addFilter(AddContext())  # first: context values are redacted too
     handler.addFilter(RedactSecrets(secrets))
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    return handler
+
+
+def configure_logging(level: str, fmt: str, secrets: Iterable[str]) -> None:
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [make_handler(fmt, secrets)]
     root.setLevel(level)
     # Request lines are noise at INFO (and carry the token, redacted above anyway).
     logging.getLogger("httpx").setLevel(logging.WARNING)

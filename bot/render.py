@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import html
 import math
+import re
 from collections.abc import Iterable
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
@@ -13,7 +16,11 @@ from core.events import Alert, Event, OrderFilled, PositionClosed, SignalIssued,
 from core.models import Limits, UserSignal
 from core.trading import PositionView
 
+if TYPE_CHECKING:
+    from bot.observability import Health
+
 MAX_MESSAGE = 4096
+MAX_CAPTION = 1024
 CONFIRM_PREFIX = "sig:c:"
 SKIP_PREFIX = "sig:s:"
 CLOSE_ASK_PREFIX = "pos:c:"
@@ -231,3 +238,78 @@ def split_message(header: str, entries: Iterable[str], limit: int = MAX_MESSAGE)
     if current:
         messages.append(current)
     return messages
+
+
+_TAG = re.compile(r"<[^>]*>")
+
+
+def visible_length(html_text: str) -> int:
+    """Length Telegram counts for an HTML message: the text without tags, entities
+    decoded, in UTF-16 code units."""
+    plain = html.unescape(_TAG.sub("", html_text))
+    return len(plain.encode("utf-16-le")) // 2
+
+
+def fit_html(html_text: str, limit: int) -> str:
+    """`html_text` if Telegram will take it under `limit`; else its plain text cut to fit
+    with an ellipsis (markup dropped, so that no tag is cut in two)."""
+    if visible_length(html_text) <= limit:
+        return html_text
+    plain = html.unescape(_TAG.sub("", html_text))
+    units = plain.encode("utf-16-le")[: (limit - 1) * 2]
+    cut = units.decode("utf-16-le", errors="ignore")
+    return html.escape(cut, quote=False) + "…"
+
+
+def health_text(language: str, health: Health) -> str:
+    """The delivery, signal, engine, ML, order and exchange figures /status adds."""
+    f = health.figures
+    states = f.counts.user_signals_by_state
+    nothing = t(language, "status_nothing")
+    top = sorted(f.rejections.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
+    ml_parts = []
+    for model, (passed, rejected) in sorted(health.ml.items()):
+        part = t(language, "status_ml_model", model=model, passed=passed, rejected=rejected)
+        if model in health.model_ages:
+            part += t(language, "status_ml_age", days=health.model_ages[model].days)
+        ml_parts.append(part)
+    for model, age in sorted(health.model_ages.items()):
+        if model not in health.ml:
+            ml_parts.append(model + t(language, "status_ml_age", days=age.days))
+    usage = f.exchange
+    limiter = nothing
+    if usage is not None:
+        limiter = t(
+            language,
+            "status_limiter",
+            weight=f"{usage.used_weight:.0f}",
+            weight_limit=f"{usage.weight_limit:.0f}",
+            orders=usage.orders_in_window,
+            orders_limit=f"{usage.orders_limit:.0f}",
+            factor=f"{usage.rate_factor:.2f}",
+            paused=f"{usage.paused_for:.1f}",
+            limited=usage.rate_limited_count,
+        )
+    return t(
+        language,
+        "status_health",
+        depth=f.outbox_depth,
+        oldest=f"{f.outbox_oldest_seconds:.0f}s",
+        in_flight=f.outbox_in_flight,
+        rate=f"{health.sent_per_second:.1f}",
+        sent=health.sent,
+        failed=health.failed,
+        rate_limited=health.rate_limited,
+        in_doubt=health.in_doubt,
+        generated=sum(f.counts.signals_by_source.values()),
+        accepted=states.get("executed", 0),
+        skipped=states.get("skipped", 0),
+        expired=states.get("expired", 0),
+        rejected=states.get("rejected", 0),
+        pending=states.get("pending", 0),
+        scan=f"{health.last_scan_seconds:.2f}s" if health.last_scan_seconds is not None else "—",
+        rejections=", ".join(f"{reason} {count}" for reason, count in top) or nothing,
+        ml="; ".join(ml_parts) or nothing,
+        orders=", ".join(f"{status} {n}" for status, n in sorted(f.counts.orders_by_status.items())) or nothing,
+        limiter=limiter,
+    )

@@ -85,8 +85,11 @@ class TakeProfitHit(Event):
 
 @dataclass(frozen=True, slots=True)
 class StopMoved(Event):
+    """A trailing stop moved. Trade priority like the position's other news, so that one
+    position's messages reach the user in the order they happened."""
+
     kind: ClassVar[str] = "stop_moved"
-    priority: ClassVar[int] = PRIORITY_ROUTINE
+    priority: ClassVar[int] = PRIORITY_TRADE
 
     position_id: int
     symbol: str

@@ -51,12 +51,15 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["text", "json"] = "text"
     metrics_port: int = Field(default=0, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"  # the metrics endpoint's interface; 0.0.0.0 exposes it
     # Beyond DESIGN.md's table: tuning with safe defaults.
     signal_ttl_seconds: float | None = Field(default=None, gt=0)  # default: one timeframe
     monitor_interval_seconds: float = Field(default=30.0, gt=0)
     paper_fee_pct: float = Field(default=0.1, ge=0, lt=5)
     paper_slippage_pct: float = Field(default=0.05, ge=0, lt=5)
     max_price_drift_pct: float = Field(default=1.0, gt=0)  # confirm refused beyond this move from entry
+    alert_delivery_lag_seconds: float = Field(default=120.0, gt=0)  # admins alerted past this outbox lag
+    model_max_age_days: float = Field(default=30.0, gt=0)  # admins alerted when a model is older
 
     @field_validator("telegram_bot_token")
     @classmethod

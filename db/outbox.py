@@ -1,9 +1,16 @@
 """The persistent outbox: messages to deliver, written in the same transaction as the
-state change that caused them, drained by the bot's delivery worker."""
+state change that caused them, drained by the bot's delivery worker.
+
+A row's life: `pending` -> (claimed: `attempt_id` set, just before the Bot API call) ->
+`sent` | `failed` | back to `pending` with `not_before` (retry) or without (released,
+never sent). A row still claimed at start belongs to a process that died mid-send: it is
+"in doubt" (Telegram may or may not have it) and is queued again, counted in `in_doubt`.
+"""
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,23 +24,69 @@ from db.database import Database, to_db_time
 
 @dataclass(frozen=True, slots=True)
 class OutboxItem:
+    """A pending message with what its delivery needs from other tables."""
+
     id: int
     user_id: int
     kind: str
     priority: int
     payload: dict[str, Any]
-    attempts: int
+    attempts: int  # failed attempts so far (429s not counted)
+    in_doubt: int = 0
+    enqueued_at: float | None = None  # unix seconds
+    language: str | None = None  # None: the user has no row (e.g. an admin who never wrote)
+    blocked: bool = False
+    signal_id: int | None = None  # for rows about a user signal
+    signal_state: str | None = None
+    signal_message_id: int | None = None  # the signal's own message, once sent
+    signal_message_is_photo: bool = False
 
 
 async def queue_events(conn: aiosqlite.Connection, events: Sequence[Event], now: datetime) -> None:
     """Insert events into the outbox on an open transaction's connection."""
+    enqueued = time.time()
     await conn.executemany(
-        "INSERT INTO outbox (user_id, kind, priority, payload, created_at) VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO outbox (user_id, kind, priority, payload, created_at, user_signal_id, enqueued_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
         [
-            (e.user_id, e.kind, e.priority, json.dumps(to_payload(e), separators=(",", ":")), to_db_time(now))
+            (
+                e.user_id,
+                e.kind,
+                e.priority,
+                json.dumps(to_payload(e), separators=(",", ":")),
+                to_db_time(now),
+                getattr(e, "user_signal_id", None),
+                enqueued,
+            )
             for e in events
         ],
     )
+
+
+_DUE = """
+SELECT o.id, o.user_id, o.kind, o.priority, o.payload, o.attempts, o.in_doubt, o.enqueued_at,
+       u.language, COALESCE(u.blocked, 0) AS blocked,
+       us.signal_id, us.state AS signal_state, us.message_id AS signal_message_id,
+       COALESCE(us.message_is_photo, 0) AS signal_message_is_photo
+FROM outbox o
+LEFT JOIN users u ON u.id = o.user_id
+LEFT JOIN user_signals us ON us.id = o.user_signal_id
+WHERE o.status = 'pending' AND o.attempt_id IS NULL AND (o.not_before IS NULL OR o.not_before <= ?) {skip}
+  AND NOT EXISTS (
+      SELECT 1 FROM outbox b
+      WHERE b.user_id = o.user_id AND b.status = 'pending'
+        AND (b.priority < o.priority OR (b.priority = o.priority AND b.id < o.id))
+        AND (b.attempt_id IS NOT NULL OR b.not_before > ?))
+ORDER BY o.priority, o.id
+LIMIT ?
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    depth: int  # pending rows
+    oldest_enqueued_at: float | None  # unix seconds of the oldest pending row
+    in_flight: int  # claimed rows
 
 
 class OutboxRepository:
@@ -45,39 +98,74 @@ class OutboxRepository:
             await queue_events(conn, events, now)
 
     async def due(self, now: datetime, limit: int, skip_kinds: Sequence[str] = ()) -> list[OutboxItem]:
-        """Pending messages whose time has come, most urgent first, oldest first."""
-        skip = f" AND kind NOT IN ({', '.join('?' for _ in skip_kinds)})" if skip_kinds else ""
-        rows = await self._db.fetchall(
-            "SELECT id, user_id, kind, priority, payload, attempts FROM outbox"
-            f" WHERE status = 'pending' AND (not_before IS NULL OR not_before <= ?){skip}"
-            " ORDER BY priority, id LIMIT ?",
-            (to_db_time(now), *skip_kinds, limit),
-        )
+        """Pending, unclaimed messages whose time has come, most urgent first, oldest first.
+        A chat whose earlier message is in flight or waiting for a retry gets nothing, so
+        one chat's messages never overtake each other."""
+        skip = f"AND o.kind NOT IN ({', '.join('?' for _ in skip_kinds)})" if skip_kinds else ""
+        moment = to_db_time(now)
+        rows = await self._db.fetchall(_DUE.format(skip=skip), (moment, *skip_kinds, moment, limit))
         return [
-            OutboxItem(r["id"], r["user_id"], r["kind"], r["priority"], json.loads(r["payload"]), r["attempts"])
+            OutboxItem(
+                id=r["id"],
+                user_id=r["user_id"],
+                kind=r["kind"],
+                priority=r["priority"],
+                payload=json.loads(r["payload"]),
+                attempts=r["attempts"],
+                in_doubt=r["in_doubt"],
+                enqueued_at=r["enqueued_at"],
+                language=r["language"],
+                blocked=bool(r["blocked"]),
+                signal_id=r["signal_id"],
+                signal_state=r["signal_state"],
+                signal_message_id=r["signal_message_id"],
+                signal_message_is_photo=bool(r["signal_message_is_photo"]),
+            )
             for r in rows
         ]
 
-    async def mark_sent(self, item: OutboxItem, message_id: int | None, now: datetime) -> None:
-        """Record the delivery; a signal's message id goes to its user_signals row too."""
+    async def claim(self, item: OutboxItem, attempt_id: str) -> bool:
+        """Mark the row as being sent (committed before the Bot API call). False if it is
+        no longer pending and unclaimed."""
+        changed = await self._db.execute(
+            "UPDATE outbox SET attempt_id = ?, attempt_started_at = ?"
+            " WHERE id = ? AND status = 'pending' AND attempt_id IS NULL",
+            (attempt_id, time.time(), item.id),
+        )
+        return changed == 1
+
+    async def release(self, item: OutboxItem) -> None:
+        """Unclaim a row that was certainly not sent."""
+        await self._db.execute("UPDATE outbox SET attempt_id = NULL WHERE id = ?", (item.id,))
+
+    async def mark_sent(self, item: OutboxItem, message_id: int | None, delivered_as: str, now: datetime) -> None:
+        """Record the delivery; a signal's message id (and whether it is a photo) goes to
+        its user_signals row too."""
         async with self._db.transaction() as conn:
             await conn.execute(
-                "UPDATE outbox SET status = 'sent', message_id = ?, sent_at = ?, attempts = attempts + 1 WHERE id = ?",
-                (message_id, to_db_time(now), item.id),
+                "UPDATE outbox SET status = 'sent', message_id = ?, sent_at = ?, delivered_as = ?, attempt_id = NULL"
+                " WHERE id = ?",
+                (message_id, to_db_time(now), delivered_as, item.id),
             )
             user_signal_id = item.payload.get("user_signal_id")
             if item.kind == "signal" and user_signal_id is not None and message_id is not None:
-                await conn.execute("UPDATE user_signals SET message_id = ? WHERE id = ?", (message_id, user_signal_id))
+                await conn.execute(
+                    "UPDATE user_signals SET message_id = ?, message_is_photo = ? WHERE id = ?",
+                    (message_id, int(delivered_as == "photo"), user_signal_id),
+                )
 
-    async def retry_later(self, item: OutboxItem, not_before: datetime, error: str) -> None:
+    async def retry_later(self, item: OutboxItem, not_before: datetime, error: str, *, rate_limited: bool) -> None:
+        """Unclaim and hold until `not_before`; a 429 is counted apart from failed attempts."""
+        column = "rate_limited" if rate_limited else "attempts"
         await self._db.execute(
-            "UPDATE outbox SET not_before = ?, last_error = ?, attempts = attempts + 1 WHERE id = ?",
+            f"UPDATE outbox SET not_before = ?, last_error = ?, {column} = {column} + 1, attempt_id = NULL"
+            " WHERE id = ?",
             (to_db_time(not_before), error[:500], item.id),
         )
 
     async def mark_failed(self, item: OutboxItem, error: str) -> None:
         await self._db.execute(
-            "UPDATE outbox SET status = 'failed', last_error = ?, attempts = attempts + 1 WHERE id = ?",
+            "UPDATE outbox SET status = 'failed', last_error = ?, attempt_id = NULL WHERE id = ?",
             (error[:500], item.id),
         )
 
@@ -87,6 +175,48 @@ class OutboxRepository:
             (error[:500], user_id),
         )
 
+    async def requeue_in_doubt(self) -> int:
+        """At start: rows a previous process claimed and never resolved were being sent
+        when it stopped. Queue them again (Telegram may already have them)."""
+        return await self._db.execute(
+            "UPDATE outbox SET attempt_id = NULL, in_doubt = in_doubt + 1"
+            " WHERE status = 'pending' AND attempt_id IS NOT NULL"
+        )
+
     async def depth(self) -> int:
         row = await self._db.fetchone("SELECT COUNT(*) FROM outbox WHERE status = 'pending'")
         return int(row[0]) if row else 0
+
+    async def backlog(self, skip_kinds: Sequence[str] = ()) -> Backlog:
+        """Pending rows (but `skip_kinds`, e.g. signals held while paused)."""
+        skip = f" AND kind NOT IN ({', '.join('?' for _ in skip_kinds)})" if skip_kinds else ""
+        row = await self._db.fetchone(
+            "SELECT COUNT(*), MIN(enqueued_at), COALESCE(SUM(attempt_id IS NOT NULL), 0)"
+            f" FROM outbox WHERE status = 'pending'{skip}",
+            tuple(skip_kinds),
+        )
+        assert row is not None
+        return Backlog(int(row[0]), row[1], int(row[2]))
+
+
+class ChartRepository:
+    """Telegram file ids of the signal charts already uploaded."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def file_id(self, signal_id: int, language: str) -> str | None:
+        row = await self._db.fetchone(
+            "SELECT file_id FROM signal_charts WHERE signal_id = ? AND language = ?", (signal_id, language)
+        )
+        return row[0] if row else None
+
+    async def save(self, signal_id: int, language: str, file_id: str, now: datetime) -> None:
+        await self._db.execute(
+            "INSERT INTO signal_charts (signal_id, language, file_id, created_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (signal_id, language) DO UPDATE SET file_id = excluded.file_id",
+            (signal_id, language, file_id, to_db_time(now)),
+        )
+
+    async def forget(self, signal_id: int, language: str) -> None:
+        await self._db.execute("DELETE FROM signal_charts WHERE signal_id = ? AND language = ?", (signal_id, language))

@@ -11,7 +11,7 @@ from telegram.ext import Application, CommandHandler, filters
 
 from bot.context import BotContext, is_admin, reply, user_language
 from bot.i18n import t
-from bot.render import limits_text, price, side_name
+from bot.render import MAX_MESSAGE, fit_html, health_text, limits_text, price, side_name
 from core.admin import limit_names
 from core.errors import UserError
 from core.models import Side
@@ -82,8 +82,8 @@ async def status(update: Update, context: BotContext) -> None:
             errors=ls.errors,
         )
     symbols = ", ".join(st.symbols[:30]) + (" …" if len(st.symbols) > 30 else "")
-    await reply(
-        update,
+    health = await context.services.observability.refresh(check=False)
+    text = (
         t(
             language,
             "status",
@@ -97,8 +97,10 @@ async def status(update: Update, context: BotContext) -> None:
             subscribers=st.subscribers,
             open_positions=st.open_positions,
             outbox=st.outbox_depth,
-        ),
+        )
+        + health_text(language, health)
     )
+    await reply(update, fit_html(text, MAX_MESSAGE))
 
 
 @admin_only

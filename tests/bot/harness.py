@@ -11,10 +11,14 @@ from typing import Any
 
 from bot.app import Overrides, build_application
 from bot.context import BotApplication, Services
+from bot.ratelimit import TelegramLimits
 from core.clock import ManualClock
 from core.settings import Settings
 from tests.fakes.bot_api import FakeBotApi
 from tests.fakes.market import FakeMarketData
+
+#: Telegram's limits switched off for tests that are not about them (the fake enforces none by default).
+FAST = TelegramLimits(messages_per_second=1000.0, chat_interval=0.0)
 
 ADMIN = 1
 ALICE = 1001
@@ -59,14 +63,21 @@ class RunningBot:
 
 @asynccontextmanager
 async def running_bot(
-    fake: FakeBotApi, settings: Settings, clock: ManualClock, market: FakeMarketData
+    fake: FakeBotApi,
+    settings: Settings,
+    clock: ManualClock,
+    market: FakeMarketData,
+    *,
+    limits: TelegramLimits = FAST,
+    delivery: dict[str, float] | None = None,
 ) -> AsyncIterator[RunningBot]:
     """Start the application the way run_polling does, and stop it the same way."""
     overrides = Overrides(
         clock=clock,
         market_data=market,
         schedule_jobs=False,
-        delivery_options={"per_chat_interval": 0.0, "idle_poll": 0.05},
+        delivery_options={"idle_poll": 0.05, **(delivery or {})},
+        telegram_limits=limits,
     )
     app = build_application(settings, overrides)
     await app.initialize()

@@ -10,7 +10,7 @@ import pytest
 
 from bot.app import Overrides, build_application
 from core.clock import SystemClock
-from tests.bot.harness import ADMIN, ALICE, RunningBot, make_settings
+from tests.bot.harness import ADMIN, ALICE, FAST, RunningBot, make_settings
 from tests.fakes.bot_api import FakeBotApi
 from tests.fakes.fake_exchange import FakeBinance
 from tests.fakes.loopback import loopback_session
@@ -43,7 +43,7 @@ async def bot(telegram: FakeBotApi, binance: FakeBinance, tmp_path: Path) -> Asy
     app = build_application(
         settings,
         Overrides(clock=SystemClock(), schedule_jobs=False, exchange_session=session,
-                  delivery_options={"per_chat_interval": 0.0, "idle_poll": 0.05}),
+                  delivery_options={"idle_poll": 0.05}, telegram_limits=FAST),
     )
     await app.initialize()
     assert app.post_init is not None and app.updater is not None

@@ -106,7 +106,9 @@ async def test_help_shows_admin_commands_only_to_admins(bot: RunningBot) -> None
 async def test_signal_confirm_fill_and_position(bot: RunningBot) -> None:
     await subscribe(bot, ALICE, BOB)
     ids = await publish(bot, (ALICE, BOB))
-    text = next(m for m in bot.fake.messages(ALICE) if m["message_id"] == ids[ALICE])["text"]
+    signal = next(m for m in bot.fake.messages(ALICE) if m["message_id"] == ids[ALICE])
+    assert signal["photo"]  # the chart, with the signal as its caption
+    text = signal["caption"]
     for fragment in ("BTC/USDT LONG", "Entry: 100", "Stop-loss: 90 (10.00%)", "TP1: 110", "TP2: 120", "Size: 10"):
         assert fragment in text
     data = buttons(bot, ALICE, ids[ALICE])
@@ -117,12 +119,12 @@ async def test_signal_confirm_fill_and_position(bot: RunningBot) -> None:
     # The signal's own message is edited to show the fill, its buttons gone.
     await bot.fake.wait_for(
         lambda: (
-            "Filled" in (bot.fake.messages(ALICE)[-1].get("text") or "")
-            or any("Filled" in (m.get("text") or "") for m in bot.fake.messages(ALICE))
+            "Filled" in (bot.fake.last_text(ALICE) or "")
+            or any("Filled" in (m.get("caption") or "") for m in bot.fake.messages(ALICE))
         )
     )
     edited = next(m for m in bot.fake.messages(ALICE) if m["message_id"] == ids[ALICE])
-    assert "Filled" in edited["text"] and "reply_markup" not in edited
+    assert "Filled" in edited["caption"] and "reply_markup" not in edited
 
     positions = await bot.reply_to(ALICE, "/positions")
     assert "BTC/USDT LONG 10 @ 100" in positions and "Stop 90" in positions and "TP2 120" in positions
@@ -258,7 +260,7 @@ async def test_monitor_reports_tp1_and_close(bot: RunningBot, market: FakeMarket
     market.add_candles("BTC/USDT", candles_frame(T0, [(100, 111, 99, 108), (108, 121, 107, 120)], HOUR))
     await bot.services.trading.monitor()
     await bot.fake.wait_for(lambda: "closed (TP2)" in (bot.fake.last_text(ALICE) or ""))
-    texts = [c.params["text"] for c in bot.fake.sent(ALICE)]
+    texts = [c.params.get("text") or c.params["caption"] for c in bot.fake.sent(ALICE)]
     assert any("TP1 reached: closed 5 @ 110" in t and "Stop moved to 100" in t for t in texts)
     # -1.00 entry fee + (50 - 0.55) + (100 - 0.60) = +147.85 on a notional of 1 000
     assert "realised P&L +147.85 (+14.7" in (bot.fake.last_text(ALICE) or "")  # 14.785% at 2 decimals
@@ -357,5 +359,5 @@ async def test_settings_language_and_risk(bot: RunningBot) -> None:
     assert user is not None and user.risk_pct == 0.5 and user.language == "ru"
     # 0.5% of 10 000 = 50 at risk over a stop 10 away -> 5 units
     ids = await publish(bot, (ALICE,))
-    text = next(m for m in bot.fake.messages(ALICE) if m["message_id"] == ids[ALICE])["text"]
+    text = next(m for m in bot.fake.messages(ALICE) if m["message_id"] == ids[ALICE])["caption"]
     assert "Объём: 5 " in text and "ЛОНГ" in text

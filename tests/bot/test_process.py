@@ -75,7 +75,8 @@ async def test_replay_signal_confirm_sigterm_and_restart(fake: FakeBotApi, tmp_p
         signal_call = await fake.wait_for(
             lambda: next((c for c in fake.sent(USER) if c.params.get("reply_markup")), None), timeout=60
         )
-        assert "BTC/USD" in signal_call.result["text"] and "SHORT" in signal_call.result["text"]
+        body = signal_call.result.get("caption") or signal_call.result["text"]
+        assert "BTC/USD" in body and "SHORT" in body
         message_id = signal_call.result["message_id"]
         data = signal_call.params["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
         query = fake.inject_callback(USER, data, message_id=message_id)
