@@ -15,7 +15,7 @@ import asyncio
 import io
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -125,8 +125,14 @@ class SignalCharts:
     """One chart per signal and language, rendered once, uploaded once."""
 
     def __init__(
-        self, market_data: MarketData, repository: ChartRepository, clock: Clock, cache_size: int = 128
+        self,
+        market_data: MarketData,
+        repository: ChartRepository,
+        clock: Clock,
+        cache_size: int = 128,
+        render: Callable[[pd.DataFrame, SignalIssued, str], bytes] = render_signal_chart,
     ) -> None:
+        self._render_png = render
         self._market_data = market_data
         self._repository = repository
         self._clock = clock
@@ -180,7 +186,7 @@ class SignalCharts:
             candles = None
         if candles is not None and len(candles):
             try:
-                png = await asyncio.to_thread(render_signal_chart, candles, signal, key[1])
+                png = await asyncio.to_thread(self._render_png, candles, signal, key[1])
                 self.rendered += 1
             except Exception:  # a broken picture must not hold a signal back: it goes as text
                 log.exception("rendering the chart of %s failed; sending the signal as text", signal.symbol)

@@ -291,7 +291,7 @@ class DeliveryWorker:
             await self._outbox.fail_pending_for_user(item.user_id, "user blocked the bot")
             return Outcome.DROPPED
         except BadRequest as exc:
-            log.error("telegram refused a %s message (outbox %s): %s", item.kind, item.id, exc.message)
+            log.error("telegram refused the %s message (outbox %s): %s", item.kind, item.id, exc.message)
             await self._drop(item, "bad_request", f"bad request: {exc.message}")
             return Outcome.DROPPED
         except (NetworkError, TelegramError) as exc:  # timeouts, connection errors, 5xx
