@@ -19,7 +19,7 @@ from bot.render import MAX_CAPTION, fit_html, visible_length
 from core.clock import ManualClock
 from core.events import Alert
 from core.models import Side
-from tests.bot.harness import ADMIN, ALICE, BOB, RunningBot, make_settings, running_bot
+from tests.bot.harness import ALICE, BOB, RunningBot, make_settings, running_bot
 from tests.bot.test_flow import eventually
 from tests.conftest import T0
 from tests.fakes.bot_api import Call, FakeBotApi
@@ -167,7 +167,7 @@ async def test_429_pauses_for_exactly_the_time_asked_then_sends_once(bot: Runnin
     assert after and all(c.time >= refused.time + 1.0 for c in after)  # nobody sent during the pause
     assert Counter(c.chat_id for c in signal_sends(fake)) == {ALICE: 1, BOB: 1}
     assert fake.count_429 == 1 and bot.services.delivery.failed == 0
-    rows = outbox_rows(tmp_path, "SELECT rate_limited, attempts FROM outbox WHERE user_id = %d" % refused.chat_id)
+    rows = outbox_rows(tmp_path, f"SELECT rate_limited, attempts FROM outbox WHERE user_id = {refused.chat_id}")
     assert rows == [(1, 0)]
 
 
