@@ -143,7 +143,7 @@ async def _no_pending(tmp_path: Path) -> bool:
 @pytest.fixture
 async def bot(fake: FakeBotApi, tmp_path: Path, market: FakeMarketData) -> AsyncIterator[RunningBot]:
     settings = settings_for(fake, tmp_path)
-    async with running_bot(fake, settings, ManualClock(T0), market, delivery={"backoff_base": 0.05}) as running:
+    async with running_bot(fake, settings, ManualClock(T0), market, delivery={"backoff_base": 0.2}) as running:
         await running.services.trading.register(ALICE, "en")
         await running.services.trading.register(BOB, "en")
         yield running
