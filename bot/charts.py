@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -35,6 +36,7 @@ from db.outbox import ChartRepository
 log = logging.getLogger(__name__)
 
 CHART_CANDLES = 60
+_V = TypeVar("_V")
 _UP, _DOWN = "#26a69a", "#ef5350"
 _ENTRY, _STOP, _TARGET = "#1e88e5", "#e53935", "#43a047"
 
@@ -52,7 +54,7 @@ def render_signal_chart(candles: pd.DataFrame, signal: SignalIssued, language: s
     x = np.arange(len(frame))
     opens, closes = frame["open"].to_numpy(), frame["close"].to_numpy()
     highs, lows = frame["high"].to_numpy(), frame["low"].to_numpy()
-    colours = np.where(closes >= opens, _UP, _DOWN)
+    colours = [_UP if c >= o else _DOWN for o, c in zip(opens, closes, strict=True)]
     figure = Figure(figsize=(8, 4.5))
     ax = figure.add_subplot()
     ax.vlines(x, lows, highs, colors=colours, linewidth=1)
@@ -193,7 +195,7 @@ class SignalCharts:
         self._remember(self._pngs, key, png)
         return png
 
-    def _remember(self, cache: OrderedDict[tuple[int, str], object], key: tuple[int, str], value: object) -> None:
+    def _remember(self, cache: OrderedDict[tuple[int, str], _V], key: tuple[int, str], value: _V) -> None:
         cache[key] = value
         cache.move_to_end(key)
         while len(cache) > self._cache_size:

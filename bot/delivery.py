@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import functools
 import itertools
 import logging
 import math
@@ -38,8 +39,8 @@ from collections import deque
 from datetime import timedelta
 from typing import Protocol
 
-from telegram import Bot
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.ext import ExtBot
 
 from bot.charts import SignalCharts
 from bot.i18n import DEFAULT_LANGUAGE
@@ -73,7 +74,7 @@ class Outcome(enum.Enum):
 class DeliveryWorker:
     def __init__(
         self,
-        bot: Bot,
+        bot: ExtBot[Bulk],
         outbox: OutboxRepository,
         users: UserRepository,
         system: SystemRepository,
@@ -90,6 +91,7 @@ class DeliveryWorker:
         backoff_cap: float = 300.0,
         max_attempts: int = 30,
         stop_timeout: float = 5.0,
+        keep_delivered: timedelta = timedelta(days=7),
     ) -> None:
         self._bot = bot
         self._outbox = outbox
@@ -107,6 +109,7 @@ class DeliveryWorker:
         self._backoff_cap = backoff_cap
         self._max_attempts = max_attempts
         self._stop_timeout = stop_timeout
+        self._keep_delivered = keep_delivered.total_seconds()
         self._window: list[OutboxItem] = []
         self._window_full = False
         self._inflight: dict[int, asyncio.Task[Outcome]] = {}
@@ -168,11 +171,14 @@ class DeliveryWorker:
                 "(Telegram may have had them already)",
                 requeued,
             )
-        next_reload = 0.0
+        next_reload = next_purge = 0.0
         try:
             while not self._stopping:
                 self._changed.clear()
                 now = time.monotonic()
+                if now >= next_purge:  # sent and dropped rows are kept a week for inquiries
+                    await self._outbox.purge_delivered(self._clock.now().timestamp() - self._keep_delivered)
+                    next_purge = now + 3600
                 if self._reload or now >= next_reload or self._due_timer(now) or self._exhausted():
                     await self._load()
                     next_reload = now + self._idle_poll
@@ -180,7 +186,8 @@ class DeliveryWorker:
                 timeout = wake_at - time.monotonic()
                 if timeout > 0:
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._changed.wait(), timeout)
+                        async with asyncio.timeout(timeout):  # not wait_for: it can swallow a cancel (3.11)
+                            await self._changed.wait()
         finally:
             await self._finish_inflight()
 
@@ -221,7 +228,7 @@ class DeliveryWorker:
                 continue
             task = asyncio.create_task(self._deliver(item), name=f"deliver-{item.id}")
             self._inflight[chat] = task
-            task.add_done_callback(lambda done, item=item: self._finished(item, done))
+            task.add_done_callback(functools.partial(self._finished, item))
         self._window = waiting
         return wake_at
 

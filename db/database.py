@@ -10,8 +10,10 @@ open a short transaction to record the outcome.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
+import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -104,13 +106,20 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """BEGIN IMMEDIATE ... COMMIT under the connection lock; ROLLBACK on error."""
+        """BEGIN IMMEDIATE ... COMMIT under the connection lock; ROLLBACK on error.
+
+        Cancellation-safe: aiosqlite runs statements in order on its own thread, and one
+        already handed to it runs even if the awaiting task is cancelled. A task cancelled
+        while its BEGIN is on the way therefore still queues a ROLLBACK behind it before it
+        lets go of the lock; otherwise the BEGIN would open a transaction nobody ends, and
+        every later write would silently join it (and be lost at close)."""
         async with self._lock:
-            await self.conn.execute("BEGIN IMMEDIATE")
             try:
+                await self.conn.execute("BEGIN IMMEDIATE")
                 yield self.conn
             except BaseException:
-                await self.conn.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.OperationalError):  # no transaction was opened
+                    await self.conn.execute("ROLLBACK")
                 raise
             else:
                 await self.conn.execute("COMMIT")

@@ -64,20 +64,25 @@ async def queue_events(conn: aiosqlite.Connection, events: Sequence[Event], now:
 
 
 _DUE = """
-SELECT o.id, o.user_id, o.kind, o.priority, o.payload, o.attempts, o.in_doubt, o.enqueued_at,
+WITH due AS (
+    SELECT o.*, ROW_NUMBER() OVER (PARTITION BY o.user_id ORDER BY o.priority, o.id) AS place
+    FROM outbox o
+    WHERE o.status = 'pending' AND o.attempt_id IS NULL AND (o.not_before IS NULL OR o.not_before <= ?) {skip}
+      AND NOT EXISTS (
+          SELECT 1 FROM outbox b
+          WHERE b.user_id = o.user_id AND b.status = 'pending'
+            AND (b.priority < o.priority OR (b.priority = o.priority AND b.id < o.id))
+            AND (b.attempt_id IS NOT NULL OR b.not_before > ?))
+)
+SELECT d.id, d.user_id, d.kind, d.priority, d.payload, d.attempts, d.in_doubt, d.enqueued_at,
        u.language, COALESCE(u.blocked, 0) AS blocked,
        us.signal_id, us.state AS signal_state, us.message_id AS signal_message_id,
        COALESCE(us.message_is_photo, 0) AS signal_message_is_photo
-FROM outbox o
-LEFT JOIN users u ON u.id = o.user_id
-LEFT JOIN user_signals us ON us.id = o.user_signal_id
-WHERE o.status = 'pending' AND o.attempt_id IS NULL AND (o.not_before IS NULL OR o.not_before <= ?) {skip}
-  AND NOT EXISTS (
-      SELECT 1 FROM outbox b
-      WHERE b.user_id = o.user_id AND b.status = 'pending'
-        AND (b.priority < o.priority OR (b.priority = o.priority AND b.id < o.id))
-        AND (b.attempt_id IS NOT NULL OR b.not_before > ?))
-ORDER BY o.priority, o.id
+FROM due d
+LEFT JOIN users u ON u.id = d.user_id
+LEFT JOIN user_signals us ON us.id = d.user_signal_id
+WHERE d.place <= ?
+ORDER BY d.priority, d.id
 LIMIT ?
 """
 
@@ -97,13 +102,16 @@ class OutboxRepository:
         async with self._db.transaction() as conn:
             await queue_events(conn, events, now)
 
-    async def due(self, now: datetime, limit: int, skip_kinds: Sequence[str] = ()) -> list[OutboxItem]:
-        """Pending, unclaimed messages whose time has come, most urgent first, oldest first.
-        A chat whose earlier message is in flight or waiting for a retry gets nothing, so
-        one chat's messages never overtake each other."""
+    async def due(
+        self, now: datetime, limit: int, skip_kinds: Sequence[str] = (), per_chat: int = 3
+    ) -> list[OutboxItem]:
+        """Pending, unclaimed messages whose time has come, most urgent first, oldest first,
+        at most `per_chat` of one chat (so that a long queue in one chat cannot crowd the
+        others out of `limit`). A chat whose earlier message is in flight or waiting for a
+        retry gets nothing, so one chat's messages never overtake each other."""
         skip = f"AND o.kind NOT IN ({', '.join('?' for _ in skip_kinds)})" if skip_kinds else ""
         moment = to_db_time(now)
-        rows = await self._db.fetchall(_DUE.format(skip=skip), (moment, *skip_kinds, moment, limit))
+        rows = await self._db.fetchall(_DUE.format(skip=skip), (moment, *skip_kinds, moment, per_chat, limit))
         return [
             OutboxItem(
                 id=r["id"],
@@ -181,6 +189,13 @@ class OutboxRepository:
         return await self._db.execute(
             "UPDATE outbox SET attempt_id = NULL, in_doubt = in_doubt + 1"
             " WHERE status = 'pending' AND attempt_id IS NOT NULL"
+        )
+
+    async def purge_delivered(self, enqueued_before: float) -> int:
+        """Delete sent and failed rows enqueued before `enqueued_before` (unix seconds)."""
+        return await self._db.execute(
+            "DELETE FROM outbox WHERE status IN ('sent', 'failed') AND COALESCE(enqueued_at, 0) < ?",
+            (enqueued_before,),
         )
 
     async def depth(self) -> int:

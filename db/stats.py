@@ -13,7 +13,6 @@ class SystemCounts:
     user_signals_by_state: dict[str, int] = field(default_factory=dict)  # pending, executed, skipped ...
     orders_by_status: dict[str, int] = field(default_factory=dict)
     open_positions: int = 0
-    outbox_by_status: dict[str, int] = field(default_factory=dict)  # pending, sent, failed
     subscribers: int = 0
 
 
@@ -32,6 +31,5 @@ class StatsRepository:
             user_signals_by_state=await self._grouped("SELECT state, COUNT(*) FROM user_signals GROUP BY state"),
             orders_by_status=await self._grouped("SELECT status, COUNT(*) FROM orders GROUP BY status"),
             open_positions=int(open_row[0]) if open_row else 0,
-            outbox_by_status=await self._grouped("SELECT status, COUNT(*) FROM outbox GROUP BY status"),
             subscribers=int(subscribers[0]) if subscribers else 0,
         )

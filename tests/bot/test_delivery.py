@@ -213,6 +213,7 @@ async def test_server_errors_retry_with_backoff_and_send_once(bot: RunningBot, t
     tries = [c for c in fake.calls if c.chat_id == ALICE and c.method == "sendMessage"]
     assert [c.status for c in tries] == [502, 502, 200]
     assert tries[2].time - tries[1].time > tries[1].time - tries[0].time > 0  # the wait doubles
+    await eventually(lambda: _no_pending(tmp_path))
     assert outbox_rows(tmp_path, f"SELECT status, attempts FROM outbox WHERE user_id = {ALICE}") == [("sent", 2)]
 
 

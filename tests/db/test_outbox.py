@@ -41,6 +41,22 @@ async def test_a_chat_waits_behind_its_message_in_flight_or_in_retry(db: Databas
     assert retried.attempts == 1
 
 
+async def test_a_long_queue_in_one_chat_does_not_crowd_out_the_others(db: Database) -> None:
+    outbox = OutboxRepository(db)
+    await outbox.enqueue([alert(1, n) for n in range(10)] + [alert(2, 1), alert(3, 1)], T0)
+    items = await outbox.due(T0, 5)
+    assert [i.user_id for i in items] == [1, 1, 1, 2, 3]
+
+
+async def test_old_delivered_rows_are_purged(db: Database) -> None:
+    outbox = OutboxRepository(db)
+    await outbox.enqueue([alert(1, 1), alert(2, 1)], T0)
+    sent, pending = await outbox.due(T0, 10)
+    await outbox.mark_sent(sent, 5, "text", T0)
+    assert await outbox.purge_delivered(enqueued_before=(pending.enqueued_at or 0) + 1) == 1
+    assert [i.id for i in await outbox.due(T0, 10)] == [pending.id]
+
+
 async def test_a_429_is_not_counted_as_a_failed_attempt(db: Database) -> None:
     outbox = OutboxRepository(db)
     await outbox.enqueue([alert(1, 1)], T0)
