@@ -127,6 +127,7 @@ async def run(users: int, probes: int) -> None:
     print(f"429 answers: {fake.count_429}")
     print(f"latency:     p50 {percentile(latencies, 50):.1f} s, p95 {percentile(latencies, 95):.1f} s, "
           f"p99 {percentile(latencies, 99):.1f} s, max {max(latencies):.1f} s (command to acceptance)")  # fmt: skip
+    print(f"first:       {first - started:.2f} s from the command to the first signal (chart rendered and uploaded)")
     print(f"charts:      {uploads} upload(s), {len(calls) - uploads} sent by file_id")
     if starts:
         print(f"/start:      answered in median {statistics.median(starts) * 1000:.0f} ms, "

@@ -25,6 +25,7 @@ from core.errors import (
     UserError,
 )
 from core.events import Alert, Event, OrderFilled, PositionClosed, SignalIssued, StopMoved, TakeProfitHit
+from core.logcontext import log_context
 from core.models import (
     ExitReason,
     Limits,
@@ -383,6 +384,10 @@ class TradingService:
         return await self._signals.signal_atr(row.signal_id)
 
     async def _submit(self, request: OrderRequest) -> OrderResult:
+        with log_context(order_id=request.client_order_id, user_id=request.user_id, symbol=request.symbol):
+            return await self._submit_once(request)
+
+    async def _submit_once(self, request: OrderRequest) -> OrderResult:
         """Send an order exactly once per client order id. A known id is resolved from
         the record or the exchange, never sent again blindly."""
         known = await self._orders.begin(request)
