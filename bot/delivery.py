@@ -53,6 +53,8 @@ from db.outbox import OutboxItem, OutboxRepository
 
 log = logging.getLogger(__name__)
 
+_RATE_WINDOW = 60.0  # seconds over which /status shows the delivery rate
+
 
 class DeliveryObserver(Protocol):
     """Where the worker reports what it did (the metrics)."""
@@ -153,12 +155,15 @@ class DeliveryWorker:
         self._reload = True
         self._changed.set()
 
-    def sent_per_second(self, window: float = 60.0) -> float:
-        """Deliveries per second over the last `window` seconds."""
-        horizon = time.monotonic() - window
+    def sent_per_second(self) -> float:
+        """Deliveries per second over the last minute."""
+        self._forget_old_deliveries()
+        return len(self._recent) / _RATE_WINDOW
+
+    def _forget_old_deliveries(self) -> None:
+        horizon = time.monotonic() - _RATE_WINDOW
         while self._recent and self._recent[0] < horizon:
             self._recent.popleft()
-        return len(self._recent) / window
 
     # ------------------------------------------------------------------ dispatcher
     async def run(self) -> None:
@@ -307,6 +312,7 @@ class DeliveryWorker:
         await self._outbox.mark_sent(item, message_id, delivered_as, now)
         self.sent += 1
         self._recent.append(time.monotonic())
+        self._forget_old_deliveries()
         latency = now.timestamp() - item.enqueued_at if item.enqueued_at is not None else None
         self._observer.delivered(item.kind, latency)
         return Outcome.SENT
