@@ -29,6 +29,7 @@ from core.exchange.limiter import ExchangeBudgets, ExchangeLimiter
 from core.exchange.paper import PaperAccounts, PaperExchange
 from core.fills import FillModel
 from core.marketdata import ReplayMarketData
+from core.paper_positions import PaperPositions
 from core.ports import Clock, Exchange, MarketData
 from core.scanner import Scanner
 from core.settings import Settings
@@ -126,7 +127,14 @@ class Runtime:
             orders=orders,
             positions=positions,
             outbox=outbox,
-            rules=engine.management_rules,
+            manager=PaperPositions(
+                clock=clock,
+                exchange=exchange,
+                orders=orders,
+                positions=positions,
+                rules=engine.management_rules,
+                wake_delivery=delivery.wake,
+            ),
             wake_delivery=delivery.wake,
         )
         self.system = system

@@ -12,7 +12,7 @@ from typing import Protocol
 
 import pandas as pd
 
-from core.events import Event
+from core.events import Event, PositionClosed
 from core.models import (
     Balance,
     Limits,
@@ -189,6 +189,34 @@ class PositionRepository(Protocol):
     async def count_open(self, user_id: int | None = None) -> int: ...
 
     async def closed_net_pnls(self, user_ids: Sequence[int] | None = None) -> dict[int, list[float]]: ...
+
+
+class PositionManager(Protocol):
+    """How positions are protected, followed and closed once their entry filled: against
+    closed candles (paper, core/paper_positions.py) or by orders resting on the exchange
+    (live, core/live.py). Chosen once, in the composition root."""
+
+    async def admit(self, row: UserSignal) -> None:
+        """Raise UserError when this user cannot trade this signal here; called before the
+        row is claimed, so a refusal leaves it pending."""
+
+    async def opened(self, position: Position) -> None:
+        """The position was just stored: protect it. Never raises for an exchange failure
+        (the entry has filled): it flags the position instead."""
+
+    async def follow(self, position: Position, candles: pd.DataFrame) -> bool:
+        """Bring one open position up to date; `candles` are the symbol's latest closed ones.
+        True if the position changed."""
+
+    async def close(self, position: Position, price: float) -> PositionClosed:
+        """Close what is left of the position now, at market (`price`: the latest)."""
+
+    async def settle(self) -> None:
+        """Before recovery: wait until no order a stopped process sent can still arrive."""
+
+    async def reconcile(self) -> int:
+        """After the interrupted confirmations are resolved: bring orders and positions in
+        line with the exchange. Returns how many orders and positions changed."""
 
 
 class OutboxRepository(Protocol):

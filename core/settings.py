@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,6 +41,7 @@ class Settings(BaseSettings):
     exchange: str = "binance"
     exchange_sandbox: bool = False
     exchange_api_base_url: str | None = None  # replaces scheme and host of every REST URL
+    encryption_key: SecretStr | None = None  # Fernet key(s) for users' API keys; required for live
     market_data: Literal["exchange", "replay"] = "exchange"
     replay_dir: Path | None = None
     replay_start: datetime | None = None
@@ -63,6 +66,26 @@ class Settings(BaseSettings):
     def _token_shape(cls, value: SecretStr) -> SecretStr:
         if not _TOKEN.match(value.get_secret_value()):
             raise ValueError("does not look like a bot token from @BotFather (digits:secret)")
+        return value
+
+    @field_validator("encryption_key")
+    @classmethod
+    def _fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        parts = [part.strip() for part in value.get_secret_value().split(",") if part.strip()]
+        if not parts:
+            return None
+        for part in parts:
+            try:
+                raw = base64.urlsafe_b64decode(part.encode())
+            except (binascii.Error, ValueError):
+                raw = b""
+            if len(raw) != 32:
+                raise ValueError(
+                    "is not a Fernet key (32 url-safe base64 bytes); make one with"
+                    " python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
+                )
         return value
 
     @field_validator("admin_ids", mode="before")
@@ -114,6 +137,15 @@ class Settings(BaseSettings):
                 raise ValueError("MARKET_DATA=replay needs REPLAY_DIR and REPLAY_START")
             if not self.replay_dir.is_dir():
                 raise ValueError(f"REPLAY_DIR {self.replay_dir} is not a directory")
+        return self
+
+    @model_validator(mode="after")
+    def _live_needs_keys_and_exchange(self) -> Settings:
+        if self.trading_mode == "live":
+            if self.encryption_key is None:
+                raise ValueError("TRADING_MODE=live needs ENCRYPTION_KEY (users' API keys are encrypted with it)")
+            if self.market_data != "exchange":
+                raise ValueError("TRADING_MODE=live needs MARKET_DATA=exchange (prices of the account's exchange)")
         return self
 
     @property

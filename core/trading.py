@@ -24,9 +24,8 @@ from core.errors import (
     UnknownSymbol,
     UserError,
 )
-from core.events import Alert, Event, OrderFilled, PositionClosed, SignalIssued, StopMoved, TakeProfitHit
+from core.events import Alert, Event, OrderFilled, PositionClosed, SignalIssued
 from core.models import (
-    ExitReason,
     Limits,
     OrderRequest,
     OrderResult,
@@ -39,6 +38,7 @@ from core.models import (
     User,
     UserSignal,
 )
+from core.orders import fee_in_quote, held_quantity, submit_once
 from core.ports import (
     Allocation,
     Clock,
@@ -46,12 +46,12 @@ from core.ports import (
     MarketData,
     OrderRepository,
     OutboxRepository,
+    PositionManager,
     PositionRepository,
     SignalRepository,
     SystemRepository,
     UserRepository,
 )
-from core.position_rules import Candle, ManagementRules, Trigger, apply_candle
 from core.risk import AccountSnapshot, Proposal, check_new_position, return_correlation
 from core.sizing import SizeDecision, TradeStats, position_quantity
 
@@ -88,10 +88,6 @@ def entry_client_order_id(user_signal_id: int) -> str:
     return f"atra-us{user_signal_id}-entry"
 
 
-def exit_client_order_id(position_id: int, reason: ExitReason) -> str:
-    return f"atra-p{position_id}-{reason.value}"
-
-
 class TradingService:
     def __init__(
         self,
@@ -106,9 +102,11 @@ class TradingService:
         orders: OrderRepository,
         positions: PositionRepository,
         outbox: OutboxRepository,
-        rules: ManagementRules,
+        manager: PositionManager,
         wake_delivery: Callable[[], None] = lambda: None,
     ) -> None:
+        """`manager` protects, follows and closes positions once their entry filled:
+        core.paper_positions (candles) or core.live (orders resting on the exchange)."""
         self._config = config
         self._clock = clock
         self._market_data = market_data
@@ -119,7 +117,7 @@ class TradingService:
         self._orders = orders
         self._positions = positions
         self._outbox = outbox
-        self._rules = rules
+        self._manager = manager
         self._wake = wake_delivery
         self._user_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._monitor_lock = asyncio.Lock()
@@ -239,6 +237,7 @@ class TradingService:
             price = await self._market_data.last_price(row.symbol)
             self._check_price(row, price)
             await self._check_risk(row)
+            await self._manager.admit(row)
             if not await self._signals.transition(row.id, user_id, SignalState.PENDING, SignalState.CONFIRMED, now):
                 raise UserError(self._state_key(await self._own_row(user_signal_id, user_id)))
             return await self._execute_entry(row)
@@ -323,6 +322,8 @@ class TradingService:
     async def _open_position(self, row: UserSignal, fill: OrderResult) -> Position:
         assert fill.average_price is not None
         lv = row.levels
+        held = held_quantity(fill, row.symbol)
+        fee = fee_in_quote(fill, row.symbol, fill.average_price)
         latest = await self._market_data.candles(row.symbol, self._config.timeframe, 1)
         last_candle_at = latest.index[-1].to_pydatetime() if len(latest) else None
         position = Position(
@@ -332,8 +333,8 @@ class TradingService:
             symbol=row.symbol,
             side=lv.side,
             entry_price=fill.average_price,
-            initial_quantity=fill.filled,
-            quantity=fill.filled,
+            initial_quantity=held,
+            quantity=held,
             stop_price=lv.stop,
             initial_stop=lv.stop,
             tp1=lv.tp1,
@@ -343,7 +344,7 @@ class TradingService:
             lowest=fill.average_price,
             atr=await self._signal_atr(row),
             realized_pnl=0.0,
-            fees=fill.fee,
+            fees=fee,
             status=PositionStatus.OPEN,
             opened_at=fill.timestamp or self._clock.now(),
             last_candle_at=last_candle_at,
@@ -359,14 +360,14 @@ class TradingService:
                     side=p.side.value,
                     quantity=p.quantity,
                     price=p.entry_price,
-                    fee=fill.fee,
+                    fee=fee,
                     stop=p.stop_price,
                     tp1=p.tp1,
                     tp2=p.tp2,
                 )
             ]
 
-        position = await self._positions.open(position, fill.client_order_id, fill.fee, events)
+        position = await self._positions.open(position, fill.client_order_id, fee, events)
         self._wake()
         log.info(
             "position %s opened: user %s %s %s %.8g @ %.8g",
@@ -374,40 +375,18 @@ class TradingService:
             row.user_id,
             row.symbol,
             lv.side.value,
-            fill.filled,
+            held,
             fill.average_price,
         )
+        await self._manager.opened(position)
         return position
 
     async def _signal_atr(self, row: UserSignal) -> float | None:
         return await self._signals.signal_atr(row.signal_id)
 
     async def _submit(self, request: OrderRequest) -> OrderResult:
-        """Send an order exactly once per client order id. A known id is resolved from
-        the record or the exchange, never sent again blindly."""
-        known = await self._orders.begin(request)
-        if known is not None and known.status is not OrderStatus.SUBMITTING:
-            return known
-        if known is not None:
-            found = await self._exchange.fetch_order(request)
-            if found is not None:
-                await self._orders.record(found)
-                return found
-        try:
-            result = await self._exchange.create_order(request)
-        except RetryableExchangeError:
-            found = await self._exchange.fetch_order(request)
-            if found is None:
-                raise  # not on the exchange: the intent stays `submitting` for reconciliation
-            result = found
-        except FinalExchangeError as exc:
-            await self._orders.record(
-                OrderResult(request.client_order_id, None, OrderStatus.REJECTED, request.amount, 0.0, None)
-            )
-            log.warning("order %s rejected: %s", request.client_order_id, exc)
-            raise
-        await self._orders.record(result)
-        return result
+        """Send an order exactly once per client order id (see core/orders.py)."""
+        return await submit_once(self._exchange, self._orders, request)
 
     # ---------------------------------------------------------------- views
 
@@ -438,7 +417,7 @@ class TradingService:
                     frames[position.symbol] = await self._market_data.candles(
                         position.symbol, self._config.timeframe, self._config.monitor_candles
                     )
-                if await self._follow(position, frames[position.symbol]):
+                if await self._manager.follow(position, frames[position.symbol]):
                     changed += 1
             return changed
 
@@ -451,122 +430,17 @@ class TradingService:
             if position.status is PositionStatus.CLOSED:
                 raise UserError("position_already_closed")
             price = await self._market_data.last_price(position.symbol)
-            delta, make_event = await self._exit(position, Trigger(ExitReason.MANUAL, price, position.quantity))
-            position.quantity = 0.0
-            position.status = PositionStatus.CLOSED
-            position.closed_at = self._clock.now()
-            closed: list[PositionClosed] = []
-
-            def events(balance: float) -> list[Event]:
-                event = make_event(balance)
-                assert isinstance(event, PositionClosed)
-                closed.append(event)
-                return [event]
-
-            await self._positions.save(position, delta, events)
+            closed = await self._manager.close(position, price)
             self._wake()
-            return closed[0]
-
-    async def _follow(self, position: Position, candles: pd.DataFrame) -> bool:
-        if position.last_candle_at is not None:
-            candles = candles[candles.index > pd.Timestamp(position.last_candle_at)]
-        changed = unsaved = False
-        for stamp, row in zip(candles.index, candles.itertuples(index=False), strict=True):
-            outcome = apply_candle(position, Candle(row.open, row.high, row.low, row.close), self._rules)
-            position.last_candle_at = stamp.to_pydatetime()
-            unsaved = True
-            if not outcome.triggers and outcome.stop_moved_from is None:
-                continue
-            events: list[Callable[[float], Event]] = []
-            balance_delta = 0.0
-            for trigger in outcome.triggers:
-                delta, event = await self._exit(position, trigger)
-                balance_delta += delta
-                events.append(event)
-            if outcome.stop_moved_from is not None and not outcome.triggers:
-                events.append(self._stop_moved_event(position, outcome.stop_moved_from))
-            if outcome.closed:
-                position.status = PositionStatus.CLOSED
-                position.closed_at = self._clock.now()
-            await self._positions.save(position, balance_delta, lambda bal, ev=events: [e(bal) for e in ev])
-            self._wake()
-            changed, unsaved = True, False
-            if outcome.closed:
-                break
-        if unsaved:  # extremes and the last candle seen must survive a restart too
-            await self._positions.save(position, 0.0, lambda _: [])
-        return changed
-
-    def _stop_moved_event(self, position: Position, old_stop: float) -> Callable[[float], Event]:
-        return lambda _: StopMoved(
-            user_id=position.user_id,
-            position_id=position.id,
-            symbol=position.symbol,
-            old_stop=old_stop,
-            new_stop=position.stop_price,
-        )
-
-    async def _exit(self, position: Position, trigger: Trigger) -> tuple[float, Callable[[float], Event]]:
-        """Execute one exit; return the balance change and the event to queue."""
-        if trigger.reason is ExitReason.MANUAL:
-            order_type = OrderType.MARKET
-        elif trigger.reason in (ExitReason.TP1, ExitReason.TP2):
-            order_type = OrderType.TAKE_PROFIT
-        else:
-            order_type = OrderType.STOP_MARKET
-        request = OrderRequest(
-            client_order_id=exit_client_order_id(position.id, trigger.reason),
-            user_id=position.user_id,
-            symbol=position.symbol,
-            side=position.side.exit_order_side,
-            type=order_type,
-            amount=trigger.quantity,
-            price=trigger.price,
-            reduce_only=True,
-            position_id=position.id,
-            purpose=trigger.reason.value,
-        )
-        fill = await self._submit(request)
-        price = fill.average_price or trigger.price
-        gross = (price - position.entry_price) * fill.filled * position.side.sign
-        position.realized_pnl += gross
-        position.fees += fill.fee
-        p = position.copy()
-        if trigger.reason is ExitReason.TP1:
-            return gross - fill.fee, lambda _: TakeProfitHit(
-                user_id=p.user_id,
-                position_id=p.id,
-                symbol=p.symbol,
-                side=p.side.value,
-                quantity=fill.filled,
-                price=price,
-                pnl=gross - fill.fee,
-                new_stop=p.stop_price,
-                remaining=p.quantity,
-            )
-        position.exit_price = price
-        position.exit_reason = trigger.reason
-        p = position.copy()
-        notional = p.entry_price * p.initial_quantity
-        return gross - fill.fee, lambda balance: PositionClosed(
-            user_id=p.user_id,
-            position_id=p.id,
-            symbol=p.symbol,
-            side=p.side.value,
-            quantity=p.initial_quantity,
-            entry_price=p.entry_price,
-            exit_price=price,
-            reason=trigger.reason.value,
-            pnl=p.net_pnl,
-            pnl_pct=p.net_pnl / notional * 100 if notional else 0.0,
-            balance=balance,
-        )
+            return closed
 
     # ------------------------------------------------------------- recovery
 
     async def recover(self) -> int:
-        """After a restart: finish or undo confirmations a crash interrupted. Returns how
-        many rows were resolved."""
+        """After a restart: finish or undo confirmations a crash interrupted, then let the
+        position manager bring orders and positions in line with the exchange. Returns how
+        many rows, orders and positions were resolved."""
+        await self._manager.settle()
         resolved = 0
         for row in await self._signals.stuck_confirmed():
             request = OrderRequest(
@@ -598,7 +472,7 @@ class TradingService:
                 )
                 self._wake()
             resolved += 1
-        return resolved
+        return resolved + await self._manager.reconcile()
 
     async def expire_signals(self) -> int:
         return await self._signals.expire_due(self._clock.now())
