@@ -23,6 +23,7 @@ from core.models import (
     SignalDraft,
     SignalLevels,
     SignalState,
+    StoredOrder,
     User,
     UserSignal,
 )
@@ -99,6 +100,8 @@ class UserRepository(Protocol):
 
     async def balance(self, user_id: int) -> float | None: ...
 
+    async def set_balance(self, user_id: int, balance: float) -> None: ...
+
 
 class SystemRepository(Protocol):
     """The pause flag, risk limits and small key-values an admin controls (audited)."""
@@ -162,6 +165,11 @@ class OrderRepository(Protocol):
 
     async def unresolved(self) -> list[OrderRequest]: ...
 
+    async def for_position(self, position_id: int) -> list[StoredOrder]: ...
+
+    async def active(self) -> list[StoredOrder]:
+        """Orders that may still change on the exchange: submitting or open."""
+
 
 class PositionRepository(Protocol):
     async def open(
@@ -175,10 +183,15 @@ class PositionRepository(Protocol):
         queue the events, atomically. Returns it with its id."""
 
     async def save(
-        self, position: Position, balance_delta: float, make_events: Callable[[float], Sequence[Event]]
+        self,
+        position: Position,
+        balance_delta: float,
+        make_events: Callable[[float], Sequence[Event]],
+        orders: Sequence[OrderResult] = (),
     ) -> float:
-        """Persist the position, add `balance_delta` to the balance and queue the events
-        (built from the new balance), atomically. Returns the new balance."""
+        """Persist the position, add `balance_delta` to the balance, record `orders` (the
+        fills that changed the position) and queue the events (built from the new
+        balance), atomically. Returns the new balance."""
 
     async def get(self, position_id: int) -> Position | None: ...
 

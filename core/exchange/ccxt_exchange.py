@@ -34,7 +34,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from core.errors import (
@@ -55,14 +55,16 @@ from core.exchange.ccxt_gateway import (
 )
 from core.exchange.ccxt_orders import (
     OrderPlan,
+    check_notional,
     order_fee,
     plan_oco,
     plan_order,
+    precise_amount,
     sum_fees,
     to_result,
     unknown_result,
 )
-from core.models import Balance, OrderRequest, OrderResult, OrderStatus, OrderType
+from core.models import Balance, OrderRequest, OrderResult, OrderStatus, OrderType, ProtectiveOrders
 
 __all__ = [
     "CcxtExchange",
@@ -84,15 +86,6 @@ class OrderOutcomeUnknown(ExchangeUnavailable):
     def __init__(self, client_order_id: str, cause: str) -> None:
         super().__init__(f"order {client_order_id}: outcome unknown ({cause})")
         self.client_order_id = client_order_id
-
-
-@dataclass(frozen=True, slots=True)
-class ProtectiveOrders:
-    """An OCO pair: when one leg fills the exchange cancels the other."""
-
-    list_client_order_id: str
-    stop: OrderResult
-    take_profit: OrderResult
 
 
 class CcxtExchange:
@@ -169,6 +162,54 @@ class CcxtExchange:
         )
 
     # ------------------------------------------------------------ beyond the port
+
+    async def fetch_balances(self, user_id: int) -> list[Balance]:
+        """Every currency the user's account holds (free or locked), largest first by name."""
+        balances = await self._gw.call(
+            lambda c: c.fetch_balance(), weight=self._w.balance, user_id=user_id, idempotent=True
+        )
+        return _holdings(balances)
+
+    async def check_credentials(self, api_key: str, secret: str) -> list[Balance]:
+        """The holdings of the account these keys open, read with a client of their own that
+        is closed at once. AuthenticationFailed when the exchange refuses the keys."""
+        balances = await self._gw.call_with_keys(
+            api_key, secret, lambda c: c.fetch_balance(), weight=self._w.balance
+        )
+        return _holdings(balances)
+
+    async def fetch_open_orders(self, user_id: int, symbol: str) -> list[OrderResult]:
+        """The user's resting orders on `symbol` (one call, cheaper than a lookup per order)."""
+        orders = await self._gw.call(
+            lambda c: c.fetch_open_orders(symbol),
+            weight=self._w.open_orders,
+            user_id=user_id,
+            idempotent=True,
+        )
+        results = []
+        for order in orders:
+            request = OrderRequest(
+                str(order.get("clientOrderId") or ""),
+                user_id,
+                symbol,
+                str(order.get("side") or ""),
+                OrderType.LIMIT,
+                float(order.get("amount") or 0.0),
+            )
+            results.append(to_result(request, order, order_fee(order)))
+        return results
+
+    async def tradable_amount(self, symbol: str, amount: float, price: float) -> float:
+        """`amount` truncated to the lot step, or 0.0 when at `price` it cannot be an order
+        (below the minimum quantity or notional)."""
+        market = await self._gw.market(symbol)
+        probe = OrderRequest("probe", 0, symbol, "sell", OrderType.LIMIT, amount)
+        try:
+            value = precise_amount(self._gw.public, market, probe, amount)
+            check_notional(market, probe, value, Decimal(str(price)))
+        except OrderRejected:
+            return 0.0
+        return float(value)
 
     async def last_price(self, symbol: str) -> float:
         """The last traded price (public ticker)."""
@@ -306,6 +347,16 @@ class CcxtExchange:
         if result.status is OrderStatus.FILLED:
             log.info("order %s filled %s at %s", result.client_order_id, result.filled, result.average_price)
         return result
+
+
+def _holdings(balances: Mapping[str, Any]) -> list[Balance]:
+    out = []
+    for currency, entry in (balances.get("total") or {}).items():
+        total = float(entry or 0.0)
+        if total > 0:
+            free = float((balances.get("free") or {}).get(currency) or 0.0)
+            out.append(Balance(currency=str(currency), free=free, total=total))
+    return sorted(out, key=lambda b: b.currency)
 
 
 def _list_id(stop_id: str, take_profit_id: str) -> str:

@@ -95,6 +95,7 @@ class ExchangeProfile:
     ohlcv: int = 2
     ticker: int = 2
     balance: int = 20
+    open_orders: int = 6  # with a symbol
     create_order: int = 1
     fetch_order: int = 4
     cancel_order: int = 1
@@ -298,6 +299,20 @@ class CcxtGateway:
             built.options["timeDifference"] = self.public.options.get("timeDifference", 0)
             self._private[user_id] = built
             return built
+
+    async def call_with_keys(
+        self, api_key: str, secret: str, operation: Callable[[Client], Awaitable[T]], *, weight: float
+    ) -> T:
+        """Run one idempotent call with keys that are not stored (yet): a client of their
+        own, through the shared limiter and the error mapping, closed right after."""
+        await self.markets()
+        client = await asyncio.to_thread(self._new_client, api_key, secret)
+        client.set_markets_from_exchange(self.public)
+        client.options["timeDifference"] = self.public.options.get("timeDifference", 0)
+        try:
+            return await self._once(client, operation, weight, None, 0)
+        finally:
+            await client.close()
 
     async def forget_user(self, user_id: int) -> None:
         """Drop a user's client (their keys changed); the next call reads them again."""
