@@ -19,7 +19,10 @@ def main() -> int:
     except ConfigError as exc:
         print(f"ATRA cannot start: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level, settings.log_format, [settings.telegram_bot_token.get_secret_value()])
+    secrets = [settings.telegram_bot_token.get_secret_value()]
+    if settings.encryption_key is not None:
+        secrets += [part.strip() for part in settings.encryption_key.get_secret_value().split(",")]
+    configure_logging(settings.log_level, settings.log_format, secrets)
     try:
         app = build_application(settings)
         app.run_polling(

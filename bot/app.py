@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -16,25 +17,31 @@ from telegram.ext import AIORateLimiter, ApplicationBuilder, ContextTypes, Defau
 
 from bot.context import BotApplication, BotContext, BotData, Services
 from bot.delivery import DeliveryWorker
-from bot.handlers import admin, callbacks, fallback, user
+from bot.handlers import account, admin, callbacks, fallback, user
 from bot.handlers import settings as settings_menu
 from bot.jobs import monitor_job, scan_job
+from bot.logging_setup import keep_secrets_out_of_logs
+from core.accounts import AccountService, ExchangeAccountService, PaperAccountService
 from core.admin import AdminService
 from core.clock import ReplayClock, SystemClock
 from core.engine import SignalEngine
 from core.errors import ConfigError
+from core.exchange.ccxt_exchange import CcxtExchange
 from core.exchange.ccxt_gateway import CcxtGateway, CcxtSettings, CredentialsProvider
 from core.exchange.ccxt_market_data import ExchangeMarketData
 from core.exchange.limiter import ExchangeBudgets, ExchangeLimiter
 from core.exchange.paper import PaperAccounts, PaperExchange
 from core.fills import FillModel
+from core.live import LiveConfig, LivePositions
 from core.marketdata import ReplayMarketData
 from core.paper_positions import PaperPositions
-from core.ports import Clock, Exchange, MarketData
+from core.ports import Clock, Exchange, MarketData, PositionManager
+from core.position_rules import ManagementRules
 from core.scanner import Scanner
 from core.settings import Settings
 from core.timeframes import timeframe_seconds
 from core.trading import TradingConfig, TradingService
+from db.credentials import CredentialStore, make_cipher
 from db.database import Database
 from db.outbox import OutboxRepository
 from db.signals import SignalRepository
@@ -84,6 +91,12 @@ class Runtime:
         self.system: SystemRepository | None = None
         self.gateway: CcxtGateway | None = None
         self.credentials: CredentialsProvider = NoCredentials()
+        self.keys: CredentialStore | None = None
+        if settings.trading_mode == "live":
+            assert settings.encryption_key is not None  # the settings refuse live without it
+            cipher = make_cipher(settings.encryption_key.get_secret_value())
+            self.keys = CredentialStore(self.db, SystemClock(), cipher, settings.exchange)
+            self.credentials = self.keys
 
     async def start(self, app: BotApplication) -> None:
         settings = self.settings
@@ -98,7 +111,6 @@ class Runtime:
         positions = PositionRepository(self.db, clock)
         outbox = OutboxRepository(self.db)
         market_data = self.overrides.market_data or await self._market_data(clock)
-        exchange = self.overrides.exchange or self._exchange(market_data, clock, PaperAccounts(users, positions))
         delivery = DeliveryWorker(
             app.bot,
             outbox,
@@ -110,6 +122,8 @@ class Runtime:
             **self.overrides.delivery_options,  # type: ignore[arg-type]
         )
         engine = SignalEngine(market_data, settings.timeframe, clock)
+        repos = _Repositories(users, system, signals, orders, positions, outbox)
+        parts = self._trading_parts(market_data, clock, repos, engine.management_rules, delivery.wake)
         trading = TradingService(
             config=TradingConfig(
                 timeframe=settings.timeframe,
@@ -120,21 +134,14 @@ class Runtime:
             ),
             clock=clock,
             market_data=market_data,
-            exchange=exchange,
+            exchange=parts.exchange,
             users=users,
             system=system,
             signals=signals,
             orders=orders,
             positions=positions,
             outbox=outbox,
-            manager=PaperPositions(
-                clock=clock,
-                exchange=exchange,
-                orders=orders,
-                positions=positions,
-                rules=engine.management_rules,
-                wake_delivery=delivery.wake,
-            ),
+            manager=parts.manager,
             wake_delivery=delivery.wake,
         )
         self.system = system
@@ -160,6 +167,7 @@ class Runtime:
             scanner=scanner,
             users=users,
             delivery=delivery,
+            accounts=parts.accounts,
         )
         recovered = await trading.recover()
         if recovered:
@@ -220,13 +228,61 @@ class Runtime:
             )
         return self.gateway
 
-    def _exchange(self, market_data: MarketData, clock: Clock, accounts: PaperAccounts) -> Exchange:
+    def _trading_parts(
+        self,
+        market_data: MarketData,
+        clock: Clock,
+        repos: _Repositories,
+        rules: ManagementRules,
+        wake: Callable[[], None],
+    ) -> _TradingParts:
+        """Paper or live: the exchange, who manages positions, and what an account is."""
         settings = self.settings
+        quote = settings.symbols[0].split("/")[1]
         if settings.trading_mode == "paper":
-            quote = settings.symbols[0].split("/")[1]
             fills = FillModel(fee_rate=settings.paper_fee_pct / 100, slippage_pct=settings.paper_slippage_pct)
-            return PaperExchange(market_data, clock, accounts.free_balance, fills, quote)
-        raise ConfigError("TRADING_MODE=live is not available yet: use paper")
+            balances = PaperAccounts(repos.users, repos.positions).free_balance
+            paper = self.overrides.exchange or PaperExchange(market_data, clock, balances, fills, quote)
+            return _TradingParts(
+                exchange=paper,
+                manager=PaperPositions(
+                    clock=clock,
+                    exchange=paper,
+                    orders=repos.orders,
+                    positions=repos.positions,
+                    rules=rules,
+                    wake_delivery=wake,
+                ),
+                accounts=PaperAccountService(repos.users, repos.positions, quote),
+            )
+        assert self.keys is not None
+        gateway = self._exchange_gateway()
+        live = CcxtExchange(gateway)
+        recv_window = float(gateway.profile.ccxt_options.get("recvWindow", gateway.settings.recv_window_ms)) / 1000
+        return _TradingParts(
+            exchange=live,
+            manager=LivePositions(
+                config=LiveConfig(admin_ids=settings.admin_ids, settle_seconds=recv_window + 1.0),
+                clock=clock,
+                exchange=live,
+                keys=self.keys,
+                orders=repos.orders,
+                positions=repos.positions,
+                outbox=repos.outbox,
+                system=repos.system,
+                rules=rules,
+                wake_delivery=wake,
+            ),
+            accounts=ExchangeAccountService(
+                exchange_id=settings.exchange,
+                quote=quote,
+                exchange=live,
+                keys=self.keys,
+                users=repos.users,
+                positions=repos.positions,
+                forget_client=gateway.forget_user,
+            ),
+        )
 
     def _schedule(self, app: BotApplication) -> None:
         queue = app.job_queue
@@ -267,6 +323,23 @@ class Runtime:
         await self.db.close()
 
 
+@dataclass(frozen=True, slots=True)
+class _Repositories:
+    users: UserRepository
+    system: SystemRepository
+    signals: SignalRepository
+    orders: OrderRepository
+    positions: PositionRepository
+    outbox: OutboxRepository
+
+
+@dataclass(frozen=True, slots=True)
+class _TradingParts:
+    exchange: Exchange
+    manager: PositionManager
+    accounts: AccountService
+
+
 def _log_task_end(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.critical("%s died", task.get_name(), exc_info=task.exception())
@@ -288,6 +361,7 @@ def build_application(settings: Settings, overrides: Overrides | None = None) ->
         .post_shutdown(runtime.shutdown)
         .build()
     )
-    for feature in (user, settings_menu, admin, callbacks, fallback):
+    keep_secrets_out_of_logs()  # before any update is read: /connect carries API keys
+    for feature in (user, settings_menu, account, admin, callbacks, fallback):
         feature.register(app)
     return app

@@ -15,6 +15,7 @@ from core.errors import UserError
 
 if TYPE_CHECKING:
     from bot.delivery import DeliveryWorker
+    from core.accounts import AccountService
     from core.admin import AdminService
     from core.ports import Clock
     from core.scanner import Scanner
@@ -32,6 +33,7 @@ class Services:
     scanner: Scanner
     users: UserRepository
     delivery: DeliveryWorker
+    accounts: AccountService
 
 
 class BotData:
