@@ -213,9 +213,16 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "reason_manual": {"en": "manual", "ru": "вручную"},
     "reason_end_of_data": {"en": "end of data", "ru": "конец данных"},
     "confirm_interrupted": {
-        "en": "⚠️ Your confirmation of {symbol} was interrupted by a restart before any order was placed. "
-        "Nothing was executed.",
-        "ru": "⚠️ Подтверждение сигнала {symbol} прервано перезапуском до отправки ордера. Ничего не исполнено.",
+        "en": "⚠️ Your confirmation of {symbol} was interrupted (a restart, or the exchange did not answer) "
+        "before any order was placed. Nothing was executed.",
+        "ru": "⚠️ Подтверждение сигнала {symbol} прервано (перезапуск или биржа не ответила) до отправки ордера. "
+        "Ничего не исполнено.",
+    },
+    "entry_unconfirmed": {
+        "en": "⏳ The exchange did not confirm the order in time. ATRA keeps checking and will tell you here "
+        "whether it was filled; do not place it again by hand.",
+        "ru": "⏳ Биржа не подтвердила ордер вовремя. ATRA продолжает проверять и сообщит здесь, исполнен ли он; "
+        "не выставляйте его повторно вручную.",
     },
     # ------------------------------------------------------ confirm errors
     # ------------------------------------------------------------- live accounts

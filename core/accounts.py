@@ -129,6 +129,9 @@ class ExchangeAccountService:
         return AccountView("live", self._exchange_id, balances)
 
     async def _remember_balance(self, user_id: int, balances: list[Balance]) -> None:
-        """Size this user's signals from the account's quote currency as last read."""
+        """The balance this user's signals are sized from and the risk limits measure: the
+        account's quote currency as last read, plus the cost of the open positions (bought
+        with that currency), the same convention as paper balances."""
         quote = next((b.total for b in balances if b.currency == self._quote), 0.0)
-        await self._users.set_balance(user_id, quote)
+        at_cost = sum(p.entry_price * p.quantity for p in await self._positions.open_positions(user_id))
+        await self._users.set_balance(user_id, quote + at_cost)

@@ -44,10 +44,13 @@ async def send_once(exchange: Exchange, orders: OrderRepository, request: OrderR
         if result.status is OrderStatus.UNKNOWN:  # provably not placed: the intent stands
             log.warning("order %s was not placed; sending it once more", request.client_order_id)
             result = await _send(exchange, request)
-    except RetryableExchangeError:
-        found = await exchange.fetch_order(request)
-        if found is None:
-            raise  # not on the exchange (yet): the intent stays `submitting` for reconciliation
+    except RetryableExchangeError as unanswered:
+        try:
+            found = await exchange.fetch_order(request)
+        except RetryableExchangeError:
+            found = None
+        if found is None:  # not on the exchange (yet): the intent stays `submitting` for reconciliation
+            raise unanswered from None
         result = found
     except FinalExchangeError as exc:
         await orders.record(OrderResult(request.client_order_id, None, OrderStatus.REJECTED, request.amount, 0.0, None))

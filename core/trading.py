@@ -20,6 +20,7 @@ import pandas as pd
 from core.errors import (
     FinalExchangeError,
     InsufficientFunds,
+    OrderOutcomeUnknown,
     RetryableExchangeError,
     UnknownSymbol,
     UserError,
@@ -306,6 +307,8 @@ class TradingService:
         except InsufficientFunds as exc:
             await self._reject(row, f"insufficient funds: {exc}")
             raise UserError("insufficient_funds") from exc
+        except OrderOutcomeUnknown as exc:  # the monitor resolves it and tells the user
+            raise UserError("entry_unconfirmed") from exc
         except FinalExchangeError as exc:
             await self._reject(row, str(exc))
             raise UserError("order_rejected", reason=str(exc)) from exc
@@ -410,7 +413,7 @@ class TradingService:
         """Apply every closed candle since the last look to each open position.
         Returns how many positions changed."""
         async with self._monitor_lock:
-            changed = 0
+            changed = await self._resolve_interrupted()
             frames: dict[str, pd.DataFrame] = {}
             for position in await self._positions.open_positions():
                 if position.symbol not in frames:
@@ -441,38 +444,57 @@ class TradingService:
         position manager bring orders and positions in line with the exchange. Returns how
         many rows, orders and positions were resolved."""
         await self._manager.settle()
-        resolved = 0
-        for row in await self._signals.stuck_confirmed():
-            request = OrderRequest(
-                client_order_id=entry_client_order_id(row.id),
-                user_id=row.user_id,
-                symbol=row.symbol,
-                side=row.levels.side.entry_order_side,
-                type=OrderType.MARKET,
-                amount=row.quantity,
-                purpose="entry",
-            )
-            recorded = await self._orders.get(request.client_order_id)
-            result = recorded
-            if recorded is None or recorded.status is OrderStatus.SUBMITTING:
-                result = await self._exchange.fetch_order(request)
-                if result is not None:
-                    await self._orders.record(result)
-            if result is not None and result.status is OrderStatus.FILLED and result.average_price:
-                await self._open_position(row, result)
-            else:
-                if recorded is not None and result is None:
-                    await self._orders.record(
-                        OrderResult(request.client_order_id, None, OrderStatus.UNKNOWN, request.amount, 0.0, None)
-                    )
-                await self._reject(row, "interrupted by a restart before the order was placed")
-                await self._outbox.enqueue(
-                    [Alert(user_id=row.user_id, key="confirm_interrupted", params={"symbol": row.symbol})],
-                    self._clock.now(),
-                )
-                self._wake()
-            resolved += 1
+        resolved = await self._resolve_interrupted()
         return resolved + await self._manager.reconcile()
+
+    async def _resolve_interrupted(self) -> int:
+        """Confirmed rows whose entry never got an answer (a crash, or the exchange silent
+        past every lookup): a fill becomes a position; an order never placed rejects the
+        row and tells the user. Under the user's lock, so a confirmation in progress is
+        never taken for an interrupted one."""
+        resolved = 0
+        for stuck in await self._signals.stuck_confirmed():
+            async with self._user_locks[stuck.user_id]:
+                row = await self._signals.get_user_signal(stuck.id)
+                if row is None or row.state is not SignalState.CONFIRMED:
+                    continue
+                try:
+                    await self._resolve_entry(row)
+                except RetryableExchangeError as exc:
+                    log.warning("interrupted confirmation %s still unresolved: %s", row.id, exc)
+                    continue
+            resolved += 1
+        return resolved
+
+    async def _resolve_entry(self, row: UserSignal) -> None:
+        request = OrderRequest(
+            client_order_id=entry_client_order_id(row.id),
+            user_id=row.user_id,
+            symbol=row.symbol,
+            side=row.levels.side.entry_order_side,
+            type=OrderType.MARKET,
+            amount=row.quantity,
+            purpose="entry",
+        )
+        recorded = await self._orders.get(request.client_order_id)
+        result = recorded
+        if recorded is None or recorded.status is OrderStatus.SUBMITTING:
+            result = await self._exchange.fetch_order(request)
+            if result is not None:
+                await self._orders.record(result)
+        if result is not None and result.status is OrderStatus.FILLED and result.average_price:
+            await self._open_position(row, result)
+            return
+        if recorded is not None and result is None:
+            await self._orders.record(
+                OrderResult(request.client_order_id, None, OrderStatus.UNKNOWN, request.amount, 0.0, None)
+            )
+        await self._reject(row, "interrupted before the order was placed")
+        await self._outbox.enqueue(
+            [Alert(user_id=row.user_id, key="confirm_interrupted", params={"symbol": row.symbol})],
+            self._clock.now(),
+        )
+        self._wake()
 
     async def expire_signals(self) -> int:
         return await self._signals.expire_due(self._clock.now())

@@ -56,8 +56,9 @@ def migrations(directory: Path = MIGRATIONS_DIR) -> list[tuple[int, Path]]:
 
 
 class Database:
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, migrations_dir: Path = MIGRATIONS_DIR) -> None:
         self._path = str(path)
+        self._migrations_dir = migrations_dir
         self._conn: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
 
@@ -104,14 +105,14 @@ class Database:
         current = await self.schema_version()
         now = to_db_time(datetime.now(UTC))
         if not applied and current:
-            for number, path in migrations():
+            for number, path in migrations(self._migrations_dir):
                 if number <= current:
                     await self.execute(
                         "INSERT INTO schema_migrations (number, name, applied_at) VALUES (?, ?, ?)",
                         (number, path.name, now),
                     )
                     applied.add(number)
-        for number, path in migrations():
+        for number, path in migrations(self._migrations_dir):
             if number in applied:
                 continue
             script = path.read_text(encoding="utf-8")

@@ -317,6 +317,24 @@ async def test_429_with_retry_after_waits_and_sends_the_entry_once(live: LiveWor
     await assert_agrees(live)
 
 
+async def test_an_entry_the_exchange_never_confirmed_is_resolved_by_the_monitor(start: Start) -> None:
+    live = start(timeout_ms=300)
+    await live.trading.register(ALICE, "en")
+    await live.keys.save(ALICE, KEY, SECRET)
+    live.fake.inject(Fault.STALL_AFTER_ACCEPT)  # taken, but the answer is lost ...
+    live.fake.inject(Fault.ERROR_5XX, method="GET", path="/api/v3/order", times=30)  # ... and so are the lookups
+    with pytest.raises(UserError) as unconfirmed:
+        await confirm(live)
+    assert unconfirmed.value.key == "entry_unconfirmed"
+    assert await live.positions.open_positions(ALICE) == []
+    live.fake.clear_faults()  # the exchange answers again
+    assert await monitor(live) >= 1
+    (position,) = await live.positions.open_positions(ALICE)
+    assert len(resting(live)) == 4 and len(live.fake.requests_to("POST", "/api/v3/order")) == 1
+    assert "filled" in await live.kinds(ALICE)
+    await assert_agrees(live)
+
+
 async def test_insufficient_balance_rejects_the_row_and_nothing_rests(live: LiveWorld) -> None:
     live.fake.inject(Fault.INSUFFICIENT_BALANCE)
     with pytest.raises(UserError) as refused:
