@@ -87,7 +87,11 @@ class LiveExchange(Exchange, Protocol):
     """What live positions need of the exchange beyond the Exchange port."""
 
     async def create_protective_oco(
-        self, stop: OrderRequest, take_profit: OrderRequest, list_client_order_id: str | None = None
+        self,
+        stop: OrderRequest,
+        take_profit: OrderRequest,
+        list_client_order_id: str | None = None,
+        current_price: float | None = None,
     ) -> ProtectiveOrders: ...
 
     async def fetch_open_orders(self, user_id: int, symbol: str) -> list[OrderResult]: ...
@@ -495,7 +499,7 @@ class LivePositions:
         amount = cancelled.amount - cancelled.booked
         generation = next_generation(await self._orders.for_position(position.id), slot.name)
         try:
-            await self._place(position, slot.name, generation, amount, wanted)
+            await self._place(position, slot.name, generation, amount, wanted, price)
             return True
         except FinalExchangeError as exc:
             log.warning("position %s: the exchange refused the stop at %s: %s", position.id, wanted, exc)
@@ -539,7 +543,7 @@ class LivePositions:
             ):
                 await self._exit_amount(position, name, generation, part, price)
                 continue
-            await self._place(position, name, generation, part, stop)
+            await self._place(position, name, generation, part, stop, price)
         await self._clear_flag(position)
 
     async def _split(self, position: Position, amount: float, stop: float) -> list[tuple[str, float]]:
@@ -551,7 +555,9 @@ class LivePositions:
             return [(SLOT_TP1, first), (SLOT_TP2, rest)]
         return [(SLOT_TP1, amount)]
 
-    async def _place(self, position: Position, slot: str, generation: int, amount: float, stop: float) -> None:
+    async def _place(
+        self, position: Position, slot: str, generation: int, amount: float, stop: float, price: float | None = None
+    ) -> None:
         """Store both legs, then send the list once (once more after a 429, which the
         exchange refused unprocessed); record what came back."""
         stop_leg = OrderRequest(
@@ -584,7 +590,7 @@ class LivePositions:
         name = list_id(position.id, slot, generation)
         try:
             try:
-                placed = await self._exchange.create_protective_oco(stop_leg, target_leg, name)
+                placed = await self._exchange.create_protective_oco(stop_leg, target_leg, name, price)
             except RateLimited:
                 log.warning("list %s refused by a rate limit; sending it once more", name)
                 placed = await self._exchange.create_protective_oco(stop_leg, target_leg, name)

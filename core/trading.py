@@ -241,7 +241,7 @@ class TradingService:
             await self._manager.admit(row)
             if not await self._signals.transition(row.id, user_id, SignalState.PENDING, SignalState.CONFIRMED, now):
                 raise UserError(self._state_key(await self._own_row(user_signal_id, user_id)))
-            return await self._execute_entry(row)
+            return await self._execute_entry(row, price)
 
     async def _check_risk(self, row: UserSignal) -> None:
         """Every risk limit, on the user's account as of now (see core/risk.py)."""
@@ -292,7 +292,9 @@ class TradingService:
         if s * (price - lv.stop) <= 0 or s * (price - lv.tp1) >= 0 or drift_pct > self._config.max_price_drift_pct:
             raise UserError("price_moved", price=price, entry=lv.entry)
 
-    async def _execute_entry(self, row: UserSignal) -> Execution:
+    async def _execute_entry(self, row: UserSignal, price: float) -> Execution:
+        """A market entry; `price` (just checked) is its reference for the exchange's
+        minimum-notional check, never a limit."""
         request = OrderRequest(
             client_order_id=entry_client_order_id(row.id),
             user_id=row.user_id,
@@ -300,6 +302,7 @@ class TradingService:
             side=row.levels.side.entry_order_side,
             type=OrderType.MARKET,
             amount=row.quantity,
+            price=price,
             purpose="entry",
         )
         try:

@@ -210,7 +210,11 @@ class CcxtExchange:
         return float(ticker["last"])
 
     async def create_protective_oco(
-        self, stop: OrderRequest, take_profit: OrderRequest, list_client_order_id: str | None = None
+        self,
+        stop: OrderRequest,
+        take_profit: OrderRequest,
+        list_client_order_id: str | None = None,
+        current_price: float | None = None,
     ) -> ProtectiveOrders:
         """Place stop-loss and take-profit on the same quantity as one OCO order list.
 
@@ -218,12 +222,13 @@ class CcxtExchange:
         cannot both rest; an OCO locks it once and the exchange cancels the other leg when
         one fills. Each leg keeps its own client order id (fetch_order/cancel_order work
         per leg). A lost answer is resolved like create_order's, leg by leg.
+        `current_price` (a price just read) saves the ticker call of the price check.
         """
         if not self._w.supports_oco:
             raise OrderRejected(f"{self.name}: OCO order lists are not supported by this adapter")
         market = await self._gw.market(stop.symbol)
         list_id = list_client_order_id or _list_id(stop.client_order_id, take_profit.client_order_id)
-        current = await self.last_price(stop.symbol)
+        current = current_price if current_price is not None else await self.last_price(stop.symbol)
         plan = plan_oco(self._gw.public, market, stop, take_profit, list_id, current)
         started = self._clock()
         try:

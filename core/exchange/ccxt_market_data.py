@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 import pandas as pd
@@ -30,13 +32,29 @@ class ExchangeMarketData:
 
     Call `load()` once at start: it loads the markets and keeps the configured symbols
     the exchange lists (the others are logged and dropped).
+
+    A burst of confirmations asks for the same few prices and candles many times: a price
+    is reused for `price_max_age` seconds (concurrent asks share one request), and a set
+    of closed candles until the next candle closes (closed candles do not change). What
+    protects a position never reads prices from here: CcxtExchange.last_price is fresh.
     """
 
-    def __init__(self, gateway: CcxtGateway, symbols: Sequence[str], clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        gateway: CcxtGateway,
+        symbols: Sequence[str],
+        clock: Clock | None = None,
+        price_max_age: float = 1.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._gw = gateway
         self._configured = list(dict.fromkeys(symbols))
         self._clock = clock or SystemClock()
         self._symbols: list[str] | None = None
+        self._price_max_age = price_max_age
+        self._monotonic = monotonic
+        self._prices: dict[str, tuple[float, asyncio.Future[float]]] = {}
+        self._candles: dict[tuple[str, str, int], tuple[float, pd.DataFrame]] = {}
 
     async def load(self) -> list[str]:
         """Load the markets; return the configured symbols the exchange lists."""
@@ -61,22 +79,50 @@ class ExchangeMarketData:
         await self._gw.market(symbol)  # UnknownSymbol for a symbol the exchange lacks
         client = self._gw.public
         step_ms = client.parse_timeframe(timeframe) * 1000
+        now_ms = self._clock.now().timestamp() * 1000
+        cached = self._candles.get((symbol, timeframe, limit))
+        if cached is not None and now_ms < cached[0]:
+            return cached[1].copy()
         fetch = min(limit + 1, MAX_CANDLES_PER_CALL)
         rows = await self._gw.call(
             lambda c: c.fetch_ohlcv(symbol, timeframe, None, fetch),
             weight=self._gw.profile.ohlcv,
             idempotent=True,
         )
-        now_ms = self._clock.now().timestamp() * 1000
         closed = [row for row in rows if row[0] + step_ms <= now_ms]
         frame = pd.DataFrame([row[:6] for row in closed[-limit:]], columns=["timestamp", *COLUMNS])
         frame.index = pd.DatetimeIndex(
             pd.to_datetime(frame.pop("timestamp"), unit="ms", utc=True), name="timestamp"
         )
-        return frame.astype(float)
+        frame = frame.astype(float)
+        latest_due = now_ms // step_ms * step_ms - step_ms  # the open of the candle that closed last
+        if closed and closed[-1][0] >= latest_due:  # complete: valid until the next one closes
+            self._candles[(symbol, timeframe, limit)] = (latest_due + 2 * step_ms, frame.copy())
+        return frame
 
     async def last_price(self, symbol: str) -> float:
-        """The latest traded price."""
+        """The latest traded price (at most `price_max_age` seconds old)."""
+        now = self._monotonic()
+        cached = self._prices.get(symbol)
+        if cached is not None and now - cached[0] <= self._price_max_age:
+            return await asyncio.shield(cached[1])  # a failed or cancelled ask is never cached
+        future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        self._prices[symbol] = (now, future)
+        try:
+            price = await self._fetch_price(symbol)
+        except asyncio.CancelledError:
+            self._prices.pop(symbol, None)
+            future.cancel()
+            raise
+        except Exception as exc:
+            self._prices.pop(symbol, None)
+            future.set_exception(exc)
+            future.exception()  # marked retrieved: the waiters, if any, raise it themselves
+            raise
+        future.set_result(price)
+        return price
+
+    async def _fetch_price(self, symbol: str) -> float:
         await self._gw.market(symbol)
         ticker = await self._gw.call(
             lambda c: c.fetch_ticker(symbol), weight=self._gw.profile.ticker, idempotent=True
