@@ -34,3 +34,5 @@ backtest: install
 bench: install
 	$(PY) bench/bench_backtest.py
 	$(PY) bench/bench_models.py
+	$(PY) bench/bench_exchange_orders.py
+	$(PY) bench/bench_live_confirmations.py
