@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from decimal import Decimal
+from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
@@ -157,7 +158,8 @@ def event_text(language: str, event: Event) -> str:
             balance=money(event.balance),
         )
     if isinstance(event, Alert):
-        return t(language, event.key, **{k: price(v) if isinstance(v, float) else v for k, v in event.params.items()})
+        params: dict[str, Any] = {k: price(v) if isinstance(v, float) else v for k, v in event.params.items()}
+        return t(language, event.key, **params)
     raise TypeError(f"no rendering for {type(event).__name__}")
 
 

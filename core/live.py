@@ -276,11 +276,11 @@ class LivePositions:
             if not _same(result, order.result):
                 fresh[order.request.client_order_id] = result
         vanished = [name for name in self._vanished(stored, fresh) if name not in cancelling]
-        changed = await self._book(position, fresh)
+        await self._book(position, fresh)
         for name in vanished:
             log.warning("position %s: protective list %s vanished from the exchange", position.id, name)
             await self._notify(position, "protection_vanished", admins=True)
-        return changed
+        return bool(fresh)
 
     async def _lookup(self, order: StoredOrder) -> OrderResult | None:
         """The exchange's account of an order missing from the open ones; None while an
