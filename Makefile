@@ -34,3 +34,4 @@ backtest: install
 bench: install
 	$(PY) bench/bench_backtest.py
 	$(PY) bench/bench_models.py
+	$(PY) bench/bench_exchange_orders.py
