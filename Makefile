@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test demo backtest models bench clean
+.PHONY: install run test lint demo backtest models bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -20,6 +20,9 @@ run: install
 
 test: install
 	$(PY) -m pytest -q
+
+lint: install
+	$(PY) -m ruff check bot core db ml tests bench
 
 demo: install
 	$(PY) -m core.demo
