@@ -10,7 +10,8 @@ are, price-level ones (moving averages, bands) as a percent distance from the cl
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from core.models import Side
 from core.ports import Candidate
+from core.timeframes import timeframe_seconds
 
 TRAILING = 24  # candles in rolling windows
 LOOKBACK = TRAILING + 1  # candles needed for every market feature to be defined
@@ -35,35 +37,57 @@ MARKET_FEATURES = (
     "weekday_cos",
 )
 CANDIDATE_FEATURES = ("side_long", "stop_pct", "tp1_r", "tp2_r", "strength")
+HIGHER_FEATURES = ("htf_ret_1", "htf_ret_6", "htf_range_6", "htf_position_6")
+HIGHER_CANDLES = 7  # closed higher-timeframe candles the context reads (6 changes need 7 closes)
 
 
 def indicator_feature_names(
-    indicator_columns: Sequence[str], price_level_columns: Sequence[str]
+    indicator_columns: Sequence[str],
+    price_level_columns: Sequence[str],
+    price_delta_columns: Sequence[str] = (),
 ) -> tuple[str, ...]:
     """Names of the indicator-derived features, in order."""
-    return (*indicator_columns, *(f"{column}_rel" for column in price_level_columns))
+    return (
+        *indicator_columns,
+        *(f"{column}_rel" for column in price_level_columns),
+        *(f"{column}_pct" for column in price_delta_columns),
+    )
 
 
 def indicator_matrix(
-    frame: pd.DataFrame, indicator_columns: Sequence[str], price_level_columns: Sequence[str]
+    frame: pd.DataFrame,
+    indicator_columns: Sequence[str],
+    price_level_columns: Sequence[str],
+    price_delta_columns: Sequence[str] = (),
 ) -> np.ndarray:
-    """(len(frame), k) scale-free indicator values: as given, or percent distance from the
-    close; columns in the order of `indicator_feature_names`."""
+    """(len(frame), k) scale-free indicator values: as given (`indicator_columns`), as a
+    percent distance from the close (price levels such as moving averages) or as a percent
+    of the close (price differences such as the MACD histogram); columns in the order of
+    `indicator_feature_names`."""
     close = frame["close"].to_numpy(dtype=float)
     columns = [frame[name].to_numpy(dtype=float) for name in indicator_columns]
     columns += [(frame[name].to_numpy(dtype=float) / close - 1.0) * 100.0 for name in price_level_columns]
+    columns += [frame[name].to_numpy(dtype=float) / close * 100.0 for name in price_delta_columns]
     return np.column_stack(columns) if columns else np.empty((len(frame), 0))
 
 
 def market_feature_names(
-    indicator_columns: Sequence[str], price_level_columns: Sequence[str]
+    indicator_columns: Sequence[str],
+    price_level_columns: Sequence[str],
+    price_delta_columns: Sequence[str] = (),
 ) -> tuple[str, ...]:
     """Column names of `market_matrix`."""
-    return (*MARKET_FEATURES, *indicator_feature_names(indicator_columns, price_level_columns))
+    return (
+        *MARKET_FEATURES,
+        *indicator_feature_names(indicator_columns, price_level_columns, price_delta_columns),
+    )
 
 
 def market_matrix(
-    frame: pd.DataFrame, indicator_columns: Sequence[str] = (), price_level_columns: Sequence[str] = ()
+    frame: pd.DataFrame,
+    indicator_columns: Sequence[str] = (),
+    price_level_columns: Sequence[str] = (),
+    price_delta_columns: Sequence[str] = (),
 ) -> np.ndarray:
     """(len(frame), k) features per candle of `frame` (DatetimeIndex of open times, UTC if
     naive; columns open, high, low, close, volume and the named indicators)."""
@@ -97,7 +121,8 @@ def market_matrix(
             np.cos(2 * np.pi * weekday / 7.0),
         ]
     )
-    return np.hstack([market, indicator_matrix(frame, indicator_columns, price_level_columns)])
+    indicators = indicator_matrix(frame, indicator_columns, price_level_columns, price_delta_columns)
+    return np.hstack([market, indicators])
 
 
 def market_features(
@@ -113,28 +138,38 @@ def market_features(
 
 class CandidateFeatures:
     """The success model's feature vector for one candidate: market features at the
-    decision candle, the trade's geometry and strength, and its regime one-hot."""
+    decision candle, the trade's geometry and strength, its regime one-hot and, when
+    `higher_timeframe` says how, the context of the higher timeframe's closed candles.
+
+    `higher_timeframe` maps the candidate's timeframe to the context timeframe (e.g.
+    core.engine.default_higher_timeframe: 1h -> 4h); None leaves the context out."""
 
     def __init__(
         self,
         indicator_columns: Sequence[str] = (),
         price_level_columns: Sequence[str] = (),
         regimes: Sequence[str] = (),
+        price_delta_columns: Sequence[str] = (),
+        higher_timeframe: Callable[[str], str] | None = None,
     ) -> None:
         self._indicators = tuple(indicator_columns)
         self._price_levels = tuple(price_level_columns)
+        self._price_deltas = tuple(price_delta_columns)
         self._regimes = tuple(regimes)
-        self._market_names = market_feature_names(self._indicators, self._price_levels)
+        self._higher_timeframe = higher_timeframe
+        self._market_names = market_feature_names(self._indicators, self._price_levels, self._price_deltas)
         self.names: tuple[str, ...] = (
             *self._market_names,
             *CANDIDATE_FEATURES,
             *(f"regime_{regime}" for regime in self._regimes),
+            *(HIGHER_FEATURES if higher_timeframe is not None else ()),
         )
 
     def __call__(self, candidate: Candidate) -> dict[str, float]:
-        """Features of `candidate` from its frame's last LOOKBACK candles."""
-        tail = candidate.frame.iloc[-LOOKBACK:]
-        row = market_matrix(tail, self._indicators, self._price_levels)[-1]
+        """Features of `candidate` from its frame's last candles (LOOKBACK of them, and
+        the few days the higher-timeframe context needs)."""
+        frame = candidate.frame
+        row = market_matrix(frame.iloc[-LOOKBACK:], self._indicators, self._price_levels, self._price_deltas)[-1]
         features = dict(zip(self._market_names, row.tolist(), strict=True))
         features |= self.trade_features(
             candidate.levels.side,
@@ -145,6 +180,9 @@ class CandidateFeatures:
             candidate.strength,
         )
         features |= self.regime_features(candidate.regime)
+        if self._higher_timeframe is not None:
+            higher = self._higher_timeframe(candidate.timeframe)
+            features |= higher_context(frame, candidate.timeframe, higher)
         return features
 
     def trade_features(
@@ -167,6 +205,45 @@ class CandidateFeatures:
         if regime is not None and regime not in self._regimes:
             raise ValueError(f"regime {regime!r} is not one of {self._regimes}")
         return {f"regime_{name}": 1.0 if name == regime else 0.0 for name in self._regimes}
+
+
+def higher_context(frame: pd.DataFrame, timeframe: str, higher_timeframe: str) -> dict[str, float]:
+    """Context of the higher timeframe at the last candle of `frame`, from its own candles:
+    the last `HIGHER_CANDLES` higher candles that had closed by the last candle's close
+    (epoch-aligned buckets, as core.marketdata.resample builds them; a bucket still forming
+    is left out). Log change of the last closed higher candle and of the last six, their
+    mean high-low range, and where the close sits in their high-low span (0 low .. 1 high),
+    all in percent but the position. NaN where fewer candles are known."""
+    base, step = timeframe_seconds(timeframe), timeframe_seconds(higher_timeframe)
+    if step <= base or step % base:
+        raise ValueError(f"{higher_timeframe} is not a multiple of {timeframe}")
+    tail = frame.iloc[-(step // base) * (HIGHER_CANDLES + 2) :]
+    seconds = _epoch_seconds(pd.DatetimeIndex(tail.index))
+    if len(seconds) == 0:
+        return dict.fromkeys(HIGHER_FEATURES, math.nan)
+    bucket = seconds // step
+    closed = (bucket + 1) * step <= seconds[-1] + base
+    if len(tail) < len(frame):  # the tail may have cut the first bucket: leave it out
+        closed &= bucket > bucket[0]
+    bucket = bucket[closed]
+    starts = np.flatnonzero(np.diff(bucket, prepend=-1) != 0)[-HIGHER_CANDLES:]
+    nan = dict.fromkeys(HIGHER_FEATURES, math.nan)
+    if len(starts) < 2:
+        return nan
+    ends = np.append(starts[1:], len(bucket))
+    high = tail["high"].to_numpy(dtype=float)[closed]
+    low = tail["low"].to_numpy(dtype=float)[closed]
+    close = tail["close"].to_numpy(dtype=float)[closed]
+    highs = np.maximum.reduceat(high, starts)
+    lows = np.minimum.reduceat(low, starts)
+    closes = close[ends - 1]
+    out = nan | {"htf_ret_1": float(np.log(closes[-1] / closes[-2]) * 100.0)}
+    if len(starts) == HIGHER_CANDLES:
+        span_high, span_low = highs[1:].max(), lows[1:].min()
+        out["htf_ret_6"] = float(np.log(closes[-1] / closes[0]) * 100.0)
+        out["htf_range_6"] = float(np.mean((highs[1:] - lows[1:]) / closes[1:]) * 100.0)
+        out["htf_position_6"] = float((closes[-1] - span_low) / (span_high - span_low)) if span_high > span_low else 0.5
+    return out
 
 
 def _epoch_seconds(index: pd.DatetimeIndex) -> np.ndarray:
