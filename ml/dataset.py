@@ -8,8 +8,9 @@ For each symbol:
    of the base strategy after warm-up, whether the filters accepted it or not
    (`scope="base"`); their stop and targets come from the engine's stop rules, computed by
    the same pipeline with the filters removed (filters do not change the levels);
-3. features: `ml.spec.candidate_features()` on `pipeline.candidate(...)`, the very call the
-   live `SuccessFilter` makes, so training and serving compute features by one code path;
+3. features: `ml.spec.candidate_features().table` on `pipeline.candidate(...)`, the very
+   call the live `SuccessFilter` makes, so training and serving compute features by one
+   code path;
 4. labels: `ml.labels.triple_barrier` with the candidate's stop and TP1 over `horizon`
    candles (fill at the next candle's open); samples whose outcome the data cannot decide
    yet are dropped.
@@ -118,7 +119,7 @@ def candidate_rows(
     proposed = (base["side"] != 0).to_numpy() & (base["reason"] == PASS).to_numpy()
     rows = np.flatnonzero(accepted if scope is CandidateScope.ACCEPTED else proposed)
     candidates = [unfiltered.candidate(symbol, base, int(row)) for row in rows]
-    table = pd.DataFrame([features(c) for c in candidates], columns=list(features.names))
+    table = features.table(candidates)
     reasons = decided["reason"].to_numpy(dtype=object)[rows]
     info = pd.DataFrame(
         {

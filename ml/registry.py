@@ -373,7 +373,7 @@ def engine_registry(model_dir: Path, clock: Clock, timeframe: str | None = None)
 def engine_models(model_set: ModelSet) -> list[SignalModel]:
     """The engine's filters on a loaded set, in the order the engine runs them:
     the LightGBM success filter, then the GRU direction check."""
-    return [SuccessFilter(model_set.success, candidate_features()), PriceFilter(model_set.price)]
+    return [SuccessFilter(model_set.success, candidate_features().table), PriceFilter(model_set.price)]
 
 
 def open_model_set(path: Path, timeframe: str | None = None) -> ModelSet:

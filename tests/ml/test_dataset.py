@@ -3,6 +3,7 @@ engine's stop and TP1, the training cut-off respected."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -14,6 +15,7 @@ from core.filters import PASS
 from core.marketdata import resample
 from core.strategy import hybrid_playbook
 from ml.dataset import CandidateScope, LabelConfig, build_dataset, candidate_rows
+from ml.features import CANDIDATE_FEATURES as CANDIDATE_COLUMNS
 from ml.features import HIGHER_FEATURES, higher_context
 from ml.spec import SUCCESS_FEATURES, candidate_features
 
@@ -139,3 +141,38 @@ def test_higher_context_matches_the_resampled_candles(btc: pd.DataFrame, last: i
     assert context["htf_range_6"] == pytest.approx(ranges.mean() * 100.0, rel=1e-12)
     span_low, span_high = recent["low"].min(), recent["high"].max()
     assert context["htf_position_6"] == pytest.approx((closes[-1] - span_low) / (span_high - span_low), rel=1e-12)
+
+
+def _reference_row(candidate_frame: pd.DataFrame, timeframe: str = "1h") -> np.ndarray:
+    """The features' market and higher-timeframe parts one candle at a time."""
+    from ml.features import market_matrix
+    from ml.spec import INDICATORS, PRICE_DELTAS, PRICE_LEVELS
+
+    market = market_matrix(candidate_frame, INDICATORS, PRICE_LEVELS, PRICE_DELTAS)[-1]
+    higher = higher_context(candidate_frame, timeframe, "4h")
+    return np.concatenate([market, [higher[name] for name in HIGHER_FEATURES]])
+
+
+def test_batch_features_equal_the_one_by_one_reference(sample_candles: dict[str, pd.DataFrame]) -> None:
+    pipeline = SignalPipeline(dataclasses.replace(PLAYBOOK, filters=()), "1h")
+    candles = sample_candles["LTC/USD"].iloc[:4000]
+    gappy = candles.drop(candles.index[3000:3007])  # a whole 4h candle missing
+    candidates = []
+    for data in (candles, gappy):
+        frame = pipeline.decide(data, resample(data, "4h"))
+        rows = np.flatnonzero((frame["side"] != 0).to_numpy() & (frame["reason"] == PASS).to_numpy())
+        candidates += [pipeline.candidate("LTC/USD", frame, int(row)) for row in rows]
+    short = candidates[0]
+    for end in range(2995, 3040):  # every candle around the gap, as if it were a decision candle
+        candidates.append(dataclasses.replace(short, frame=frame.iloc[:end]))
+    for length in (1, 2, 20, 26, 35, 37):  # frames shorter than the features' windows
+        candidates.append(dataclasses.replace(short, frame=short.frame.iloc[-length:]))
+    table = FEATURES.table(candidates)
+    names = [name for name in SUCCESS_FEATURES if name in table.columns]
+    market_and_higher = [n for n in names if not n.startswith("regime_") and n not in CANDIDATE_COLUMNS]
+    expected = np.array([_reference_row(c.frame) for c in candidates])
+    np.testing.assert_allclose(table[market_and_higher].to_numpy(), expected, rtol=1e-12, atol=1e-12, equal_nan=True)
+    assert table[market_and_higher].iloc[-6:].isna().any(axis=None)
+    single = FEATURES(candidates[3])
+    assert list(single) == list(SUCCESS_FEATURES)
+    np.testing.assert_array_equal(np.array(list(single.values())), table.iloc[3].to_numpy())
