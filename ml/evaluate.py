@@ -125,12 +125,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     symbols = parse_symbols(args.symbols)
     start, end = parse_time(args.start), parse_time(args.end, end=True)
+    assert start is not None  # --start is required
     try:
         model_set = open_model_set(args.models, args.timeframe)
     except ModelsUnavailable as exc:
         raise SystemExit(f"ml.evaluate: no usable models in {args.models}: {exc}") from exc
     trained_until = training_end(model_set)
-    in_sample = start is not None and start <= trained_until
+    in_sample = start <= trained_until
     if in_sample and not args.allow_overlap:
         raise SystemExit(
             f"ml.evaluate: --start {start.isoformat()} is not after the models' training data "

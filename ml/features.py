@@ -5,7 +5,13 @@ past candles, rolling statistics over trailing windows (each window computed on 
 so the value does not depend on how much history precedes it), the candle's own shape
 and the time of its open. Indicator columns come from the engine (computed there, also
 without look-ahead) and are passed through by name: scale-free ones (RSI, ADX) as they
-are, price-level ones (moving averages, bands) as a percent distance from the close.
+are, price-level ones (moving averages, bands) as a percent distance from the close,
+price differences (MACD) as a percent of the close.
+
+`CandidateFeatures` adds the trade's geometry, the regime and the higher timeframe's
+context (`higher_context`: its last closed candles, built from the candidate's own frame),
+and computes a whole scan's candidates at once (`table`); the one-candle functions above
+are the reference it is tested against.
 """
 
 from __future__ import annotations

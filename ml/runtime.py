@@ -257,7 +257,9 @@ class ModelRuntime:
         try:
             success, price = engine_models(self._registry.active())
         except ModelsUnavailable:
-            success = price = None
+            self.success.set(None)
+            self.price.set(None)
+            return
         self.success.set(success)
         self.price.set(price)
 

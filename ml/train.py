@@ -251,12 +251,15 @@ def format_outcome(outcome: TrainOutcome) -> str:
         f"(TP1 before the stop within {summary['label_horizon']} candles)",
         "",
         "success model, purged CV per fold:",
-        "fold " + " ".join(f"{name:>24}" for name in FOLD_COLUMNS),
+        "fold " + " ".join(FOLD_COLUMNS),
     ]
+    widths = [len(name) for name in FOLD_COLUMNS]
     for number, fold in enumerate(outcome.success.fold_scores, start=1):
-        lines.append(f"{number:>4} " + " ".join(f"{fold.get(name, math.nan):>24.4f}" for name in FOLD_COLUMNS))
+        cells = (f"{fold.get(name, math.nan):>{w}.4f}" for name, w in zip(FOLD_COLUMNS, widths, strict=True))
+        lines.append(f"{number:>4} " + " ".join(cells))
     scores = outcome.success.scores
-    lines.append("mean " + " ".join(f"{scores.get(f'cv_{name}', math.nan):>24.4f}" for name in FOLD_COLUMNS))
+    means = (f"{scores.get(f'cv_{name}', math.nan):>{w}.4f}" for name, w in zip(FOLD_COLUMNS, widths, strict=True))
+    lines.append("mean " + " ".join(means))
     lines += [
         f"hold-out: auc {scores['val_auc']:.4f}, log loss {scores['val_logloss']:.4f}, "
         f"rounds {outcome.success.best_iteration_classifier} / {outcome.success.best_iteration_regressor}",
