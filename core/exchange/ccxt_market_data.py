@@ -70,17 +70,13 @@ class ExchangeMarketData:
         now_ms = self._clock.now().timestamp() * 1000
         closed = [row for row in rows if row[0] + step_ms <= now_ms]
         frame = pd.DataFrame([row[:6] for row in closed[-limit:]], columns=["timestamp", *COLUMNS])
-        frame.index = pd.DatetimeIndex(
-            pd.to_datetime(frame.pop("timestamp"), unit="ms", utc=True), name="timestamp"
-        )
+        frame.index = pd.DatetimeIndex(pd.to_datetime(frame.pop("timestamp"), unit="ms", utc=True), name="timestamp")
         return frame.astype(float)
 
     async def last_price(self, symbol: str) -> float:
         """The latest traded price."""
         await self._gw.market(symbol)
-        ticker = await self._gw.call(
-            lambda c: c.fetch_ticker(symbol), weight=self._gw.profile.ticker, idempotent=True
-        )
+        ticker = await self._gw.call(lambda c: c.fetch_ticker(symbol), weight=self._gw.profile.ticker, idempotent=True)
         if ticker.get("last") is None:
             raise ExchangeUnavailable(f"{self._gw.exchange_id} returned no last price for {symbol}")
         return float(ticker["last"])

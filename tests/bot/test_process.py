@@ -65,6 +65,7 @@ async def test_replay_signal_confirm_sigterm_and_restart(fake: FakeBotApi, tmp_p
         REPLAY_SPEED="3600",
         SYMBOLS="BTC/USD",
         SIGNAL_TTL_SECONDS="86400",
+        ML_FILTERS="false",  # the engine's own rules find this signal; the models are tested elsewhere
         MAX_PRICE_DRIFT_PCT="5",
         MONITOR_INTERVAL_SECONDS="0.5",
         LOG_LEVEL="DEBUG",
