@@ -36,12 +36,12 @@ from core.settings import Settings
 from core.timeframes import timeframe_seconds
 from core.trading import TradingConfig, TradingService
 from db.database import Database
-from ml.runtime import ModelRuntime, load_active_models
 from db.outbox import OutboxRepository
 from db.signals import SignalRepository
 from db.system import SystemRepository
 from db.trades import OrderRepository, PositionRepository
 from db.users import UserRepository
+from ml.runtime import ModelRuntime, load_active_models
 
 log = logging.getLogger(__name__)
 
