@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -48,6 +49,7 @@ from db.signals import SignalRepository
 from db.system import SystemRepository
 from db.trades import OrderRepository, PositionRepository
 from db.users import UserRepository
+from ml.runtime import ModelRuntime, load_active_models
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +92,8 @@ class Runtime:
         self.clock: Clock | None = None
         self.system: SystemRepository | None = None
         self.gateway: CcxtGateway | None = None
+        self.models: ModelRuntime | None = None
+        self.market_data: MarketData | None = None
         self.credentials: CredentialsProvider = NoCredentials()
         self.keys: CredentialStore | None = None
         if settings.trading_mode == "live":
@@ -111,6 +115,7 @@ class Runtime:
         positions = PositionRepository(self.db, clock)
         outbox = OutboxRepository(self.db)
         market_data = self.overrides.market_data or await self._market_data(clock)
+        self.market_data = market_data
         delivery = DeliveryWorker(
             app.bot,
             outbox,
@@ -121,7 +126,8 @@ class Runtime:
             clock,
             **self.overrides.delivery_options,  # type: ignore[arg-type]
         )
-        engine = SignalEngine(market_data, settings.timeframe, clock)
+        self.models = await self._models()
+        engine = SignalEngine(market_data, settings.timeframe, clock, models=self.models.models if self.models else ())
         repos = _Repositories(users, system, signals, orders, positions, outbox)
         parts = self._trading_parts(market_data, clock, repos, engine.management_rules, delivery.wake)
         trading = TradingService(
@@ -157,6 +163,7 @@ class Runtime:
             timeframe=settings.timeframe,
             mode=settings.trading_mode,
             market_data_kind=settings.market_data,
+            models_status=self._models_status,
         )
         scanner = Scanner(engine, trading, system, clock, admin_service.tradable_symbols)
         app.bot_data.services = Services(
@@ -176,6 +183,8 @@ class Runtime:
         self.delivery_task.add_done_callback(_log_task_end)
         if self.overrides.schedule_jobs:
             self._schedule(app)
+        gc.collect()
+        gc.freeze()  # the start-up objects never need collecting: keeps full GCs short
         log.info(
             "ATRA started: mode=%s market_data=%s symbols=%s timeframe=%s scan every %.0fs",
             settings.trading_mode,
@@ -184,6 +193,25 @@ class Runtime:
             settings.timeframe,
             settings.scan_interval,
         )
+
+    async def _models(self) -> ModelRuntime | None:
+        if not self.settings.ml_filters:
+            log.warning("ML filters are off (ML_FILTERS=false): signals pass on the engine's rules alone")
+            return None
+        # Model ages are wall-clock ages, even in replay.
+        return await asyncio.to_thread(
+            load_active_models, self.settings.model_dir, SystemClock(), self.settings.timeframe
+        )
+
+    def _models_status(self) -> list[str]:
+        if self.models is None:
+            return ["ML filters: off (ML_FILTERS=false)"]
+        return self.models.describe()
+
+    async def _retrain(self, context: BotContext) -> None:
+        assert self.models is not None and self.market_data is not None
+        result = await self.models.retrain(self.market_data, self.settings.symbols)
+        log.info("model retrain: %s", result.describe())
 
     async def _clock(self, system: SystemRepository) -> Clock:
         settings = self.settings
@@ -301,6 +329,13 @@ class Runtime:
             first=2.0,
             name="monitor",  # type: ignore[arg-type]
         )
+        if self.models is not None and settings.retrain_interval > 0:
+            queue.run_repeating(
+                self._retrain,
+                interval=settings.retrain_interval,
+                first=settings.retrain_interval,
+                name="retrain",  # type: ignore[arg-type]
+            )
         if settings.market_data == "replay":
             queue.run_repeating(self._save_replay_clock, interval=10.0, first=10.0, name="replay-clock")  # type: ignore[arg-type]
 

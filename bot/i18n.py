@@ -442,6 +442,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "Пользователи: {users} зарегистрировано, {subscribers} подписано\n"
         "Открытые позиции: {open_positions}\nОчередь сообщений: {outbox}",
     },
+    "status_models": {"en": "<b>Models</b> (technical details)", "ru": "<b>Модели</b> (технические детали)"},
     "status_paused": {"en": "⏸ paused", "ru": "⏸ на паузе"},
     "status_running": {"en": "▶️ running", "ru": "▶️ работает"},
     "status_never": {"en": "never", "ru": "не было"},

@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     scan_interval_seconds: float | None = Field(default=None, gt=0)
     paper_balance: float = Field(default=10_000.0, gt=0)
     model_dir: Path = DEFAULT_MODEL_DIR
+    ml_filters: bool = True  # ask the models about every candidate (false: engine rules only)
+    retrain_interval_hours: float | None = Field(default=None, ge=0)  # None: weekly, off in replay; 0: off
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["text", "json"] = "text"
     metrics_port: int = Field(default=0, ge=0, le=65535)
@@ -159,6 +161,13 @@ class Settings(BaseSettings):
             return self.scan_interval_seconds
         speed = self.replay_speed if self.market_data == "replay" else 1.0
         return self.timeframe_seconds / speed
+
+    @property
+    def retrain_interval(self) -> float:
+        """Seconds between scheduled retrains; 0 means never."""
+        if self.retrain_interval_hours is not None:
+            return self.retrain_interval_hours * 3600
+        return 0.0 if self.market_data == "replay" else 7 * 24 * 3600.0
 
     @property
     def signal_ttl(self) -> float:

@@ -147,9 +147,7 @@ class CcxtExchange:
             lambda c: c.fetch_balance(), weight=self._w.balance, user_id=user_id, idempotent=True
         )
         entry = balances.get(currency) or {}
-        return Balance(
-            currency=currency, free=float(entry.get("free") or 0.0), total=float(entry.get("total") or 0.0)
-        )
+        return Balance(currency=currency, free=float(entry.get("free") or 0.0), total=float(entry.get("total") or 0.0))
 
     # ------------------------------------------------------------ beyond the port
 
@@ -255,9 +253,7 @@ class CcxtExchange:
                 order = self._gw.public.parse_order(report, market)
                 legs.append(to_result(leg, order, order_fee(order)))
             return ProtectiveOrders(list_id, legs[0], legs[1])
-        return ProtectiveOrders(
-            list_id, await self._resolve(stop, started), await self._resolve(take_profit, started)
-        )
+        return ProtectiveOrders(list_id, await self._resolve(stop, started), await self._resolve(take_profit, started))
 
     async def close(self) -> None:
         """Close every ccxt client of the gateway."""

@@ -80,9 +80,7 @@ class RetryPolicy:
 
     def delays(self) -> list[float]:
         """The waits between consecutive attempts (attempts - 1 of them)."""
-        return [
-            min(self.max_delay, self.first_delay * self.factor**i) for i in range(max(0, self.attempts - 1))
-        ]
+        return [min(self.max_delay, self.first_delay * self.factor**i) for i in range(max(0, self.attempts - 1))]
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,9 +107,7 @@ class ExchangeProfile:
     supports_oco: bool = True
 
     @classmethod
-    def binance_spot(
-        cls, recv_window_ms: int = 5000, adjust_for_time_difference: bool = True
-    ) -> ExchangeProfile:
+    def binance_spot(cls, recv_window_ms: int = 5000, adjust_for_time_difference: bool = True) -> ExchangeProfile:
         """Binance spot. The options keep ccxt on the spot API:
 
         - fetchMarkets.types=['spot']: no fapi/dapi exchangeInfo calls on load_markets;
@@ -267,9 +263,7 @@ class CcxtGateway:
         if not self.public.markets:
             async with self._markets_lock:
                 if not self.public.markets:
-                    await self.call(
-                        lambda c: c.load_markets(), weight=self.profile.load_markets, idempotent=True
-                    )
+                    await self.call(lambda c: c.load_markets(), weight=self.profile.load_markets, idempotent=True)
         return self.public.markets
 
     async def market(self, symbol: str) -> dict[str, Any]:
@@ -363,9 +357,7 @@ class CcxtGateway:
         note = _ResponseNote()
         token = _RESPONSE.set(note)
         try:
-            async with self.limiter.request(
-                weight=weight, account=user_id, is_order=orders > 0, orders=orders
-            ):
+            async with self.limiter.request(weight=weight, account=user_id, is_order=orders > 0, orders=orders):
                 return await operation(client)
         except ccxt.BaseError as exc:
             error = self.map_error(exc, note)

@@ -42,8 +42,12 @@ async def bot(telegram: FakeBotApi, binance: FakeBinance, tmp_path: Path) -> Asy
     session = loopback_session()
     app = build_application(
         settings,
-        Overrides(clock=SystemClock(), schedule_jobs=False, exchange_session=session,
-                  delivery_options={"per_chat_interval": 0.0, "idle_poll": 0.05}),
+        Overrides(
+            clock=SystemClock(),
+            schedule_jobs=False,
+            exchange_session=session,
+            delivery_options={"per_chat_interval": 0.0, "idle_poll": 0.05},
+        ),
     )
     await app.initialize()
     assert app.post_init is not None and app.updater is not None
