@@ -30,7 +30,7 @@ import asyncio
 import logging
 import math
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
@@ -44,7 +44,8 @@ from core.errors import (
     RetryableExchangeError,
     UserError,
 )
-from core.events import Alert, Event, PositionClosed, StopMoved, TakeProfitHit
+from core.events import Alert, Event, PositionClosed, StopMoved
+from core.live_book import EPS, Batch, book_fill, break_even_stop, close, same_state
 from core.models import (
     ExitReason,
     OrderRequest,
@@ -58,7 +59,7 @@ from core.models import (
     StoredOrder,
     UserSignal,
 )
-from core.orders import fee_in_quote, send_once
+from core.orders import send_once
 from core.ports import Clock, Exchange, OrderRepository, OutboxRepository, PositionRepository, SystemRepository
 from core.position_rules import ManagementRules
 from core.protection import (
@@ -79,8 +80,6 @@ from core.protection import (
 from core.stops import update_stop
 
 log = logging.getLogger(__name__)
-
-_EPS = 1e-12
 
 
 class LiveExchange(Exchange, Protocol):
@@ -109,18 +108,6 @@ class Keyring(Protocol):
 class LiveConfig:
     admin_ids: frozenset[int]
     settle_seconds: float = 6.0  # the exchange's receive window and a margin: then "not found" is final
-
-
-@dataclass(slots=True)
-class _Batch:
-    """Fills to book in one transaction, and what they say."""
-
-    results: list[OrderResult] = field(default_factory=list)
-    events: list[Callable[[float], Event]] = field(default_factory=list)
-    tp1_events: list[Callable[[float], Event]] = field(default_factory=list)  # dropped if the position closes
-    balance_delta: float = 0.0
-    last_price: float | None = None
-    last_reason: ExitReason | None = None
 
 
 class LivePositions:
@@ -212,7 +199,7 @@ class LivePositions:
                 log.error("position %s: market close refused (%s); protecting it again", position.id, exc)
                 await self.opened(position)
                 raise UserError("order_rejected", reason=str(exc)[:160]) from exc
-            if result.filled <= _EPS:
+            if result.filled <= EPS:
                 await self._orders.record(result)
                 await self.opened(position)
                 raise UserError("order_rejected", reason=result.status.value)
@@ -266,14 +253,14 @@ class LivePositions:
             result = resting.get(order.request.client_order_id) or await self._lookup(order)
             if result is None:
                 continue
-            if result.status is OrderStatus.OPEN and result.filled > _EPS and parse_leg(result.client_order_id):
+            if result.status is OrderStatus.OPEN and result.filled > EPS and parse_leg(result.client_order_id):
                 # Partly filled: its OCO partner has expired, so the rest has no stop. Cancel
                 # it; _enforce covers the rest again.
                 result = await self._exchange.cancel_order(order.request)
                 await self._notify(
                     position, "live_partial_fill", quantity=result.filled, price=result.average_price or 0.0
                 )
-            if not _same(result, order.result):
+            if not same_state(result, order.result):
                 fresh[order.request.client_order_id] = result
         vanished = [name for name in self._vanished(stored, fresh) if name not in cancelling]
         await self._book(position, fresh)
@@ -302,7 +289,7 @@ class LivePositions:
                 continue
             now = [fresh.get(leg.request.client_order_id, leg.result) for leg in slot.legs]
             if all(r.status in (OrderStatus.CANCELED, OrderStatus.UNKNOWN) for r in now) and not any(
-                r.filled > _EPS for r in now
+                r.filled > EPS for r in now
             ):
                 gone.append(slot.name)
         return gone
@@ -313,76 +300,26 @@ class LivePositions:
         nothing rests any more and what is left cannot be sold (`force_close`: close it
         regardless). Returns the events queued."""
         stored = {o.request.client_order_id: o for o in await self._orders.for_position(position.id)}
-        batch = _Batch()
+        batch = Batch()
         for client_order_id, result in fresh.items():
             order = stored[client_order_id]
-            if result.filled - order.result.filled > _EPS:
-                self._book_fill(position, order, result, batch)
-                batch.results.append(result)
+            if result.filled - order.result.filled > EPS:
+                book_fill(position, order, result, batch, self._rules)
             else:
                 await self._orders.record(result)
         if not batch.results and not force_close:
             return []
         if force_close or await self._only_dust_left(position, fresh, stored):
-            self._close(position, batch)
+            close(position, batch, self._clock.now())
         built: list[Event] = []
 
         def events(balance: float) -> list[Event]:
-            built.extend(make(balance) for make in [*batch.tp1_events, *batch.events])
+            built.extend(batch.events(balance))
             return built
 
         await self._positions.save(position, batch.balance_delta, events, batch.results)
         self._wake()
         return built
-
-    def _book_fill(self, position: Position, order: StoredOrder, result: OrderResult, batch: _Batch) -> None:
-        before, request = order.result, order.request
-        quantity = result.filled - before.filled
-        value = (result.average_price or request.price or 0.0) * result.filled - (before.average_price or 0.0) * (
-            before.filled
-        )
-        price = value / quantity if quantity else (result.average_price or 0.0)
-        fee = fee_in_quote(result, position.symbol, price) - fee_in_quote(before, position.symbol, price)
-        gross = (price - position.entry_price) * quantity * position.side.sign
-        position.realized_pnl += gross
-        position.fees += fee
-        position.quantity = max(0.0, position.quantity - quantity)
-        batch.balance_delta += gross - fee
-        batch.last_price = price
-        reason = self._reason(position, request)
-        batch.last_reason = reason
-        log.info(
-            "position %s: %s filled %.8g @ %.8g (%s)", position.id, request.client_order_id, quantity, price, reason
-        )
-        if reason is ExitReason.TP1 and result.status is OrderStatus.FILLED:
-            position.tp1_done = True
-            p = position.copy()
-            p.stop_price = self._break_even(position)  # where _enforce moves it next
-            pnl = gross - fee
-            batch.tp1_events.append(
-                lambda _: TakeProfitHit(
-                    user_id=p.user_id,
-                    position_id=p.id,
-                    symbol=p.symbol,
-                    side=p.side.value,
-                    quantity=result.filled,
-                    price=price,
-                    pnl=pnl,
-                    new_stop=p.stop_price,
-                    remaining=p.quantity,
-                )
-            )
-
-    @staticmethod
-    def _reason(position: Position, request: OrderRequest) -> ExitReason:
-        parsed = parse_leg(request.client_order_id)
-        if parsed is None:  # a market exit: its purpose names the reason
-            return ExitReason(request.purpose)
-        slot, leg = parsed[1], parsed[3]
-        if leg == "tp":
-            return target_reason(slot)
-        assert request.stop_price is not None
-        return stop_reason(position, request.stop_price)
 
     async def _only_dust_left(
         self, position: Position, fresh: dict[str, OrderResult], stored: dict[str, StoredOrder]
@@ -395,52 +332,13 @@ class LivePositions:
         price = position.stop_price if position.stop_price > 0 else position.entry_price
         return await self._exchange.tradable_amount(position.symbol, position.quantity, price) <= 0
 
-    def _close(self, position: Position, batch: _Batch) -> None:
-        if position.quantity > _EPS:
-            log.info(
-                "position %s: %.8g %s left in the account (below the lot step)",
-                position.id,
-                position.quantity,
-                position.symbol,
-            )
-        position.quantity = 0.0
-        position.status = PositionStatus.CLOSED
-        position.closed_at = self._clock.now()
-        position.exit_price = batch.last_price or position.exit_price or position.entry_price
-        position.exit_reason = batch.last_reason or ExitReason.MANUAL
-        batch.tp1_events.clear()
-        p = position.copy()
-        notional = p.entry_price * p.initial_quantity
-        batch.events.append(
-            lambda balance: PositionClosed(
-                user_id=p.user_id,
-                position_id=p.id,
-                symbol=p.symbol,
-                side=p.side.value,
-                quantity=p.initial_quantity,
-                entry_price=p.entry_price,
-                exit_price=p.exit_price or p.entry_price,
-                reason=(p.exit_reason or ExitReason.MANUAL).value,
-                pnl=p.net_pnl,
-                pnl_pct=p.net_pnl / notional * 100 if notional else 0.0,
-                balance=balance,
-            )
-        )
-
     # ------------------------------------------------------------- trail and enforce
-
-    def _break_even(self, position: Position) -> float:
-        """The stop after TP1: the entry when the rules say so and the stop is still below it."""
-        at_risk = position.side.sign * (position.entry_price - position.stop_price) > 0
-        if position.tp1_done and self._rules.breakeven_after_tp1 and at_risk:
-            return position.entry_price
-        return position.stop_price
 
     def _trail(self, position: Position, candles: pd.DataFrame) -> float:
         """Where the stop should be: break-even after TP1, then the ATR trail over the
         candles closed since the last look (as the paper rules do it). Updates the
         extremes; the position's stop stays where it rests until _enforce moves it."""
-        wanted = self._break_even(position)
+        wanted = break_even_stop(position, self._rules)
         if candles.empty:
             return wanted
         if position.last_candle_at is not None:
@@ -469,7 +367,7 @@ class LivePositions:
         every tradable unit covered. Returns the events to queue."""
         events: list[Event] = []
         for slot in current_slots(await self._orders.for_position(position.id)).values():
-            if not slot.alive or slot.unresolved or abs(slot.stop_price - wanted) <= _EPS:
+            if not slot.alive or slot.unresolved or abs(slot.stop_price - wanted) <= EPS:
                 continue
             old = position.stop_price
             if await self._move(position, slot, wanted) and position.status is PositionStatus.OPEN:
@@ -664,7 +562,7 @@ class LivePositions:
         if result.status is OrderStatus.OPEN and parse_leg(order.request.client_order_id):
             log.warning("order %s rests for a closed position; cancelling it", order.request.client_order_id)
             result = await self._exchange.cancel_order(order.request)
-        if result == order.result:
+        if same_state(result, order.result):
             return 0
         await self._orders.record(result)
         return 1
@@ -695,10 +593,3 @@ class LivePositions:
         if await self._system.get_value(key):
             await self._system.set_value(key, "")
             await self._notify(position, "protection_restored", admins=True)
-
-
-def _same(a: OrderResult, b: OrderResult) -> bool:
-    """The same state of an order (timestamps aside)."""
-    return (a.status, a.filled, a.average_price, a.fee) == (b.status, b.filled, b.average_price, b.fee) and (
-        a.exchange_order_id in (None, b.exchange_order_id)
-    )
