@@ -457,7 +457,10 @@ class TradingService:
         never taken for an interrupted one."""
         resolved = 0
         for stuck in await self._signals.stuck_confirmed():
-            async with self._user_locks[stuck.user_id]:
+            lock = self._user_locks[stuck.user_id]
+            if lock.locked():  # a confirmation of this user is running: it is not interrupted
+                continue
+            async with lock:
                 row = await self._signals.get_user_signal(stuck.id)
                 if row is None or row.state is not SignalState.CONFIRMED:
                     continue
