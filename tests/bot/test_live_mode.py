@@ -189,7 +189,9 @@ async def test_without_a_key_a_confirmation_says_how_to_connect_then_trades_once
     assert len(binance.open_orders(KEY)) == 4  # two OCO lists: stop + TP1, stop + TP2
 
     balance = await bot.reply_to(ALICE, "/balance")
-    assert "Balance</b> · binance" not in balance and "BTC:" in balance and "USDT:" in balance
+    assert (
+        "Balance · binance" in balance and "BTC: 0.00000834 free · 0.04161834 total" in balance
+    )  # locked by the lists
 
     binance.set_price("BTCUSDT", 58_000)  # through the stop: the exchange sells both halves
     assert await bot.services.trading.monitor() == 1
@@ -268,3 +270,17 @@ def _load(values: dict[str, Any]) -> Settings:
         return Settings(_env_file=None, **values)  # type: ignore[call-arg]
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc)) from None
+
+
+async def test_in_paper_mode_connect_is_deleted_and_balance_is_virtual(telegram: FakeBotApi, tmp_path: Path) -> None:
+    from core.clock import ManualClock
+    from tests.bot.harness import running_bot
+    from tests.conftest import T0
+    from tests.fakes.market import FakeMarketData
+
+    settings = make_settings(telegram, tmp_path / "paper.sqlite3")
+    async with running_bot(telegram, settings, ManualClock(T0), FakeMarketData({"BTC/USDT": 100.0})) as paper:
+        await paper.reply_to(ALICE, "/start")
+        assert "paper mode" in await paper.reply_to(ALICE, f"/connect binance {KEY} {SECRET}")
+        assert len(telegram.deleted_incoming) == 1
+        assert "Virtual balance (paper)\nUSDT: 10000 free · 10000 total" in await paper.reply_to(ALICE, "/balance")
