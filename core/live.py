@@ -108,6 +108,7 @@ class Keyring(Protocol):
 class LiveConfig:
     admin_ids: frozenset[int]
     settle_seconds: float = 6.0  # the exchange's receive window and a margin: then "not found" is final
+    min_stop_move_pct: float = 0.1  # a smaller trail step is not worth a cancel-then-place (of the stop)
 
 
 class LivePositions:
@@ -367,7 +368,11 @@ class LivePositions:
         every tradable unit covered. Returns the events to queue."""
         events: list[Event] = []
         for slot in current_slots(await self._orders.for_position(position.id)).values():
-            if not slot.alive or slot.unresolved or abs(slot.stop_price - wanted) <= EPS:
+            step = abs(slot.stop_price - wanted)
+            to_break_even = wanted == position.entry_price
+            if not slot.alive or slot.unresolved or step <= EPS:
+                continue
+            if not to_break_even and step < slot.stop_price * self._config.min_stop_move_pct / 100:
                 continue
             old = position.stop_price
             if await self._move(position, slot, wanted) and position.status is PositionStatus.OPEN:

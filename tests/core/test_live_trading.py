@@ -225,6 +225,18 @@ async def test_trailing_stop_moves_with_new_highs_and_a_crossed_stop_sells_at_ma
     await assert_agrees(live)
 
 
+async def test_a_trail_step_too_small_to_be_worth_a_replacement_waits(live: LiveWorld) -> None:
+    p = (await confirm(live)).position
+    live.set_price("BTC/USDT", 61_800)
+    await monitor(live)  # TP1, stop to 60 000 (list b2)
+    live.add_candles("BTC/USDT", [(61_200, 61_220, 61_100, 61_200)])  # trail 61 220 - 1 200 = 60 020: +0.03 %
+    await monitor(live)
+    assert set(resting(live)) == {f"atra-p{p.id}-b2-sl", f"atra-p{p.id}-b2-tp"}
+    after = await live.positions.get(p.id)
+    assert after is not None and after.stop_price == 60_000 and after.highest == 61_220
+    assert "stop_moved" not in await live.kinds(ALICE)
+
+
 async def test_protection_cancelled_outside_is_placed_again_and_everyone_told(live: LiveWorld) -> None:
     p = (await confirm(live)).position
     live.fake.cancel_externally(KEY, f"atra-p{p.id}-b1-sl")
