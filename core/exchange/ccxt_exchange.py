@@ -152,7 +152,7 @@ class CcxtExchange:
     # ------------------------------------------------------------ beyond the port
 
     async def fetch_balances(self, user_id: int) -> list[Balance]:
-        """Every currency the user's account holds (free or locked), largest first by name."""
+        """Every currency the user's account holds (free or locked), sorted by name."""
         balances = await self._gw.call(
             lambda c: c.fetch_balance(), weight=self._w.balance, user_id=user_id, idempotent=True
         )

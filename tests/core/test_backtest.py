@@ -36,7 +36,9 @@ def test_one_trade_worked_by_hand():
     )
     strategy = sma_cross_playbook(fast=2, slow=3, stop_pct=2.0, take_profit_pct=4.0)
     limits = strategy.limits.replace(max_position_pct=50.0)
-    config = BacktestConfig(initial_equity=10_000.0, fills=FillModel(fee_rate=0.001, slippage_pct=0.05), limits=limits)
+    config = BacktestConfig(
+        initial_equity=10_000.0, fills=FillModel(fee_rate=0.001, slippage_pct=0.05), limits=limits
+    )
     result = run_backtest({"X/USD": candles}, strategy, config)
 
     [trade] = result.trades
@@ -131,7 +133,9 @@ def test_sma_cross_matches_backtesting_py(two_coins):
     strategy = sma_cross_playbook()
     # backtesting.py sizes 99% of cash over price x (1 + commission); the same notional here:
     limits = strategy.limits.replace(max_position_pct=99.0 / (1 + fee), max_open_positions=1)
-    config = BacktestConfig(initial_equity=1_000_000.0, fills=FillModel(fee_rate=fee, slippage_pct=0.0), limits=limits)
+    config = BacktestConfig(
+        initial_equity=1_000_000.0, fills=FillModel(fee_rate=fee, slippage_pct=0.0), limits=limits
+    )
     ours = run_backtest({"BTC/USD": candles}, strategy, config)
 
     reference = FractionalBacktest(
@@ -204,4 +208,6 @@ def test_models_option_without_the_ml_package_exits_with_a_message(monkeypatch, 
 
 def test_command_line_window_without_candles_exits_with_a_message():
     with pytest.raises(SystemExit, match="no candles from 2020-01-01"):
-        main(["--data", str(DATA), "--symbols", "BTC/USD", "--strategy", "sma_cross", "--start", "2020-01-01"])
+        main(
+            ["--data", str(DATA), "--symbols", "BTC/USD", "--strategy", "sma_cross", "--start", "2020-01-01"]
+        )

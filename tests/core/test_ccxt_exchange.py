@@ -219,7 +219,9 @@ async def test_market_order_is_signed_filled_and_carries_its_fee(build: Build, f
     assert result.average_price == pytest.approx(60000)
     assert result.fee == pytest.approx(0.00123 * 0.001) and result.fee_currency == "BTC"
     sent = posts(fake)[0].params
-    assert sent["newClientOrderId"] == "entry-1" and sent["type"] == "MARKET" and sent["quantity"] == "0.00123"
+    assert (
+        sent["newClientOrderId"] == "entry-1" and sent["type"] == "MARKET" and sent["quantity"] == "0.00123"
+    )
     assert "quoteOrderQty" not in sent
     balance = await exchange.fetch_balance(USER, "USDT")
     assert balance.free == pytest.approx(10000 - 0.00123 * 60000)
@@ -238,7 +240,9 @@ async def test_unknown_api_key_is_authentication_failed(build: Build) -> None:
         await exchange.fetch_balance(USER, "USDT")
 
 
-async def test_invalid_key_after_success_is_still_authentication_failed(build: Build, fake: FakeBinance) -> None:
+async def test_invalid_key_after_success_is_still_authentication_failed(
+    build: Build, fake: FakeBinance
+) -> None:
     exchange, _ = await build()
     await exchange.fetch_balance(USER, "USDT")  # ccxt now maps -2015 to DDoSProtection
     fake.inject(Fault.INVALID_KEY, method="GET", path="/api/v3/account")
@@ -284,7 +288,9 @@ async def test_unknown_symbol(build: Build, fake: FakeBinance) -> None:
 # ------------------------------------------------------------------ lost answers
 
 
-async def test_timeout_after_accept_gives_exactly_one_order_and_its_fill(build: Build, fake: FakeBinance) -> None:
+async def test_timeout_after_accept_gives_exactly_one_order_and_its_fill(
+    build: Build, fake: FakeBinance
+) -> None:
     exchange, _ = await build(timeout_ms=300)
     fake.inject(Fault.STALL_AFTER_ACCEPT)
     result = await exchange.create_order(order("slow-1", price=60000))
@@ -302,7 +308,9 @@ async def test_5xx_after_accept_is_looked_up_not_resent(build: Build, fake: Fake
     assert len(posts(fake)) == 1 and fake.client_id_count(KEY, "bad-gw") == 1
 
 
-async def test_5xx_before_accept_returns_unknown_and_nothing_was_placed(build: Build, fake: FakeBinance) -> None:
+async def test_5xx_before_accept_returns_unknown_and_nothing_was_placed(
+    build: Build, fake: FakeBinance
+) -> None:
     exchange, _ = await build()
     fake.inject(Fault.ERROR_5XX, status=503)
     result = await exchange.create_order(order("lost", price=60000))
@@ -311,7 +319,9 @@ async def test_5xx_before_accept_returns_unknown_and_nothing_was_placed(build: B
     assert len(fake.requests_to("GET", "/api/v3/order")) >= 2  # looked up until recvWindow had passed
 
 
-async def test_failing_lookups_raise_outcome_unknown_then_fetch_order_resolves(build: Build, fake: FakeBinance) -> None:
+async def test_failing_lookups_raise_outcome_unknown_then_fetch_order_resolves(
+    build: Build, fake: FakeBinance
+) -> None:
     exchange, _ = await build(timeout_ms=300)
     fake.inject(Fault.STALL_AFTER_ACCEPT)
     fake.inject(Fault.ERROR_5XX, method="GET", path="/api/v3/order", times=50)
@@ -334,7 +344,9 @@ async def test_duplicate_client_order_id_returns_the_existing_order(build: Build
 # --------------------------------------------------------------------- rate limits
 
 
-async def test_429_pauses_the_limiter_for_retry_after_and_cuts_the_rate(build: Build, fake: FakeBinance) -> None:
+async def test_429_pauses_the_limiter_for_retry_after_and_cuts_the_rate(
+    build: Build, fake: FakeBinance
+) -> None:
     sleep = RecordingSleep()
     limiter = ExchangeLimiter(ExchangeBudgets.binance_spot(), sleep=sleep)
     exchange, _ = await build(limiter=limiter, sleep=sleep)
@@ -415,13 +427,17 @@ async def test_cancel_is_idempotent_and_releases_funds(build: Build, fake: FakeB
     again = await exchange.cancel_order(order("rest", OrderType.LIMIT, amount=0.01, price=50000))
     assert cancelled.status is OrderStatus.CANCELED and again.status is OrderStatus.CANCELED
     assert (await exchange.fetch_balance(USER, "USDT")).free == pytest.approx(10000)
-    assert (await exchange.cancel_order(order("ghost", OrderType.LIMIT, price=50000))).status is OrderStatus.UNKNOWN
+    assert (
+        await exchange.cancel_order(order("ghost", OrderType.LIMIT, price=50000))
+    ).status is OrderStatus.UNKNOWN
 
 
 # ------------------------------------------------------------------- protective orders
 
 
-async def test_stop_market_becomes_stop_loss_and_spot_cannot_lock_twice(build: Build, fake: FakeBinance) -> None:
+async def test_stop_market_becomes_stop_loss_and_spot_cannot_lock_twice(
+    build: Build, fake: FakeBinance
+) -> None:
     exchange, _ = await build()
     stop = await exchange.create_order(
         order("sl-1", OrderType.STOP_MARKET, side="sell", amount=1.0, user=OTHER, stop_price=55000.004)
@@ -452,7 +468,9 @@ async def test_oco_protects_one_quantity_with_both_legs(build: Build, fake: Fake
     assert (await exchange.fetch_balance(OTHER, "BTC")).free == pytest.approx(1.0)
 
 
-async def test_oco_with_levels_on_the_wrong_side_is_refused_before_sending(build: Build, fake: FakeBinance) -> None:
+async def test_oco_with_levels_on_the_wrong_side_is_refused_before_sending(
+    build: Build, fake: FakeBinance
+) -> None:
     exchange, _ = await build()
     stop = order("sl-3", OrderType.STOP_MARKET, side="sell", amount=0.5, user=OTHER, stop_price=65000)
     take = order("tp-3", OrderType.TAKE_PROFIT, side="sell", amount=0.5, user=OTHER, price=70000)
@@ -472,7 +490,9 @@ class FixedClock:
         return self.at
 
 
-async def test_candles_are_closed_only_with_utc_index_and_float_columns(build: Build, fake: FakeBinance) -> None:
+async def test_candles_are_closed_only_with_utc_index_and_float_columns(
+    build: Build, fake: FakeBinance
+) -> None:
     at = datetime(2024, 5, 1, 10, 30, tzinfo=UTC)
     fake.market_clock = at.timestamp
     _, gateway = await build()

@@ -22,7 +22,9 @@ def test_volume_ratio_is_nan_where_the_mean_volume_is_zero():
 
 def test_atr_pct_and_band_width_on_a_flat_market():
     n = 40
-    candles = pd.DataFrame({"open": 100.0, "high": 101.0, "low": 99.0, "close": 100.0, "volume": 1.0}, index=hourly(n))
+    candles = pd.DataFrame(
+        {"open": 100.0, "high": 101.0, "low": 99.0, "close": 100.0, "volume": 1.0}, index=hourly(n)
+    )
     frame = add_indicators(candles)
     # every true range is 101 - 99 = 2, so ATR(14) = 2 and ATR% = 2 / 100 * 100 = 2
     assert frame["atr_14"].iloc[-1] == 2.0

@@ -6,7 +6,9 @@ from core.models import ExitReason, Position, PositionStatus, Side
 from core.position_rules import Candle, ManagementRules, apply_candle
 
 
-def position(side: Side, entry: float, stop: float, tp1: float, tp2: float, atr: float | None = 2.0) -> Position:
+def position(
+    side: Side, entry: float, stop: float, tp1: float, tp2: float, atr: float | None = 2.0
+) -> Position:
     return Position(
         id=1, user_id=1, user_signal_id=None, symbol="BTC/USD", side=side, entry_price=entry,
         initial_quantity=10.0, quantity=10.0, stop_price=stop, initial_stop=stop, tp1=tp1, tp2=tp2,

@@ -88,7 +88,9 @@ def test_regime_sets_the_stop_multiplier_and_counter_trend_can_be_allowed():
     assert policy(Regime.RANGING).params.stop_atr_multiplier == 1.5
     assert policy(Regime.HIGH_VOLATILITY).params.stop_atr_multiplier == 3.0
     params = dict(DEFAULT_REGIME_PARAMS)
-    params[Regime.TRENDING_UP] = RegimeParams(trade=True, stop_atr_multiplier=2.0, min_strength=0.3, counter_trend=True)
+    params[Regime.TRENDING_UP] = RegimeParams(
+        trade=True, stop_atr_multiplier=2.0, min_strength=0.3, counter_trend=True
+    )
     assert AdaptiveStrategy(params).for_regime(Regime.TRENDING_UP).should_take_trade(0.5, Side.SHORT).allowed
 
 

@@ -18,7 +18,9 @@ LIMITS = Limits(
 )
 
 
-def held(symbol: str, side: Side = Side.LONG, entry: float = 100.0, stop: float = 95.0, qty: float = 20.0) -> Position:
+def held(
+    symbol: str, side: Side = Side.LONG, entry: float = 100.0, stop: float = 95.0, qty: float = 20.0
+) -> Position:
     return Position(
         id=1, user_id=1, user_signal_id=None, symbol=symbol, side=side, entry_price=entry,
         initial_quantity=qty, quantity=qty, stop_price=stop, initial_stop=stop, tp1=0.0, tp2=0.0,
@@ -105,7 +107,9 @@ def test_max_correlation_same_direction():
 def test_opposite_directions_offset_correlation():
     # long ETH against a short BTC with +0.9 correlation is a hedge: effective -0.9
     positions = [held("BTC/USD", side=Side.SHORT, stop=105.0)]
-    assert check_new_position(LIMITS, account(positions=positions), PROPOSAL, {("BTC/USD", "ETH/USD"): 0.9}).allowed
+    assert check_new_position(
+        LIMITS, account(positions=positions), PROPOSAL, {("BTC/USD", "ETH/USD"): 0.9}
+    ).allowed
 
 
 def test_correlation_as_a_function_and_nan_does_not_block():

@@ -46,24 +46,38 @@ def test_fixed_mode_ignores_a_known_atr():
 
 def test_trailing_long_follows_the_highest_high():
     # highest 110, 2 x ATR 1.5 = 3 -> 107, below the close 108 and above the stop 100
-    assert update_stop(Side.LONG, 100.0, highest=110.0, lowest=95.0, close=108.0, atr=1.5, multiplier=2.0) == 107.0
+    assert (
+        update_stop(Side.LONG, 100.0, highest=110.0, lowest=95.0, close=108.0, atr=1.5, multiplier=2.0)
+        == 107.0
+    )
 
 
 def test_trailing_long_never_above_the_close():
     # 110 - 3 = 107 but the close is 106: the stop goes to 106
-    assert update_stop(Side.LONG, 100.0, highest=110.0, lowest=95.0, close=106.0, atr=1.5, multiplier=2.0) == 106.0
+    assert (
+        update_stop(Side.LONG, 100.0, highest=110.0, lowest=95.0, close=106.0, atr=1.5, multiplier=2.0)
+        == 106.0
+    )
 
 
 def test_trailing_never_moves_against_the_position():
     # long: 104 - 3 = 101 is below the current stop 102 -> stays 102
-    assert update_stop(Side.LONG, 102.0, highest=104.0, lowest=95.0, close=103.0, atr=1.5, multiplier=2.0) == 102.0
+    assert (
+        update_stop(Side.LONG, 102.0, highest=104.0, lowest=95.0, close=103.0, atr=1.5, multiplier=2.0)
+        == 102.0
+    )
     # short: 96 + 3 = 99 is above the current stop 98 -> stays 98
-    assert update_stop(Side.SHORT, 98.0, highest=110.0, lowest=96.0, close=97.0, atr=1.5, multiplier=2.0) == 98.0
+    assert (
+        update_stop(Side.SHORT, 98.0, highest=110.0, lowest=96.0, close=97.0, atr=1.5, multiplier=2.0) == 98.0
+    )
 
 
 def test_trailing_short_follows_the_lowest_low():
     # lowest 90 + 2 x 1 = 92, above the close 91 and below the stop 100
-    assert update_stop(Side.SHORT, 100.0, highest=105.0, lowest=90.0, close=91.0, atr=1.0, multiplier=2.0) == 92.0
+    assert (
+        update_stop(Side.SHORT, 100.0, highest=105.0, lowest=90.0, close=91.0, atr=1.0, multiplier=2.0)
+        == 92.0
+    )
 
 
 def test_stop_config_rejects_targets_out_of_order():
