@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test demo backtest models bench clean
+.PHONY: install run test lint demo backtest models evaluate bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -21,6 +21,9 @@ run: install
 test: install
 	$(PY) -m pytest -q
 
+lint: install
+	$(PY) -m ruff check bot core db ml tests bench
+
 demo: install
 	$(PY) -m core.demo
 
@@ -31,6 +34,16 @@ backtest: install
 	$(PY) -m core.backtest --data data/ohlcv --symbols BTC/USD,ETH/USD,LTC/USD,XRP/USD,EOS/USD \
 		--timeframe 1h --start 2018-04-01 --end 2019-03-31
 
+models: install
+	$(PY) -m ml.train --data data/ohlcv --symbols BTC/USD,ETH/USD,LTC/USD,XRP/USD,EOS/USD \
+		--timeframe 1h --until 2019-01-01 --seed 42 --out models
+
+evaluate: install
+	$(PY) -m ml.evaluate --data data/ohlcv --symbols BTC/USD,ETH/USD,LTC/USD,XRP/USD,EOS/USD \
+		--models models --start 2019-01-01 --end 2019-03-31
+
 bench: install
 	$(PY) bench/bench_backtest.py
 	$(PY) bench/bench_models.py
+	$(PY) bench/bench_exchange_orders.py
+	$(PY) bench/bench_live_confirmations.py

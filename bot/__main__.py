@@ -6,10 +6,11 @@ import signal
 import sys
 
 from telegram import Update
+from telegram.error import InvalidToken, NetworkError
 
 from bot.app import build_application
-from bot.logging_setup import configure_logging
-from core.errors import ConfigError
+from bot.logging_setup import RedactSecrets, configure_logging
+from core.errors import ConfigError, ExchangeError
 from core.settings import Settings
 
 
@@ -19,7 +20,12 @@ def main() -> int:
     except ConfigError as exc:
         print(f"ATRA cannot start: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level, settings.log_format, [settings.telegram_bot_token.get_secret_value()])
+    secrets = [settings.telegram_bot_token.get_secret_value()]
+    if settings.encryption_key is not None:
+        secrets += [part.strip() for part in settings.encryption_key.get_secret_value().split(",")]
+    configure_logging(settings.log_level, settings.log_format, secrets)
+    redactor = RedactSecrets(secrets)
+    base_url = redactor.redact(settings.telegram_api_base_url)
     try:
         app = build_application(settings)
         app.run_polling(
@@ -30,6 +36,17 @@ def main() -> int:
     except ConfigError as exc:
         print(f"ATRA cannot start: {exc}", file=sys.stderr)
         return 2
+    except InvalidToken:
+        print("ATRA cannot start: Telegram refused TELEGRAM_BOT_TOKEN (check it with @BotFather)", file=sys.stderr)
+        return 2
+    except NetworkError as exc:
+        reason = redactor.redact(str(exc))
+        print(f"ATRA cannot start: the Telegram Bot API at {base_url} is unreachable ({reason})", file=sys.stderr)
+        return 1
+    except ExchangeError as exc:
+        reason = redactor.redact(str(exc))
+        print(f"ATRA cannot start: exchange {settings.exchange} is unreachable or refused ({reason})", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -4,7 +4,9 @@ services -> bot. The one place that decides which implementation of each port is
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -16,28 +18,35 @@ from telegram.ext import ApplicationBuilder, ContextTypes, Defaults
 from bot.charts import SignalCharts
 from bot.context import BotApplication, BotContext, BotData, Services
 from bot.delivery import DeliveryWorker
-from bot.handlers import admin, callbacks, fallback, history, stats, tracing, user
+from bot.handlers import account, admin, callbacks, fallback, history, stats, tracing, user
 from bot.handlers import settings as settings_menu
 from bot.jobs import monitor_job, scan_job
+from bot.logging_setup import keep_secrets_out_of_logs
 from bot.metrics import Metrics
 from bot.observability import AdminAlerts, Observability, ObservabilityConfig, ObservedScanner
 from bot.ratelimit import TelegramLimits, TelegramRateLimiter
+from core.accounts import AccountService, ExchangeAccountService, PaperAccountService
 from core.admin import AdminService
 from core.clock import ReplayClock, SystemClock
 from core.engine import SignalEngine
 from core.errors import ConfigError
+from core.exchange.ccxt_exchange import CcxtExchange
 from core.exchange.ccxt_gateway import CcxtGateway, CcxtSettings, CredentialsProvider
 from core.exchange.ccxt_market_data import ExchangeMarketData
 from core.exchange.limiter import ExchangeBudgets, ExchangeLimiter
 from core.exchange.paper import PaperAccounts, PaperExchange
 from core.fills import FillModel
 from core.history import HistoryService
+from core.live import LiveConfig, LivePositions
 from core.marketdata import ReplayMarketData
-from core.ports import Clock, Exchange, MarketData
+from core.paper_positions import PaperPositions
+from core.ports import Clock, Exchange, MarketData, PositionManager
+from core.position_rules import ManagementRules
 from core.scanner import Scanner
 from core.settings import Settings
 from core.timeframes import timeframe_seconds
 from core.trading import TradingConfig, TradingService
+from db.credentials import CredentialStore, make_cipher
 from db.database import Database
 from db.outbox import ChartRepository, OutboxRepository
 from db.signals import SignalRepository
@@ -45,6 +54,7 @@ from db.stats import StatsRepository
 from db.system import SystemRepository
 from db.trades import OrderRepository, PositionRepository
 from db.users import UserRepository
+from ml.runtime import ModelRuntime, load_active_models
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +100,15 @@ class Runtime:
         self.clock: Clock | None = None
         self.system: SystemRepository | None = None
         self.gateway: CcxtGateway | None = None
+        self.models: ModelRuntime | None = None
+        self.market_data: MarketData | None = None
         self.credentials: CredentialsProvider = NoCredentials()
+        self.keys: CredentialStore | None = None
+        if settings.trading_mode == "live":
+            assert settings.encryption_key is not None  # the settings refuse live without it
+            cipher = make_cipher(settings.encryption_key.get_secret_value())
+            self.keys = CredentialStore(self.db, SystemClock(), cipher, settings.exchange)
+            self.credentials = self.keys
 
     async def start(self, app: BotApplication) -> None:
         settings = self.settings
@@ -105,7 +123,7 @@ class Runtime:
         positions = PositionRepository(self.db, clock)
         outbox = OutboxRepository(self.db)
         market_data = self.overrides.market_data or await self._market_data(clock)
-        exchange = self.overrides.exchange or self._exchange(market_data, clock, PaperAccounts(users, positions))
+        self.market_data = market_data
         metrics = Metrics()
         delivery = DeliveryWorker(
             app.bot,
@@ -119,7 +137,11 @@ class Runtime:
             clock,
             **self.overrides.delivery_options,  # type: ignore[arg-type]
         )
-        engine = SignalEngine(market_data, settings.timeframe, clock)
+        self.models = await self._models()
+        models = [metrics.observed_model(m) for m in self.models.models] if self.models else []
+        engine = SignalEngine(market_data, settings.timeframe, clock, models=models)
+        repos = _Repositories(users, system, signals, orders, positions, outbox)
+        parts = self._trading_parts(market_data, clock, repos, engine.management_rules, delivery.wake)
         trading = TradingService(
             config=TradingConfig(
                 timeframe=settings.timeframe,
@@ -130,14 +152,14 @@ class Runtime:
             ),
             clock=clock,
             market_data=market_data,
-            exchange=exchange,
+            exchange=parts.exchange,
             users=users,
             system=system,
             signals=signals,
             orders=orders,
             positions=positions,
             outbox=outbox,
-            rules=engine.management_rules,
+            manager=parts.manager,
             wake_delivery=delivery.wake,
         )
         self.system = system
@@ -153,6 +175,7 @@ class Runtime:
             timeframe=settings.timeframe,
             mode=settings.trading_mode,
             market_data_kind=settings.market_data,
+            models_status=self._models_status,
         )
         scanner = Scanner(engine, trading, system, clock, admin_service.tradable_symbols)
         observability = self._observability(metrics, outbox, system, delivery, scanner, engine, clock)
@@ -164,6 +187,7 @@ class Runtime:
             scanner=observability.scanner,
             users=users,
             delivery=delivery,
+            accounts=parts.accounts,
             history=HistoryService(positions, users, market_data),
             observability=observability,
         )
@@ -175,6 +199,8 @@ class Runtime:
         await observability.start()
         if self.overrides.schedule_jobs:
             self._schedule(app)
+        gc.collect()
+        gc.freeze()  # the start-up objects never need collecting: keeps full GCs short
         log.info(
             "ATRA started: mode=%s market_data=%s symbols=%s timeframe=%s scan every %.0fs",
             settings.trading_mode,
@@ -214,9 +240,35 @@ class Runtime:
             limiter=self.limiter,
             scanner=ObservedScanner(scanner, metrics, alerts),
             engine_rejections=lambda: engine.rejections,
-            model_ages=lambda: {},  # no models are wired into the engine yet (ml.registry: status().models)
+            model_ages=self._model_ages,
             exchange=(settings.exchange, self.gateway.limiter.usage) if self.gateway is not None else None,
         )
+
+    async def _models(self) -> ModelRuntime | None:
+        if not self.settings.ml_filters:
+            log.warning("ML filters are off (ML_FILTERS=false): signals pass on the engine's rules alone")
+            return None
+        # Model ages are wall-clock ages, even in replay.
+        return await asyncio.to_thread(
+            load_active_models, self.settings.model_dir, SystemClock(), self.settings.timeframe
+        )
+
+    def _model_ages(self) -> dict[str, timedelta]:
+        """The active models' ages by the name the engine knows them by."""
+        if self.models is None:
+            return {}
+        names = {"success": self.models.success.name, "price": self.models.price.name}
+        return {names.get(info.kind, info.kind): info.age for info in self.models.status().models}
+
+    def _models_status(self) -> list[str]:
+        if self.models is None:
+            return ["ML filters: off (ML_FILTERS=false)"]
+        return self.models.describe()
+
+    async def _retrain(self, context: BotContext) -> None:
+        assert self.models is not None and self.market_data is not None
+        result = await self.models.retrain(self.market_data, self.settings.symbols)
+        log.info("model retrain: %s", result.describe())
 
     async def _clock(self, system: SystemRepository) -> Clock:
         settings = self.settings
@@ -261,13 +313,61 @@ class Runtime:
             )
         return self.gateway
 
-    def _exchange(self, market_data: MarketData, clock: Clock, accounts: PaperAccounts) -> Exchange:
+    def _trading_parts(
+        self,
+        market_data: MarketData,
+        clock: Clock,
+        repos: _Repositories,
+        rules: ManagementRules,
+        wake: Callable[[], None],
+    ) -> _TradingParts:
+        """Paper or live: the exchange, who manages positions, and what an account is."""
         settings = self.settings
+        quote = settings.symbols[0].split("/")[1]
         if settings.trading_mode == "paper":
-            quote = settings.symbols[0].split("/")[1]
             fills = FillModel(fee_rate=settings.paper_fee_pct / 100, slippage_pct=settings.paper_slippage_pct)
-            return PaperExchange(market_data, clock, accounts.free_balance, fills, quote)
-        raise ConfigError("TRADING_MODE=live is not available yet: use paper")
+            balances = PaperAccounts(repos.users, repos.positions).free_balance
+            paper = self.overrides.exchange or PaperExchange(market_data, clock, balances, fills, quote)
+            return _TradingParts(
+                exchange=paper,
+                manager=PaperPositions(
+                    clock=clock,
+                    exchange=paper,
+                    orders=repos.orders,
+                    positions=repos.positions,
+                    rules=rules,
+                    wake_delivery=wake,
+                ),
+                accounts=PaperAccountService(repos.users, repos.positions, quote),
+            )
+        assert self.keys is not None
+        gateway = self._exchange_gateway()
+        live = CcxtExchange(gateway)
+        recv_window = float(gateway.profile.ccxt_options.get("recvWindow", gateway.settings.recv_window_ms)) / 1000
+        return _TradingParts(
+            exchange=live,
+            manager=LivePositions(
+                config=LiveConfig(admin_ids=settings.admin_ids, settle_seconds=recv_window + 1.0),
+                clock=clock,
+                exchange=live,
+                keys=self.keys,
+                orders=repos.orders,
+                positions=repos.positions,
+                outbox=repos.outbox,
+                system=repos.system,
+                rules=rules,
+                wake_delivery=wake,
+            ),
+            accounts=ExchangeAccountService(
+                exchange_id=settings.exchange,
+                quote=quote,
+                exchange=live,
+                keys=self.keys,
+                users=repos.users,
+                positions=repos.positions,
+                forget_client=gateway.forget_user,
+            ),
+        )
 
     def _schedule(self, app: BotApplication) -> None:
         queue = app.job_queue
@@ -286,6 +386,13 @@ class Runtime:
             first=2.0,
             name="monitor",  # type: ignore[arg-type]
         )
+        if self.models is not None and settings.retrain_interval > 0:
+            queue.run_repeating(
+                self._retrain,
+                interval=settings.retrain_interval,
+                first=settings.retrain_interval,
+                name="retrain",  # type: ignore[arg-type]
+            )
         if settings.market_data == "replay":
             queue.run_repeating(self._save_replay_clock, interval=10.0, first=10.0, name="replay-clock")  # type: ignore[arg-type]
 
@@ -305,6 +412,23 @@ class Runtime:
         if self.gateway is not None:
             await self.gateway.close()
         await self.db.close()
+
+
+@dataclass(frozen=True, slots=True)
+class _Repositories:
+    users: UserRepository
+    system: SystemRepository
+    signals: SignalRepository
+    orders: OrderRepository
+    positions: PositionRepository
+    outbox: OutboxRepository
+
+
+@dataclass(frozen=True, slots=True)
+class _TradingParts:
+    exchange: Exchange
+    manager: PositionManager
+    accounts: AccountService
 
 
 def _log_task_end(task: asyncio.Task[None]) -> None:
@@ -330,6 +454,7 @@ def build_application(settings: Settings, overrides: Overrides | None = None) ->
         .post_shutdown(runtime.shutdown)
         .build()
     )
-    for feature in (tracing, user, settings_menu, history, stats, admin, callbacks, fallback):
+    keep_secrets_out_of_logs()  # before any update is read: /connect carries API keys
+    for feature in (tracing, user, settings_menu, account, history, stats, admin, callbacks, fallback):
         feature.register(app)
     return app

@@ -16,6 +16,7 @@ from core.errors import UserError
 if TYPE_CHECKING:
     from bot.delivery import DeliveryWorker
     from bot.observability import Observability
+    from core.accounts import AccountService
     from core.admin import AdminService
     from core.history import HistoryService
     from core.ports import Clock
@@ -38,6 +39,7 @@ class Services:
     scanner: ScanRunner
     users: UserRepository
     delivery: DeliveryWorker
+    accounts: AccountService
     history: HistoryService
     observability: Observability
 

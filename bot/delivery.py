@@ -211,7 +211,7 @@ class DeliveryWorker:
         self._reload = False
         self._paused = await self._system.is_paused()
         held = (SignalIssued.kind,) if self._paused else ()
-        self._window = await self._outbox.due(self._clock.now(), self._window_size, skip_kinds=held)
+        self._window = await self._outbox.due(self._clock.now(), self._window_size, skip_kinds=held, per_chat=3)
         self._window_full = len(self._window) >= self._window_size
 
     def _dispatch(self, now: float) -> float:

@@ -35,6 +35,21 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "потерю которых не можете себе позволить.\n\n"
         "/help — список команд.",
     },
+    "start_new_live": {
+        "en": "👋 Welcome to <b>ATRA</b>, your crypto trading assistant.\n\n"
+        "You are subscribed: signals with entry, stop-loss and take-profit levels will arrive here. "
+        "Mode: <b>live</b> on {exchange}: a confirmed signal trades on your own {exchange} spot account, "
+        "long only. Link it first with /connect (in this private chat).\n\n"
+        "⚠️ Trading is risky. Signals are not financial advice; never risk money you cannot afford to lose.\n\n"
+        "/help lists the commands.",
+        "ru": "👋 Добро пожаловать в <b>ATRA</b> — ваш помощник в торговле криптовалютой.\n\n"
+        "Вы подписаны: сюда будут приходить сигналы с точкой входа, стоп-лоссом и тейк-профитами. "
+        "Режим: <b>реальная торговля</b> на {exchange}: подтверждённый сигнал исполняется на вашем спотовом "
+        "аккаунте {exchange}, только лонг. Сначала привяжите его командой /connect (в этом личном чате).\n\n"
+        "⚠️ Торговля связана с риском. Сигналы — не финансовая рекомендация; не рискуйте деньгами, "
+        "потерю которых не можете себе позволить.\n\n"
+        "/help — список команд.",
+    },
     "start_back": {
         "en": "👋 Welcome back. You are subscribed to signals again. /help lists the commands.",
         "ru": "👋 С возвращением. Вы снова подписаны на сигналы. /help — список команд.",
@@ -47,6 +62,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "/history — your closed trades\n"
         "/stats — your results with the equity curve\n"
         "/settings — language and risk per trade\n"
+        "/balance — your balance\n"
+        "/connect, /disconnect — link or unlink your exchange account (live mode)\n"
         "/stop — unsubscribe\n"
         "/help — this list",
         "ru": "<b>Команды</b>\n"
@@ -56,6 +73,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "/history — ваши закрытые сделки\n"
         "/stats — ваши результаты и кривая капитала\n"
         "/settings — язык и риск на сделку\n"
+        "/balance — ваш баланс\n"
+        "/connect, /disconnect — привязать или отвязать аккаунт биржи (реальная торговля)\n"
         "/stop — отписаться\n"
         "/help — этот список",
     },
@@ -198,11 +217,128 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "reason_manual": {"en": "manual", "ru": "вручную"},
     "reason_end_of_data": {"en": "end of data", "ru": "конец данных"},
     "confirm_interrupted": {
-        "en": "⚠️ Your confirmation of {symbol} was interrupted by a restart before any order was placed. "
-        "Nothing was executed.",
-        "ru": "⚠️ Подтверждение сигнала {symbol} прервано перезапуском до отправки ордера. Ничего не исполнено.",
+        "en": "⚠️ Your confirmation of {symbol} was interrupted (a restart, or the exchange did not answer) "
+        "before any order was placed. Nothing was executed.",
+        "ru": "⚠️ Подтверждение сигнала {symbol} прервано (перезапуск или биржа не ответила) до отправки ордера. "
+        "Ничего не исполнено.",
+    },
+    "entry_unconfirmed": {
+        "en": "⏳ The exchange did not confirm the order in time. ATRA keeps checking and will tell you here "
+        "whether it was filled; do not place it again by hand.",
+        "ru": "⏳ Биржа не подтвердила ордер вовремя. ATRA продолжает проверять и сообщит здесь, исполнен ли он; "
+        "не выставляйте его повторно вручную.",
     },
     # ------------------------------------------------------ confirm errors
+    # ------------------------------------------------------------- live accounts
+    "connect_usage": {
+        "en": "Usage, in this private chat: /connect {exchange} API_KEY API_SECRET\n"
+        "Create the key with spot trading enabled and withdrawals disabled (and restricted to the bot's IP "
+        "if you can). The message with the key is deleted at once; the key is stored encrypted and never shown.",
+        "ru": "Использование, в этом личном чате: /connect {exchange} API_KEY API_SECRET\n"
+        "Создайте ключ с разрешённой спотовой торговлей и запрещённым выводом (и с ограничением по IP бота, "
+        "если можете). Сообщение с ключом удаляется сразу; ключ хранится зашифрованным и никогда не показывается.",
+    },
+    "connect_private_only": {
+        "en": "⚠️ Never post API keys in a group. I deleted the message if I could, but treat the key as leaked: "
+        "revoke it on the exchange, then use /connect in a private chat with me.",
+        "ru": "⚠️ Никогда не публикуйте API-ключи в группе. Я удалил сообщение, если смог, но считайте ключ "
+        "скомпрометированным: отзовите его на бирже и используйте /connect в личном чате со мной.",
+    },
+    "connect_not_deleted": {
+        "en": "⚠️ I could not delete your message with the key: please delete it yourself.",
+        "ru": "⚠️ Не удалось удалить ваше сообщение с ключом: пожалуйста, удалите его сами.",
+    },
+    "connect_paper_mode": {
+        "en": "ATRA runs in paper mode: there is no exchange account to link. /balance shows your virtual balance.",
+        "ru": "ATRA работает в режиме бумажной торговли: привязывать аккаунт биржи не нужно. /balance покажет "
+        "виртуальный баланс.",
+    },
+    "connect_wrong_exchange": {
+        "en": "This bot trades on {exchange}: /connect {exchange} API_KEY API_SECRET",
+        "ru": "Этот бот торгует на {exchange}: /connect {exchange} API_KEY API_SECRET",
+    },
+    "connect_rejected": {
+        "en": "The exchange refused this API key (wrong key or secret, or no permission to read the account). "
+        "Nothing was stored.",
+        "ru": "Биржа отклонила этот API-ключ (неверный ключ или секрет, или нет права читать аккаунт). "
+        "Ничего не сохранено.",
+    },
+    "connect_ok": {
+        "en": "🔑 Your {exchange} account is linked. Your message was deleted; the key is stored encrypted and "
+        "never shown.\n\n{balances}",
+        "ru": "🔑 Ваш аккаунт {exchange} привязан. Ваше сообщение удалено; ключ хранится зашифрованным и "
+        "никогда не показывается.\n\n{balances}",
+    },
+    "disconnect_ok": {
+        "en": "🔌 Your exchange key is removed. Open positions: {open}. Their stop-loss and take-profit orders stay "
+        "on the exchange, but ATRA no longer follows them until you /connect again.",
+        "ru": "🔌 Ключ биржи удалён. Открытых позиций: {open}. Их стоп-лоссы и тейк-профиты остаются на бирже, "
+        "но ATRA не сопровождает их, пока вы снова не выполните /connect.",
+    },
+    "not_connected": {
+        "en": "No exchange account is linked. /connect links one.",
+        "ru": "Аккаунт биржи не привязан. /connect привяжет его.",
+    },
+    "live_connect_first": {
+        "en": "🔑 Live trading uses your own exchange account: link it first with "
+        "/connect EXCHANGE API_KEY API_SECRET in a private chat with me. Nothing was executed.",
+        "ru": "🔑 Реальная торговля идёт на вашем собственном аккаунте биржи: сначала привяжите его командой "
+        "/connect БИРЖА API_KEY API_SECRET в личном чате со мной. Ничего не исполнено.",
+    },
+    "live_spot_long_only": {
+        "en": "Live trading is spot only (nothing is borrowed), so a short signal cannot be executed. "
+        "Nothing was executed.",
+        "ru": "Реальная торговля идёт только на споте (без займов), поэтому шорт-сигнал исполнить нельзя. "
+        "Ничего не исполнено.",
+    },
+    "balance_header": {"en": "<b>Balance</b> · {exchange}", "ru": "<b>Баланс</b> · {exchange}"},
+    "balance_paper_header": {"en": "<b>Virtual balance</b> (paper)", "ru": "<b>Виртуальный баланс</b> (бумажная торговля)"},
+    "balance_line": {
+        "en": "{currency}: {free} free · {total} total",
+        "ru": "{currency}: {free} свободно · {total} всего",
+    },
+    "balance_empty": {"en": "The account holds nothing.", "ru": "На аккаунте ничего нет."},
+    # ------------------------------------------------------- live protection notices
+    "protection_failed": {
+        "en": "⚠️ <b>{symbol}</b> #{id}: the stop-loss and take-profit orders could not be placed on the exchange "
+        "({reason}). The position is NOT protected; ATRA retries on every check. /positions can close it.",
+        "ru": "⚠️ <b>{symbol}</b> #{id}: стоп-лосс и тейк-профит не удалось выставить на бирже ({reason}). "
+        "Позиция НЕ защищена; ATRA повторяет попытку при каждой проверке. Закрыть её можно в /positions.",
+    },
+    "protection_failed_admin": {
+        "en": "⚠️ Position #{id} of user {user} ({symbol}) is not protected on the exchange: {reason}",
+        "ru": "⚠️ Позиция #{id} пользователя {user} ({symbol}) не защищена на бирже: {reason}",
+    },
+    "protection_restored": {
+        "en": "🛡 <b>{symbol}</b> #{id}: stop-loss and take-profit rest on the exchange again.",
+        "ru": "🛡 <b>{symbol}</b> #{id}: стоп-лосс и тейк-профит снова выставлены на бирже.",
+    },
+    "protection_restored_admin": {
+        "en": "🛡 Position #{id} of user {user} ({symbol}) is protected on the exchange again.",
+        "ru": "🛡 Позиция #{id} пользователя {user} ({symbol}) снова защищена на бирже.",
+    },
+    "protection_vanished": {
+        "en": "⚠️ <b>{symbol}</b> #{id}: its protective orders disappeared from the exchange (cancelled outside "
+        "ATRA?). They are being placed again.",
+        "ru": "⚠️ <b>{symbol}</b> #{id}: защитные ордера исчезли с биржи (отменены вне ATRA?). Они выставляются "
+        "заново.",
+    },
+    "protection_vanished_admin": {
+        "en": "⚠️ Protective orders of position #{id} (user {user}, {symbol}) vanished from the exchange; "
+        "placing them again.",
+        "ru": "⚠️ Защитные ордера позиции #{id} (пользователь {user}, {symbol}) исчезли с биржи; выставляются "
+        "заново.",
+    },
+    "stops_rejected": {
+        "en": "⚠️ <b>{symbol}</b> #{id}: the exchange refused to move the stop to {stop}; it stays at {old}. "
+        "ATRA tries again on the next check.",
+        "ru": "⚠️ <b>{symbol}</b> #{id}: биржа не приняла перенос стопа на {stop}; он остаётся на {old}. "
+        "ATRA попробует снова при следующей проверке.",
+    },
+    "live_partial_fill": {
+        "en": "<b>{symbol}</b> #{id}: {quantity} filled @ {price} at the target; the rest stays protected.",
+        "ru": "<b>{symbol}</b> #{id}: исполнено {quantity} @ {price} по цели; остаток по-прежнему защищён.",
+    },
     "signal_not_found": {
         "en": "This signal is not yours or no longer exists.",
         "ru": "Этот сигнал не ваш или больше не существует.",
@@ -310,6 +446,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "Пользователи: {users} зарегистрировано, {subscribers} подписано\n"
         "Открытые позиции: {open_positions}\nОчередь сообщений: {outbox}",
     },
+    "status_models": {"en": "<b>Models</b> (technical details)", "ru": "<b>Модели</b> (технические детали)"},
     "status_paused": {"en": "⏸ paused", "ru": "⏸ на паузе"},
     "status_running": {"en": "▶️ running", "ru": "▶️ работает"},
     "status_never": {"en": "never", "ru": "не было"},

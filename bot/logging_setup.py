@@ -21,6 +21,37 @@ from core.logcontext import FIELDS, current
 
 _BOT_URL_TOKEN = re.compile(r"bot\d{3,20}:[A-Za-z0-9_-]{20,}")
 _TOKEN = re.compile(r"\b\d{3,20}:[A-Za-z0-9_-]{30,}\b")
+# /connect EXCHANGE API_KEY API_SECRET, as PTB's debug records show updates (repr or JSON).
+_CONNECT = re.compile(r"(/connect(?:@\w+)?)[^'\"\n]*")
+# The loggers that write whole updates at DEBUG (the message text included).
+UPDATE_LOGGERS = ("telegram.Bot", "telegram.ext.ExtBot", "telegram.ext.Application", "telegram.ext.Updater")
+
+
+def redact_connect(text: str) -> str:
+    """Hide the arguments of a /connect command (an API key and secret)."""
+    return _CONNECT.sub(r"\1 ***", text)
+
+
+class RedactConnect(logging.Filter):
+    """Drop the key and secret of /connect commands from a record. Put on the loggers that
+    write updates, so that every handler (and pytest's caplog) sees the redacted record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "/connect" in message:
+            record.msg, record.args = redact_connect(message), None
+        return True
+
+
+def keep_secrets_out_of_logs() -> None:
+    """Whatever LOG_LEVEL says: /connect arguments are redacted from the records of the
+    loggers that write updates, and ccxt never logs at DEBUG (its debug records carry the
+    signed requests' headers, the API key among them). Idempotent."""
+    for name in UPDATE_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactConnect) for f in logger.filters):
+            logger.addFilter(RedactConnect())
+    logging.getLogger("ccxt").setLevel(logging.INFO)
 
 
 class RedactSecrets(logging.Filter):
@@ -34,7 +65,7 @@ class RedactSecrets(logging.Filter):
         for secret in self._secrets:
             text = text.replace(secret, "***")
         text = _BOT_URL_TOKEN.sub("bot***", text)
-        return _TOKEN.sub("***", text)
+        return redact_connect(_TOKEN.sub("***", text))
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = self.redact(record.getMessage())

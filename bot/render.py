@@ -7,11 +7,12 @@ import math
 import re
 from collections.abc import Iterable
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.i18n import t
+from core.accounts import AccountView
 from core.events import Alert, Event, OrderFilled, PositionClosed, SignalIssued, StopMoved, TakeProfitHit
 from core.models import Limits, UserSignal
 from core.trading import PositionView
@@ -163,7 +164,8 @@ def event_text(language: str, event: Event) -> str:
             balance=money(event.balance),
         )
     if isinstance(event, Alert):
-        return t(language, event.key, **event.params)
+        params: dict[str, Any] = {k: price(v) if isinstance(v, float) else v for k, v in event.params.items()}
+        return t(language, event.key, **params)
     raise TypeError(f"no rendering for {type(event).__name__}")
 
 
@@ -213,6 +215,19 @@ def positions_list(language: str, views: Iterable[PositionView]) -> list[str]:
     if not lines:
         return [t(language, "positions_none")]
     return split_message(t(language, "positions_header"), lines)
+
+
+def balance_text(language: str, view: AccountView) -> str:
+    """An account's holdings, one currency a line."""
+    if view.mode == "paper":
+        header = t(language, "balance_paper_header")
+    else:
+        header = t(language, "balance_header", exchange=view.exchange)
+    lines = [
+        t(language, "balance_line", currency=b.currency, free=amount(b.free), total=amount(b.total))
+        for b in view.balances
+    ]
+    return "\n".join([header, *(lines or [t(language, "balance_empty")])])
 
 
 def limits_text(language: str, limits: Limits) -> str:

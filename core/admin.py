@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -44,6 +44,7 @@ class SystemStatus:
     subscribers: int
     open_positions: int
     outbox_depth: int
+    models: Sequence[str] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +101,7 @@ class AdminService:
         timeframe: str,
         mode: str,
         market_data_kind: str,
+        models_status: Callable[[], Sequence[str]] = lambda: (),
     ) -> None:
         self._clock = clock
         self._system = system
@@ -112,6 +114,7 @@ class AdminService:
         self._timeframe = timeframe
         self._mode = mode
         self._market_data_kind = market_data_kind
+        self._models_status = models_status
 
     async def pause(self, admin_id: int) -> None:
         await self._system.set_paused(True, admin_id)
@@ -149,6 +152,7 @@ class AdminService:
             subscribers=subscribers,
             open_positions=await self._positions.count_open(),
             outbox_depth=await self._outbox.depth(),
+            models=list(self._models_status()),
         )
 
     async def manual_signal(self, symbol: str, side: Side, stop: float, targets: Sequence[float]) -> PublishedSignal:

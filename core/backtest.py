@@ -38,6 +38,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from core.engine import SignalPipeline, run_models
+from core.errors import AtraError
 from core.fills import FillModel
 from core.marketdata import load_csv, resample, symbol_file_stem
 from core.models import ExitReason, Limits, Position, PositionStatus, SignalLevels
@@ -208,9 +209,7 @@ class _Simulation:
     # -- step 2: management ----------------------------------------------------------
     def _exit(self, position: Position, reason: ExitReason, trigger: float, quantity: float) -> None:
         fills = self.config.fills
-        price = (
-            fills.market_price(position.side.exit_order_side, trigger) if reason in _MARKET_EXITS else trigger
-        )
+        price = fills.market_price(position.side.exit_order_side, trigger) if reason in _MARKET_EXITS else trigger
         gross = position.side.sign * (price - position.entry_price) * quantity
         fee = fills.fee(quantity, price)
         position.realized_pnl += gross
@@ -395,9 +394,7 @@ def format_report(result: BacktestResult) -> str:
     for symbol, trades in sorted(by_symbol.items()):
         wins = sum(t.pnl > 0 for t in trades) / len(trades) * 100.0
         avg = sum(t.pnl_pct for t in trades) / len(trades)
-        lines.append(
-            f"{symbol:<10} {len(trades):>6} {wins:>7.1f} {sum(t.pnl for t in trades):>12,.2f} {avg:>7.3f}"
-        )
+        lines.append(f"{symbol:<10} {len(trades):>6} {wins:>7.1f} {sum(t.pnl for t in trades):>12,.2f} {avg:>7.3f}")
     if result.rejections:
         lines += [
             "",
@@ -462,10 +459,11 @@ def load_models_from(path: Path) -> list[SignalModel]:
     except ModuleNotFoundError as exc:
         if exc.name not in ("ml", "ml.registry"):
             raise
-        raise SystemExit(
-            f"--models needs ml.registry.load_models, which this checkout does not have ({exc})"
-        ) from exc
-    return list(load_models(path))
+        raise SystemExit(f"--models needs ml.registry.load_models, which this checkout does not have ({exc})") from exc
+    try:
+        return list(load_models(path))
+    except AtraError as exc:
+        raise SystemExit(f"--models {path}: {exc}") from exc
 
 
 def _parser() -> argparse.ArgumentParser:

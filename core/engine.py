@@ -66,9 +66,7 @@ class SignalPipeline:
         if self.playbook.uses_higher_timeframe:
             if higher is None:
                 raise ValueError(f"playbook {self.playbook.name} needs {self.higher_timeframe} candles")
-            frame["htf_trend"] = higher_timeframe_trend(
-                frame.index, self.timeframe, higher, self.higher_timeframe
-            )
+            frame["htf_trend"] = higher_timeframe_trend(frame.index, self.timeframe, higher, self.higher_timeframe)
         frame["regime"] = classify_regimes(frame, self.playbook.regime)
         setup = self.playbook.strategy.signals(frame)
         side = setup["side"].to_numpy()
@@ -180,9 +178,7 @@ def keep_passed(
     return kept, rejections
 
 
-def run_models(
-    models: Sequence[SignalModel], candidates: list[Candidate]
-) -> tuple[list[Candidate], Counter[str]]:
+def run_models(models: Sequence[SignalModel], candidates: list[Candidate]) -> tuple[list[Candidate], Counter[str]]:
     """Run each model once on all remaining candidates, in order (synchronous)."""
     rejections: Counter[str] = Counter()
     for model in models:
@@ -211,9 +207,7 @@ class SignalEngine:
         self.pipeline = SignalPipeline(self._config.playbook, timeframe, self._config.higher_timeframe)
         needed = self.pipeline.warmup + 1
         if self._config.lookback < needed:
-            raise ConfigError(
-                f"engine lookback {self._config.lookback} is below the playbook's warm-up {needed}"
-            )
+            raise ConfigError(f"engine lookback {self._config.lookback} is below the playbook's warm-up {needed}")
         self.rejections: Counter[str] = Counter()  # since start, by reason
 
     @property
@@ -233,9 +227,7 @@ class SignalEngine:
             return Rejection("not_enough_data")
         higher = None
         if cfg.playbook.uses_higher_timeframe:
-            higher = await self._market_data.candles(
-                symbol, self.pipeline.higher_timeframe, cfg.higher_lookback
-            )
+            higher = await self._market_data.candles(symbol, self.pipeline.higher_timeframe, cfg.higher_lookback)
         frame = await asyncio.to_thread(self.pipeline.decide, candles, higher)
         reason = str(frame["reason"].iloc[-1])
         if reason != PASS:

@@ -41,6 +41,17 @@ class ExchangeUnavailable(RetryableExchangeError):
     """Network error, timeout, 5xx, maintenance."""
 
 
+class OrderOutcomeUnknown(ExchangeUnavailable):
+    """The send failed and the lookups failed too: the order may or may not exist.
+
+    Keep it as submitting and resolve it with `fetch_order` later; never resend it blindly.
+    """
+
+    def __init__(self, client_order_id: str, cause: str) -> None:
+        super().__init__(f"order {client_order_id}: outcome unknown ({cause})")
+        self.client_order_id = client_order_id
+
+
 class RateLimited(RetryableExchangeError):
     """429/418 or the exchange's own rate-limit error."""
 

@@ -63,11 +63,11 @@ def adx(
     )
 
 
-def bollinger(
-    close: FloatArray, period: int = 20, width: float = 2.0
-) -> tuple[FloatArray, FloatArray, FloatArray]:
+def bollinger(close: FloatArray, period: int = 20, width: float = 2.0) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Upper, middle and lower Bollinger band (population standard deviation)."""
-    upper, middle, lower = talib.BBANDS(close, timeperiod=period, nbdevup=width, nbdevdn=width, matype=talib.MA_Type.SMA)
+    upper, middle, lower = talib.BBANDS(
+        close, timeperiod=period, nbdevup=width, nbdevdn=width, matype=talib.MA_Type.SMA
+    )
     return upper, middle, lower
 
 

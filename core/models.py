@@ -179,6 +179,25 @@ class OrderResult:
 
 
 @dataclass(frozen=True, slots=True)
+class StoredOrder:
+    """An order as the database holds it: the intent, what is recorded of it, and when
+    the intent was stored (before it was sent)."""
+
+    request: OrderRequest
+    result: OrderResult
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ProtectiveOrders:
+    """An OCO pair on one quantity: when one leg fills the exchange cancels the other."""
+
+    list_client_order_id: str
+    stop: OrderResult
+    take_profit: OrderResult
+
+
+@dataclass(frozen=True, slots=True)
 class Balance:
     currency: str
     free: float

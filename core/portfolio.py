@@ -90,9 +90,7 @@ class PortfolioMetrics:
 
     def to_dict(self) -> dict[str, float | int | None]:
         """JSON-ready: inf and nan become None."""
-        return {
-            k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in asdict(self).items()
-        }
+        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in asdict(self).items()}
 
 
 def _mean(values: Sequence[float]) -> float:

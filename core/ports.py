@@ -12,7 +12,7 @@ from typing import Protocol
 
 import pandas as pd
 
-from core.events import Event
+from core.events import Event, PositionClosed
 from core.models import (
     Balance,
     Limits,
@@ -23,6 +23,7 @@ from core.models import (
     SignalDraft,
     SignalLevels,
     SignalState,
+    StoredOrder,
     User,
     UserSignal,
 )
@@ -99,6 +100,8 @@ class UserRepository(Protocol):
 
     async def balance(self, user_id: int) -> float | None: ...
 
+    async def set_balance(self, user_id: int, balance: float) -> None: ...
+
 
 class SystemRepository(Protocol):
     """The pause flag, risk limits and small key-values an admin controls (audited)."""
@@ -162,6 +165,11 @@ class OrderRepository(Protocol):
 
     async def unresolved(self) -> list[OrderRequest]: ...
 
+    async def for_position(self, position_id: int) -> list[StoredOrder]: ...
+
+    async def active(self) -> list[StoredOrder]:
+        """Orders that may still change on the exchange: submitting or open."""
+
 
 class PositionRepository(Protocol):
     async def open(
@@ -175,10 +183,15 @@ class PositionRepository(Protocol):
         queue the events, atomically. Returns it with its id."""
 
     async def save(
-        self, position: Position, balance_delta: float, make_events: Callable[[float], Sequence[Event]]
+        self,
+        position: Position,
+        balance_delta: float,
+        make_events: Callable[[float], Sequence[Event]],
+        orders: Sequence[OrderResult] = (),
     ) -> float:
-        """Persist the position, add `balance_delta` to the balance and queue the events
-        (built from the new balance), atomically. Returns the new balance."""
+        """Persist the position, add `balance_delta` to the balance, record `orders` (the
+        fills that changed the position) and queue the events (built from the new
+        balance), atomically. Returns the new balance."""
 
     async def get(self, position_id: int) -> Position | None: ...
 
@@ -189,6 +202,34 @@ class PositionRepository(Protocol):
     async def count_open(self, user_id: int | None = None) -> int: ...
 
     async def closed_net_pnls(self, user_ids: Sequence[int] | None = None) -> dict[int, list[float]]: ...
+
+
+class PositionManager(Protocol):
+    """How positions are protected, followed and closed once their entry filled: against
+    closed candles (paper, core/paper_positions.py) or by orders resting on the exchange
+    (live, core/live.py). Chosen once, in the composition root."""
+
+    async def admit(self, row: UserSignal) -> None:
+        """Raise UserError when this user cannot trade this signal here; called before the
+        row is claimed, so a refusal leaves it pending."""
+
+    async def opened(self, position: Position) -> None:
+        """The position was just stored: protect it. Never raises for an exchange failure
+        (the entry has filled): it flags the position instead."""
+
+    async def follow(self, position: Position, candles: pd.DataFrame) -> bool:
+        """Bring one open position up to date; `candles` are the symbol's latest closed ones.
+        True if the position changed."""
+
+    async def close(self, position: Position, price: float) -> PositionClosed:
+        """Close what is left of the position now, at market (`price`: the latest)."""
+
+    async def settle(self) -> None:
+        """Before recovery: wait until no order a stopped process sent can still arrive."""
+
+    async def reconcile(self) -> int:
+        """After the interrupted confirmations are resolved: bring orders and positions in
+        line with the exchange. Returns how many orders and positions changed."""
 
 
 class OutboxRepository(Protocol):

@@ -33,6 +33,9 @@ HALTING_REASONS = frozenset({"max_drawdown", "max_daily_loss"})
 
 #: Tolerance for comparisons of sizes that were computed to sit exactly on a limit.
 _EPS = 1e-9
+#: A position sized at the cap when the signal went out may sit a hair above it when the
+#: user confirms (an earlier fill's fee lowered equity): allow this share of the limit.
+SIZE_TOLERANCE = 0.01
 
 Correlation = Callable[[str, str], float] | Mapping[tuple[str, str], float]
 
@@ -121,7 +124,7 @@ def _open_positions(limits: Limits, account: AccountSnapshot) -> RiskDecision | 
 
 def _position_size(limits: Limits, account: AccountSnapshot, proposal: Proposal) -> RiskDecision | None:
     size = _pct(proposal.notional, account.equity)
-    if size > limits.max_position_pct + _EPS:
+    if size > limits.max_position_pct * (1 + SIZE_TOLERANCE) + _EPS:
         return _breach("max_position_size", position_pct=size, limit=limits.max_position_pct)
     return None
 

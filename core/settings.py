@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,6 +41,7 @@ class Settings(BaseSettings):
     exchange: str = "binance"
     exchange_sandbox: bool = False
     exchange_api_base_url: str | None = None  # replaces scheme and host of every REST URL
+    encryption_key: SecretStr | None = None  # Fernet key(s) for users' API keys; required for live
     market_data: Literal["exchange", "replay"] = "exchange"
     replay_dir: Path | None = None
     replay_start: datetime | None = None
@@ -48,6 +51,8 @@ class Settings(BaseSettings):
     scan_interval_seconds: float | None = Field(default=None, gt=0)
     paper_balance: float = Field(default=10_000.0, gt=0)
     model_dir: Path = DEFAULT_MODEL_DIR
+    ml_filters: bool = True  # ask the models about every candidate (false: engine rules only)
+    retrain_interval_hours: float | None = Field(default=None, ge=0)  # None: weekly, off in replay; 0: off
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["text", "json"] = "text"
     metrics_port: int = Field(default=0, ge=0, le=65535)
@@ -66,6 +71,26 @@ class Settings(BaseSettings):
     def _token_shape(cls, value: SecretStr) -> SecretStr:
         if not _TOKEN.match(value.get_secret_value()):
             raise ValueError("does not look like a bot token from @BotFather (digits:secret)")
+        return value
+
+    @field_validator("encryption_key")
+    @classmethod
+    def _fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        parts = [part.strip() for part in value.get_secret_value().split(",") if part.strip()]
+        if not parts:
+            return None
+        for part in parts:
+            try:
+                raw = base64.urlsafe_b64decode(part.encode())
+            except (binascii.Error, ValueError):
+                raw = b""
+            if len(raw) != 32:
+                raise ValueError(
+                    "is not a Fernet key (32 url-safe base64 bytes); make one with"
+                    " python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
+                )
         return value
 
     @field_validator("admin_ids", mode="before")
@@ -119,6 +144,15 @@ class Settings(BaseSettings):
                 raise ValueError(f"REPLAY_DIR {self.replay_dir} is not a directory")
         return self
 
+    @model_validator(mode="after")
+    def _live_needs_keys_and_exchange(self) -> Settings:
+        if self.trading_mode == "live":
+            if self.encryption_key is None:
+                raise ValueError("TRADING_MODE=live needs ENCRYPTION_KEY (users' API keys are encrypted with it)")
+            if self.market_data != "exchange":
+                raise ValueError("TRADING_MODE=live needs MARKET_DATA=exchange (prices of the account's exchange)")
+        return self
+
     @property
     def timeframe_seconds(self) -> int:
         return timeframe_seconds(self.timeframe)
@@ -130,6 +164,13 @@ class Settings(BaseSettings):
             return self.scan_interval_seconds
         speed = self.replay_speed if self.market_data == "replay" else 1.0
         return self.timeframe_seconds / speed
+
+    @property
+    def retrain_interval(self) -> float:
+        """Seconds between scheduled retrains; 0 means never."""
+        if self.retrain_interval_hours is not None:
+            return self.retrain_interval_hours * 3600
+        return 0.0 if self.market_data == "replay" else 7 * 24 * 3600.0
 
     @property
     def signal_ttl(self) -> float:

@@ -58,9 +58,7 @@ class InitialStop:
         return abs(self.levels.tp2 - self.levels.entry) / self.stop_distance
 
 
-def levels_from_distance(
-    side: Side, entry: float, distance: float, tp1_r: float, tp2_r: float
-) -> SignalLevels:
+def levels_from_distance(side: Side, entry: float, distance: float, tp1_r: float, tp2_r: float) -> SignalLevels:
     """Levels for a stop `distance` away from `entry` and targets at R-multiples."""
     if entry <= 0 or distance <= 0:
         raise ValueError("entry and stop distance must be positive")

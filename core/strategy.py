@@ -77,9 +77,7 @@ class TrendMomentumStrategy:
         hist, rsi, atr = _col(frame, "macd_hist"), _col(frame, "rsi_14"), _col(frame, "atr_14")
         prev_hist = np.concatenate([[np.nan], hist[:-1]])
         valid = np.isfinite(np.column_stack([close, ema50, ema200, hist, prev_hist, rsi, atr])).all(axis=1)
-        trend = np.select(
-            [(close > ema50) & (ema50 > ema200), (close < ema50) & (ema50 < ema200)], [1, -1], 0
-        )
+        trend = np.select([(close > ema50) & (ema50 > ema200), (close < ema50) & (ema50 < ema200)], [1, -1], 0)
         turn = np.select([(prev_hist <= 0) & (hist > 0), (prev_hist >= 0) & (hist < 0)], [1, -1], 0)
         rsi_ok = np.where(
             trend > 0,
@@ -123,9 +121,7 @@ class SmaCrossStrategy:
         prev_fast = np.concatenate([[np.nan], fast[:-1]])
         prev_slow = np.concatenate([[np.nan], slow[:-1]])
         valid = np.isfinite(prev_slow) & np.isfinite(slow)
-        side = np.select(
-            [(prev_fast < prev_slow) & (fast > slow), (prev_fast > prev_slow) & (fast < slow)], [1, -1], 0
-        )
+        side = np.select([(prev_fast < prev_slow) & (fast > slow), (prev_fast > prev_slow) & (fast < slow)], [1, -1], 0)
         reason = np.select([~valid, side == 0], ["warmup", "no_cross"], default=PASS).astype(object)
         return _setup(frame.index, side, np.ones(len(frame)), reason)
 
@@ -172,9 +168,7 @@ def hybrid_playbook() -> Playbook:
     )
 
 
-def sma_cross_playbook(
-    fast: int = 10, slow: int = 30, stop_pct: float = 2.0, take_profit_pct: float = 4.0
-) -> Playbook:
+def sma_cross_playbook(fast: int = 10, slow: int = 30, stop_pct: float = 2.0, take_profit_pct: float = 4.0) -> Playbook:
     """Reference: SMA cross, fixed-percent stop and one take-profit, no filters, no
     trailing; up to 5 positions of 20% of equity each. Proves the accounting."""
     target_r = take_profit_pct / stop_pct

@@ -20,14 +20,13 @@ import pandas as pd
 from core.errors import (
     FinalExchangeError,
     InsufficientFunds,
+    OrderOutcomeUnknown,
     RetryableExchangeError,
     UnknownSymbol,
     UserError,
 )
-from core.events import Alert, Event, OrderFilled, PositionClosed, SignalIssued, StopMoved, TakeProfitHit
-from core.logcontext import log_context
+from core.events import Alert, Event, OrderFilled, PositionClosed, SignalIssued
 from core.models import (
-    ExitReason,
     Limits,
     OrderRequest,
     OrderResult,
@@ -40,6 +39,7 @@ from core.models import (
     User,
     UserSignal,
 )
+from core.orders import fee_in_quote, held_quantity, submit_once
 from core.ports import (
     Allocation,
     Clock,
@@ -47,12 +47,12 @@ from core.ports import (
     MarketData,
     OrderRepository,
     OutboxRepository,
+    PositionManager,
     PositionRepository,
     SignalRepository,
     SystemRepository,
     UserRepository,
 )
-from core.position_rules import Candle, ManagementRules, Trigger, apply_candle
 from core.risk import AccountSnapshot, Proposal, check_new_position, return_correlation
 from core.sizing import SizeDecision, TradeStats, position_quantity
 
@@ -89,10 +89,6 @@ def entry_client_order_id(user_signal_id: int) -> str:
     return f"atra-us{user_signal_id}-entry"
 
 
-def exit_client_order_id(position_id: int, reason: ExitReason) -> str:
-    return f"atra-p{position_id}-{reason.value}"
-
-
 class TradingService:
     def __init__(
         self,
@@ -107,9 +103,11 @@ class TradingService:
         orders: OrderRepository,
         positions: PositionRepository,
         outbox: OutboxRepository,
-        rules: ManagementRules,
+        manager: PositionManager,
         wake_delivery: Callable[[], None] = lambda: None,
     ) -> None:
+        """`manager` protects, follows and closes positions once their entry filled:
+        core.paper_positions (candles) or core.live (orders resting on the exchange)."""
         self._config = config
         self._clock = clock
         self._market_data = market_data
@@ -120,7 +118,7 @@ class TradingService:
         self._orders = orders
         self._positions = positions
         self._outbox = outbox
-        self._rules = rules
+        self._manager = manager
         self._wake = wake_delivery
         self._user_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._monitor_lock = asyncio.Lock()
@@ -240,9 +238,10 @@ class TradingService:
             price = await self._market_data.last_price(row.symbol)
             self._check_price(row, price)
             await self._check_risk(row)
+            await self._manager.admit(row)
             if not await self._signals.transition(row.id, user_id, SignalState.PENDING, SignalState.CONFIRMED, now):
                 raise UserError(self._state_key(await self._own_row(user_signal_id, user_id)))
-            return await self._execute_entry(row)
+            return await self._execute_entry(row, price)
 
     async def _check_risk(self, row: UserSignal) -> None:
         """Every risk limit, on the user's account as of now (see core/risk.py)."""
@@ -293,7 +292,9 @@ class TradingService:
         if s * (price - lv.stop) <= 0 or s * (price - lv.tp1) >= 0 or drift_pct > self._config.max_price_drift_pct:
             raise UserError("price_moved", price=price, entry=lv.entry)
 
-    async def _execute_entry(self, row: UserSignal) -> Execution:
+    async def _execute_entry(self, row: UserSignal, price: float) -> Execution:
+        """A market entry; `price` (just checked) is its reference for the exchange's
+        minimum-notional check, never a limit."""
         request = OrderRequest(
             client_order_id=entry_client_order_id(row.id),
             user_id=row.user_id,
@@ -301,6 +302,7 @@ class TradingService:
             side=row.levels.side.entry_order_side,
             type=OrderType.MARKET,
             amount=row.quantity,
+            price=price,
             purpose="entry",
         )
         try:
@@ -308,6 +310,8 @@ class TradingService:
         except InsufficientFunds as exc:
             await self._reject(row, f"insufficient funds: {exc}")
             raise UserError("insufficient_funds") from exc
+        except OrderOutcomeUnknown as exc:  # the monitor resolves it and tells the user
+            raise UserError("entry_unconfirmed") from exc
         except FinalExchangeError as exc:
             await self._reject(row, str(exc))
             raise UserError("order_rejected", reason=str(exc)) from exc
@@ -324,6 +328,8 @@ class TradingService:
     async def _open_position(self, row: UserSignal, fill: OrderResult) -> Position:
         assert fill.average_price is not None
         lv = row.levels
+        held = held_quantity(fill, row.symbol)
+        fee = fee_in_quote(fill, row.symbol, fill.average_price)
         latest = await self._market_data.candles(row.symbol, self._config.timeframe, 1)
         last_candle_at = latest.index[-1].to_pydatetime() if len(latest) else None
         position = Position(
@@ -333,8 +339,8 @@ class TradingService:
             symbol=row.symbol,
             side=lv.side,
             entry_price=fill.average_price,
-            initial_quantity=fill.filled,
-            quantity=fill.filled,
+            initial_quantity=held,
+            quantity=held,
             stop_price=lv.stop,
             initial_stop=lv.stop,
             tp1=lv.tp1,
@@ -344,7 +350,7 @@ class TradingService:
             lowest=fill.average_price,
             atr=await self._signal_atr(row),
             realized_pnl=0.0,
-            fees=fill.fee,
+            fees=fee,
             status=PositionStatus.OPEN,
             opened_at=fill.timestamp or self._clock.now(),
             last_candle_at=last_candle_at,
@@ -360,14 +366,14 @@ class TradingService:
                     side=p.side.value,
                     quantity=p.quantity,
                     price=p.entry_price,
-                    fee=fill.fee,
+                    fee=fee,
                     stop=p.stop_price,
                     tp1=p.tp1,
                     tp2=p.tp2,
                 )
             ]
 
-        position = await self._positions.open(position, fill.client_order_id, fill.fee, events)
+        position = await self._positions.open(position, fill.client_order_id, fee, events)
         self._wake()
         log.info(
             "position %s opened: user %s %s %s %.8g @ %.8g",
@@ -375,44 +381,18 @@ class TradingService:
             row.user_id,
             row.symbol,
             lv.side.value,
-            fill.filled,
+            held,
             fill.average_price,
         )
+        await self._manager.opened(position)
         return position
 
     async def _signal_atr(self, row: UserSignal) -> float | None:
         return await self._signals.signal_atr(row.signal_id)
 
     async def _submit(self, request: OrderRequest) -> OrderResult:
-        with log_context(order_id=request.client_order_id, user_id=request.user_id, symbol=request.symbol):
-            return await self._submit_once(request)
-
-    async def _submit_once(self, request: OrderRequest) -> OrderResult:
-        """Send an order exactly once per client order id. A known id is resolved from
-        the record or the exchange, never sent again blindly."""
-        known = await self._orders.begin(request)
-        if known is not None and known.status is not OrderStatus.SUBMITTING:
-            return known
-        if known is not None:
-            found = await self._exchange.fetch_order(request)
-            if found is not None:
-                await self._orders.record(found)
-                return found
-        try:
-            result = await self._exchange.create_order(request)
-        except RetryableExchangeError:
-            found = await self._exchange.fetch_order(request)
-            if found is None:
-                raise  # not on the exchange: the intent stays `submitting` for reconciliation
-            result = found
-        except FinalExchangeError as exc:
-            await self._orders.record(
-                OrderResult(request.client_order_id, None, OrderStatus.REJECTED, request.amount, 0.0, None)
-            )
-            log.warning("order %s rejected: %s", request.client_order_id, exc)
-            raise
-        await self._orders.record(result)
-        return result
+        """Send an order exactly once per client order id (see core/orders.py)."""
+        return await submit_once(self._exchange, self._orders, request)
 
     # ---------------------------------------------------------------- views
 
@@ -436,14 +416,14 @@ class TradingService:
         """Apply every closed candle since the last look to each open position.
         Returns how many positions changed."""
         async with self._monitor_lock:
-            changed = 0
+            changed = await self._resolve_interrupted()
             frames: dict[str, pd.DataFrame] = {}
             for position in await self._positions.open_positions():
                 if position.symbol not in frames:
                     frames[position.symbol] = await self._market_data.candles(
                         position.symbol, self._config.timeframe, self._config.monitor_candles
                     )
-                if await self._follow(position, frames[position.symbol]):
+                if await self._manager.follow(position, frames[position.symbol]):
                     changed += 1
             return changed
 
@@ -456,154 +436,71 @@ class TradingService:
             if position.status is PositionStatus.CLOSED:
                 raise UserError("position_already_closed")
             price = await self._market_data.last_price(position.symbol)
-            delta, make_event = await self._exit(position, Trigger(ExitReason.MANUAL, price, position.quantity))
-            position.quantity = 0.0
-            position.status = PositionStatus.CLOSED
-            position.closed_at = self._clock.now()
-            closed: list[PositionClosed] = []
-
-            def events(balance: float) -> list[Event]:
-                event = make_event(balance)
-                assert isinstance(event, PositionClosed)
-                closed.append(event)
-                return [event]
-
-            await self._positions.save(position, delta, events)
+            closed = await self._manager.close(position, price)
             self._wake()
-            return closed[0]
-
-    async def _follow(self, position: Position, candles: pd.DataFrame) -> bool:
-        if position.last_candle_at is not None:
-            candles = candles[candles.index > pd.Timestamp(position.last_candle_at)]
-        changed = unsaved = False
-        for stamp, row in zip(candles.index, candles.itertuples(index=False), strict=True):
-            outcome = apply_candle(position, Candle(row.open, row.high, row.low, row.close), self._rules)
-            position.last_candle_at = stamp.to_pydatetime()
-            unsaved = True
-            if not outcome.triggers and outcome.stop_moved_from is None:
-                continue
-            events: list[Callable[[float], Event]] = []
-            balance_delta = 0.0
-            for trigger in outcome.triggers:
-                delta, event = await self._exit(position, trigger)
-                balance_delta += delta
-                events.append(event)
-            if outcome.stop_moved_from is not None and not outcome.triggers:
-                events.append(self._stop_moved_event(position, outcome.stop_moved_from))
-            if outcome.closed:
-                position.status = PositionStatus.CLOSED
-                position.closed_at = self._clock.now()
-            await self._positions.save(position, balance_delta, lambda bal, ev=events: [e(bal) for e in ev])
-            self._wake()
-            changed, unsaved = True, False
-            if outcome.closed:
-                break
-        if unsaved:  # extremes and the last candle seen must survive a restart too
-            await self._positions.save(position, 0.0, lambda _: [])
-        return changed
-
-    def _stop_moved_event(self, position: Position, old_stop: float) -> Callable[[float], Event]:
-        return lambda _: StopMoved(
-            user_id=position.user_id,
-            position_id=position.id,
-            symbol=position.symbol,
-            old_stop=old_stop,
-            new_stop=position.stop_price,
-        )
-
-    async def _exit(self, position: Position, trigger: Trigger) -> tuple[float, Callable[[float], Event]]:
-        """Execute one exit; return the balance change and the event to queue."""
-        if trigger.reason is ExitReason.MANUAL:
-            order_type = OrderType.MARKET
-        elif trigger.reason in (ExitReason.TP1, ExitReason.TP2):
-            order_type = OrderType.TAKE_PROFIT
-        else:
-            order_type = OrderType.STOP_MARKET
-        request = OrderRequest(
-            client_order_id=exit_client_order_id(position.id, trigger.reason),
-            user_id=position.user_id,
-            symbol=position.symbol,
-            side=position.side.exit_order_side,
-            type=order_type,
-            amount=trigger.quantity,
-            price=trigger.price,
-            reduce_only=True,
-            position_id=position.id,
-            purpose=trigger.reason.value,
-        )
-        fill = await self._submit(request)
-        price = fill.average_price or trigger.price
-        gross = (price - position.entry_price) * fill.filled * position.side.sign
-        position.realized_pnl += gross
-        position.fees += fill.fee
-        p = position.copy()
-        if trigger.reason is ExitReason.TP1:
-            return gross - fill.fee, lambda _: TakeProfitHit(
-                user_id=p.user_id,
-                position_id=p.id,
-                symbol=p.symbol,
-                side=p.side.value,
-                quantity=fill.filled,
-                price=price,
-                pnl=gross - fill.fee,
-                new_stop=p.stop_price,
-                remaining=p.quantity,
-            )
-        position.exit_price = price
-        position.exit_reason = trigger.reason
-        p = position.copy()
-        notional = p.entry_price * p.initial_quantity
-        return gross - fill.fee, lambda balance: PositionClosed(
-            user_id=p.user_id,
-            position_id=p.id,
-            symbol=p.symbol,
-            side=p.side.value,
-            quantity=p.initial_quantity,
-            entry_price=p.entry_price,
-            exit_price=price,
-            reason=trigger.reason.value,
-            pnl=p.net_pnl,
-            pnl_pct=p.net_pnl / notional * 100 if notional else 0.0,
-            balance=balance,
-        )
+            return closed
 
     # ------------------------------------------------------------- recovery
 
     async def recover(self) -> int:
-        """After a restart: finish or undo confirmations a crash interrupted. Returns how
-        many rows were resolved."""
+        """After a restart: finish or undo confirmations a crash interrupted, then let the
+        position manager bring orders and positions in line with the exchange. Returns how
+        many rows, orders and positions were resolved."""
+        await self._manager.settle()
+        resolved = await self._resolve_interrupted()
+        return resolved + await self._manager.reconcile()
+
+    async def _resolve_interrupted(self) -> int:
+        """Confirmed rows whose entry never got an answer (a crash, or the exchange silent
+        past every lookup): a fill becomes a position; an order never placed rejects the
+        row and tells the user. Under the user's lock, so a confirmation in progress is
+        never taken for an interrupted one."""
         resolved = 0
-        for row in await self._signals.stuck_confirmed():
-            request = OrderRequest(
-                client_order_id=entry_client_order_id(row.id),
-                user_id=row.user_id,
-                symbol=row.symbol,
-                side=row.levels.side.entry_order_side,
-                type=OrderType.MARKET,
-                amount=row.quantity,
-                purpose="entry",
-            )
-            recorded = await self._orders.get(request.client_order_id)
-            result = recorded
-            if recorded is None or recorded.status is OrderStatus.SUBMITTING:
-                result = await self._exchange.fetch_order(request)
-                if result is not None:
-                    await self._orders.record(result)
-            if result is not None and result.status is OrderStatus.FILLED and result.average_price:
-                await self._open_position(row, result)
-            else:
-                if recorded is not None and result is None:
-                    await self._orders.record(
-                        OrderResult(request.client_order_id, None, OrderStatus.UNKNOWN, request.amount, 0.0, None)
-                    )
-                await self._reject(row, "interrupted by a restart before the order was placed")
-                await self._outbox.enqueue(
-                    [Alert(user_id=row.user_id, key="confirm_interrupted", params={"symbol": row.symbol})],
-                    self._clock.now(),
-                )
-                self._wake()
+        for stuck in await self._signals.stuck_confirmed():
+            lock = self._user_locks[stuck.user_id]
+            if lock.locked():  # a confirmation of this user is running: it is not interrupted
+                continue
+            async with lock:
+                row = await self._signals.get_user_signal(stuck.id)
+                if row is None or row.state is not SignalState.CONFIRMED:
+                    continue
+                try:
+                    await self._resolve_entry(row)
+                except RetryableExchangeError as exc:
+                    log.warning("interrupted confirmation %s still unresolved: %s", row.id, exc)
+                    continue
             resolved += 1
         return resolved
+
+    async def _resolve_entry(self, row: UserSignal) -> None:
+        request = OrderRequest(
+            client_order_id=entry_client_order_id(row.id),
+            user_id=row.user_id,
+            symbol=row.symbol,
+            side=row.levels.side.entry_order_side,
+            type=OrderType.MARKET,
+            amount=row.quantity,
+            purpose="entry",
+        )
+        recorded = await self._orders.get(request.client_order_id)
+        result = recorded
+        if recorded is None or recorded.status is OrderStatus.SUBMITTING:
+            result = await self._exchange.fetch_order(request)
+            if result is not None:
+                await self._orders.record(result)
+        if result is not None and result.status is OrderStatus.FILLED and result.average_price:
+            await self._open_position(row, result)
+            return
+        if recorded is not None and result is None:
+            await self._orders.record(
+                OrderResult(request.client_order_id, None, OrderStatus.UNKNOWN, request.amount, 0.0, None)
+            )
+        await self._reject(row, "interrupted before the order was placed")
+        await self._outbox.enqueue(
+            [Alert(user_id=row.user_id, key="confirm_interrupted", params={"symbol": row.symbol})],
+            self._clock.now(),
+        )
+        self._wake()
 
     async def expire_signals(self) -> int:
         return await self._signals.expire_due(self._clock.now())

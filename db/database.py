@@ -42,22 +42,25 @@ def from_db_time(text: str | None) -> datetime | None:
 
 
 def migrations(directory: Path = MIGRATIONS_DIR) -> list[tuple[int, Path]]:
-    """Numbered migration files, in order; numbers must run 1, 2, 3 ... without gaps."""
+    """Numbered migration files, in order. Numbers are unique; a gap is allowed (a number
+    reserved by a change not merged yet), and a migration that arrives later with a lower
+    number is still applied: the runner remembers each number it applied."""
     found = []
     for path in directory.iterdir():
         match = _MIGRATION_NAME.match(path.name)
         if match:
             found.append((int(match.group(1)), path))
     found.sort()
-    for expected, (number, path) in enumerate(found, start=1):
-        if number != expected:
-            raise RuntimeError(f"migration {path.name}: expected number {expected:04d}")
+    for (number, path), (previous, earlier) in zip(found[1:], found, strict=False):
+        if number == previous:
+            raise RuntimeError(f"migrations {earlier.name} and {path.name} share the number {number:04d}")
     return found
 
 
 class Database:
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, migrations_dir: Path = MIGRATIONS_DIR) -> None:
         self._path = str(path)
+        self._migrations_dir = migrations_dir
         self._conn: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
 
@@ -88,20 +91,48 @@ class Database:
         return int(row[0]) if row else 0
 
     async def migrate(self) -> None:
-        """Apply every migration newer than the schema version, each atomically."""
+        """Apply every migration not applied yet, in number order, each atomically.
+
+        Applied numbers are kept in `schema_migrations`; `PRAGMA user_version` holds the
+        highest. A database made before that table existed had every migration up to its
+        user_version applied (the runner then allowed no gaps), which is recorded first.
+        """
+        async with self._lock:
+            await self.conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations"
+                " (number INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+            )
+            cursor = await self.conn.execute("SELECT number FROM schema_migrations")
+            applied = {int(row[0]) for row in await cursor.fetchall()}
         current = await self.schema_version()
-        for number, path in migrations():
-            if number <= current:
+        now = to_db_time(datetime.now(UTC))
+        if not applied and current:
+            for number, path in migrations(self._migrations_dir):
+                if number <= current:
+                    await self.execute(
+                        "INSERT INTO schema_migrations (number, name, applied_at) VALUES (?, ?, ?)",
+                        (number, path.name, now),
+                    )
+                    applied.add(number)
+        for number, path in migrations(self._migrations_dir):
+            if number in applied:
                 continue
             script = path.read_text(encoding="utf-8")
+            version = max(current, number)
+            record = (
+                f"INSERT INTO schema_migrations (number, name, applied_at) VALUES ({number}, '{path.name}', '{now}');"
+            )
             async with self._lock:
                 # executescript commits first; wrap the script so it applies whole or not at all.
                 try:
-                    await self.conn.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
+                    await self.conn.executescript(
+                        f"BEGIN IMMEDIATE;\n{script}\n{record}\nPRAGMA user_version={version};\nCOMMIT;"
+                    )
                 except BaseException:
                     if self.conn.in_transaction:
                         await self.conn.execute("ROLLBACK")
                     raise
+            current = version
             log.info("applied migration %s", path.name)
 
     @asynccontextmanager

@@ -103,15 +103,16 @@ class OutboxRepository:
             await queue_events(conn, events, now)
 
     async def due(
-        self, now: datetime, limit: int, skip_kinds: Sequence[str] = (), per_chat: int = 3
+        self, now: datetime, limit: int, skip_kinds: Sequence[str] = (), per_chat: int | None = None
     ) -> list[OutboxItem]:
         """Pending, unclaimed messages whose time has come, most urgent first, oldest first,
-        at most `per_chat` of one chat (so that a long queue in one chat cannot crowd the
-        others out of `limit`). A chat whose earlier message is in flight or waiting for a
-        retry gets nothing, so one chat's messages never overtake each other."""
+        at most `per_chat` of one chat (the worker takes a few, so that a long queue in one
+        chat cannot crowd the others out of `limit`). A chat whose earlier message is in
+        flight or waiting for a retry gets nothing, so one chat's messages never overtake
+        each other."""
         skip = f"AND o.kind NOT IN ({', '.join('?' for _ in skip_kinds)})" if skip_kinds else ""
         moment = to_db_time(now)
-        rows = await self._db.fetchall(_DUE.format(skip=skip), (moment, *skip_kinds, moment, per_chat, limit))
+        rows = await self._db.fetchall(_DUE.format(skip=skip), (moment, *skip_kinds, moment, per_chat or limit, limit))
         return [
             OutboxItem(
                 id=r["id"],

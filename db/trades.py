@@ -18,6 +18,7 @@ from core.models import (
     Position,
     PositionStatus,
     Side,
+    StoredOrder,
 )
 from core.ports import Clock
 from db.database import Database, from_db_time, to_db_time
@@ -51,6 +52,31 @@ def _order_request(row: aiosqlite.Row) -> OrderRequest:
         reduce_only=bool(row["reduce_only"]),
         position_id=row["position_id"],
         purpose=row["purpose"],
+    )
+
+
+def _stored(row: aiosqlite.Row) -> StoredOrder:
+    created = from_db_time(row["created_at"])
+    assert created is not None
+    return StoredOrder(_order_request(row), _order_result(row), created)
+
+
+_RECORD = (
+    "UPDATE orders SET status = ?, exchange_order_id = COALESCE(?, exchange_order_id), filled = ?,"
+    " average_price = ?, fee = ?, fee_currency = ?, updated_at = ? WHERE client_order_id = ?"
+)
+
+
+def _record_values(result: OrderResult, now: str) -> tuple[object, ...]:
+    return (
+        result.status.value,
+        result.exchange_order_id,
+        result.filled,
+        result.average_price,
+        result.fee,
+        result.fee_currency,
+        now,
+        result.client_order_id,
     )
 
 
@@ -92,20 +118,7 @@ class OrderRepository:
         return None
 
     async def record(self, result: OrderResult) -> None:
-        await self._db.execute(
-            "UPDATE orders SET status = ?, exchange_order_id = COALESCE(?, exchange_order_id), filled = ?,"
-            " average_price = ?, fee = ?, fee_currency = ?, updated_at = ? WHERE client_order_id = ?",
-            (
-                result.status.value,
-                result.exchange_order_id,
-                result.filled,
-                result.average_price,
-                result.fee,
-                result.fee_currency,
-                to_db_time(self._clock.now()),
-                result.client_order_id,
-            ),
-        )
+        await self._db.execute(_RECORD, _record_values(result, to_db_time(self._clock.now())))
 
     async def get(self, client_order_id: str) -> OrderResult | None:
         row = await self._db.fetchone("SELECT * FROM orders WHERE client_order_id = ?", (client_order_id,))
@@ -114,6 +127,16 @@ class OrderRepository:
     async def unresolved(self) -> list[OrderRequest]:
         rows = await self._db.fetchall("SELECT * FROM orders WHERE status = 'submitting' ORDER BY id")
         return [_order_request(r) for r in rows]
+
+    async def for_position(self, position_id: int) -> list[StoredOrder]:
+        """Every order of a position (exits, protective legs), oldest first."""
+        rows = await self._db.fetchall("SELECT * FROM orders WHERE position_id = ? ORDER BY id", (position_id,))
+        return [_stored(r) for r in rows]
+
+    async def active(self) -> list[StoredOrder]:
+        """Orders that may still change on the exchange: submitting or open."""
+        rows = await self._db.fetchall("SELECT * FROM orders WHERE status IN ('submitting', 'open') ORDER BY id")
+        return [_stored(r) for r in rows]
 
     async def count_by_status(self) -> dict[str, int]:
         rows = await self._db.fetchall("SELECT status, COUNT(*) FROM orders GROUP BY status")
@@ -245,12 +268,20 @@ class PositionRepository:
         return position
 
     async def save(
-        self, position: Position, balance_delta: float, make_events: Callable[[float], Sequence[Event]]
+        self,
+        position: Position,
+        balance_delta: float,
+        make_events: Callable[[float], Sequence[Event]],
+        orders: Sequence[OrderResult] = (),
     ) -> float:
         """Persist the position's new state, add `balance_delta` to the user's paper
-        balance and queue the events (built from the new balance): one transaction."""
+        balance, record `orders` (the fills that changed it) and queue the events (built
+        from the new balance): one transaction."""
         assignments = ", ".join(f"{name} = ?" for name in _POSITION_FIELDS)
         async with self._db.transaction() as conn:
+            now = to_db_time(self._clock.now())
+            for result in orders:
+                await conn.execute(_RECORD, _record_values(result, now))
             await conn.execute(
                 f"UPDATE positions SET {assignments} WHERE id = ?", (*_position_values(position), position.id)
             )

@@ -92,6 +92,12 @@ class UserRepository:
         assert row is not None
         return int(row[0]), int(row[1])
 
+    async def set_balance(self, user_id: int, balance: float) -> None:
+        """Replace the balance used for sizing (live: the account's quote currency as last read)."""
+        await self._db.execute(
+            "UPDATE users SET paper_balance = ?, updated_at = ? WHERE id = ?", (balance, self._now(), user_id)
+        )
+
     async def balance(self, user_id: int) -> float | None:
         row = await self._db.fetchone("SELECT paper_balance FROM users WHERE id = ?", (user_id,))
         return float(row[0]) if row else None

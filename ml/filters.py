@@ -6,7 +6,7 @@ scan's candidates, off the event loop.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import pandas as pd
@@ -16,13 +16,14 @@ from core.ports import Candidate, ModelOpinion
 from ml.price_model import Direction, PricePrediction
 from ml.success_model import SuccessPrediction
 
-FeaturesFor = Callable[[Candidate], Mapping[str, float]]
+#: Features of a scan's candidates, one row per candidate (e.g. `CandidateFeatures.table`).
+FeaturesFor = Callable[[Sequence[Candidate]], pd.DataFrame]
 
 
 class SuccessPredictor(Protocol):
     """What SuccessFilter needs of a model (SuccessModel implements it)."""
 
-    def predict_batch(self, rows: Sequence[Mapping[str, float]]) -> list[SuccessPrediction]: ...
+    def predict_batch(self, rows: pd.DataFrame) -> list[SuccessPrediction]: ...
 
 
 class PricePredictor(Protocol):
@@ -45,10 +46,10 @@ class SuccessFilter:
         self._features_for = features_for
 
     def assess(self, candidates: Sequence[Candidate]) -> list[ModelOpinion]:
-        """One opinion per candidate, from one batched prediction."""
+        """One opinion per candidate, from one batch of features and one batched prediction."""
         if not candidates:
             return []
-        predictions = self._model.predict_batch([self._features_for(c) for c in candidates])
+        predictions = self._model.predict_batch(self._features_for(candidates))
         return [
             ModelOpinion(
                 passed=p.passed,
@@ -74,9 +75,7 @@ class PriceFilter:
 
     name = "gru_price"
 
-    def __init__(
-        self, model: PricePredictor, strong_move_pct: float = 0.5, max_strength_factor: float = 2.0
-    ) -> None:
+    def __init__(self, model: PricePredictor, strong_move_pct: float = 0.5, max_strength_factor: float = 2.0) -> None:
         self._model = model
         self._strong_move_pct = strong_move_pct
         self._max_strength_factor = max_strength_factor
@@ -103,7 +102,5 @@ class PriceFilter:
             return ModelOpinion(passed=False, reason=f"{expects} against a {side}", details=details)
         if side.sign * change > self._strong_move_pct:
             factor = min(self._max_strength_factor, 1.0 + outcome.confidence)
-            return ModelOpinion(
-                True, f"{expects}, strength x{factor:.2f}", strength_factor=factor, details=details
-            )
+            return ModelOpinion(True, f"{expects}, strength x{factor:.2f}", strength_factor=factor, details=details)
         return ModelOpinion(passed=True, reason=expects, details=details)

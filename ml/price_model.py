@@ -99,16 +99,17 @@ class PriceInputSpec:
         )
 
 
-def price_inputs(frame: pd.DataFrame, spec: PriceInputSpec) -> np.ndarray:
-    """(len(frame), n_inputs) inputs per candle; row 0 is NaN in the change columns."""
-    open_ = frame["open"].to_numpy(dtype=float)
-    high = frame["high"].to_numpy(dtype=float)
-    low = frame["low"].to_numpy(dtype=float)
-    close = frame["close"].to_numpy(dtype=float)
-    log_volume = np.log1p(frame["volume"].to_numpy(dtype=float))
-    ret_close = np.full(len(frame), np.nan)
+def price_inputs(frame: pd.DataFrame | Mapping[str, np.ndarray], spec: PriceInputSpec) -> np.ndarray:
+    """(n candles, n_inputs) inputs per candle; row 0 is NaN in the change columns.
+    `frame`: candles with the columns `spec.columns_needed`, as a DataFrame or as arrays."""
+    open_ = np.asarray(frame["open"], dtype=float)
+    high = np.asarray(frame["high"], dtype=float)
+    low = np.asarray(frame["low"], dtype=float)
+    close = np.asarray(frame["close"], dtype=float)
+    log_volume = np.log1p(np.asarray(frame["volume"], dtype=float))
+    ret_close = np.full(len(close), np.nan)
     ret_close[1:] = np.diff(np.log(close)) * 100.0
-    volume_change = np.full(len(frame), np.nan)
+    volume_change = np.full(len(close), np.nan)
     volume_change[1:] = np.diff(log_volume)
     base = np.column_stack(
         [ret_close, (high - low) / close * 100.0, (close - open_) / open_ * 100.0, volume_change]
@@ -264,7 +265,11 @@ class PriceModel:
             return None, f"frame lacks columns {missing}"
         if len(frame) < self.spec.candles_needed:
             return None, f"needs {self.spec.candles_needed} candles, got {len(frame)}"
-        window = price_inputs(frame.iloc[-self.spec.candles_needed :], self.spec)[1:]
+        # NumPy views of the tail, not a pandas sub-frame: cheaper, and it lets the event
+        # loop's thread take the GIL while this runs in a worker (see ml/README.md).
+        needed = self.spec.candles_needed
+        tail = {name: frame[name].to_numpy(dtype=float)[-needed:] for name in self.spec.columns_needed}
+        window = price_inputs(tail, self.spec)[1:]
         finite = np.isfinite(window)
         if not finite.all():
             bad = [self.input_names[j] for j in np.flatnonzero(~finite.all(axis=0))]

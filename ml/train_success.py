@@ -1,18 +1,25 @@
 """Training of the LightGBM success model with purged validation.
 
 1. Hold out the last `validation_size` of the samples (purged of label overlap). Train
-   the classifier and the regressor on the rest with early stopping on that hold-out; the
-   model that is kept is this one, so the saved model never saw the hold-out's labels.
+   the classifier and the regressor on the rest with early stopping on that hold-out.
 2. Score the method by purged K-fold cross-validation with an embargo, each fold trained
    for the number of rounds early stopping chose in step 1.
+3. The kept model: with `refit` off, the one from step 1 (it never saw the hold-out's
+   labels, so its `val_*` scores are its own); with `refit` on, the same parameters and
+   round counts trained again on every sample, so the newest candidates count too (its
+   scores are then the method's: `cv_*`, and `val_*` of the step-1 model).
 
 Scores are written into the model's metadata: `val_*` from the hold-out (slightly
-optimistic: it also chose the round count), `cv_*` the mean over the folds.
+optimistic: it also chose the round count), `cv_*` the mean over the folds, and each
+fold's scores in `params["cv_folds"]`. With an evaluation subset (e.g. the candidates the
+engine's filters accepted, when training on every base-strategy candidate), the folds are
+also scored on that subset alone: `cv_<subset>_*`.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -21,6 +28,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from sklearn.metrics import log_loss, roc_auc_score
+from tqdm import tqdm
 
 from ml.artifacts import ModelMetadata, library_versions
 from ml.purged_cv import PurgedKFold, purged_train_test_indices
@@ -73,6 +81,7 @@ class SuccessTrainingConfig:
     lambda_l2: float = 1.0
     seed: int = 42
     num_threads: int = 2
+    refit: bool = False  # keep a model trained on every sample (see the module docstring)
 
     def booster_params(self, objective: str, metric: str) -> dict[str, object]:
         return {
@@ -110,8 +119,13 @@ def train_success_model(
     created_at: datetime,
     config: SuccessTrainingConfig | None = None,
     thresholds: SuccessThresholds | None = None,
+    evaluation_subset: tuple[str, np.ndarray] | None = None,
+    progress: bool = False,
 ) -> tuple[SuccessModel, SuccessTrainingReport]:
-    """Train, validate and cross-validate; return the model (metadata filled) and a report."""
+    """Train, validate and cross-validate; return the model (metadata filled) and a report.
+
+    `evaluation_subset`: (name, boolean mask over the samples) scored on its own in each
+    fold as `cv_<name>_*`."""
     config = config or SuccessTrainingConfig()
     thresholds = thresholds or SuccessThresholds()
     names = [str(name) for name in dataset.features.columns]
@@ -137,23 +151,35 @@ def train_success_model(
 
     fold_scores = []
     splitter = PurgedKFold(config.n_splits, config.purge_gap, config.embargo_pct)
-    for fold_train, fold_test in splitter.split(
-        X, timestamps=dataset.decision_time, label_end=dataset.label_end_time
+    folds = splitter.split(X, timestamps=dataset.decision_time, label_end=dataset.label_end_time)
+    for fold_train, fold_test in tqdm(
+        folds, desc="success CV", total=config.n_splits, unit="fold", disable=not progress, file=sys.stderr
     ):
         fold_clf = _fit(X, y, fold_train, names, config, "binary", "binary_logloss", rounds_clf)
         fold_reg = _fit(X, r, fold_train, names, config, "regression", "l2", rounds_reg)
-        fold_scores.append(
-            _scores(
-                y[fold_test],
-                r[fold_test],
-                _predict(fold_clf, X[fold_test]),
-                _predict(fold_reg, X[fold_test]),
-                thresholds,
+        probability, profit = _predict(fold_clf, X[fold_test]), _predict(fold_reg, X[fold_test])
+        fold = _scores(y[fold_test], r[fold_test], probability, profit, thresholds)
+        fold |= {"n_train": float(len(fold_train)), "n_test": float(len(fold_test))}
+        if evaluation_subset is not None:
+            label, mask = evaluation_subset
+            inside = np.asarray(mask, dtype=bool)[fold_test]
+            subset = _scores(
+                y[fold_test][inside], r[fold_test][inside], probability[inside], profit[inside], thresholds
             )
-        )
+            fold |= {f"{label}_{k}": v for k, v in subset.items()} | {f"{label}_n_test": float(inside.sum())}
+        fold_scores.append(fold)
+
+    if config.refit:
+        every = np.arange(len(dataset))
+        classifier = _fit(X, y, every, names, config, "binary", "binary_logloss", rounds_clf)
+        regressor = _fit(X, r, every, names, config, "regression", "l2", rounds_reg)
 
     scores = {f"val_{k}": v for k, v in val_scores.items()}
-    scores |= {f"cv_{k}": _nanmean([fold[k] for fold in fold_scores]) for k in fold_scores[0]}
+    scores |= {
+        f"cv_{k}": _nanmean([fold[k] for fold in fold_scores])
+        for k in fold_scores[0]
+        if not k.endswith(("n_train", "n_test"))
+    }
     metadata = ModelMetadata(
         kind=KIND,
         created_at=created_at,
@@ -167,6 +193,8 @@ def train_success_model(
             "best_iteration_classifier": rounds_clf,
             "best_iteration_regressor": rounds_reg,
             "validation_start": dataset.decision_time[validation[0]].isoformat(),
+            "final_model": "refit on every sample" if config.refit else "trained without the hold-out",
+            "cv_folds": [{k: _finite_or_none(v) for k, v in fold.items()} for fold in fold_scores],
             "thresholds": {
                 "min_win_probability": thresholds.min_win_probability,
                 "min_expected_profit": thresholds.min_expected_profit,
@@ -228,11 +256,15 @@ def _scores(
     thresholds: SuccessThresholds,
 ) -> dict[str, float]:
     """Quality of the probabilities and of the filter the thresholds make of them."""
+    if len(success) == 0:
+        return dict.fromkeys(SCORE_NAMES, math.nan)
     passed = (probability >= thresholds.min_win_probability) & (profit >= thresholds.min_expected_profit)
+    likely = probability >= thresholds.min_win_probability
     both_classes = 0 < success.sum() < len(success)
     return {
         "auc": float(roc_auc_score(success, probability)) if both_classes else math.nan,
         "logloss": float(log_loss(success, probability, labels=[0.0, 1.0])),
+        "precision_at_threshold": float(success[likely].mean()) if likely.any() else math.nan,
         "brier": float(np.mean((probability - success) ** 2)),
         "mae_pct": float(np.mean(np.abs(profit - returns))),
         "win_rate_all": float(success.mean()),
@@ -241,6 +273,24 @@ def _scores(
         "win_rate_passed": float(success[passed].mean()) if passed.any() else math.nan,
         "mean_return_passed": float(returns[passed].mean()) if passed.any() else math.nan,
     }
+
+
+SCORE_NAMES = (
+    "auc",
+    "logloss",
+    "precision_at_threshold",
+    "brier",
+    "mae_pct",
+    "win_rate_all",
+    "mean_return_all",
+    "pass_rate",
+    "win_rate_passed",
+    "mean_return_passed",
+)
+
+
+def _finite_or_none(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
 
 
 def _nanmean(values: list[float]) -> float:

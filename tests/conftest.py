@@ -13,6 +13,7 @@ import pytest
 from core.clock import ManualClock
 from core.exchange.paper import PaperAccounts, PaperExchange
 from core.fills import FillModel
+from core.paper_positions import PaperPositions
 from core.position_rules import ManagementRules
 from core.trading import TradingConfig, TradingService
 from db.database import Database
@@ -85,7 +86,13 @@ def make_world(
         orders=orders,
         positions=positions,
         outbox=outbox,
-        rules=ManagementRules(trail_atr_multiplier=0.0),
+        manager=PaperPositions(
+            clock=clock,
+            exchange=exchange,
+            orders=orders,
+            positions=positions,
+            rules=ManagementRules(trail_atr_multiplier=0.0),
+        ),
     )
     return World(db, clock, market, exchange, users, system, signals, orders, positions, outbox, trading)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import html
 import math
 from collections.abc import Awaitable, Callable
 
@@ -82,6 +83,9 @@ async def status(update: Update, context: BotContext) -> None:
             errors=ls.errors,
         )
     symbols = ", ".join(st.symbols[:30]) + (" …" if len(st.symbols) > 30 else "")
+    models = ""
+    if st.models:
+        models = "\n" + t(language, "status_models") + "\n" + html.escape("\n".join(st.models))
     health = await context.services.observability.refresh(check=False)
     text = (
         t(
@@ -98,6 +102,7 @@ async def status(update: Update, context: BotContext) -> None:
             open_positions=st.open_positions,
             outbox=st.outbox_depth,
         )
+        + models
         + health_text(language, health)
     )
     await reply(update, fit_html(text, MAX_MESSAGE))

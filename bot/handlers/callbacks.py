@@ -56,7 +56,7 @@ async def _confirm(query: CallbackQuery, context: BotContext, language: str, use
         quantity=amount(p.quantity),
         symbol=p.symbol,
         price=price(p.entry_price),
-        fee=price(execution.order.fee),
+        fee=price(p.fees),  # in the quote currency (a live buyer's fee is charged in the coin)
         stop=price(p.stop_price),
         tp1=price(p.tp1),
         tp2=price(p.tp2),

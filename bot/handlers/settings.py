@@ -5,7 +5,7 @@ from __future__ import annotations
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filters
 
-from bot.context import BotContext, error_text, reply
+from bot.context import BotContext, error_text
 from bot.i18n import LANGUAGES, t
 from bot.render import money
 from core.errors import UserError

@@ -17,7 +17,9 @@ async def start(update: Update, context: BotContext) -> None:
     assert tg_user is not None
     services = context.services
     user, new = await services.trading.register(tg_user.id, language_for(tg_user.language_code))
-    if new:
+    if new and services.settings.trading_mode == "live":
+        text = t(user.language, "start_new_live", exchange=services.settings.exchange)
+    elif new:
         text = t(user.language, "start_new", mode=services.settings.trading_mode, balance=money(user.paper_balance))
     else:
         text = t(user.language, "start_back")

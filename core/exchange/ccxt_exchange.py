@@ -34,13 +34,14 @@ import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from core.errors import (
     ExchangeError,
     ExchangeUnavailable,
     FinalExchangeError,
+    OrderOutcomeUnknown,
     OrderRejected,
     RateLimited,
     RetryableExchangeError,
@@ -55,14 +56,16 @@ from core.exchange.ccxt_gateway import (
 )
 from core.exchange.ccxt_orders import (
     OrderPlan,
+    check_notional,
     order_fee,
     plan_oco,
     plan_order,
+    precise_amount,
     sum_fees,
     to_result,
     unknown_result,
 )
-from core.models import Balance, OrderRequest, OrderResult, OrderStatus, OrderType
+from core.models import Balance, OrderRequest, OrderResult, OrderStatus, OrderType, ProtectiveOrders
 
 __all__ = [
     "CcxtExchange",
@@ -73,26 +76,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-
-class OrderOutcomeUnknown(ExchangeUnavailable):
-    """The send failed and the lookups failed too: the order may or may not exist.
-
-    Keep it as submitting and resolve it with `fetch_order` later; never resend it blindly.
-    """
-
-    def __init__(self, client_order_id: str, cause: str) -> None:
-        super().__init__(f"order {client_order_id}: outcome unknown ({cause})")
-        self.client_order_id = client_order_id
-
-
-@dataclass(frozen=True, slots=True)
-class ProtectiveOrders:
-    """An OCO pair: when one leg fills the exchange cancels the other."""
-
-    list_client_order_id: str
-    stop: OrderResult
-    take_profit: OrderResult
 
 
 class CcxtExchange:
@@ -164,11 +147,57 @@ class CcxtExchange:
             lambda c: c.fetch_balance(), weight=self._w.balance, user_id=user_id, idempotent=True
         )
         entry = balances.get(currency) or {}
-        return Balance(
-            currency=currency, free=float(entry.get("free") or 0.0), total=float(entry.get("total") or 0.0)
-        )
+        return Balance(currency=currency, free=float(entry.get("free") or 0.0), total=float(entry.get("total") or 0.0))
 
     # ------------------------------------------------------------ beyond the port
+
+    async def fetch_balances(self, user_id: int) -> list[Balance]:
+        """Every currency the user's account holds (free or locked), sorted by name."""
+        balances = await self._gw.call(
+            lambda c: c.fetch_balance(), weight=self._w.balance, user_id=user_id, idempotent=True
+        )
+        return _holdings(balances)
+
+    async def check_credentials(self, api_key: str, secret: str) -> list[Balance]:
+        """The holdings of the account these keys open, read with a client of their own that
+        is closed at once. AuthenticationFailed when the exchange refuses the keys."""
+        balances = await self._gw.call_with_keys(
+            api_key, secret, lambda c: c.fetch_balance(), weight=self._w.balance
+        )
+        return _holdings(balances)
+
+    async def fetch_open_orders(self, user_id: int, symbol: str) -> list[OrderResult]:
+        """The user's resting orders on `symbol` (one call, cheaper than a lookup per order)."""
+        orders = await self._gw.call(
+            lambda c: c.fetch_open_orders(symbol),
+            weight=self._w.open_orders,
+            user_id=user_id,
+            idempotent=True,
+        )
+        results = []
+        for order in orders:
+            request = OrderRequest(
+                str(order.get("clientOrderId") or ""),
+                user_id,
+                symbol,
+                str(order.get("side") or ""),
+                OrderType.LIMIT,
+                float(order.get("amount") or 0.0),
+            )
+            results.append(to_result(request, order, order_fee(order)))
+        return results
+
+    async def tradable_amount(self, symbol: str, amount: float, price: float) -> float:
+        """`amount` truncated to the lot step, or 0.0 when at `price` it cannot be an order
+        (below the minimum quantity or notional)."""
+        market = await self._gw.market(symbol)
+        probe = OrderRequest("probe", 0, symbol, "sell", OrderType.LIMIT, amount)
+        try:
+            value = precise_amount(self._gw.public, market, probe, amount)
+            check_notional(market, probe, value, Decimal(str(price)))
+        except OrderRejected:
+            return 0.0
+        return float(value)
 
     async def last_price(self, symbol: str) -> float:
         """The last traded price (public ticker)."""
@@ -179,7 +208,11 @@ class CcxtExchange:
         return float(ticker["last"])
 
     async def create_protective_oco(
-        self, stop: OrderRequest, take_profit: OrderRequest, list_client_order_id: str | None = None
+        self,
+        stop: OrderRequest,
+        take_profit: OrderRequest,
+        list_client_order_id: str | None = None,
+        current_price: float | None = None,
     ) -> ProtectiveOrders:
         """Place stop-loss and take-profit on the same quantity as one OCO order list.
 
@@ -187,12 +220,13 @@ class CcxtExchange:
         cannot both rest; an OCO locks it once and the exchange cancels the other leg when
         one fills. Each leg keeps its own client order id (fetch_order/cancel_order work
         per leg). A lost answer is resolved like create_order's, leg by leg.
+        `current_price` (a price just read) saves the ticker call of the price check.
         """
         if not self._w.supports_oco:
             raise OrderRejected(f"{self.name}: OCO order lists are not supported by this adapter")
         market = await self._gw.market(stop.symbol)
         list_id = list_client_order_id or _list_id(stop.client_order_id, take_profit.client_order_id)
-        current = await self.last_price(stop.symbol)
+        current = current_price if current_price is not None else await self.last_price(stop.symbol)
         plan = plan_oco(self._gw.public, market, stop, take_profit, list_id, current)
         started = self._clock()
         try:
@@ -219,9 +253,7 @@ class CcxtExchange:
                 order = self._gw.public.parse_order(report, market)
                 legs.append(to_result(leg, order, order_fee(order)))
             return ProtectiveOrders(list_id, legs[0], legs[1])
-        return ProtectiveOrders(
-            list_id, await self._resolve(stop, started), await self._resolve(take_profit, started)
-        )
+        return ProtectiveOrders(list_id, await self._resolve(stop, started), await self._resolve(take_profit, started))
 
     async def close(self) -> None:
         """Close every ccxt client of the gateway."""
@@ -306,6 +338,16 @@ class CcxtExchange:
         if result.status is OrderStatus.FILLED:
             log.info("order %s filled %s at %s", result.client_order_id, result.filled, result.average_price)
         return result
+
+
+def _holdings(balances: Mapping[str, Any]) -> list[Balance]:
+    out = []
+    for currency, entry in (balances.get("total") or {}).items():
+        total = float(entry or 0.0)
+        if total > 0:
+            free = float((balances.get("free") or {}).get(currency) or 0.0)
+            out.append(Balance(currency=str(currency), free=free, total=total))
+    return sorted(out, key=lambda b: b.currency)
 
 
 def _list_id(stop_id: str, take_profit_id: str) -> str:

@@ -80,9 +80,7 @@ class RetryPolicy:
 
     def delays(self) -> list[float]:
         """The waits between consecutive attempts (attempts - 1 of them)."""
-        return [
-            min(self.max_delay, self.first_delay * self.factor**i) for i in range(max(0, self.attempts - 1))
-        ]
+        return [min(self.max_delay, self.first_delay * self.factor**i) for i in range(max(0, self.attempts - 1))]
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +93,7 @@ class ExchangeProfile:
     ohlcv: int = 2
     ticker: int = 2
     balance: int = 20
+    open_orders: int = 6  # with a symbol
     create_order: int = 1
     fetch_order: int = 4
     cancel_order: int = 1
@@ -108,9 +107,7 @@ class ExchangeProfile:
     supports_oco: bool = True
 
     @classmethod
-    def binance_spot(
-        cls, recv_window_ms: int = 5000, adjust_for_time_difference: bool = True
-    ) -> ExchangeProfile:
+    def binance_spot(cls, recv_window_ms: int = 5000, adjust_for_time_difference: bool = True) -> ExchangeProfile:
         """Binance spot. The options keep ccxt on the spot API:
 
         - fetchMarkets.types=['spot']: no fapi/dapi exchangeInfo calls on load_markets;
@@ -266,9 +263,7 @@ class CcxtGateway:
         if not self.public.markets:
             async with self._markets_lock:
                 if not self.public.markets:
-                    await self.call(
-                        lambda c: c.load_markets(), weight=self.profile.load_markets, idempotent=True
-                    )
+                    await self.call(lambda c: c.load_markets(), weight=self.profile.load_markets, idempotent=True)
         return self.public.markets
 
     async def market(self, symbol: str) -> dict[str, Any]:
@@ -298,6 +293,20 @@ class CcxtGateway:
             built.options["timeDifference"] = self.public.options.get("timeDifference", 0)
             self._private[user_id] = built
             return built
+
+    async def call_with_keys(
+        self, api_key: str, secret: str, operation: Callable[[Client], Awaitable[T]], *, weight: float
+    ) -> T:
+        """Run one idempotent call with keys that are not stored (yet): a client of their
+        own, through the shared limiter and the error mapping, closed right after."""
+        await self.markets()
+        client = await asyncio.to_thread(self._new_client, api_key, secret)
+        client.set_markets_from_exchange(self.public)
+        client.options["timeDifference"] = self.public.options.get("timeDifference", 0)
+        try:
+            return await self._once(client, operation, weight, None, 0)
+        finally:
+            await client.close()
 
     async def forget_user(self, user_id: int) -> None:
         """Drop a user's client (their keys changed); the next call reads them again."""
@@ -348,9 +357,7 @@ class CcxtGateway:
         note = _ResponseNote()
         token = _RESPONSE.set(note)
         try:
-            async with self.limiter.request(
-                weight=weight, account=user_id, is_order=orders > 0, orders=orders
-            ):
+            async with self.limiter.request(weight=weight, account=user_id, is_order=orders > 0, orders=orders):
                 return await operation(client)
         except ccxt.BaseError as exc:
             error = self.map_error(exc, note)

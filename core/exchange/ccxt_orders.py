@@ -61,9 +61,7 @@ def _limit(market: Mapping[str, Any], kind: str, bound: str) -> Decimal | None:
 
 
 def _reject(request: OrderRequest, reason: str) -> OrderRejected:
-    return OrderRejected(
-        f"{request.symbol} {request.side} {request.type.value} {request.client_order_id}: {reason}"
-    )
+    return OrderRejected(f"{request.symbol} {request.side} {request.type.value} {request.client_order_id}: {reason}")
 
 
 def precise_amount(client: Any, market: Mapping[str, Any], request: OrderRequest, amount: float) -> Decimal:
@@ -83,9 +81,7 @@ def precise_amount(client: Any, market: Mapping[str, Any], request: OrderRequest
     return value
 
 
-def precise_price(
-    client: Any, market: Mapping[str, Any], request: OrderRequest, price: float, what: str
-) -> Decimal:
+def precise_price(client: Any, market: Mapping[str, Any], request: OrderRequest, price: float, what: str) -> Decimal:
     """`price` rounded to the tick size and checked against the price limits."""
     if price <= 0:
         raise _reject(request, f"{what} {price} must be positive")
@@ -258,15 +254,11 @@ def sum_fees(fees: list[Mapping[str, Any]], label: Any) -> tuple[float, str | No
     total = sum(float(f["cost"]) for f in fees if f.get("currency") == currency)
     others = [f for f in fees if f.get("currency") != currency and float(f["cost"])]
     if others:
-        log.warning(
-            "order %s paid fees in several currencies; recording %s only: %s", label, currency, others
-        )
+        log.warning("order %s paid fees in several currencies; recording %s only: %s", label, currency, others)
     return total, currency
 
 
-def to_result(
-    request: OrderRequest, order: Mapping[str, Any], fee: tuple[float, str | None] | None
-) -> OrderResult:
+def to_result(request: OrderRequest, order: Mapping[str, Any], fee: tuple[float, str | None] | None) -> OrderResult:
     """A ccxt order structure as the project's OrderResult."""
     amount = float(order.get("amount") or request.amount)
     filled = float(order.get("filled") or 0.0)

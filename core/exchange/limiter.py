@@ -275,11 +275,7 @@ class ExchangeLimiter:
         if order_count is not None:
             self._state.server_order_count = order_count
             first = b.account_orders[0] if b.account_orders else None
-            if (
-                account is not None
-                and first is not None
-                and order_count >= first.limit * (1.0 - b.headroom / 2)
-            ):
+            if account is not None and first is not None and order_count >= first.limit * (1.0 - b.headroom / 2):
                 self._hold_until_window_turns(first.window, account)
 
     def _hold_until_window_turns(self, window: float, account: int | None) -> None:
@@ -343,10 +339,7 @@ class ExchangeLimiter:
         acct = self._state.accounts.get(account)
         if acct is None:
             b = self.budgets
-            buckets = [
-                _Bucket(budget, b.headroom, b.burst_fraction, _MIN_BURST_ORDERS)
-                for budget in b.account_orders
-            ]
+            buckets = [_Bucket(budget, b.headroom, b.burst_fraction, _MIN_BURST_ORDERS) for budget in b.account_orders]
             window = b.account_orders[0].window if b.account_orders else 1.0
             acct = self._state.accounts[account] = _Account(buckets=buckets, orders=_Window(window))
         return acct

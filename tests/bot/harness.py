@@ -34,6 +34,7 @@ def make_settings(fake: FakeBotApi, db_path: Path, **extra: Any) -> Settings:
         "symbols": "BTC/USDT,ETH/USDT",
         "paper_fee_pct": 0.1,
         "paper_slippage_pct": 0.0,
+        "ml_filters": False,  # loading torch models per test is slow; one test turns them on
     }
     values.update(extra)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

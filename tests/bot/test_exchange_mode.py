@@ -42,8 +42,13 @@ async def bot(telegram: FakeBotApi, binance: FakeBinance, tmp_path: Path) -> Asy
     session = loopback_session()
     app = build_application(
         settings,
-        Overrides(clock=SystemClock(), schedule_jobs=False, exchange_session=session,
-                  delivery_options={"idle_poll": 0.05}, telegram_limits=FAST),
+        Overrides(
+            clock=SystemClock(),
+            schedule_jobs=False,
+            exchange_session=session,
+            delivery_options={"idle_poll": 0.05},
+            telegram_limits=FAST,
+        ),
     )
     await app.initialize()
     assert app.post_init is not None and app.updater is not None

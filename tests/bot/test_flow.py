@@ -361,3 +361,22 @@ async def test_settings_language_and_risk(bot: RunningBot) -> None:
     ids = await publish(bot, (ALICE,))
     text = next(m for m in bot.fake.messages(ALICE) if m["message_id"] == ids[ALICE])["caption"]
     assert "Объём: 5 " in text and "ЛОНГ" in text
+
+
+async def test_status_names_the_active_models(
+    fake: FakeBotApi, tmp_path: Path, clock: ManualClock, market: FakeMarketData
+) -> None:
+    settings = make_settings(fake, tmp_path / "atra.sqlite3", ml_filters=True)
+    async with running_bot(fake, settings, clock, market) as running:
+        status = await running.reply_to(ADMIN, "/status")
+    assert "Models" in status and "NONE ACTIVE" not in status
+    assert "lightgbm" in status.lower() or "success" in status.lower()
+
+
+async def test_missing_models_are_a_loud_state(
+    fake: FakeBotApi, tmp_path: Path, clock: ManualClock, market: FakeMarketData
+) -> None:
+    settings = make_settings(fake, tmp_path / "atra.sqlite3", ml_filters=True, model_dir=tmp_path / "no-models")
+    async with running_bot(fake, settings, clock, market) as running:
+        status = await running.reply_to(ADMIN, "/status")
+    assert "NONE ACTIVE" in status

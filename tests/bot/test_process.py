@@ -65,6 +65,7 @@ async def test_replay_signal_confirm_sigterm_and_restart(fake: FakeBotApi, tmp_p
         REPLAY_SPEED="3600",
         SYMBOLS="BTC/USD",
         SIGNAL_TTL_SECONDS="86400",
+        ML_FILTERS="false",  # the engine's own rules find this signal; the models are tested elsewhere
         MAX_PRICE_DRIFT_PCT="5",
         MONITOR_INTERVAL_SECONDS="0.5",
         LOG_LEVEL="DEBUG",
@@ -108,3 +109,18 @@ async def test_replay_signal_confirm_sigterm_and_restart(fake: FakeBotApi, tmp_p
         restarted.send_signal(signal.SIGTERM)
         await asyncio.wait_for(restarted.communicate(), timeout=15)
     assert restarted.returncode == 0
+
+
+async def test_unreachable_exchange_stops_the_start_with_a_clear_message(fake: FakeBotApi, tmp_path: Path) -> None:
+    env = clean_env(
+        TELEGRAM_BOT_TOKEN=fake.token,
+        TELEGRAM_API_BASE_URL=fake.base_url,
+        DATABASE_PATH=str(tmp_path / "atra.sqlite3"),
+        MARKET_DATA="exchange",
+        EXCHANGE_API_BASE_URL="http://127.0.0.1:9",  # nothing listens there
+    )
+    process = await run_bot(env, tmp_path)
+    _, stderr = await asyncio.wait_for(process.communicate(), timeout=120)
+    assert process.returncode == 1
+    assert b"ATRA cannot start: exchange binance is unreachable" in stderr
+    assert fake.token.encode() not in stderr

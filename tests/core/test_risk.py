@@ -78,6 +78,11 @@ def test_max_position_size():
     assert check_new_position(LIMITS, account(), big, UNCORRELATED).reason == "max_position_size"
     exactly = Proposal("ETH/USD", Side.LONG, 100.0, 99.0, 25.0)  # 25% is allowed
     assert check_new_position(LIMITS, account(), exactly, UNCORRELATED).allowed
+    # Sized at the cap on 10,000, confirmed after a 10 fee: 2,500 / 9,990 = 25.025% <= 25 x 1.01
+    assert check_new_position(LIMITS, account(equity=9_990.0), exactly, UNCORRELATED).allowed
+    # 25.3 x 100 = 2,530 = 25.3% > 25.25%: over the tolerance
+    over = Proposal("ETH/USD", Side.LONG, 100.0, 99.0, 25.3)
+    assert check_new_position(LIMITS, account(), over, UNCORRELATED).reason == "max_position_size"
 
 
 def test_max_total_risk_counts_open_risk():

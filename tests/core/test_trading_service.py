@@ -37,7 +37,7 @@ def draft(
 
 
 async def outbox_kinds(world: World) -> list[str]:
-    items = await world.outbox.due(world.clock.now() + timedelta(days=1), 1000, per_chat=1000)
+    items = await world.outbox.due(world.clock.now() + timedelta(days=1), 1000)
     return [i.kind for i in items]
 
 
@@ -228,7 +228,7 @@ async def test_monitor_tp1_then_tp2(world: World) -> None:
         2.15
     )  # gross 50 + 100; fees 1 + 0.55 + 0.6
     assert await world.users.balance(10) == pytest.approx(10_147.85)
-    events = [i for i in await world.outbox.due(world.clock.now() + HOUR, 100, per_chat=100)]
+    events = [i for i in await world.outbox.due(world.clock.now() + HOUR, 100)]
     closed = next(i for i in events if i.kind == "closed")
     assert closed.payload["pnl_pct"] == pytest.approx(14.785)  # 147.85 / (100 x 10)
     assert closed.payload["balance"] == pytest.approx(10_147.85)
@@ -276,7 +276,7 @@ async def test_drawdown_halts_and_tells_the_admins_once(world: World) -> None:
         assert refused.value.key == "risk_max_drawdown"
         assert refused.value.params["drawdown_pct"] == pytest.approx(100 * 2_000 / 12_000)
     assert (await world.signals.get_user_signal(row.id)).state is SignalState.PENDING  # type: ignore[union-attr]
-    alerts = [i for i in await world.outbox.due(world.clock.now() + HOUR, 100, per_chat=100) if i.kind == "alert"]
+    alerts = [i for i in await world.outbox.due(world.clock.now() + HOUR, 100) if i.kind == "alert"]
     assert [(a.user_id, a.payload["key"]) for a in alerts] == [(1, "risk_halt_admin")]  # once, to admin 1
 
 

@@ -44,7 +44,7 @@ async def test_a_chat_waits_behind_its_message_in_flight_or_in_retry(db: Databas
 async def test_a_long_queue_in_one_chat_does_not_crowd_out_the_others(db: Database) -> None:
     outbox = OutboxRepository(db)
     await outbox.enqueue([alert(1, n) for n in range(10)] + [alert(2, 1), alert(3, 1)], T0)
-    items = await outbox.due(T0, 5)
+    items = await outbox.due(T0, 5, per_chat=3)
     assert [i.user_id for i in items] == [1, 1, 1, 2, 3]
 
 

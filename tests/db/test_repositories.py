@@ -24,7 +24,7 @@ def _draft() -> SignalDraft:
 
 
 async def test_migrations_set_schema_version_and_wal(db: Database) -> None:
-    assert await db.schema_version() == len(migrations())
+    assert await db.schema_version() == migrations()[-1][0]
     row = await db.fetchone("PRAGMA journal_mode")
     assert row is not None and row[0] == "wal"
 

@@ -183,6 +183,8 @@ class FakeBotApi:
         self._ids = itertools.count(1)
         self._next_msg_id: defaultdict[Any, int] = defaultdict(int)
         self._store: defaultdict[Any, dict[int, dict[str, Any]]] = defaultdict(dict)
+        self.incoming: defaultdict[Any, dict[int, dict[str, Any]]] = defaultdict(dict)  # users' messages
+        self.deleted_incoming: list[tuple[Any, int]] = []  # (chat id, message id) the bot deleted
         self._users: dict[int, dict[str, Any]] = {}
         self._callbacks: dict[str, bool] = {}  # query id -> answered?
         self._blocked: set[int | str] = set()
@@ -287,6 +289,18 @@ class FakeBotApi:
         if text.startswith("/"):
             length = utf16_len(text.split()[0])
             message["entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
+        self.incoming[user_id][message["message_id"]] = message
+        return self.inject_update({"message": message})
+
+    def inject_group_message(self, user_id: int, group_id: int, text: str) -> int:
+        """Queue a text message from a user in a group chat (``group_id`` < 0)."""
+        self._next_msg_id[group_id] += 1
+        message = {"message_id": self._next_msg_id[group_id], "from": self._user(user_id),
+                   "chat": {"id": group_id, "type": "group", "title": f"Group{group_id}"},
+                   "date": int(time.time()), "text": text}
+        if text.startswith("/"):
+            message["entities"] = [{"type": "bot_command", "offset": 0, "length": utf16_len(text.split()[0])}]
+        self.incoming[group_id][message["message_id"]] = message
         return self.inject_update({"message": message})
 
     def inject_callback(self, user_id: int, data: str, message_id: int | None = None,
@@ -623,6 +637,11 @@ class FakeBotApi:
     _api_editMessageReplyMarkup = partialmethod(_edit, kind=None)
 
     def _api_deleteMessage(self, params: dict[str, Any]) -> Any:
+        chat_id, message_id = params.get("chat_id"), params.get("message_id")
+        if message_id in self.incoming.get(chat_id, {}):  # bots may delete what users sent them
+            del self.incoming[chat_id][message_id]
+            self.deleted_incoming.append((chat_id, message_id))
+            return True
         message = self._target(params, "delete")
         del self._store[message["chat"]["id"]][message["message_id"]]
         return True

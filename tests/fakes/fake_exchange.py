@@ -8,12 +8,16 @@ timestamp checked against recvWindow). Anything else answers 404 and is recorded
 
 Behaviour copied from Binance: per-account balances (orders lock funds, cancels release
 them), market orders fill at once at the current price with a 0.1% commission, other
-orders stay open, a `newClientOrderId` equal to one of the account's OPEN orders is refused
-with -2010 "Duplicate order sent.", an OCO locks its quantity once for both legs and
-cancelling one leg cancels the list. Budgets are counted in fixed windows aligned to the
-epoch, like Binance's: request weight per IP and orders per account; going over answers
-429 with Retry-After. Every answer carries X-MBX-USED-WEIGHT-1M, order answers also
-X-MBX-ORDER-COUNT-10S and X-MBX-ORDER-COUNT-1D (the names stay when windows are scaled).
+orders rest until `set_price` moves the market through them (stops trigger at the new
+price, limits fill at their own; `fill_partially` fills part of one), a
+`newClientOrderId` equal to one of the account's OPEN orders is refused with -2010
+"Duplicate order sent.", an OCO locks its quantity once for both legs, cancelling one leg
+cancels the list, and when one leg fills (even partly) the other expires.
+`cancel_externally` is a cancel from outside (the user in the exchange's app). Budgets
+are counted in fixed windows aligned to the epoch, like Binance's: request weight per IP
+and orders per account; going over answers 429 with Retry-After. Every answer carries
+X-MBX-USED-WEIGHT-1M, order answers also X-MBX-ORDER-COUNT-10S and X-MBX-ORDER-COUNT-1D
+(the names stay when windows are scaled).
 
 Faults are queued per (method, path) with `inject`.
 """
@@ -252,6 +256,7 @@ class FakeBinance:
         self._faults: dict[tuple[str, str], deque[_FaultSpec]] = {}
         self._next_order_id = 1000
         self._next_list_id = 1
+        self._next_trade_id = 1
         self._release = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self.base_url = ""
@@ -302,7 +307,37 @@ class FakeBinance:
         return account
 
     def set_price(self, symbol: str, price: float | str) -> None:
+        """Move the market: resting orders the new price reaches fill (stops at the new
+        price, limits at their own)."""
         self.prices[symbol] = _d(price)
+        spec = self.specs[symbol]
+        for account in self.accounts.values():
+            for order in list(account.orders):
+                if order.symbol == symbol and order.status in OPEN_STATUSES:
+                    fill_price = self._reached(order, self.prices[symbol])
+                    if fill_price is not None:
+                        self._execute(account, spec, order, fill_price, order.orig_qty - order.executed_qty)
+
+    def fill_partially(self, api_key: str, client_order_id: str, quantity: float | str) -> None:
+        """Fill part of a resting order at its own price (a thin book)."""
+        account = self.accounts[api_key]
+        order = self._open_order(account, client_order_id)
+        assert order is not None, f"no open order {client_order_id}"
+        price = order.price or order.stop_price
+        self._execute(account, self.specs[order.symbol], order, price, _d(quantity))
+
+    def cancel_externally(self, api_key: str, client_order_id: str) -> None:
+        """Cancel an open order (and its list) the way a user could in the exchange's app."""
+        account = self.accounts[api_key]
+        order = self._open_order(account, client_order_id)
+        assert order is not None, f"no open order {client_order_id}"
+        if order.order_list_id >= 0:
+            self._cancel_list_orders(account, order.order_list_id)
+        else:
+            self._cancel(account, order)
+
+    def open_orders(self, api_key: str) -> list[FakeOrder]:
+        return [o for o in self.accounts[api_key].orders if o.status in OPEN_STATUSES]
 
     def inject(
         self,
@@ -633,8 +668,10 @@ class FakeBinance:
         account.client_ids[order.client_order_id] += 1
 
     def _fill(self, account: FakeAccount, spec: SymbolSpec, order: FakeOrder) -> None:
-        price = self.prices[spec.symbol]
-        qty = order.orig_qty
+        self._trade(account, spec, order, self.prices[spec.symbol], order.orig_qty)
+
+    def _trade(self, account: FakeAccount, spec: SymbolSpec, order: FakeOrder, price: Decimal, qty: Decimal) -> None:
+        """Exchange `qty` of the order at `price` from free balances, with the commission."""
         cost = qty * price
         if order.side == "BUY":
             if account.balance(spec.quote) < cost:
@@ -651,16 +688,49 @@ class FakeBinance:
             )
             account.free[spec.base] = account.balance(spec.base) - qty
             account.free[spec.quote] = account.balance(spec.quote) + cost - commission
-        order.status, order.executed_qty, order.quote_qty = "FILLED", qty, cost
-        order.fills = [
+        order.executed_qty += qty
+        order.quote_qty += cost
+        order.status = "FILLED" if order.executed_qty >= order.orig_qty else "PARTIALLY_FILLED"
+        order.fills.append(
             {
                 "price": _s(price),
                 "qty": _s(qty),
                 "commission": _s(commission),
                 "commissionAsset": commission_asset,
-                "tradeId": order.order_id,
+                "tradeId": self._next_trade_id,
             }
-        ]
+        )
+        self._next_trade_id += 1
+
+    @staticmethod
+    def _reached(order: FakeOrder, price: Decimal) -> Decimal | None:
+        """The fill price if the market at `price` reaches this resting order, else None."""
+        selling = order.side == "SELL"
+        if order.type in ("STOP_LOSS", "STOP_LOSS_LIMIT"):
+            hit = price <= order.stop_price if selling else price >= order.stop_price
+            return (price if order.type == "STOP_LOSS" else order.price) if hit else None
+        if order.type in ("TAKE_PROFIT", "TAKE_PROFIT_LIMIT"):
+            hit = price >= order.stop_price if selling else price <= order.stop_price
+            return (price if order.type == "TAKE_PROFIT" else order.price) if hit else None
+        hit = price >= order.price if selling else price <= order.price  # LIMIT, LIMIT_MAKER
+        return order.price if hit else None
+
+    def _execute(self, account: FakeAccount, spec: SymbolSpec, order: FakeOrder, price: Decimal, qty: Decimal) -> None:
+        """Fill `qty` of a resting order: its locks are released (an OCO's other leg expires),
+        the trade is made, and what is left of the order is locked again."""
+        if order.order_list_id >= 0:
+            for other in account.orders:
+                if other is not order and other.order_list_id == order.order_list_id and other.status in OPEN_STATUSES:
+                    self._cancel(account, other, "EXPIRED")
+        if order.locked_asset is not None:
+            account.unlock(order.locked_asset, order.locked_amount)
+            order.locked_asset, order.locked_amount = None, Decimal(0)
+        self._trade(account, spec, order, price, qty)
+        left = order.orig_qty - order.executed_qty
+        if left > 0:
+            asset, amount = (spec.base, left) if order.side == "SELL" else (spec.quote, left * price)
+            account.lock(asset, amount)
+            order.locked_asset, order.locked_amount = asset, amount
 
     def _find(self, account: FakeAccount, params: Mapping[str, str]) -> FakeOrder:
         symbol = params.get("symbol")
@@ -701,8 +771,8 @@ class FakeBinance:
         body["origClientOrderId"] = order.client_order_id
         return body
 
-    def _cancel(self, account: FakeAccount, order: FakeOrder) -> None:
-        order.status = "CANCELED"
+    def _cancel(self, account: FakeAccount, order: FakeOrder, status: str = "CANCELED") -> None:
+        order.status = status
         if order.locked_asset is not None:
             account.unlock(order.locked_asset, order.locked_amount)
             order.locked_asset, order.locked_amount = None, Decimal(0)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import pandas as pd
 import pytest
@@ -29,9 +29,7 @@ FRAME = candles(30, seed=1)
 def _candidate(side: Side, symbol: str = "AAA/USDT", frame: pd.DataFrame = FRAME) -> Candidate:
     entry = float(frame["close"].iloc[-1])
     sign = side.sign
-    levels = SignalLevels(
-        side, entry, entry * (1 - 0.02 * sign), entry * (1 + 0.04 * sign), entry * (1 + 0.05 * sign)
-    )
+    levels = SignalLevels(side, entry, entry * (1 - 0.02 * sign), entry * (1 + 0.04 * sign), entry * (1 + 0.05 * sign))
     return Candidate(symbol, "1h", side, frame, levels, regime=None, strength=1.0)
 
 
@@ -48,10 +46,10 @@ class FakePricePredictor:
 class FakeSuccessPredictor:
     def __init__(self, predictions: list[SuccessPrediction]) -> None:
         self.predictions = predictions
-        self.rows: list[Mapping[str, float]] = []
+        self.rows: list[dict[str, float]] = []
 
-    def predict_batch(self, rows: Sequence[Mapping[str, float]]) -> list[SuccessPrediction]:
-        self.rows.extend(rows)
+    def predict_batch(self, rows: pd.DataFrame) -> list[SuccessPrediction]:
+        self.rows.extend(rows.to_dict(orient="records"))
         return self.predictions[: len(rows)]
 
 
@@ -69,9 +67,7 @@ class FakeSuccessPredictor:
     ],
 )
 def test_price_filter_rules(side: Side, change: float, passed: bool, factor: float, reason: str) -> None:
-    opinion = PriceFilter(FakePricePredictor([PricePrediction.from_change(change)])).assess(
-        [_candidate(side)]
-    )[0]
+    opinion = PriceFilter(FakePricePredictor([PricePrediction.from_change(change)])).assess([_candidate(side)])[0]
     assert (opinion.passed, opinion.strength_factor, opinion.reason) == (
         passed,
         pytest.approx(factor),
@@ -97,9 +93,9 @@ def test_success_filter_maps_predictions_to_opinions() -> None:
     )
     seen: list[str] = []
 
-    def features_for(candidate: Candidate) -> dict[str, float]:
-        seen.append(candidate.symbol)
-        return {"side_long": 1.0 if candidate.side is Side.LONG else 0.0}
+    def features_for(candidates: Sequence[Candidate]) -> pd.DataFrame:
+        seen.extend(c.symbol for c in candidates)
+        return pd.DataFrame({"side_long": [1.0 if c.side is Side.LONG else 0.0 for c in candidates]})
 
     opinions = SuccessFilter(fake, features_for).assess([_candidate(Side.LONG), _candidate(Side.SHORT, "B")])
     assert seen == ["AAA/USDT", "B"]
@@ -121,10 +117,8 @@ def test_real_models_end_to_end_through_the_signal_model_port() -> None:
     assert tuple(dataset.features.columns) == PIPELINE_FEATURES.names
     success, _ = train_success_model(dataset, CREATED_AT, SMALL_SUCCESS)
     price = price_model()
-    scan = [
-        toy_candidate(f"N{i}", candles(80, seed=60 + i), Side.LONG if i % 2 else Side.SHORT) for i in range(5)
-    ]
-    filters: list[SignalModel] = [SuccessFilter(success, PIPELINE_FEATURES), PriceFilter(price)]
+    scan = [toy_candidate(f"N{i}", candles(80, seed=60 + i), Side.LONG if i % 2 else Side.SHORT) for i in range(5)]
+    filters: list[SignalModel] = [SuccessFilter(success, PIPELINE_FEATURES.table), PriceFilter(price)]
     by_success, by_price = (f.assess(scan) for f in filters)
     expected = success.predict_batch([PIPELINE_FEATURES(c) for c in scan])
     assert [(o.passed, o.reason) for o in by_success] == [(p.passed, p.reason) for p in expected]
