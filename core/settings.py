@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     @field_validator("telegram_bot_token")
     @classmethod
     def _token_shape(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().strip():
+            raise ValueError("is not set: copy .env.example to .env and set TELEGRAM_BOT_TOKEN")
         if not _TOKEN.match(value.get_secret_value()):
             raise ValueError("does not look like a bot token from @BotFather (digits:secret)")
         return value

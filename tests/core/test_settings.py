@@ -25,6 +25,13 @@ def test_missing_token_says_what_to_do() -> None:
     assert "copy .env.example to .env and set TELEGRAM_BOT_TOKEN" in str(error.value)
 
 
+def test_empty_token_from_the_example_file_says_what_to_do(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("TELEGRAM_BOT_TOKEN=\nADMIN_IDS=\n")
+    with pytest.raises(ConfigError) as error:
+        Settings.load()
+    assert "TELEGRAM_BOT_TOKEN is not set: copy .env.example to .env and set TELEGRAM_BOT_TOKEN" in str(error.value)
+
+
 def test_defaults_and_lists(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
     monkeypatch.setenv("ADMIN_IDS", "42, 7")
