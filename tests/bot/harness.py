@@ -12,9 +12,10 @@ from typing import Any
 from bot.app import Overrides, build_application
 from bot.context import BotApplication, Services
 from bot.ratelimit import TelegramLimits
-from core.clock import ManualClock
+from core.ports import Clock
 from core.settings import Settings
 from tests.fakes.bot_api import FakeBotApi
+from tests.fakes.loopback import loopback_session
 from tests.fakes.market import FakeMarketData
 
 #: Telegram's limits switched off for tests that are not about them (the fake enforces none by default).
@@ -66,34 +67,40 @@ class RunningBot:
 async def running_bot(
     fake: FakeBotApi,
     settings: Settings,
-    clock: ManualClock,
-    market: FakeMarketData,
+    clock: Clock | None = None,
+    market: FakeMarketData | None = None,
     *,
     limits: TelegramLimits = FAST,
     delivery: dict[str, float] | None = None,
 ) -> AsyncIterator[RunningBot]:
-    """Start the application the way run_polling does, and stop it the same way."""
+    """Start the application the way run_polling does, and stop it the same way. Without
+    `market`, the settings' own market data is used; its ccxt clients (MARKET_DATA=exchange)
+    get a session that can reach 127.0.0.1 only."""
+    session = loopback_session()
     overrides = Overrides(
         clock=clock,
         market_data=market,
         schedule_jobs=False,
         delivery_options={"idle_poll": 0.05, **(delivery or {})},
         telegram_limits=limits,
+        exchange_session=session,
     )
     app = build_application(settings, overrides)
-    await app.initialize()
-    assert app.post_init is not None
-    await app.post_init(app)
-    assert app.updater is not None
-    await app.updater.start_polling(poll_interval=0.0, timeout=1)
-    await app.start()
     try:
-        yield RunningBot(app, fake)
+        await app.initialize()
+        assert app.post_init is not None and app.updater is not None
+        await app.post_init(app)
+        await app.updater.start_polling(poll_interval=0.0, timeout=1)
+        await app.start()
+        try:
+            yield RunningBot(app, fake)
+        finally:
+            await app.updater.stop()
+            await app.stop()
+            if app.post_stop:
+                await app.post_stop(app)
+            await app.shutdown()
+            if app.post_shutdown:
+                await app.post_shutdown(app)
     finally:
-        await app.updater.stop()
-        await app.stop()
-        if app.post_stop:
-            await app.post_stop(app)
-        await app.shutdown()
-        if app.post_shutdown:
-            await app.post_shutdown(app)
+        await session.close()

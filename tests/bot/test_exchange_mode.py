@@ -8,12 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import Overrides, build_application
 from core.clock import SystemClock
-from tests.bot.harness import ADMIN, ALICE, FAST, RunningBot, make_settings
+from tests.bot.harness import ADMIN, ALICE, RunningBot, make_settings, running_bot
 from tests.fakes.bot_api import FakeBotApi
 from tests.fakes.fake_exchange import FakeBinance
-from tests.fakes.loopback import loopback_session
 
 
 @pytest.fixture
@@ -39,32 +37,8 @@ async def bot(telegram: FakeBotApi, binance: FakeBinance, tmp_path: Path) -> Asy
         exchange_api_base_url=binance.base_url,
         symbols="BTC/USDT,ETH/USDT,NOPE/USDT",
     )
-    session = loopback_session()
-    app = build_application(
-        settings,
-        Overrides(
-            clock=SystemClock(),
-            schedule_jobs=False,
-            exchange_session=session,
-            delivery_options={"idle_poll": 0.05},
-            telegram_limits=FAST,
-        ),
-    )
-    await app.initialize()
-    assert app.post_init is not None and app.updater is not None
-    await app.post_init(app)
-    await app.updater.start_polling(poll_interval=0.0, timeout=1)
-    await app.start()
-    try:
-        yield RunningBot(app, telegram)
-    finally:
-        await app.updater.stop()
-        await app.stop()
-        assert app.post_stop is not None and app.post_shutdown is not None
-        await app.post_stop(app)
-        await app.shutdown()
-        await app.post_shutdown(app)
-        await session.close()
+    async with running_bot(telegram, settings, SystemClock()) as running:
+        yield running
 
 
 async def test_prices_and_scans_come_from_the_exchange(bot: RunningBot, binance: FakeBinance) -> None:

@@ -15,15 +15,13 @@ from typing import Any
 import pytest
 from cryptography.fernet import Fernet
 
-from bot.app import Overrides, build_application
 from core.clock import SystemClock
 from core.errors import ConfigError
 from core.models import PositionStatus
 from core.settings import Settings
-from tests.bot.harness import ADMIN, ALICE, BOB, FAST, RunningBot, make_settings
+from tests.bot.harness import ADMIN, ALICE, BOB, RunningBot, make_settings, running_bot
 from tests.fakes.bot_api import FakeBotApi
 from tests.fakes.fake_exchange import FakeBinance
-from tests.fakes.loopback import loopback_session
 
 KEY, SECRET = "LiveKeyAlice0123456789abcdef", "LiveSecretAlice0123456789abcdef"
 ENCRYPTION_KEY = Fernet.generate_key().decode()
@@ -54,32 +52,8 @@ async def bot(telegram: FakeBotApi, binance: FakeBinance, tmp_path: Path) -> Asy
         market_data="exchange",
         exchange_api_base_url=binance.base_url,
     )
-    session = loopback_session()
-    app = build_application(
-        settings,
-        Overrides(
-            clock=SystemClock(),
-            schedule_jobs=False,
-            exchange_session=session,
-            delivery_options={"idle_poll": 0.05},
-            telegram_limits=FAST,
-        ),
-    )
-    await app.initialize()
-    assert app.post_init is not None and app.updater is not None
-    await app.post_init(app)
-    await app.updater.start_polling(poll_interval=0.0, timeout=1)
-    await app.start()
-    try:
-        yield RunningBot(app, telegram)
-    finally:
-        await app.updater.stop()
-        await app.stop()
-        assert app.post_stop is not None and app.post_shutdown is not None
-        await app.post_stop(app)
-        await app.shutdown()
-        await app.post_shutdown(app)
-        await session.close()
+    async with running_bot(telegram, settings, SystemClock()) as running:
+        yield running
 
 
 def outgoing(fake: FakeBotApi) -> list[str]:
@@ -275,7 +249,6 @@ def _load(values: dict[str, Any]) -> Settings:
 
 async def test_in_paper_mode_connect_is_deleted_and_balance_is_virtual(telegram: FakeBotApi, tmp_path: Path) -> None:
     from core.clock import ManualClock
-    from tests.bot.harness import running_bot
     from tests.conftest import T0
     from tests.fakes.market import FakeMarketData
 
