@@ -30,12 +30,6 @@ FIRST = 10_000
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeBotApi]:
-    async with FakeBotApi() as server:
-        yield server
-
-
-@pytest.fixture
 def market() -> FakeMarketData:
     data = FakeMarketData({"BTC/USDT": 100.0, "ETH/USDT": 50.0})
     rows = [(99 + i % 3, 101 + i % 3, 98 + i % 3, 100 + i % 2) for i in range(30)]

@@ -15,12 +15,6 @@ from tests.fakes.fake_exchange import FakeBinance
 
 
 @pytest.fixture
-async def telegram() -> AsyncIterator[FakeBotApi]:
-    async with FakeBotApi() as server:
-        yield server
-
-
-@pytest.fixture
 async def binance() -> AsyncIterator[FakeBinance]:
     server = FakeBinance()
     await server.start()
@@ -29,15 +23,15 @@ async def binance() -> AsyncIterator[FakeBinance]:
 
 
 @pytest.fixture
-async def bot(telegram: FakeBotApi, binance: FakeBinance, tmp_path: Path) -> AsyncIterator[RunningBot]:
+async def bot(fake: FakeBotApi, binance: FakeBinance, tmp_path: Path) -> AsyncIterator[RunningBot]:
     settings = make_settings(
-        telegram,
+        fake,
         tmp_path / "atra.sqlite3",
         market_data="exchange",
         exchange_api_base_url=binance.base_url,
         symbols="BTC/USDT,ETH/USDT,NOPE/USDT",
     )
-    async with running_bot(telegram, settings, SystemClock()) as running:
+    async with running_bot(fake, settings, SystemClock()) as running:
         yield running
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -29,27 +29,6 @@ async def eventually(check: Callable[[], Awaitable[bool]], limit: float = 5.0) -
         if asyncio.get_running_loop().time() > deadline:
             raise TimeoutError(f"{check.__name__} did not become true in {limit}s")
         await asyncio.sleep(0.01)
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeBotApi]:
-    async with FakeBotApi() as server:
-        yield server
-
-
-@pytest.fixture
-def market() -> FakeMarketData:
-    data = FakeMarketData({"BTC/USDT": 100.0, "ETH/USDT": 50.0})
-    data.add_candles("BTC/USDT", candles_frame(T0 - HOUR, [(99, 101, 98, 100)], HOUR))
-    return data
-
-
-@pytest.fixture
-async def bot(
-    fake: FakeBotApi, tmp_path: Path, clock: ManualClock, market: FakeMarketData
-) -> AsyncIterator[RunningBot]:
-    async with running_bot(fake, make_settings(fake, tmp_path / "atra.sqlite3"), clock, market) as running:
-        yield running
 
 
 async def subscribe(bot: RunningBot, *users: int) -> None:

@@ -3,7 +3,6 @@ real closed positions; P&L is counted net of every fee exactly once."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,34 +14,12 @@ from core.models import ExitReason, Position, PositionStatus, Side
 from db.database import Database
 from db.trades import PositionRepository
 from db.users import UserRepository
-from tests.bot.harness import ALICE, BOB, RunningBot, make_settings, running_bot
+from tests.bot.harness import ALICE, BOB, RunningBot
 from tests.bot.test_flow import buttons, press, publish, subscribe
 from tests.conftest import T0
-from tests.fakes.bot_api import FakeBotApi
 from tests.fakes.market import FakeMarketData, candles_frame
 
 HOUR = timedelta(hours=1)
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeBotApi]:
-    async with FakeBotApi() as server:
-        yield server
-
-
-@pytest.fixture
-def market() -> FakeMarketData:
-    data = FakeMarketData({"BTC/USDT": 100.0, "ETH/USDT": 50.0})
-    data.add_candles("BTC/USDT", candles_frame(T0 - HOUR, [(99, 101, 98, 100)], HOUR))
-    return data
-
-
-@pytest.fixture
-async def bot(
-    fake: FakeBotApi, tmp_path: Path, clock: ManualClock, market: FakeMarketData
-) -> AsyncIterator[RunningBot]:
-    async with running_bot(fake, make_settings(fake, tmp_path / "atra.sqlite3"), clock, market) as running:
-        yield running
 
 
 async def trade_to_tp2(bot: RunningBot, market: FakeMarketData) -> None:

@@ -28,12 +28,6 @@ ENCRYPTION_KEY = Fernet.generate_key().decode()
 
 
 @pytest.fixture
-async def telegram() -> AsyncIterator[FakeBotApi]:
-    async with FakeBotApi() as server:
-        yield server
-
-
-@pytest.fixture
 async def binance() -> AsyncIterator[FakeBinance]:
     server = FakeBinance()
     await server.start()
@@ -43,16 +37,16 @@ async def binance() -> AsyncIterator[FakeBinance]:
 
 
 @pytest.fixture
-async def bot(telegram: FakeBotApi, binance: FakeBinance, tmp_path: Path) -> AsyncIterator[RunningBot]:
+async def bot(fake: FakeBotApi, binance: FakeBinance, tmp_path: Path) -> AsyncIterator[RunningBot]:
     settings = make_settings(
-        telegram,
+        fake,
         tmp_path / "atra.sqlite3",
         trading_mode="live",
         encryption_key=ENCRYPTION_KEY,
         market_data="exchange",
         exchange_api_base_url=binance.base_url,
     )
-    async with running_bot(telegram, settings, SystemClock()) as running:
+    async with running_bot(fake, settings, SystemClock()) as running:
         yield running
 
 
@@ -247,14 +241,14 @@ def _load(values: dict[str, Any]) -> Settings:
         raise ConfigError(describe_validation_error(exc)) from None
 
 
-async def test_in_paper_mode_connect_is_deleted_and_balance_is_virtual(telegram: FakeBotApi, tmp_path: Path) -> None:
+async def test_in_paper_mode_connect_is_deleted_and_balance_is_virtual(fake: FakeBotApi, tmp_path: Path) -> None:
     from core.clock import ManualClock
     from tests.conftest import T0
     from tests.fakes.market import FakeMarketData
 
-    settings = make_settings(telegram, tmp_path / "paper.sqlite3")
-    async with running_bot(telegram, settings, ManualClock(T0), FakeMarketData({"BTC/USDT": 100.0})) as paper:
+    settings = make_settings(fake, tmp_path / "paper.sqlite3")
+    async with running_bot(fake, settings, ManualClock(T0), FakeMarketData({"BTC/USDT": 100.0})) as paper:
         await paper.reply_to(ALICE, "/start")
         assert "paper mode" in await paper.reply_to(ALICE, f"/connect binance {KEY} {SECRET}")
-        assert len(telegram.deleted_incoming) == 1
+        assert len(fake.deleted_incoming) == 1
         assert "Virtual balance (paper)\nUSDT: 10000 free · 10000 total" in await paper.reply_to(ALICE, "/balance")
