@@ -109,15 +109,6 @@ class SignalDraft:
 
 
 @dataclass(frozen=True, slots=True)
-class Signal:
-    """A stored signal: one per engine decision or admin command."""
-
-    id: int
-    draft: SignalDraft
-    created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
 class User:
     id: int  # Telegram user id; also the private chat id
     language: str

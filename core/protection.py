@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from core.models import ExitReason, OrderStatus, Position, StoredOrder
 
 SLOT_TP1, SLOT_TP2 = "a", "b"
-SLOTS = (SLOT_TP1, SLOT_TP2)
 _LEG = re.compile(r"^atra-p(\d+)-([ab])(\d+)-(sl|tp)$")
 LIVE_STATUSES = (OrderStatus.OPEN, OrderStatus.SUBMITTING)
 

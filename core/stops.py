@@ -94,11 +94,6 @@ def calculate_initial_stop(
     return InitialStop(levels, StopType.FIXED, None, None)
 
 
-def initial_levels(side: Side, entry: float, atr: float | None, config: StopConfig) -> SignalLevels:
-    """Levels of `calculate_initial_stop` with the config's multiplier."""
-    return calculate_initial_stop(entry, side, atr, config).levels
-
-
 def update_stop(
     side: Side,
     current_stop: float,

@@ -30,8 +30,6 @@ from core.position_rules import ManagementRules
 from core.regime import AdaptiveStrategy, RegimeConfig
 from core.stops import StopConfig, StopType
 
-SETUP_COLUMNS = ("side", "strength", "reason")
-
 
 class Strategy(Protocol):
     @property

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 _UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
 _PATTERN = re.compile(r"^(\d+)([mhdw])$")
@@ -18,10 +18,3 @@ def timeframe_seconds(timeframe: str) -> int:
 
 def timeframe_delta(timeframe: str) -> timedelta:
     return timedelta(seconds=timeframe_seconds(timeframe))
-
-
-def floor_time(moment: datetime, timeframe: str) -> datetime:
-    """Open time of the candle containing `moment` (aligned to the Unix epoch)."""
-    seconds = timeframe_seconds(timeframe)
-    stamp = int(moment.timestamp())
-    return datetime.fromtimestamp(stamp - stamp % seconds, tz=moment.tzinfo)

@@ -161,11 +161,6 @@ class Database:
             cursor = await self.conn.execute(sql, params)
             return cursor.rowcount
 
-    async def insert(self, sql: str, params: Sequence[Any] = ()) -> int:
-        async with self._lock:
-            cursor = await self.conn.execute(sql, params)
-            return int(cursor.lastrowid or 0)
-
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Row | None:
         async with self._lock:
             cursor = await self.conn.execute(sql, params)

@@ -233,6 +233,3 @@ class ChartRepository:
             " ON CONFLICT (signal_id, language) DO UPDATE SET file_id = excluded.file_id",
             (signal_id, language, file_id, to_db_time(now)),
         )
-
-    async def forget(self, signal_id: int, language: str) -> None:
-        await self._db.execute("DELETE FROM signal_charts WHERE signal_id = ? AND language = ?", (signal_id, language))

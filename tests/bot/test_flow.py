@@ -296,7 +296,8 @@ async def test_expired_signal_is_refused(bot: RunningBot, clock: ManualClock) ->
     answer = await press(bot, ALICE, buttons(bot, ALICE, ids[ALICE])[0], ids[ALICE])
     assert "expired" in answer["text"]
     assert await bot.services.trading.active_signals(ALICE) == []
-    (row,) = [r for r in [await bot.services.trading._signals.get_user_signal(1)] if r]  # noqa: SLF001
+    row = await bot.services.trading._signals.get_user_signal(1)  # noqa: SLF001
+    assert row is not None
     assert row.state is SignalState.EXPIRED
 
 

@@ -48,12 +48,6 @@ class FlakyMarket(FakeMarketData):
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeBotApi]:
-    async with FakeBotApi() as server:
-        yield server
-
-
-@pytest.fixture
 def market() -> FlakyMarket:
     data = FlakyMarket({"BTC/USDT": 100.0, "ETH/USDT": 50.0})
     data.add_candles("BTC/USDT", candles_frame(T0 - HOUR, [(99, 101, 98, 100)], HOUR))

@@ -9,10 +9,7 @@ import os
 import signal
 import sqlite3
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from core.settings import Settings
 from tests.fakes.bot_api import FakeBotApi
@@ -45,12 +42,6 @@ async def test_refuses_to_start_without_a_token(tmp_path: Path) -> None:
     _, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
     assert process.returncode == 2
     assert b"copy .env.example to .env and set TELEGRAM_BOT_TOKEN" in stderr
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeBotApi]:
-    async with FakeBotApi() as server:
-        yield server
 
 
 async def test_replay_signal_confirm_sigterm_and_restart(fake: FakeBotApi, tmp_path: Path) -> None:
