@@ -25,7 +25,7 @@ lint: install
 	$(PY) -m ruff check bot core db ml tests bench
 
 demo: install
-	$(PY) -m core.demo
+	$(PY) -m core.backtest.demo
 
 clean:
 	rm -rf $(VENV) .pytest_cache

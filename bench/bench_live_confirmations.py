@@ -37,10 +37,10 @@ from core.exchange.ccxt_exchange import CcxtExchange  # noqa: E402
 from core.exchange.ccxt_gateway import CcxtGateway, CcxtSettings  # noqa: E402
 from core.exchange.ccxt_market_data import ExchangeMarketData  # noqa: E402
 from core.exchange.limiter import Budget, ExchangeBudgets, ExchangeLimiter  # noqa: E402
-from core.live import LiveConfig, LivePositions  # noqa: E402
 from core.models import Limits, Side, SignalDraft, SignalLevels  # noqa: E402
-from core.position_rules import ManagementRules  # noqa: E402
-from core.trading import TradingConfig, TradingService  # noqa: E402
+from core.rules.exits import ManagementRules  # noqa: E402
+from core.trading.live import LiveConfig, LivePositions  # noqa: E402
+from core.trading.service import TradingConfig, TradingService  # noqa: E402
 from db.credentials import CredentialStore, make_cipher  # noqa: E402
 from db.database import Database  # noqa: E402
 from db.outbox import OutboxRepository  # noqa: E402

@@ -25,27 +25,27 @@ from bot.logging_setup import keep_secrets_out_of_logs
 from bot.metrics import Metrics
 from bot.observability import AdminAlerts, Observability, ObservabilityConfig, ObservedScanner
 from bot.ratelimit import TelegramLimits, TelegramRateLimiter
-from core.accounts import AccountService, ExchangeAccountService, PaperAccountService
-from core.admin import AdminService
 from core.clock import ReplayClock, SystemClock
-from core.engine import SignalEngine
 from core.errors import ConfigError
 from core.exchange.ccxt_exchange import CcxtExchange
 from core.exchange.ccxt_gateway import CcxtGateway, CcxtSettings, CredentialsProvider
 from core.exchange.ccxt_market_data import ExchangeMarketData
 from core.exchange.limiter import ExchangeBudgets, ExchangeLimiter
 from core.exchange.paper import PaperAccounts, PaperExchange
-from core.fills import FillModel
-from core.history import HistoryService
-from core.live import LiveConfig, LivePositions
-from core.marketdata import ReplayMarketData
-from core.paper_positions import PaperPositions
+from core.exchange.replay import ReplayMarketData
 from core.ports import Clock, Exchange, MarketData, PositionManager
-from core.position_rules import ManagementRules
-from core.scanner import Scanner
+from core.rules.exits import ManagementRules
+from core.rules.fills import FillModel
 from core.settings import Settings
+from core.signals.engine import SignalEngine
 from core.timeframes import timeframe_seconds
-from core.trading import TradingConfig, TradingService
+from core.trading.accounts import AccountService, ExchangeAccountService, PaperAccountService
+from core.trading.admin import AdminService
+from core.trading.history import HistoryService
+from core.trading.live import LiveConfig, LivePositions
+from core.trading.paper import PaperPositions
+from core.trading.scanner import Scanner
+from core.trading.service import TradingConfig, TradingService
 from db.credentials import CredentialStore, make_cipher
 from db.database import Database
 from db.outbox import ChartRepository, OutboxRepository

@@ -16,13 +16,13 @@ from core.errors import UserError
 if TYPE_CHECKING:
     from bot.delivery import DeliveryWorker
     from bot.observability import Observability
-    from core.accounts import AccountService
-    from core.admin import AdminService
-    from core.history import HistoryService
     from core.ports import Clock
-    from core.scanner import ScanSummary
     from core.settings import Settings
-    from core.trading import TradingService
+    from core.trading.accounts import AccountService
+    from core.trading.admin import AdminService
+    from core.trading.history import HistoryService
+    from core.trading.scanner import ScanSummary
+    from core.trading.service import TradingService
     from db.users import UserRepository
 
 

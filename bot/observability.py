@@ -24,7 +24,7 @@ from bot.metrics import Metrics, StateFigures
 from bot.ratelimit import TelegramRateLimiter
 from core.events import Alert, SignalIssued
 from core.ports import Clock, SystemRepository
-from core.scanner import Scanner, ScanSummary
+from core.trading.scanner import Scanner, ScanSummary
 from db.outbox import OutboxRepository
 from db.stats import StatsRepository
 

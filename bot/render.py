@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.i18n import t
-from core.accounts import AccountView
 from core.events import Alert, Event, OrderFilled, PositionClosed, SignalIssued, StopMoved, TakeProfitHit
 from core.models import Limits, UserSignal
-from core.trading import PositionView
+from core.trading.accounts import AccountView
+from core.trading.service import PositionView
 
 if TYPE_CHECKING:
     from bot.observability import Health

@@ -206,8 +206,8 @@ class PositionRepository(Protocol):
 
 class PositionManager(Protocol):
     """How positions are protected, followed and closed once their entry filled: against
-    closed candles (paper, core/paper_positions.py) or by orders resting on the exchange
-    (live, core/live.py). Chosen once, in the composition root."""
+    closed candles (paper, core/trading/paper.py) or by orders resting on the exchange
+    (live, core/trading/live.py). Chosen once, in the composition root."""
 
     async def admit(self, row: UserSignal) -> None:
         """Raise UserError when this user cannot trade this signal here; called before the

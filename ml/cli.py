@@ -7,7 +7,7 @@ import pandas as pd
 
 def parse_time(text: str | None, end: bool = False) -> pd.Timestamp | None:
     """An ISO time as a UTC timestamp (naive means UTC). With `end`, a date alone means
-    the end of that day (as `python -m core.backtest --end` reads it)."""
+    the end of that day (as `python -m core.backtest.simulation --end` reads it)."""
     if text is None:
         return None
     stamp = pd.Timestamp(text)

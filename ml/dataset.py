@@ -31,11 +31,11 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from core.engine import SignalPipeline
-from core.filters import PASS
-from core.marketdata import resample
+from core.exchange.replay import resample
 from core.models import Side
-from core.strategy import Playbook
+from core.signals.engine import SignalPipeline
+from core.signals.filters import PASS
+from core.signals.strategy import Playbook
 from ml.features import CandidateFeatures
 from ml.labels import ExitReason, triple_barrier
 from ml.train_success import SuccessDataset

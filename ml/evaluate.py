@@ -4,7 +4,7 @@ no model, each model alone and both, in one table.
     python -m ml.evaluate --data data/ohlcv --symbols BTC/USD,ETH/USD,LTC/USD,XRP/USD,EOS/USD \
         --models models --start 2019-01-01 --end 2019-03-31 [--timeframe 1h] [--json FILE]
 
-Every run is `core.backtest.run_backtest` with the same candles, playbook, fills and
+Every run is `core.backtest.simulation.run_backtest` with the same candles, playbook, fills and
 limits; only `models` differs. The period must start after the set's training data ended
 (the labels' last candle and the GRU's last candle), unless `--allow-overlap` says
 otherwise, in which case the table is marked as in-sample.
@@ -22,10 +22,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from core.backtest import BacktestConfig, BacktestResult, NoCandles, load_candles, run_backtest
-from core.fills import FillModel
+from core.backtest.simulation import BacktestConfig, BacktestResult, NoCandles, load_candles, run_backtest
 from core.ports import SignalModel
-from core.strategy import PLAYBOOKS, playbook
+from core.rules.fills import FillModel
+from core.signals.strategy import PLAYBOOKS, playbook
 from ml.cli import parse_symbols, parse_time
 from ml.errors import ModelsUnavailable
 from ml.filters import PriceFilter, SuccessFilter

@@ -148,7 +148,7 @@ class CandidateFeatures:
     `higher_timeframe` says how, the context of the higher timeframe's closed candles.
 
     `higher_timeframe` maps the candidate's timeframe to the context timeframe (e.g.
-    core.engine.default_higher_timeframe: 1h -> 4h); None leaves the context out."""
+    core.signals.engine.default_higher_timeframe: 1h -> 4h); None leaves the context out."""
 
     def __init__(
         self,
@@ -283,7 +283,7 @@ class CandidateFeatures:
 def higher_context(frame: pd.DataFrame, timeframe: str, higher_timeframe: str) -> dict[str, float]:
     """Context of the higher timeframe at the last candle of `frame`, from its own candles:
     the last `HIGHER_CANDLES` higher candles that had closed by the last candle's close
-    (epoch-aligned buckets, as core.marketdata.resample builds them; a bucket still forming
+    (epoch-aligned buckets, as core.exchange.replay.resample builds them; a bucket still forming
     is left out). Log change of the last closed higher candle and of the last six, their
     mean high-low range, and where the close sits in their high-low span (0 low .. 1 high),
     all in percent but the position. NaN where fewer candles are known."""

@@ -19,7 +19,7 @@ registry is given a timeframe, trained on that timeframe). Every set that is ski
 absence of any valid set, is reported in `status().problems` and logged at ERROR. Nothing is
 skipped silently.
 
-`load_models(path)` is what `python -m core.backtest --models DIR` and `ml.evaluate` call:
+`load_models(path)` is what `python -m core.backtest.simulation --models DIR` and `ml.evaluate` call:
 the engine's two `SignalModel`s from the newest valid set, with the code's features.
 """
 

@@ -39,7 +39,7 @@ import pandas as pd
 import torch
 
 from core.errors import RetryableExchangeError, UnknownSymbol
-from core.marketdata import symbol_file_stem
+from core.exchange.replay import symbol_file_stem
 from core.ports import Candidate, Clock, MarketData, ModelOpinion, SignalModel
 from ml.errors import ModelArtifactError, ModelsUnavailable
 from ml.filters import PriceFilter, SuccessFilter

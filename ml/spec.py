@@ -1,5 +1,5 @@
 """What the engine's models read: the success model's features and the GRU's inputs,
-both from the frames `core.engine.SignalPipeline.decide` produces.
+both from the frames `core.signals.engine.SignalPipeline.decide` produces.
 
 These definitions are "the code" a saved model is checked against: the registry refuses
 a model whose feature names differ from the ones built here.
@@ -7,8 +7,8 @@ a model whose feature names differ from the ones built here.
 
 from __future__ import annotations
 
-from core.engine import default_higher_timeframe
-from core.regime import Regime
+from core.signals.engine import default_higher_timeframe
+from core.signals.regime import Regime
 from ml.features import CandidateFeatures
 from ml.price_model import PriceInputSpec
 

@@ -12,10 +12,10 @@ import pytest
 
 from core.clock import ManualClock
 from core.exchange.paper import PaperAccounts, PaperExchange
-from core.fills import FillModel
-from core.paper_positions import PaperPositions
-from core.position_rules import ManagementRules
-from core.trading import TradingConfig, TradingService
+from core.rules.exits import ManagementRules
+from core.rules.fills import FillModel
+from core.trading.paper import PaperPositions
+from core.trading.service import TradingConfig, TradingService
 from db.database import Database
 from db.outbox import OutboxRepository
 from db.signals import SignalRepository

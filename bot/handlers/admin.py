@@ -13,9 +13,9 @@ from telegram.ext import Application, CommandHandler, filters
 from bot.context import BotContext, is_admin, reply, user_language
 from bot.i18n import t
 from bot.render import MAX_MESSAGE, fit_html, health_text, limits_text, price, side_name
-from core.admin import limit_names
 from core.errors import UserError
 from core.models import Side
+from core.trading.admin import limit_names
 
 Handler = Callable[[Update, BotContext], Awaitable[None]]
 PRIVATE = filters.ChatType.PRIVATE

@@ -9,7 +9,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filt
 from bot.context import BotContext, user_language
 from bot.i18n import t
 from bot.render import MAX_MESSAGE, fit_html, money, percent, price, side_name, signed_money
-from core.history import HistoryPage
+from core.trading.history import HistoryPage
 
 PREFIX = "hist:"
 _MAX_PAGE_DIGITS = 6

@@ -1,4 +1,4 @@
-"""/stats: the user's results (core.portfolio metrics of their closed trades) with a
+"""/stats: the user's results (core.risk.portfolio metrics of their closed trades) with a
 picture of the equity curve and its drawdown, rendered off the event loop."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from bot.charts import render_equity_chart
 from bot.context import BotContext, user_language
 from bot.i18n import t
 from bot.render import MAX_CAPTION, fit_html, money, percent, signed_money
-from core.history import UserStats
+from core.trading.history import UserStats
 
 
 def _number(value: float, text: str | None = None) -> str:

@@ -13,9 +13,9 @@ import itertools
 from collections.abc import Awaitable, Callable
 
 from core.errors import InsufficientFunds, OrderRejected
-from core.fills import FillModel
 from core.models import Balance, OrderRequest, OrderResult, OrderStatus, OrderType
 from core.ports import Clock, MarketData, PositionRepository, UserRepository
+from core.rules.fills import FillModel
 
 FreeBalance = Callable[[int], Awaitable[tuple[float, float]]]  # user id -> (free, total)
 

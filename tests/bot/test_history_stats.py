@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from core.clock import ManualClock
-from core.history import HistoryService
 from core.models import ExitReason, Position, PositionStatus, Side
+from core.trading.history import HistoryService
 from db.database import Database
 from db.trades import PositionRepository
 from db.users import UserRepository

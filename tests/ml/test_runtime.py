@@ -15,12 +15,12 @@ import pytest
 import torch
 
 from core.clock import ManualClock
-from core.engine import SignalPipeline
 from core.errors import UnknownSymbol
-from core.filters import PASS
-from core.marketdata import resample
+from core.exchange.replay import resample
 from core.ports import Candidate
-from core.strategy import hybrid_playbook
+from core.signals.engine import SignalPipeline
+from core.signals.filters import PASS
+from core.signals.strategy import hybrid_playbook
 from ml.registry import ModelSet, open_model_set, save_model_set
 from ml.runtime import ModelRuntime, SwappableModel, load_active_models
 from ml.train import TrainOutcome

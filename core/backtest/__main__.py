@@ -1,0 +1,5 @@
+"""`python -m core.backtest`: one backtest from the command line."""
+
+from core.backtest.simulation import main
+
+raise SystemExit(main())

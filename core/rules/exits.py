@@ -1,0 +1,142 @@
+"""How an open position reacts to one closed candle: stop, TP1 (partial, stop to
+break-even), TP2, and the ATR trailing stop after TP1.
+
+Pure and shared: the bot's monitor job and the backtester both call `apply_candle`, so
+the rules exist once. It returns triggers at their trigger prices; slippage and fees are
+the executing side's business (the paper exchange, or the backtester's fill model).
+
+Intrabar order is unknown from OHLC, so the rules take the cautious reading:
+- the stop is checked before the targets on the same candle;
+- a candle that opens through a level fills at the open (a gap), not at the level;
+- a stop moved on this candle (break-even, trailing) is first tested on the next one.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from core.models import ExitReason, Position, Side
+from core.rules.stops import update_stop
+
+
+@dataclass(frozen=True, slots=True)
+class ManagementRules:
+    """How an open position is managed after entry."""
+
+    tp1_fraction: float = 0.5  # share of the position closed at TP1; 1.0: TP1 is the only target
+    breakeven_after_tp1: bool = True
+    trail_atr_multiplier: float = 2.0  # 0 disables trailing
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.tp1_fraction <= 1.0:
+            raise ValueError("tp1_fraction must be in (0, 1]")
+        if self.trail_atr_multiplier < 0:
+            raise ValueError("trail_atr_multiplier must not be negative")
+
+
+@dataclass(frozen=True, slots=True)
+class Trigger:
+    reason: ExitReason
+    price: float  # trigger price (the level, or the open on a gap)
+    quantity: float
+
+
+@dataclass(frozen=True, slots=True)
+class Candle:
+    open: float
+    high: float
+    low: float
+    close: float
+
+
+@dataclass(slots=True)
+class CandleOutcome:
+    triggers: list[Trigger] = field(default_factory=list)
+    stop_moved_from: float | None = None  # previous stop if the stop moved
+    closed: bool = False
+
+
+def _stop_reason(position: Position) -> ExitReason:
+    if not position.tp1_done:
+        return ExitReason.STOP_LOSS
+    if position.stop_price == position.entry_price:
+        return ExitReason.BREAK_EVEN
+    return ExitReason.TRAILING_STOP
+
+
+def _crossed(position: Position, candle: Candle, level: float, adverse: bool) -> float | None:
+    """Trigger price if the candle reached `level` (the open on a gap), else None.
+    `adverse`: the level is against the position (a stop), else in its favour (a target)."""
+    sign = position.side.sign
+    if adverse:
+        if sign * (candle.open - level) <= 0:
+            return candle.open
+        extreme = candle.low if position.side is Side.LONG else candle.high
+        return level if sign * (extreme - level) <= 0 else None
+    if sign * (candle.open - level) >= 0:
+        return candle.open
+    extreme = candle.high if position.side is Side.LONG else candle.low
+    return level if sign * (extreme - level) >= 0 else None
+
+
+def _exit_all(position: Position, out: CandleOutcome, reason: ExitReason, price: float) -> CandleOutcome:
+    out.triggers.append(Trigger(reason, price, position.quantity))
+    position.quantity = 0.0
+    out.closed = True
+    return out
+
+
+def _take_tp1(position: Position, price: float, rules: ManagementRules, out: CandleOutcome) -> None:
+    part = min(position.initial_quantity * rules.tp1_fraction, position.quantity)
+    out.triggers.append(Trigger(ExitReason.TP1, price, part))
+    position.quantity = max(0.0, position.quantity - part)
+    position.tp1_done = True
+    out.closed = position.quantity == 0.0
+    at_risk = position.side.sign * (position.entry_price - position.stop_price) > 0
+    if not out.closed and rules.breakeven_after_tp1 and at_risk:
+        position.stop_price = position.entry_price
+
+
+def apply_candle(position: Position, candle: Candle, rules: ManagementRules) -> CandleOutcome:
+    """Apply one closed candle to `position` in place and say what filled.
+
+    The position's quantity, stop, extremes and tp1 flag are updated; realised P&L is
+    not (it depends on the actual fill prices).
+    """
+    out = CandleOutcome()
+    stop_fill = _crossed(position, candle, position.stop_price, adverse=True)
+    if stop_fill is not None:
+        return _exit_all(position, out, _stop_reason(position), stop_fill)
+
+    old_stop = position.stop_price
+    if not position.tp1_done:
+        tp1_fill = _crossed(position, candle, position.tp1, adverse=False)
+        if tp1_fill is not None:
+            _take_tp1(position, tp1_fill, rules, out)
+            if out.closed:
+                return out
+
+    if position.tp1_done:
+        tp2_fill = _crossed(position, candle, position.tp2, adverse=False)
+        if tp2_fill is not None:
+            return _exit_all(position, out, ExitReason.TP2, tp2_fill)
+
+    position.highest = max(position.highest, candle.high)
+    position.lowest = min(position.lowest, candle.low)
+
+    trail = position.atr is not None and math.isfinite(position.atr) and position.atr > 0
+    if position.tp1_done and trail and rules.trail_atr_multiplier > 0:
+        position.stop_price = update_stop(
+            position.side,
+            position.stop_price,
+            position.highest,
+            position.lowest,
+            candle.close,
+            position.atr,  # ATR at entry, as stored with the position
+            rules.trail_atr_multiplier,
+        )
+
+    if position.stop_price != old_stop:
+        out.stop_moved_from = old_stop
+    return out

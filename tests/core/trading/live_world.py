@@ -1,0 +1,216 @@
+"""A live trading service over SQLite and the real ccxt client against the fake Binance on
+127.0.0.1: what the live tests and the live benchmark drive."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import timedelta
+from typing import Any
+
+from cryptography.fernet import Fernet
+
+from core.clock import ManualClock
+from core.events import Alert
+from core.exchange.ccxt_exchange import CcxtExchange
+from core.exchange.ccxt_gateway import CcxtGateway, CcxtSettings, RetryPolicy
+from core.exchange.limiter import ExchangeBudgets, ExchangeLimiter
+from core.models import OrderResult, Side, SignalDraft, SignalLevels, StoredOrder
+from core.rules.exits import ManagementRules
+from core.trading.live import LiveConfig, LivePositions
+from core.trading.service import TradingConfig, TradingService
+from db.credentials import CredentialStore, make_cipher
+from db.database import Database
+from db.outbox import OutboxRepository
+from db.signals import SignalRepository
+from db.system import SystemRepository
+from db.trades import OrderRepository, PositionRepository
+from db.users import UserRepository
+from tests.fakes.fake_exchange import FakeBinance
+from tests.fakes.market import FakeMarketData, candles_frame
+
+ADMIN = 1
+ALICE, BOB = 1001, 1002
+HOUR = timedelta(hours=1)
+
+
+class Killed(BaseException):
+    """The process dies here (nothing catches a BaseException on the way up)."""
+
+
+class KillableOrders(OrderRepository):
+    """The order repository of a process that dies right before it records `kill_on`."""
+
+    kill_on: Callable[[str], bool] = staticmethod(lambda _cid: False)  # type: ignore[assignment]
+
+    async def record(self, result: OrderResult) -> None:
+        if self.kill_on(result.client_order_id):
+            raise Killed(result.client_order_id)
+        await super().record(result)
+
+
+@dataclasses.dataclass
+class LiveWorld:
+    """One running process: its gateway and services over a database that outlives it."""
+
+    db: Database
+    clock: ManualClock
+    fake: FakeBinance
+    market: FakeMarketData
+    session: Any
+    keys: CredentialStore
+    gateway: CcxtGateway
+    exchange: CcxtExchange
+    users: UserRepository
+    system: SystemRepository
+    signals: SignalRepository
+    orders: KillableOrders
+    positions: PositionRepository
+    outbox: OutboxRepository
+    manager: LivePositions
+    trading: TradingService
+
+    def set_price(self, symbol: str, price: float) -> None:
+        """Move the market on the exchange (resting orders fill) and in the price feed."""
+        self.fake.set_price(symbol.replace("/", ""), price)
+        self.market.prices[symbol] = price
+
+    def add_candles(self, symbol: str, rows: Iterable[tuple[float, float, float, float]]) -> None:
+        """Closed candles after the ones there are, one hour each, ending before the clock."""
+        rows = list(rows)
+        existing = self.market.frames.get(symbol)
+        start = self.clock.now() - len(rows) * HOUR
+        if existing is not None and len(existing):
+            start = max(start, existing.index[-1].to_pydatetime() + HOUR)
+        price = self.market.prices[symbol]
+        self.market.add_candles(symbol, candles_frame(start, rows, HOUR))
+        self.market.prices[symbol] = price  # the feed's price stays the exchange's
+
+    async def stored(self, position_id: int) -> dict[str, StoredOrder]:
+        return {o.request.client_order_id: o for o in await self.orders.for_position(position_id)}
+
+    async def alerts(self, user_id: int | None = None) -> list[Alert]:
+        items = await self.outbox.due(self.clock.now() + timedelta(days=1), 1000)
+        out = []
+        for item in items:
+            if item.kind == "alert" and (user_id is None or item.user_id == user_id):
+                out.append(Alert(user_id=item.user_id, key=item.payload["key"], params=item.payload["params"]))
+        return out
+
+    async def kinds(self, user_id: int) -> list[str]:
+        items = await self.outbox.due(self.clock.now() + timedelta(days=1), 1000)
+        return [i.kind if i.kind != "alert" else f"alert:{i.payload['key']}" for i in items if i.user_id == user_id]
+
+    async def close(self) -> None:
+        await self.gateway.close()
+
+
+ENCRYPTION_KEY = Fernet.generate_key().decode()
+
+
+def start_process(
+    db: Database,
+    clock: ManualClock,
+    fake: FakeBinance,
+    market: FakeMarketData,
+    session: Any,
+    *,
+    budgets: ExchangeBudgets | None = None,
+    settle_seconds: float = 0.0,
+    timeout_ms: int = 2000,
+    rules: ManagementRules | None = None,
+    limits_price_drift: float = 1.0,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> LiveWorld:
+    """Build everything a live process builds at start, over an existing database."""
+    users = UserRepository(db, clock)
+    system = SystemRepository(db, clock)
+    signals = SignalRepository(db)
+    orders = KillableOrders(db, clock)
+    positions = PositionRepository(db, clock)
+    outbox = OutboxRepository(db)
+    keys = CredentialStore(db, clock, make_cipher(ENCRYPTION_KEY), "binance")
+    gateway = CcxtGateway(
+        CcxtSettings(
+            api_base_url=fake.base_url,
+            timeout_ms=timeout_ms,
+            recv_window_ms=1000,
+            retry=RetryPolicy(attempts=3, first_delay=0.01, factor=2.0),
+        ),
+        keys,
+        ExchangeLimiter(budgets or ExchangeBudgets.binance_spot()),
+        session=session,
+    )
+    exchange = CcxtExchange(gateway, lookup=RetryPolicy(attempts=4, first_delay=0.02), settle_margin=0.2)
+    manager = LivePositions(
+        config=LiveConfig(admin_ids=frozenset({ADMIN}), settle_seconds=settle_seconds),
+        clock=clock,
+        exchange=exchange,
+        keys=keys,
+        orders=orders,
+        positions=positions,
+        outbox=outbox,
+        system=system,
+        rules=rules or ManagementRules(trail_atr_multiplier=2.0),
+        sleep=sleep,
+    )
+    trading = TradingService(
+        config=TradingConfig(
+            timeframe="1h",
+            paper_balance=10_000.0,
+            signal_ttl_seconds=3600,
+            max_price_drift_pct=limits_price_drift,
+            admin_ids=frozenset({ADMIN}),
+        ),
+        clock=clock,
+        market_data=market,
+        exchange=exchange,
+        users=users,
+        system=system,
+        signals=signals,
+        orders=orders,
+        positions=positions,
+        outbox=outbox,
+        manager=manager,
+    )
+    return LiveWorld(
+        db,
+        clock,
+        fake,
+        market,
+        session,
+        keys,
+        gateway,
+        exchange,
+        users,
+        system,
+        signals,
+        orders,
+        positions,
+        outbox,
+        manager,
+        trading,
+    )
+
+
+def long_draft(
+    symbol: str = "BTC/USDT",
+    entry: float = 60_000.0,
+    stop: float = 58_800.0,
+    tp1: float = 61_800.0,
+    tp2: float = 63_000.0,
+    atr: float = 600.0,
+    side: Side = Side.LONG,
+    candle_hour: int = 0,
+) -> SignalDraft:
+    from tests.conftest import T0
+
+    return SignalDraft(
+        symbol=symbol,
+        timeframe="1h",
+        levels=SignalLevels(side, entry, stop, tp1, tp2),
+        candle_time=T0 - HOUR + candle_hour * HOUR,
+        atr=atr,
+        source="manual",
+    )
