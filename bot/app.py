@@ -20,6 +20,7 @@ from bot.context import BotApplication, BotContext, BotData, Services
 from bot.delivery import DeliveryWorker
 from bot.handlers import account, admin, callbacks, fallback, history, stats, tracing, user
 from bot.handlers import settings as settings_menu
+from bot.intake import Intake
 from bot.jobs import monitor_job, scan_job
 from bot.logging_setup import keep_secrets_out_of_logs
 from bot.metrics import Metrics
@@ -48,6 +49,7 @@ from core.trading.scanner import Scanner
 from core.trading.service import TradingConfig, TradingService
 from db.credentials import CredentialStore, make_cipher
 from db.database import Database
+from db.inbox import InboxRepository
 from db.outbox import ChartRepository, OutboxRepository
 from db.signals import SignalRepository
 from db.stats import StatsRepository
@@ -95,6 +97,7 @@ class Runtime:
         self.overrides = overrides
         self.limiter = limiter
         self.db = Database(settings.database_path)
+        self.intake = Intake(InboxRepository(self.db))
         self.delivery: DeliveryWorker | None = None
         self.observability: Observability | None = None
         self.clock: Clock | None = None
@@ -191,6 +194,7 @@ class Runtime:
             history=HistoryService(positions, users, market_data),
             observability=observability,
         )
+        await self.intake.recover(app.bot, users)  # updates received before a crash, handled first
         recovered = await trading.recover()
         if recovered:
             log.warning("recovered %d confirmation(s) interrupted by the last stop", recovered)
@@ -448,7 +452,8 @@ def build_application(settings: Settings, overrides: Overrides | None = None) ->
         .rate_limiter(limiter)
         .context_types(ContextTypes(context=BotContext, bot_data=BotData))
         .defaults(Defaults(parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)))
-        .concurrent_updates(True)
+        .update_queue(runtime.intake.queue)
+        .concurrent_updates(runtime.intake.processor)
         .post_init(runtime.start)
         .post_stop(runtime.stop)
         .post_shutdown(runtime.shutdown)

@@ -581,6 +581,13 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "ru": "вес {weight}/{weight_limit}, ордера {orders}/{orders_limit}, темп ×{factor}, пауза {paused} с, 429: {limited}",
     },
     "status_nothing": {"en": "none", "ru": "нет"},
+    # ---------------------------------------------------------------- pacing
+    "slow_down": {
+        "en": "⏳ You are sending messages faster than I can answer them. I skipped some; "
+        "wait a moment, then send again what you need.",
+        "ru": "⏳ Вы пишете быстрее, чем я успеваю отвечать, поэтому часть сообщений я пропустил. "
+        "Подождите немного и отправьте нужное ещё раз.",
+    },
 }
 
 

@@ -5,6 +5,7 @@ restart with its state."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
 import sqlite3
@@ -25,16 +26,36 @@ def clean_env(**values: str) -> dict[str, str]:
     return env
 
 
-async def run_bot(env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        cwd=cwd,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+class BotProcess:
+    """`python -m bot` with its output in a file: a pipe nobody reads until the end fills
+    up with DEBUG lines and stops the bot in the middle of a write."""
+
+    def __init__(self, process: asyncio.subprocess.Process, log: Path) -> None:
+        self.process, self.log = process, log
+
+    @property
+    def returncode(self) -> int | None:
+        return self.process.returncode
+
+    def send_signal(self, sig: int) -> None:
+        self.process.send_signal(sig)
+
+    async def communicate(self) -> tuple[bytes, bytes]:
+        """Wait for the end; (b"", everything it wrote)."""
+        await self.process.wait()
+        return b"", self.log.read_bytes()
+
+
+_RUNS = itertools.count()
+
+
+async def run_bot(env: dict[str, str], cwd: Path) -> BotProcess:
+    log = cwd / f"bot-{next(_RUNS)}.log"
+    with log.open("wb") as out:  # noqa: ASYNC230 - opening a local file for the child's output
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", cwd=cwd, env=env, stdout=out, stderr=asyncio.subprocess.STDOUT
+        )
+    return BotProcess(process, log)
 
 
 async def test_refuses_to_start_without_a_token(tmp_path: Path) -> None:
@@ -51,9 +72,12 @@ async def test_replay_signal_confirm_sigterm_and_restart(fake: FakeBotApi, tmp_p
         DATABASE_PATH=str(tmp_path / "atra.sqlite3"),
         MARKET_DATA="replay",
         REPLAY_DIR=str(ROOT / "data" / "ohlcv"),
-        # The engine finds a BTC/USD short on the 2019-03-04 03:00 candle (see `make demo`).
+        # The engine finds a BTC/USD short on the 2019-03-04 03:00 candle (see `make demo`). It
+        # closes 3 s after the replay clock starts and is the last closed candle for 6 s more:
+        # a scan every second sees it however long the start takes.
         REPLAY_START="2019-03-04T03:30:00Z",
-        REPLAY_SPEED="3600",
+        REPLAY_SPEED="600",
+        SCAN_INTERVAL_SECONDS="1",
         SYMBOLS="BTC/USD",
         SIGNAL_TTL_SECONDS="86400",
         ML_FILTERS="false",  # the engine's own rules find this signal; the models are tested elsewhere
@@ -91,7 +115,7 @@ async def test_replay_signal_confirm_sigterm_and_restart(fake: FakeBotApi, tmp_p
     restarted = await run_bot(env, tmp_path)
     try:
         fake.inject_message(USER, "/positions")
-        await fake.wait_for(lambda: len(fake.sent(USER)) > before, timeout=30)
+        await fake.wait_for(lambda: len(fake.sent(USER)) > before, timeout=90)  # a loaded machine starts slowly
         reply = fake.sent(USER)[before].result["text"]
         with sqlite3.connect(tmp_path / "atra.sqlite3") as conn:
             (status,) = conn.execute("SELECT status FROM positions").fetchone()

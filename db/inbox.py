@@ -1,0 +1,36 @@
+"""The inbox: each update Telegram sent, stored before its receipt is acknowledged and
+marked done once handled (see bot/intake.py)."""
+
+from __future__ import annotations
+
+import time
+
+from db.database import Database
+
+
+class InboxRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def store(self, update_id: int, payload: str) -> bool:
+        """Keep an update; False when it was already kept (Telegram sent it again)."""
+        changed = await self._db.execute(
+            "INSERT OR IGNORE INTO inbox (update_id, payload, received_at) VALUES (?, ?, ?)",
+            (update_id, payload, time.time()),
+        )
+        return changed == 1
+
+    async def done(self, update_id: int) -> None:
+        await self._db.execute("UPDATE inbox SET done_at = ? WHERE update_id = ?", (time.time(), update_id))
+
+    async def not_done(self, limit: int = 10_000) -> list[tuple[int, str]]:
+        """Updates received but never handled, oldest first."""
+        rows = await self._db.fetchall(
+            "SELECT update_id, payload FROM inbox WHERE done_at IS NULL ORDER BY update_id LIMIT ?", (limit,)
+        )
+        return [(int(r[0]), str(r[1])) for r in rows]
+
+    async def purge(self, done_before: float) -> int:
+        """Forget handled updates done before `done_before` (unix seconds). Telegram keeps
+        an unacknowledged update 24 hours, so a day later it cannot come back."""
+        return await self._db.execute("DELETE FROM inbox WHERE done_at IS NOT NULL AND done_at < ?", (done_before,))
