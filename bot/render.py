@@ -5,19 +5,17 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from bot.health import Health
 from bot.i18n import t
 from bot.i18n.format import amount, date_time, money, number, percent, price, seconds, signed_money
 from core.events import Alert, Event, OrderFilled, PositionClosed, SignalIssued, StopMoved, TakeProfitHit
 from core.models import Limits, UserSignal
 from core.trading.accounts import AccountView
 from core.trading.service import PositionView
-
-if TYPE_CHECKING:
-    from bot.observability import Health
 
 MAX_MESSAGE = 4096
 MAX_CAPTION = 1024
