@@ -215,6 +215,55 @@ def strip_signature(raw: str) -> str:
     return "&".join(part for part in raw.split("&") if not part.startswith("signature="))
 
 
+def _filters(spec: SymbolSpec) -> list[dict[str, Any]]:
+    return [
+        {
+            "filterType": "PRICE_FILTER",
+            "minPrice": spec.tick_size,
+            "maxPrice": "1000000.00000000",
+            "tickSize": spec.tick_size,
+        },
+        {
+            "filterType": "LOT_SIZE",
+            "minQty": spec.min_qty,
+            "maxQty": spec.max_qty,
+            "stepSize": spec.step_size,
+        },
+        {"filterType": "ICEBERG_PARTS", "limit": 10},
+        {
+            "filterType": "MARKET_LOT_SIZE",
+            "minQty": "0.00000000",
+            "maxQty": "100.00000000",
+            "stepSize": "0.00000000",
+        },
+        {
+            "filterType": "TRAILING_DELTA",
+            "minTrailingAboveDelta": 10,
+            "maxTrailingAboveDelta": 2000,
+            "minTrailingBelowDelta": 10,
+            "maxTrailingBelowDelta": 2000,
+        },
+        {
+            "filterType": "PERCENT_PRICE_BY_SIDE",
+            "bidMultiplierUp": "5",
+            "bidMultiplierDown": "0.2",
+            "askMultiplierUp": "5",
+            "askMultiplierDown": "0.2",
+            "avgPriceMins": 5,
+        },
+        {
+            "filterType": "NOTIONAL",
+            "minNotional": spec.min_notional,
+            "applyMinToMarket": True,
+            "maxNotional": "9000000.00000000",
+            "applyMaxToMarket": False,
+            "avgPriceMins": 5,
+        },
+        {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": 200},
+        {"filterType": "MAX_NUM_ALGO_ORDERS", "maxNumAlgoOrders": 5},
+    ]
+
+
 def symbol_info(spec: SymbolSpec) -> dict[str, Any]:
     return {
         "symbol": spec.symbol,
@@ -236,52 +285,7 @@ def symbol_info(spec: SymbolSpec) -> dict[str, Any]:
         "amendAllowed": True,
         "isSpotTradingAllowed": True,
         "isMarginTradingAllowed": False,
-        "filters": [
-            {
-                "filterType": "PRICE_FILTER",
-                "minPrice": spec.tick_size,
-                "maxPrice": "1000000.00000000",
-                "tickSize": spec.tick_size,
-            },
-            {
-                "filterType": "LOT_SIZE",
-                "minQty": spec.min_qty,
-                "maxQty": spec.max_qty,
-                "stepSize": spec.step_size,
-            },
-            {"filterType": "ICEBERG_PARTS", "limit": 10},
-            {
-                "filterType": "MARKET_LOT_SIZE",
-                "minQty": "0.00000000",
-                "maxQty": "100.00000000",
-                "stepSize": "0.00000000",
-            },
-            {
-                "filterType": "TRAILING_DELTA",
-                "minTrailingAboveDelta": 10,
-                "maxTrailingAboveDelta": 2000,
-                "minTrailingBelowDelta": 10,
-                "maxTrailingBelowDelta": 2000,
-            },
-            {
-                "filterType": "PERCENT_PRICE_BY_SIDE",
-                "bidMultiplierUp": "5",
-                "bidMultiplierDown": "0.2",
-                "askMultiplierUp": "5",
-                "askMultiplierDown": "0.2",
-                "avgPriceMins": 5,
-            },
-            {
-                "filterType": "NOTIONAL",
-                "minNotional": spec.min_notional,
-                "applyMinToMarket": True,
-                "maxNotional": "9000000.00000000",
-                "applyMaxToMarket": False,
-                "avgPriceMins": 5,
-            },
-            {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": 200},
-            {"filterType": "MAX_NUM_ALGO_ORDERS", "maxNumAlgoOrders": 5},
-        ],
+        "filters": _filters(spec),
         "permissions": [],
         "permissionSets": [["SPOT"]],
         "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
