@@ -20,8 +20,9 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.backtest.simulation import BacktestConfig, load_candles, run_backtest  # noqa: E402
-from core.signals.strategy import hybrid_playbook  # noqa: E402
+from core.backtest.data import load_candles  # noqa: E402
+from core.backtest.simulation import BacktestConfig, run_backtest  # noqa: E402
+from core.signals.playbooks import hybrid_playbook  # noqa: E402
 
 SYMBOLS = ("BTC/USD", "ETH/USD", "LTC/USD", "XRP/USD", "EOS/USD")
 
