@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from core.backtest.simulation import BacktestConfig, load_candles, run_backtest
-from core.signals.strategy import hybrid_playbook
+from core.backtest.data import load_candles
+from core.backtest.simulation import BacktestConfig, run_backtest
+from core.signals.playbooks import hybrid_playbook
 
 ROOT = Path(__file__).resolve().parents[1]
 SYMBOLS = ("BTC/USD", "ETH/USD", "LTC/USD", "XRP/USD", "EOS/USD")
