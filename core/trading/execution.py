@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from core.errors import FinalExchangeError, InsufficientFunds, OrderOutcomeUnknown, UserError
+from core.errors import FinalExchangeError, InsufficientFunds, OrderOutcomeUnknown, RateLimited, UserError
 from core.events import Event, OrderFilled
 from core.models import (
     OrderRequest,
@@ -59,10 +59,15 @@ class Executor:
         self._ctx = ctx
 
     async def execute_entry(self, row: UserSignal, price: float) -> Execution:
-        """A market entry at `price` (just checked)."""
+        """A market entry at `price` (just checked), sent once and never again: an entry the
+        exchange did not take (refused by a rate limit, or provably never arrived) rejects
+        the row; sending it later would be another trade at another price."""
         request = entry_request(row, price)
         try:
-            result = await submit_once(self._ctx.exchange, self._ctx.orders, request)
+            result = await submit_once(self._ctx.exchange, self._ctx.orders, request, resend=False)
+        except RateLimited as exc:
+            await self.reject(row, f"refused by a rate limit: {exc}")
+            raise UserError("entry_not_placed") from exc
         except InsufficientFunds as exc:
             await self.reject(row, f"insufficient funds: {exc}")
             raise UserError("insufficient_funds") from exc
@@ -71,6 +76,9 @@ class Executor:
         except FinalExchangeError as exc:
             await self.reject(row, str(exc))
             raise UserError("order_rejected", reason=str(exc)) from exc
+        if result.status is OrderStatus.UNKNOWN:
+            await self.reject(row, "the exchange never received the entry")
+            raise UserError("entry_not_placed")
         if result.status is not OrderStatus.FILLED or not result.average_price:
             await self.reject(row, f"entry order {result.status.value}")
             raise UserError("order_rejected", reason=result.status.value)

@@ -44,32 +44,35 @@ class Recovery:
                 if row is None or row.state is not SignalState.CONFIRMED:
                     continue
                 try:
-                    await self._resolve_entry(row)
+                    done = await self._resolve_entry(row)
                 except RetryableExchangeError as exc:
                     log.warning("interrupted confirmation %s still unresolved: %s", row.id, exc)
                     continue
-            resolved += 1
+            resolved += done
         return resolved
 
-    async def _resolve_entry(self, row: UserSignal) -> None:
+    async def _resolve_entry(self, row: UserSignal) -> bool:
+        """Open the position of a filled entry, or reject the row of one never placed.
+        False while the entry may still arrive (sent less than a receive window ago)."""
         ctx = self._ctx
         request = entry_request(row)
-        recorded = await ctx.orders.get(request.client_order_id)
-        result = recorded
-        if recorded is None or recorded.status is OrderStatus.SUBMITTING:
-            result = await ctx.exchange.fetch_order(request)
-            if result is not None:
-                await ctx.orders.record(result)
+        stored = await ctx.orders.stored(request.client_order_id)
+        if stored is None:  # the claim was stored, the intent never was: nothing was sent
+            result: OrderResult | None = await ctx.exchange.fetch_order(request)
+        elif stored.result.status is OrderStatus.SUBMITTING:
+            result = await ctx.manager.lookup(stored)
+            if result is None:
+                return False
+            await ctx.orders.record(result)
+        else:
+            result = stored.result
         if result is not None and result.status is OrderStatus.FILLED and result.average_price:
             await self._executor.open_position(row, result)
-            return
-        if recorded is not None and result is None:
-            await ctx.orders.record(
-                OrderResult(request.client_order_id, None, OrderStatus.UNKNOWN, request.amount, 0.0, None)
-            )
+            return True
         await self._executor.reject(row, "interrupted before the order was placed")
         await ctx.outbox.enqueue(
             [Alert(user_id=row.user_id, key="confirm_interrupted", params={"symbol": row.symbol})],
             ctx.clock.now(),
         )
         ctx.wake()
+        return True

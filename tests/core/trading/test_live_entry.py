@@ -1,0 +1,106 @@
+"""The entry of a live trade under faults: one order per confirmed intent, whatever the
+limiter held, whatever the exchange answered, and every filled quantity in a position.
+
+Real ccxt against the fake Binance on 127.0.0.1; the exchange and the database agree at the
+end of every test.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from core.clock import ManualClock
+from core.errors import UserError
+from core.exchange.limiter import ExchangeBudgets, ExchangeLimiter
+from core.models import OrderStatus, SignalState
+from tests.core.trading.live_world import (
+    ALICE,
+    KEY,
+    SECRET,
+    Killed,
+    LiveWorld,
+    Start,
+    assert_agrees,
+    confirm,
+    long_draft,
+    resting,
+)
+from tests.fakes.fake_exchange import Fault
+
+ENTRY = "/api/v3/order"
+
+
+# -------------------------------------------------------------- 1. the receive window
+
+
+async def test_an_entry_held_by_the_limiter_is_timed_from_when_it_left_and_never_sent_twice(live: LiveWorld) -> None:
+    await live.exchange.fetch_balance(ALICE, "USDT")  # a running process: markets and Alice's client are ready
+    # Another call has just met a 429 with Retry-After 2 s: every call waits, the entry too,
+    # longer than the receive window (1 s + 0.2 s margin in these tests).
+    live.gateway.limiter.on_rate_limited(2.0)
+    # The exchange answers the entry 503 -1007 at once and its backend executes it 0.4 s later:
+    # the first lookups do not find it.
+    live.fake.inject(Fault.ACCEPT_LATE, delay=0.4)
+    execution = await confirm(live)
+    await live.fake.settled()
+    assert execution.order.status is OrderStatus.FILLED
+    cid = execution.order.client_order_id
+    assert live.fake.client_id_count(KEY, cid) == 1
+    assert len(live.fake.requests_to("POST", ENTRY)) == 1
+    assert len(resting(live)) == 4  # and it is protected
+    await assert_agrees(live)
+
+
+async def test_the_moment_an_entry_left_is_stored_and_a_restart_waits_from_it(start: Start, clock: ManualClock) -> None:
+    waited: list[float] = []
+
+    async def record_wait(seconds: float) -> None:
+        waited.append(seconds)
+
+    async def pass_time(seconds: float) -> None:  # the limiter's pauses move the process's clock
+        clock.advance(timedelta(seconds=seconds))
+
+    limiter = ExchangeLimiter(ExchangeBudgets.binance_spot(), clock=lambda: clock.now().timestamp(), sleep=pass_time)
+    live = start(limiter=limiter)
+    await live.trading.register(ALICE, "en")
+    await live.keys.save(ALICE, KEY, SECRET)
+    rows = await live.trading.publish(long_draft())
+    assert rows is not None
+    await live.exchange.fetch_balance(ALICE, "USDT")  # a running process: markets and Alice's client are ready
+    limiter.on_rate_limited(5.0)  # the entry waits 5 s in the limiter, then leaves
+    live.orders.kill_on = lambda cid: cid.endswith("-entry")  # type: ignore[method-assign]
+    with pytest.raises(Killed):  # ... and the process dies before it records the answer
+        await live.trading.confirm(rows[0].id, ALICE)
+    await live.close()
+    restarted = start(settle_seconds=6.0, sleep=record_wait)
+    await restarted.trading.recover()
+    # It left 5 s after it was stored: it could arrive until 6 s after it LEFT, not after it was stored.
+    assert waited == [pytest.approx(6.0)]
+    (position,) = await restarted.positions.open_positions(ALICE)
+    assert len(restarted.fake.requests_to("POST", ENTRY)) == 1
+    await assert_agrees(restarted)
+
+
+async def test_an_entry_the_exchange_never_received_is_not_sent_again(live: LiveWorld) -> None:
+    live.fake.inject(Fault.ERROR_5XX, status=503)  # refused before it was processed
+    with pytest.raises(UserError) as refused:
+        await confirm(live)
+    assert refused.value.key == "entry_not_placed"
+    assert len(live.fake.requests_to("POST", ENTRY)) == 1 and live.fake.orders_of(KEY) == []
+    (row,) = await live.db.fetchall("SELECT state FROM user_signals")
+    assert row["state"] == SignalState.REJECTED.value
+    await assert_agrees(live)
+
+
+async def test_an_entry_refused_by_a_rate_limit_is_not_sent_again(live: LiveWorld) -> None:
+    live.fake.inject(Fault.RATE_LIMIT, retry_after=1)
+    with pytest.raises(UserError) as refused:
+        await confirm(live)
+    assert refused.value.key == "entry_not_placed"
+    assert [r.status for r in live.fake.requests_to("POST", ENTRY)] == [429]
+    assert live.gateway.limiter.rate_factor == pytest.approx(0.8)
+    (row,) = await live.db.fetchall("SELECT status FROM orders")
+    assert row["status"] == "rejected"
+    await assert_agrees(live)
