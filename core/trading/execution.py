@@ -132,7 +132,8 @@ class Executor:
             held,
             fill.average_price,
         )
-        await ctx.manager.opened(position)
+        async with ctx.position_locks[position.id]:  # the monitor leaves it alone meanwhile
+            await ctx.manager.opened(position)
         return position
 
 

@@ -37,13 +37,20 @@ class Monitor:
         async with ctx.monitor_lock:
             changed = await self._recovery.resolve_interrupted()
             frames: dict[str, pd.DataFrame] = {}
-            for position in await ctx.positions.open_positions():
-                if position.symbol not in frames:
-                    frames[position.symbol] = await ctx.market_data.candles(
-                        position.symbol, ctx.config.timeframe, ctx.config.monitor_candles
-                    )
-                if await ctx.manager.follow(position, frames[position.symbol]):
-                    changed += 1
+            for listed in await ctx.positions.open_positions():
+                lock = ctx.position_locks[listed.id]
+                if lock.locked():  # its confirmation (or a close) owns it right now: next run
+                    continue
+                async with lock:
+                    position = await ctx.positions.get(listed.id)  # as it is now, not as listed
+                    if position is None or position.status is PositionStatus.CLOSED:
+                        continue
+                    if position.symbol not in frames:
+                        frames[position.symbol] = await ctx.market_data.candles(
+                            position.symbol, ctx.config.timeframe, ctx.config.monitor_candles
+                        )
+                    if await ctx.manager.follow(position, frames[position.symbol]):
+                        changed += 1
             return changed
 
     async def close_position(self, position_id: int, user_id: int) -> PositionClosed:
@@ -55,8 +62,12 @@ class Monitor:
                 raise UserError("position_not_found")
             if position.status is PositionStatus.CLOSED:
                 raise UserError("position_already_closed")
-            price = await ctx.market_data.last_price(position.symbol)
-            closed = await ctx.manager.close(position, price)
+            async with ctx.position_locks[position.id]:  # its protection may be being placed
+                position = await ctx.positions.get(position_id) or position
+                if position.status is PositionStatus.CLOSED:
+                    raise UserError("position_already_closed")
+                price = await ctx.market_data.last_price(position.symbol)
+                closed = await ctx.manager.close(position, price)
             ctx.wake()
             return closed
 

@@ -88,6 +88,7 @@ class FakeBinance(PublicApi, AccountApi):
         self.unexpected: list[str] = []
         self.rate_limited_count = 0
         self._late: list[asyncio.Future[None]] = []
+        self._slow: dict[tuple[str, str], float] = {}
         self.late_refused = 0  # ACCEPT_LATE requests the backend refused (their recvWindow had passed)
         self.weight_windows: Counter[int] = Counter()
         self._faults: dict[tuple[str, str], deque[FaultSpec]] = {}
@@ -192,6 +193,10 @@ class FakeBinance(PublicApi, AccountApi):
         queue = self._faults.setdefault((method, path), deque())
         queue.extend(FaultSpec(fault, retry_after, status, delay) for _ in range(times))
 
+    def slow(self, method: str, path: str, seconds: float) -> None:
+        """Answer every request to (method, path) `seconds` late (0: on time again)."""
+        self._slow[(method, path)] = seconds
+
     def clear_faults(self) -> None:
         """Drop every queued fault."""
         self._faults.clear()
@@ -226,6 +231,8 @@ class FakeBinance(PublicApi, AccountApi):
             self.unexpected.append(f"{request.method} {request.path}")
             return self._answer(record, 404, {"code": -1, "msg": "not served by the fake"}, {})
         headers: dict[str, str] = {}
+        if self._slow.get((request.method, request.path)):
+            await asyncio.sleep(self._slow[(request.method, request.path)])
         try:
             account = self._authenticate(api_key, raw_query, body, params) if route.signed else None
             self._charge(route, account, headers)

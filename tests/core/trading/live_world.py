@@ -269,3 +269,12 @@ def resting(world: LiveWorld, key: str = KEY) -> dict[str, Any]:
 
 async def monitor(world: LiveWorld) -> int:
     return await world.trading.monitor()
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], within: float = 5.0) -> Any:
+    """The first truthy value of `check()`, polled until `within` seconds have passed."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not (value := await check()):
+        assert asyncio.get_running_loop().time() < deadline, "never happened"
+        await asyncio.sleep(0.005)
+    return value

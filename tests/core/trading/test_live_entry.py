@@ -7,6 +7,7 @@ end of every test.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -24,7 +25,9 @@ from tests.core.trading.live_world import (
     Start,
     assert_agrees,
     confirm,
+    eventually,
     long_draft,
+    monitor,
     resting,
 )
 from tests.fakes.fake_exchange import Fault
@@ -103,4 +106,20 @@ async def test_an_entry_refused_by_a_rate_limit_is_not_sent_again(live: LiveWorl
     assert live.gateway.limiter.rate_factor == pytest.approx(0.8)
     (row,) = await live.db.fetchall("SELECT status FROM orders")
     assert row["status"] == "rejected"
+    await assert_agrees(live)
+
+
+# -------------------------------------------------- 2. one owner per position at a time
+
+
+async def test_the_monitor_leaves_a_position_being_protected_to_the_confirmation(live: LiveWorld) -> None:
+    live.fake.slow("GET", "/api/v3/ticker/24hr", 0.2)  # each fresh price takes a 200 ms round trip
+    confirmation = asyncio.create_task(confirm(live))
+    await eventually(lambda: live.positions.open_positions(ALICE))  # stored; its lists are being placed
+    await monitor(live)
+    p = (await confirmation).position
+    await monitor(live)  # and a later run finds it covered
+    assert set(resting(live)) == {f"atra-p{p.id}-{slot}1-{leg}" for slot in "ab" for leg in ("sl", "tp")}
+    assert len(live.fake.requests_to("POST", "/api/v3/orderList/oco")) == 2
+    assert [a.key for a in await live.alerts()] == []  # no false "protection failed"
     await assert_agrees(live)
