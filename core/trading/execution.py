@@ -37,6 +37,13 @@ def entry_client_order_id(user_signal_id: int) -> str:
     return f"atra-us{user_signal_id}-entry"
 
 
+def entry_filled(result: OrderResult) -> bool:
+    """Whether an entry's final account bought something: filled, or ended (expired, as a
+    market order the book could only partly fill does on Binance) with a filled part."""
+    ended = result.status in (OrderStatus.FILLED, OrderStatus.CANCELED)
+    return ended and result.filled > 0 and bool(result.average_price)
+
+
 def entry_request(row: UserSignal, price: float | None = None) -> OrderRequest:
     """The market entry of a row; `price` (just checked) is the reference of the
     exchange's minimum-notional check, never a limit."""
@@ -79,9 +86,13 @@ class Executor:
         if result.status is OrderStatus.UNKNOWN:
             await self.reject(row, "the exchange never received the entry")
             raise UserError("entry_not_placed")
-        if result.status is not OrderStatus.FILLED or not result.average_price:
+        if not entry_filled(result):
             await self.reject(row, f"entry order {result.status.value}")
             raise UserError("order_rejected", reason=result.status.value)
+        if result.status is not OrderStatus.FILLED:
+            log.warning(
+                "entry %s filled %.8g of %.8g; the rest expired", request.client_order_id, result.filled, request.amount
+            )
         return Execution(await self.open_position(row, result), result)
 
     async def reject(self, row: UserSignal, reason: str) -> None:

@@ -8,7 +8,7 @@ from core.errors import RetryableExchangeError
 from core.events import Alert
 from core.models import OrderResult, OrderStatus, SignalState, UserSignal
 from core.trading.context import TradingContext
-from core.trading.execution import Executor, entry_request
+from core.trading.execution import Executor, entry_filled, entry_request
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ class Recovery:
             await ctx.orders.record(result)
         else:
             result = stored.result
-        if result is not None and result.status is OrderStatus.FILLED and result.average_price:
+        if result is not None and entry_filled(result):
             await self._executor.open_position(row, result)
             return True
         await self._executor.reject(row, "interrupted before the order was placed")

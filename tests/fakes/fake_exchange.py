@@ -31,6 +31,7 @@ import math
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -81,6 +82,7 @@ class FakeBinance(PublicApi, AccountApi):
         self.budgets = budgets or FakeBudgets()
         self.specs = {s.symbol: s for s in symbols}
         self.prices = {s.symbol: dec(s.price) for s in symbols}
+        self.liquidity: dict[str, Decimal] = {}
         self.market_clock = market_clock  # klines and tickers; signatures use the real clock
         self.stall_seconds = stall_seconds
         self.accounts: dict[str, FakeAccount] = {}
@@ -155,6 +157,10 @@ class FakeBinance(PublicApi, AccountApi):
                     fill_price = self._reached(order, self.prices[symbol])
                     if fill_price is not None:
                         self._execute(account, spec, order, fill_price, order.orig_qty - order.executed_qty)
+
+    def thin_book(self, symbol: str, quantity: float | str) -> None:
+        """A market order on `symbol` fills at most `quantity`; the rest EXPIRES (as on Binance)."""
+        self.liquidity[symbol] = dec(quantity)
 
     def fill_partially(self, api_key: str, client_order_id: str, quantity: float | str) -> None:
         """Fill part of a resting order at its own price (a thin book)."""

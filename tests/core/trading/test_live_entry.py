@@ -123,3 +123,21 @@ async def test_the_monitor_leaves_a_position_being_protected_to_the_confirmation
     assert len(live.fake.requests_to("POST", "/api/v3/orderList/oco")) == 2
     assert [a.key for a in await live.alerts()] == []  # no false "protection failed"
     await assert_agrees(live)
+
+
+# ------------------------------------------- 3. a market entry that could only partly fill
+
+
+async def test_a_partly_filled_expired_entry_opens_the_position_for_what_filled(live: LiveWorld) -> None:
+    live.fake.thin_book("BTCUSDT", "0.03")  # the book holds 0.03 of the 0.04166 asked; the rest expires
+    execution = await confirm(live)
+    p = execution.position
+    assert execution.order.filled == pytest.approx(0.03)
+    assert p.quantity == pytest.approx(0.03 - 0.00003)  # less the buyer's fee, paid in BTC (0.1 %)
+    legs = resting(live)
+    # 0.02997 / 2 = 0.014985 -> 0.01498 at TP1 (lot 0.00001); the rest 0.01499 at TP2
+    assert float(legs[f"atra-p{p.id}-a1-sl"].orig_qty) == pytest.approx(0.01498)
+    assert float(legs[f"atra-p{p.id}-b1-sl"].orig_qty) == pytest.approx(0.01499)
+    (row,) = await live.db.fetchall("SELECT state FROM user_signals")
+    assert row["state"] == SignalState.EXECUTED.value
+    await assert_agrees(live)
