@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from core.errors import FinalExchangeError, InsufficientFunds, OrderOutcomeUnknown, RateLimited, UserError
 from core.events import Event, OrderFilled
@@ -21,6 +22,7 @@ from core.models import (
     SignalState,
     UserSignal,
 )
+from core.timeframes import timeframe_seconds
 from core.trading.context import TradingContext
 from core.trading.orders import fee_in_quote, held_quantity, submit_once
 
@@ -101,14 +103,17 @@ class Executor:
         )
 
     async def open_position(self, row: UserSignal, fill: OrderResult) -> Position:
-        """Store the position the entry's fill opened, then let the manager protect it."""
+        """Store the position the entry's fill opened, then let the manager protect it.
+        Nothing that can fail (no network) stands between the fill and the row."""
         ctx = self._ctx
         assert fill.average_price is not None
         lv = row.levels
         held = held_quantity(fill, row.symbol)
         fee = fee_in_quote(fill, row.symbol, fill.average_price)
-        latest = await ctx.market_data.candles(row.symbol, ctx.config.timeframe, 1)
-        last_candle_at = latest.index[-1].to_pydatetime() if len(latest) else None
+        # No network between a fill and its row: the candle seen last is the one closed before
+        # now on the market's clock (the monitor starts with the one the fill happened in).
+        period = timeframe_seconds(ctx.config.timeframe)
+        last_candle_at = datetime.fromtimestamp((ctx.clock.now().timestamp() // period - 1) * period, tz=UTC)
         position = Position(
             id=0,
             user_id=row.user_id,

@@ -87,8 +87,10 @@ class LiveWorld:
         self.market.prices[symbol] = price
 
     def add_candles(self, symbol: str, rows: Iterable[tuple[float, float, float, float]]) -> None:
-        """Closed candles after the ones there are, one hour each, ending before the clock."""
+        """Time passes: one hour per row, and each row becomes a candle that has just closed
+        (after the ones there are)."""
         rows = list(rows)
+        self.clock.advance(len(rows) * HOUR)
         existing = self.market.frames.get(symbol)
         start = self.clock.now() - len(rows) * HOUR
         if existing is not None and len(existing):

@@ -13,9 +13,10 @@ from datetime import timedelta
 import pytest
 
 from core.clock import ManualClock
-from core.errors import UserError
+from core.errors import ExchangeUnavailable, UserError
 from core.exchange.limiter import ExchangeBudgets, ExchangeLimiter
 from core.models import OrderStatus, SignalState
+from tests.conftest import T0
 from tests.core.trading.live_world import (
     ALICE,
     KEY,
@@ -140,4 +141,22 @@ async def test_a_partly_filled_expired_entry_opens_the_position_for_what_filled(
     assert float(legs[f"atra-p{p.id}-b1-sl"].orig_qty) == pytest.approx(0.01499)
     (row,) = await live.db.fetchall("SELECT state FROM user_signals")
     assert row["state"] == SignalState.EXECUTED.value
+    await assert_agrees(live)
+
+
+# ------------------------------------------ 4. nothing that can fail between fill and row
+
+
+async def test_market_data_failing_after_the_fill_does_not_keep_the_position_from_its_row(
+    live: LiveWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def unavailable(symbol: str, timeframe: str, limit: int) -> None:
+        raise ExchangeUnavailable("klines: 503")
+
+    monkeypatch.setattr(live.market, "candles", unavailable)  # no open position: the checks need none
+    execution = await confirm(live)
+    p = execution.position
+    assert (await live.positions.get(p.id)) is not None and len(resting(live)) == 4
+    # the monitor applies candles from the one the fill happened in (12:00 UTC, the clock's hour)
+    assert p.last_candle_at == T0 - timedelta(hours=1)
     await assert_agrees(live)
