@@ -29,6 +29,7 @@ from core.ports import (
 from core.risk.sizing import SizeDecision
 from core.trading.confirmation import Confirmation
 from core.trading.context import TradingConfig, TradingContext, state_key
+from core.trading.episodes import Episodes
 from core.trading.execution import Execution, Executor, entry_client_order_id
 from core.trading.fanout import FanOut, size_for
 from core.trading.monitor import Monitor, PositionView
@@ -84,9 +85,10 @@ class TradingService:
         self._users, self._signals, self._positions, self._outbox = users, signals, positions, outbox
         self._fanout = FanOut(ctx)
         executor = Executor(ctx)
+        self.episodes = Episodes(system, outbox, clock, wake_delivery)  # trouble told once per episode, counted
         self._confirmation = Confirmation(ctx, executor)
-        self._recovery = Recovery(ctx, executor)
-        self._monitor = Monitor(ctx, self._recovery)
+        self._recovery = Recovery(ctx, executor, self.episodes)
+        self._monitor = Monitor(ctx, self._recovery, self.episodes)
 
     # ----------------------------------------------------------------- users
 

@@ -158,6 +158,10 @@ class FakeBinance(PublicApi, AccountApi):
                     if fill_price is not None:
                         self._execute(account, spec, order, fill_price, order.orig_qty - order.executed_qty)
 
+    def delist(self, symbol: str) -> None:
+        """The exchange stops listing `symbol`: every call about it answers -1121 Invalid symbol."""
+        self.specs.pop(symbol)
+
     def thin_book(self, symbol: str, quantity: float | str) -> None:
         """A market order on `symbol` fills at most `quantity`; the rest EXPIRES (as on Binance)."""
         self.liquidity[symbol] = dec(quantity)

@@ -34,6 +34,7 @@ from tests.fakes.market import FakeMarketData, candles_frame
 ADMIN = 1
 ALICE, BOB = 1001, 1002
 KEY, SECRET = "alice-api-key-0001", "alice-secret-0001"
+BOB_KEY, BOB_SECRET = "bob-api-key-0002", "bob-secret-0002"
 HOUR = timedelta(hours=1)
 
 _STATUS = {
@@ -228,6 +229,14 @@ def long_draft(
 
 
 Start = Callable[..., LiveWorld]
+
+
+async def join(world: LiveWorld, user_id: int, key: str, secret: str, usdt: str = "10000") -> None:
+    """A user with an account on the exchange, registered and connected."""
+    if key not in world.fake.accounts:
+        world.fake.add_account(key, secret, {"USDT": usdt})
+    await world.trading.register(user_id, "en")
+    await world.keys.save(user_id, key, secret)
 
 
 async def confirm(world: LiveWorld, user_id: int = ALICE, **draft: Any) -> Any:
