@@ -9,15 +9,17 @@ from core.events import Alert
 from core.models import SignalState, UserSignal
 from core.risk.limits import AccountSnapshot, Proposal, check_new_position, return_correlation
 from core.trading.context import TradingContext, state_key
+from core.trading.equity import EquityMarks
 from core.trading.execution import Execution, Executor
 
 
 class Confirmation:
     """The confirm step of the trading service."""
 
-    def __init__(self, ctx: TradingContext, executor: Executor) -> None:
+    def __init__(self, ctx: TradingContext, executor: Executor, marks: EquityMarks) -> None:
         self._ctx = ctx
         self._executor = executor
+        self._marks = marks
 
     async def confirm(self, user_signal_id: int, user_id: int) -> Execution:
         """Check, claim the row pending -> confirmed atomically, execute the entry."""
@@ -46,10 +48,8 @@ class Confirmation:
         limits = await ctx.system.limits()
         open_positions = await ctx.positions.open_positions(row.user_id)
         prices = {p.symbol: await ctx.market_data.last_price(p.symbol) for p in open_positions}
-        balance = await ctx.users.balance(row.user_id) or 0.0
-        equity = balance + sum(p.unrealized_pnl(prices[p.symbol]) for p in open_positions)
-        peak, day_start = await ctx.users.mark_equity(row.user_id, equity, ctx.clock.now().strftime("%Y-%m-%d"))
-        account = AccountSnapshot(equity, peak, day_start, open_positions)
+        mark = await self._marks.mark(row.user_id, open_positions, prices)
+        account = AccountSnapshot(mark.equity, mark.peak, mark.day_start, open_positions)
         lv = row.levels
         proposal = Proposal(row.symbol, lv.side, lv.entry, lv.stop, row.quantity)
         closes = {}

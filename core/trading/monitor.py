@@ -12,6 +12,7 @@ from core.events import Alert, PositionClosed
 from core.models import Position, PositionStatus
 from core.trading.context import TradingContext
 from core.trading.episodes import Episodes, short_reason
+from core.trading.equity import EquityMarks
 from core.trading.recovery import Recovery
 
 log = logging.getLogger(__name__)
@@ -36,10 +37,11 @@ class Monitor:
     user and the admins, and tried again next run, while every other position is followed.
     """
 
-    def __init__(self, ctx: TradingContext, recovery: Recovery, episodes: Episodes) -> None:
+    def __init__(self, ctx: TradingContext, recovery: Recovery, episodes: Episodes, marks: EquityMarks) -> None:
         self._ctx = ctx
         self._recovery = recovery
         self._episodes = episodes
+        self._marks = marks
 
     async def monitor(self) -> int:
         """Apply every closed candle since the last look to each open position.
@@ -47,6 +49,7 @@ class Monitor:
         ctx = self._ctx
         async with ctx.monitor_lock:
             changed = await self._recovery.resolve_interrupted()
+            await self._marks.mark_all()  # before any fill of this run: the day opens at its first run
             frames: dict[str, pd.DataFrame | Exception] = {}
             for listed in await ctx.positions.open_positions():
                 lock = ctx.position_locks[listed.id]

@@ -30,6 +30,7 @@ from core.risk.sizing import SizeDecision
 from core.trading.confirmation import Confirmation
 from core.trading.context import TradingConfig, TradingContext, state_key
 from core.trading.episodes import Episodes
+from core.trading.equity import EquityMarks
 from core.trading.execution import Execution, Executor, entry_client_order_id
 from core.trading.fanout import FanOut, size_for
 from core.trading.monitor import Monitor, PositionView
@@ -86,9 +87,10 @@ class TradingService:
         self._fanout = FanOut(ctx)
         executor = Executor(ctx)
         self.episodes = Episodes(system, outbox, clock, wake_delivery)  # trouble told once per episode, counted
-        self._confirmation = Confirmation(ctx, executor)
+        marks = EquityMarks(users, positions, market_data, clock)
+        self._confirmation = Confirmation(ctx, executor, marks)
         self._recovery = Recovery(ctx, executor, self.episodes)
-        self._monitor = Monitor(ctx, self._recovery, self.episodes)
+        self._monitor = Monitor(ctx, self._recovery, self.episodes, marks)
 
     # ----------------------------------------------------------------- users
 
