@@ -17,8 +17,9 @@ from telegram.ext import ApplicationBuilder, ContextTypes, Defaults
 
 from bot.charts import SignalCharts
 from bot.context import BotApplication, BotContext, BotData, Services
+from bot.dashboard import start_dashboard, sync_menu_button
 from bot.delivery import DeliveryWorker
-from bot.handlers import account, admin, callbacks, fallback, history, stats, tracing, user
+from bot.handlers import account, admin, callbacks, dashboard, fallback, history, stats, tracing, user
 from bot.handlers import settings as settings_menu
 from bot.jobs import monitor_job, scan_job
 from bot.logging_setup import keep_secrets_out_of_logs
@@ -55,6 +56,7 @@ from db.system import SystemRepository
 from db.trades import OrderRepository, PositionRepository
 from db.users import UserRepository
 from ml.runtime import ModelRuntime, load_active_models
+from webapp.server import WebAppServer
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +105,7 @@ class Runtime:
         self.models: ModelRuntime | None = None
         self.market_data: MarketData | None = None
         self.credentials: CredentialsProvider = NoCredentials()
+        self.dashboard: WebAppServer | None = None
         self.keys: CredentialStore | None = None
         if settings.trading_mode == "live":
             assert settings.encryption_key is not None  # the settings refuse live without it
@@ -188,7 +191,7 @@ class Runtime:
             users=users,
             delivery=delivery,
             accounts=parts.accounts,
-            history=HistoryService(positions, users, market_data),
+            history=HistoryService(positions, users, market_data, signals, clock),
             observability=observability,
         )
         recovered = await trading.recover()
@@ -199,6 +202,9 @@ class Runtime:
         await observability.start()
         if self.overrides.schedule_jobs:
             self._schedule(app)
+        if settings.webapp_port:
+            self.dashboard = await start_dashboard(app.bot_data.services, market_data)
+        await sync_menu_button(app.bot, system, settings.webapp_url)
         gc.collect()
         gc.freeze()  # the start-up objects never need collecting: keeps full GCs short
         log.info(
@@ -401,6 +407,8 @@ class Runtime:
         await self.system.set_value(REPLAY_CLOCK_KEY, self.clock.now().isoformat())
 
     async def stop(self, app: BotApplication) -> None:
+        if self.dashboard is not None:
+            await self.dashboard.stop()  # first: no new action from the dashboard while stopping
         if self.delivery is not None:
             await self.delivery.stop()  # sends in flight finish; nothing is left in doubt
         if self.observability is not None:
@@ -455,6 +463,6 @@ def build_application(settings: Settings, overrides: Overrides | None = None) ->
         .build()
     )
     keep_secrets_out_of_logs()  # before any update is read: /connect carries API keys
-    for feature in (tracing, user, settings_menu, account, history, stats, admin, callbacks, fallback):
+    for feature in (tracing, user, settings_menu, account, history, stats, dashboard, admin, callbacks, fallback):
         feature.register(app)
     return app

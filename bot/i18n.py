@@ -63,6 +63,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "/stats — your results with the equity curve\n"
         "/settings — language and risk per trade\n"
         "/balance — your balance\n"
+        "/dashboard — your dashboard (charts, positions, history)\n"
         "/connect, /disconnect — link or unlink your exchange account (live mode)\n"
         "/stop — unsubscribe\n"
         "/help — this list",
@@ -74,6 +75,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "/stats — ваши результаты и кривая капитала\n"
         "/settings — язык и риск на сделку\n"
         "/balance — ваш баланс\n"
+        "/dashboard — ваша панель (графики, позиции, история)\n"
         "/connect, /disconnect — привязать или отвязать аккаунт биржи (реальная торговля)\n"
         "/stop — отписаться\n"
         "/help — этот список",
@@ -581,6 +583,19 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "ru": "вес {weight}/{weight_limit}, ордера {orders}/{orders_limit}, темп ×{factor}, пауза {paused} с, 429: {limited}",
     },
     "status_nothing": {"en": "none", "ru": "нет"},
+    # ----------------------------------------------------------- dashboard
+    "dashboard_text": {
+        "en": "📊 Your dashboard: equity, positions, signals and history at a glance.",
+        "ru": "📊 Ваша панель: капитал, позиции, сигналы и история — всё на одном экране.",
+    },
+    "dashboard_button": {
+        "en": "Open the dashboard",
+        "ru": "Открыть панель",
+    },
+    "dashboard_off": {
+        "en": "The dashboard is not enabled on this bot.",
+        "ru": "Панель в этом боте не включена.",
+    },
 }
 
 
