@@ -161,9 +161,7 @@ class CcxtExchange:
     async def check_credentials(self, api_key: str, secret: str) -> list[Balance]:
         """The holdings of the account these keys open, read with a client of their own that
         is closed at once. AuthenticationFailed when the exchange refuses the keys."""
-        balances = await self._gw.call_with_keys(
-            api_key, secret, lambda c: c.fetch_balance(), weight=self._w.balance
-        )
+        balances = await self._gw.call_with_keys(api_key, secret, lambda c: c.fetch_balance(), weight=self._w.balance)
         return _holdings(balances)
 
     async def fetch_open_orders(self, user_id: int, symbol: str) -> list[OrderResult]:

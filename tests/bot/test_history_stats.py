@@ -35,7 +35,7 @@ async def trade_to_tp2(bot: RunningBot, market: FakeMarketData) -> None:
 async def test_nothing_closed_yet(bot: RunningBot) -> None:
     await subscribe(bot, ALICE)
     assert "No closed trades yet." in await bot.reply_to(ALICE, "/history")
-    assert "Balance 10 000.00" in await bot.reply_to(ALICE, "/stats")
+    assert "Balance 10,000.00" in await bot.reply_to(ALICE, "/stats")
     assert "Закрытых сделок пока нет" in await bot.reply_to(BOB, "/history", language_code="ru")
 
 
@@ -48,7 +48,7 @@ async def test_stats_and_history_count_fees_once(bot: RunningBot, market: FakeMa
     assert call.method == "sendPhoto" and bot.fake.files[call.result["photo"][0]["file_id"]].startswith(b"\x89PNG")
     caption = call.result["caption"]
     for fragment in ("Trades: 1 · wins 100.00%", "Realised P&L: +147.85 (fees 2.15 included)",
-                     "Equity: 10 147.85 (+1.48%)", "Max drawdown: 0.00%"):  # fmt: skip
+                     "Equity: 10,147.85 (+1.48%)", "Max drawdown: 0.00%"):  # fmt: skip
         assert fragment in caption, caption
     history = await bot.reply_to(ALICE, "/history")
     assert "page 1 of 1 (1 in all)" in history

@@ -1,0 +1,92 @@
+"""Confirm: the checks a press must pass, then the atomic claim pending -> confirmed."""
+
+from __future__ import annotations
+
+import math
+
+from core.errors import UserError
+from core.events import Alert
+from core.models import SignalState, UserSignal
+from core.risk.limits import AccountSnapshot, Proposal, check_new_position, return_correlation
+from core.trading.context import TradingContext, state_key
+from core.trading.execution import Execution, Executor
+
+
+class Confirmation:
+    """The confirm step of the trading service."""
+
+    def __init__(self, ctx: TradingContext, executor: Executor) -> None:
+        self._ctx = ctx
+        self._executor = executor
+
+    async def confirm(self, user_signal_id: int, user_id: int) -> Execution:
+        """Check, claim the row pending -> confirmed atomically, execute the entry."""
+        ctx = self._ctx
+        async with ctx.user_locks[user_id]:
+            if await ctx.system.is_paused():
+                raise UserError("trading_paused")
+            row = await ctx.own_row(user_signal_id, user_id)
+            now = ctx.clock.now()
+            if row.state is not SignalState.PENDING:
+                raise UserError(state_key(row))
+            if row.expires_at <= now:
+                await ctx.signals.transition(row.id, user_id, SignalState.PENDING, SignalState.EXPIRED, now)
+                raise UserError("signal_state_expired")
+            price = await ctx.market_data.last_price(row.symbol)
+            self._check_price(row, price)
+            await self._check_risk(row)
+            await ctx.manager.admit(row)
+            if not await ctx.signals.transition(row.id, user_id, SignalState.PENDING, SignalState.CONFIRMED, now):
+                raise UserError(state_key(await ctx.own_row(user_signal_id, user_id)))
+            return await self._executor.execute_entry(row, price)
+
+    async def _check_risk(self, row: UserSignal) -> None:
+        """Every risk limit, on the user's account as of now (see core/risk/limits.py)."""
+        ctx = self._ctx
+        limits = await ctx.system.limits()
+        open_positions = await ctx.positions.open_positions(row.user_id)
+        prices = {p.symbol: await ctx.market_data.last_price(p.symbol) for p in open_positions}
+        balance = await ctx.users.balance(row.user_id) or 0.0
+        equity = balance + sum(p.unrealized_pnl(prices[p.symbol]) for p in open_positions)
+        peak, day_start = await ctx.users.mark_equity(row.user_id, equity, ctx.clock.now().strftime("%Y-%m-%d"))
+        account = AccountSnapshot(equity, peak, day_start, open_positions)
+        lv = row.levels
+        proposal = Proposal(row.symbol, lv.side, lv.entry, lv.stop, row.quantity)
+        closes = {}
+        for symbol in {row.symbol, *(p.symbol for p in open_positions)} if open_positions else ():
+            closes[symbol] = (await ctx.market_data.candles(symbol, ctx.config.timeframe, 200))["close"]
+
+        def correlation(a: str, b: str) -> float:
+            value = return_correlation(closes[a], closes[b])
+            return 0.0 if math.isnan(value) else value
+
+        decision = check_new_position(limits, account, proposal, correlation)
+        if decision.allowed:
+            return
+        if decision.halts:
+            await self._alert_halt(row.user_id, decision.reason or "", decision.detail)
+        raise UserError(f"risk_{decision.reason}", **decision.detail)
+
+    async def _alert_halt(self, user_id: int, reason: str, detail: dict[str, object]) -> None:
+        """Tell the admins once per user and day that a risk limit halted the user."""
+        ctx = self._ctx
+        key = f"halt_alerted:{user_id}:{reason}:{ctx.clock.now():%Y-%m-%d}"
+        if await ctx.system.get_value(key):
+            return
+        await ctx.system.set_value(key, "1")
+        shown = ", ".join(f"{k}={round(v, 2) if isinstance(v, float) else v}" for k, v in detail.items())
+        params = {"user": user_id, "reason": reason, "detail": shown}
+        await ctx.outbox.enqueue(
+            [Alert(user_id=admin, key="risk_halt_admin", params=params) for admin in sorted(ctx.config.admin_ids)],
+            ctx.clock.now(),
+        )
+        ctx.wake()
+
+    def _check_price(self, row: UserSignal, price: float) -> None:
+        """Refuse when price has run away: past the stop, at or past TP1, or further
+        from the entry than the allowed drift."""
+        lv = row.levels
+        s = lv.side.sign
+        drift_pct = abs(price - lv.entry) / lv.entry * 100
+        if s * (price - lv.stop) <= 0 or s * (price - lv.tp1) >= 0 or drift_pct > self._ctx.config.max_price_drift_pct:
+            raise UserError("price_moved", price=price, entry=lv.entry)
