@@ -115,7 +115,7 @@ async def test_english_pages_confirm_and_close(
     assert await browser.js("return typeof window.Telegram") == "undefined"  # rendered without Telegram's script
     assert await browser.js("return document.documentElement.dataset.scheme") == "light"
     assert await browser.value(figure("balance")) == pytest.approx(10_000 + eth_net)
-    assert await browser.text(figure("balance")) == "10 037.96"
+    assert await browser.text(figure("balance")) == "10,037.96"
     assert await browser.text(figure("pnl_today")) == "+37.96"
     assert await browser.text(figure("open_positions")) == "0"
 
@@ -135,8 +135,8 @@ async def test_english_pages_confirm_and_close(
     await browser.tab("home")
     balance = 10_000 + eth_net - 1.0  # BTC entry fee
     equity = balance + 6 * 10
-    assert await browser.text(figure("balance")) == "10 036.96"
-    assert await browser.text(figure("equity")) == "10 096.96" and await browser.value(
+    assert await browser.text(figure("balance")) == "10,036.96"
+    assert await browser.text(figure("equity")) == "10,096.96" and await browser.value(
         figure("equity")
     ) == pytest.approx(equity)
     assert await browser.text(figure("unrealized_pnl")) == "+60.00"
@@ -239,9 +239,10 @@ async def test_russian_dark_pages_and_confirm(
     assert await browser.js("return getComputedStyle(document.body).backgroundColor") == "rgb(23, 33, 43)"
     assert await browser.texts("#tabs button") == ["Главная", "Позиции", "Сигналы", "Результаты", "История"]
     assert await browser.text("[data-field='balance'] .label") == "Баланс"
-    assert await browser.text(figure("balance")) == "9 958.04"
-    assert await browser.text(figure("pnl_today")) == "-41.96"
-    assert await browser.text(figure("max_drawdown_pct")) == "0.42%"  # 41.96 of 10 000
+    raw = await browser.js(f"return document.querySelector(\"{figure('balance')}\").textContent")
+    assert raw == "9\u00a0958,04"  # a no-break space between groups, a decimal comma, as in the chat
+    assert await browser.text(figure("pnl_today")) == "-41,96"
+    assert await browser.text(figure("max_drawdown_pct")) == "0,42%"  # 41.96 of 10 000
 
     await browser.tab("signals")
     btc = next(r.id for r in await bot.services.trading.active_signals(BOB) if r.symbol == "BTC/USDT")
@@ -256,7 +257,7 @@ async def test_russian_dark_pages_and_confirm(
         await browser.tab(page)
         await browser.screenshot(f"ru-{page}")
     await browser.tab("positions")
-    assert await browser.text(figure("unrealized_pnl")) == "-30.00"
+    assert await browser.text(figure("unrealized_pnl")) == "-30,00"
     assert await browser.text("button.close") == "Закрыть"
 
     await open_as(bot, browser, ADMIN, "ru", DARK, "admin")

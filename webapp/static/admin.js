@@ -3,7 +3,7 @@
 import { act, get } from './api.js';
 import { actionButton } from './actions.js';
 import { figure, h, row, section } from './dom.js';
-import { money, when } from './fmt.js';
+import { money, number, seconds, when } from './fmt.js';
 import { t } from './i18n.js';
 
 function statusSection(s, health, ctx) {
@@ -32,7 +32,7 @@ function healthSection(health) {
   const f = health.figures;
   const rows = [
     row(t('outbox_depth'), String(f.outbox_depth), 'outbox_depth', f.outbox_depth),
-    row(t('outbox_oldest'), t('seconds', { n: Math.round(f.outbox_oldest_seconds) }), 'outbox_oldest', f.outbox_oldest_seconds),
+    row(t('outbox_oldest'), seconds(f.outbox_oldest_seconds), 'outbox_oldest', f.outbox_oldest_seconds),
     row(t('in_flight'), String(f.outbox_in_flight), 'outbox_in_flight', f.outbox_in_flight),
     row(t('sent_failed'), `${health.sent} / ${health.failed}`, 'sent', health.sent),
     row(t('telegram_429'), String(health.rate_limited), 'rate_limited', health.rate_limited),
@@ -40,8 +40,8 @@ function healthSection(health) {
   if (f.exchange) {
     const x = f.exchange;
     rows.push(
-      row(t('exchange_weight', { name: f.exchange_name }), `${Math.round(x.used_weight)} / ${Math.round(x.weight_limit)}`, 'exchange_weight', x.used_weight),
-      row(t('exchange_rate'), `${Math.round(x.rate_factor * 100)}% · 429: ${x.rate_limited_count}`, 'exchange_rate', x.rate_factor),
+      row(t('exchange_weight', { name: f.exchange_name }), `${number(x.used_weight, 0)} / ${number(x.weight_limit, 0)}`, 'exchange_weight', x.used_weight),
+      row(t('exchange_rate'), `${number(x.rate_factor * 100, 0)}% · 429: ${x.rate_limited_count}`, 'exchange_rate', x.rate_factor),
     );
   } else {
     rows.push(row(t('exchange'), t('exchange_paper'), 'exchange', ''));

@@ -26,10 +26,11 @@ function scale(values, levels) {
 /**
  * A line chart. `values`: y values, equally spaced (or at `times`, ms). `levels`: [{value,
  * label, kind}] drawn as dashed lines. `area`: fill between the line and zero. `step`: a
- * step after each point (an equity curve that moves at each close).
+ * step after each point (an equity curve that moves at each close). `format`: writes the
+ * highest and lowest value at the left edge.
  */
 export function lineChart({ values, times = null, levels = [], label = '', area = false, step = false,
-  width = 340, height = 120, kind = 'line' }) {
+  width = 340, height = 120, kind = 'line', format = null }) {
   const root = svg('svg', { viewBox: `0 0 ${width} ${height}`, class: 'chart ' + kind, role: 'img' });
   root.setAttribute('aria-label', label);
   const range = scale(area ? values.concat([0]) : values, levels);
@@ -39,7 +40,8 @@ export function lineChart({ values, times = null, levels = [], label = '', area 
   const x0 = Math.min(...xs);
   const x1 = Math.max(...xs);
   const x = (v) => 4 + (x1 === x0 ? (right - 4) / 2 : ((v - x0) / (x1 - x0)) * (right - 4));
-  const y = (v) => 4 + (1 - (v - range.low) / (range.high - range.low)) * (height - 8);
+  const pad = format ? 15 : 4; // room above and below for the value labels
+  const y = (v) => pad + (1 - (v - range.low) / (range.high - range.low)) * (height - 2 * pad);
   let d = '';
   values.forEach((v, i) => {
     const px = x(xs[i]).toFixed(1);
@@ -55,6 +57,15 @@ export function lineChart({ values, times = null, levels = [], label = '', area 
     root.append(svg('path', { d: fill, class: 'area' }));
   }
   root.append(svg('path', { d, class: 'stroke' }));
+  if (format) {
+    // The highest and the lowest value drawn, at the left edge.
+    const shown = area ? values.concat([0]) : values;
+    const top = svg('text', { x: 6, y: 11, class: 'axis' });
+    top.textContent = format(Math.max(...shown));
+    const bottom = svg('text', { x: 6, y: height - 3, class: 'axis' });
+    bottom.textContent = format(Math.min(...shown));
+    root.append(top, bottom);
+  }
   for (const level of levels) {
     if (!Number.isFinite(level.value)) continue;
     const ly = y(level.value).toFixed(1);

@@ -22,11 +22,11 @@ export async function home(ctx) {
   );
   const times = s.curve.map((p) => Date.parse(p.t));
   const equity = lineChart({
-    values: s.curve.map((p) => p.equity), times, step: true, label: t('equity_curve'), kind: 'equity',
+    values: s.curve.map((p) => p.equity), times, step: true, label: t('equity_curve'), kind: 'equity', format: money,
   });
   const drawdown = lineChart({
-    values: s.curve.map((p) => -p.drawdown_pct), times, step: true, area: true, height: 56,
-    label: t('drawdown'), kind: 'drawdown',
+    values: s.curve.map((p) => -p.drawdown_pct), times, step: true, area: true, height: 64,
+    label: t('drawdown'), kind: 'drawdown', format: (v) => percent(v),
   });
   return [
     section(t('account', { quote: ctx.me.quote }), figures, h('p', { class: 'hint', text: t('pnl_note') })),

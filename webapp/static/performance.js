@@ -2,11 +2,11 @@
 // engine records playbooks (the API already answers the list, empty until then).
 import { get } from './api.js';
 import { figure, h, section } from './dom.js';
-import { money, percent, signedMoney, tone } from './fmt.js';
+import { money, number, percent, signedMoney, tone } from './fmt.js';
 import { t } from './i18n.js';
 
 function ratio(value) {
-  return value === null || value === undefined ? '—' : value.toFixed(2);
+  return value === null || value === undefined ? '—' : number(value, 2);
 }
 
 function playbookRow(p) {
