@@ -77,6 +77,8 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
     response.headers.update(SECURITY_HEADERS)
     if request.path.startswith("/api/") or request.path == "/":
         response.headers["Cache-Control"] = "no-store"
+    elif request.path.startswith("/static/"):
+        response.headers["Cache-Control"] = "no-cache"  # revalidated (ETag): never yesterday's script
 
 
 @web.middleware

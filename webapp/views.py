@@ -20,7 +20,7 @@ from core.models import UserSignal
 from core.risk.limits import open_risk
 from core.risk.portfolio import drawdown_pct_series
 from core.trading.history import HistoryEntry, SignalOutcome, UserStats
-from core.trading.service import PositionView
+from core.trading.monitor import PositionView
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -140,8 +140,9 @@ def summary_json(
 
 
 def performance_json(stats: UserStats) -> dict[str, Any]:
-    """The user's own record, and the per-playbook track record (empty until the engine
-    records playbooks; each entry will be shaped like `own`)."""
+    """The user's own record, and the per-playbook track record: empty until the engine
+    records playbooks. The page reads each entry as {"name", "n_trades", "win_rate" (%),
+    "avg_r", "expectancy", "expectancy_ci": [low, high], "equity": [...]} (static/performance.js)."""
     return {
         "own": stats.metrics.to_dict() | {"fees": stats.fees},
         "playbooks": [],

@@ -8,6 +8,7 @@ balance 10 000, risk 1 % to the stop (BTC: 100 / (100 - 90) = 10 units; ETH: 100
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -164,7 +165,7 @@ async def test_confirm_and_skip_then_recent_outcomes(
             id="other-bot",
         ),
         pytest.param(
-            lambda token, user: tma(sign_init_data(token, user, auth_date=__import__("time").time() - 86_401)),
+            lambda token, user: tma(sign_init_data(token, user, auth_date=time.time() - 86_401)),
             id="expired",
         ),
     ],
@@ -241,7 +242,7 @@ async def test_replayed_or_unsigned_for_one_use_requests_are_refused(
     bobs = await api.nonce(api.headers(BOB))
     status, body = await api.post(f"/api/signals/{rows['ETH/USDT']}/confirm", headers, nonce=bobs)
     assert status == 409 and body["error"] == "replayed"
-    other_session = tma(sign_init_data(bot.fake.token, ALICE, auth_date=__import__("time").time() - 60))
+    other_session = tma(sign_init_data(bot.fake.token, ALICE, auth_date=time.time() - 60))
     status, body = await api.post(f"/api/signals/{rows['ETH/USDT']}/confirm", other_session, nonce=nonce)
     assert status == 409
 

@@ -239,7 +239,7 @@ async def test_russian_dark_pages_and_confirm(
     assert await browser.js("return getComputedStyle(document.body).backgroundColor") == "rgb(23, 33, 43)"
     assert await browser.texts("#tabs button") == ["Главная", "Позиции", "Сигналы", "Результаты", "История"]
     assert await browser.text("[data-field='balance'] .label") == "Баланс"
-    raw = await browser.js(f"return document.querySelector(\"{figure('balance')}\").textContent")
+    raw = await browser.js(f'return document.querySelector("{figure("balance")}").textContent')
     assert raw == "9\u00a0958,04"  # a no-break space between groups, a decimal comma, as in the chat
     assert await browser.text(figure("pnl_today")) == "-41,96"
     assert await browser.text(figure("max_drawdown_pct")) == "0,42%"  # 41.96 of 10 000

@@ -31,6 +31,8 @@ async def test_every_answer_carries_the_security_headers(
         async with client.get(base + path) as response:
             assert response.status == status, path
             check_headers(response.headers)
+    async with client.get(base + "/static/app.js") as response:
+        assert response.headers["Cache-Control"] == "no-cache"
     async with client.get(base + "/") as response:
         assert response.headers["Cache-Control"] == "no-store"
         assert "text/html" in response.headers["Content-Type"]
