@@ -10,6 +10,7 @@ to the stop: BTC 100 (stop 90) -> 10 units, ETH 50 (stop 45) -> 20 units."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from collections.abc import AsyncIterator, Iterator
@@ -265,3 +266,36 @@ async def test_russian_dark_pages_and_confirm(
     assert "Лимиты риска" in await browser.texts("section h2")
     await browser.screenshot("ru-admin")
     assert (await bot.services.admin.status()).paused is False
+
+
+async def test_with_telegrams_script_the_page_takes_initdata_and_theme_from_it(
+    opened: tuple[RunningBot, Browser],
+) -> None:
+    """Inside Telegram, telegram-web-app.js sets window.Telegram.WebApp. A stand-in with the
+    same fields (injected before the page's own scripts run) drives the page: no fragment."""
+    bot, browser = opened
+    await bot.reply_to(ALICE, "/start")
+    init = sign_init_data(bot.fake.token, ALICE, language_code="en")
+    stand_in = """
+        window.__calls = [];
+        window.Telegram = {WebApp: {
+            initData: INIT_DATA, colorScheme: 'dark', themeParams: THEME,
+            ready() { window.__calls.push('ready'); }, expand() { window.__calls.push('expand'); },
+            onEvent(name) { window.__calls.push('on:' + name); },
+            HapticFeedback: {notificationOccurred(kind) { window.__calls.push('haptic:' + kind); }},
+        }};
+    """.replace("INIT_DATA", json.dumps(init)).replace("THEME", json.dumps(DARK))
+    script = await browser.run(
+        browser.driver.execute_cdp_cmd, "Page.addScriptToEvaluateOnNewDocument", {"source": stand_in}
+    )
+    try:
+        await browser.open(base_url(bot) + "/", "home")
+        assert await browser.js("return window.__calls") == ["ready", "expand", "on:themeChanged"]
+        assert await browser.js("return document.documentElement.dataset.scheme") == "dark"
+        assert await browser.text(figure("balance")) == "10,000.00"
+    finally:
+        await browser.run(
+            browser.driver.execute_cdp_cmd,
+            "Page.removeScriptToEvaluateOnNewDocument",
+            {"identifier": script["identifier"]},
+        )
