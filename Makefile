@@ -22,7 +22,7 @@ test: install
 	$(PY) -m pytest -q
 
 lint: install
-	$(PY) -m ruff check bot core db ml tests bench
+	$(PY) -m ruff check bot core db ml tests bench webapp
 
 demo: install
 	$(PY) -m core.backtest.demo

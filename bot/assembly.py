@@ -102,7 +102,7 @@ async def assemble(
         users=repos.users,
         delivery=delivery,
         accounts=parts.accounts,
-        history=HistoryService(repos.positions, repos.users, market_data),
+        history=HistoryService(repos.positions, repos.users, market_data, repos.signals, clock),
         observability=observability,
     )
     return Assembly(services, delivery, observability, clock, repos.system, market_data)

@@ -13,12 +13,14 @@ import aiohttp
 
 from bot.adapters import REPLAY_CLOCK_KEY, Adapters
 from bot.assembly import Assembly, assemble
+from bot.dashboard import start_dashboard, sync_menu_button
 from bot.context import BotApplication, BotContext
 from bot.jobs import schedule_jobs
 from bot.ratelimit import TelegramLimits, TelegramRateLimiter
 from core.ports import Clock, Exchange, MarketData
 from core.settings import Settings
 from db.database import Database
+from webapp.server import WebAppServer
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,7 @@ class Runtime:
             settings, self.db, exchange=overrides.exchange, exchange_session=overrides.exchange_session
         )
         self.parts: Assembly | None = None
+        self.dashboard: WebAppServer | None = None
         self._running = False  # delivery and observability started
 
     async def start(self, app: BotApplication) -> None:
@@ -78,6 +81,9 @@ class Runtime:
                 retrain=self._retrain if self.adapters.models is not None else None,
                 save_replay_clock=self._save_replay_clock if settings.market_data == "replay" else None,
             )
+        if settings.webapp_port:
+            self.dashboard = await start_dashboard(parts.services, parts.market_data)
+        await sync_menu_button(app.bot, parts.system, settings.webapp_url)
         gc.collect()
         gc.freeze()  # the start-up objects never need collecting: keeps full GCs short
         log.info(
@@ -102,6 +108,8 @@ class Runtime:
         await self.parts.system.set_value(REPLAY_CLOCK_KEY, self.parts.clock.now().isoformat())
 
     async def stop(self, app: BotApplication) -> None:
+        if self.dashboard is not None:
+            await self.dashboard.stop()  # first: no new action from the dashboard while stopping
         if self.parts is not None and self._running:
             await self.parts.delivery.stop()  # sends in flight finish; nothing is left in doubt
             await self.parts.observability.stop()
