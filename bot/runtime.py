@@ -13,8 +13,8 @@ import aiohttp
 
 from bot.adapters import REPLAY_CLOCK_KEY, Adapters
 from bot.assembly import Assembly, assemble
-from bot.dashboard import start_dashboard, sync_menu_button
 from bot.context import BotApplication, BotContext
+from bot.dashboard import start_dashboard, sync_menu_button
 from bot.jobs import schedule_jobs
 from bot.ratelimit import TelegramLimits, TelegramRateLimiter
 from core.ports import Clock, Exchange, MarketData
