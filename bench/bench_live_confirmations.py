@@ -111,6 +111,7 @@ async def run(users: int, signals: int, folder: Path) -> Figures:
         clock=clock,
         exchange=exchange,
         keys=keys,
+        users=users_repo,
         orders=orders,
         positions=positions,
         outbox=outbox,

@@ -351,6 +351,7 @@ class Runtime:
                 clock=clock,
                 exchange=live,
                 keys=self.keys,
+                users=repos.users,
                 orders=repos.orders,
                 positions=repos.positions,
                 outbox=repos.outbox,

@@ -39,6 +39,7 @@ class Confirmation:
             price = await ctx.market_data.last_price(row.symbol)
             self._check_price(row, price)
             await ctx.manager.admit(row)  # the account first: nothing is marked for one that cannot trade
+            await ctx.manager.refresh_balance(user_id, row.symbol.split("/")[1])  # live: the balance now
             row = await self._resize(row, price)
             await self._check_risk(row, price)
             if not await ctx.signals.transition(row.id, user_id, SignalState.PENDING, SignalState.CONFIRMED, now):
