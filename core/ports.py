@@ -103,6 +103,9 @@ class UserRepository(Protocol):
     async def counts(self) -> tuple[int, int]:
         """(registered, subscribed and reachable)."""
 
+    async def list_users(self, limit: int = 100) -> list[User]:
+        """The newest registered users first."""
+
     async def balance(self, user_id: int) -> float | None: ...
 
     async def set_balance(self, user_id: int, balance: float) -> None: ...
@@ -158,6 +161,9 @@ class SignalRepository(Protocol):
         user's, or (leaving pending) expired."""
 
     async def active_for_user(self, user_id: int, now: datetime) -> list[UserSignal]: ...
+
+    async def recent_for_user(self, user_id: int, now: datetime, limit: int = 20) -> list[UserSignal]:
+        """Rows no longer active (executed, skipped, expired, rejected), newest first."""
 
     async def expire_due(self, now: datetime) -> int: ...
 

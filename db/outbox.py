@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
 from core.events import Event, to_payload
-from db.database import Database, to_db_time
+from db.database import to_db_time
+from db.sql import Connection, SqlDatabase
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +41,7 @@ class OutboxItem:
     signal_message_is_photo: bool = False
 
 
-async def queue_events(conn: aiosqlite.Connection, events: Sequence[Event], now: datetime) -> None:
+async def queue_events(conn: Connection, events: Sequence[Event], now: datetime) -> None:
     """Insert events into the outbox on an open transaction's connection."""
     enqueued = time.time()
     await conn.executemany(
@@ -95,7 +94,7 @@ class Backlog:
 
 
 class OutboxRepository:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: SqlDatabase) -> None:
         self._db = db
 
     async def enqueue(self, events: Sequence[Event], now: datetime) -> None:
@@ -207,8 +206,7 @@ class OutboxRepository:
         """Pending rows (but `skip_kinds`, e.g. signals held while paused)."""
         skip = f" AND kind NOT IN ({', '.join('?' for _ in skip_kinds)})" if skip_kinds else ""
         row = await self._db.fetchone(
-            "SELECT COUNT(*), MIN(enqueued_at), COALESCE(SUM(attempt_id IS NOT NULL), 0)"
-            f" FROM outbox WHERE status = 'pending'{skip}",
+            f"SELECT COUNT(*), MIN(enqueued_at), COUNT(attempt_id) FROM outbox WHERE status = 'pending'{skip}",
             tuple(skip_kinds),
         )
         assert row is not None
@@ -218,7 +216,7 @@ class OutboxRepository:
 class ChartRepository:
     """Telegram file ids of the signal charts already uploaded."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: SqlDatabase) -> None:
         self._db = db
 
     async def file_id(self, signal_id: int, language: str) -> str | None:
