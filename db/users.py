@@ -110,9 +110,9 @@ class UserRepository:
                 raise LookupError(f"no user {user_id}")
             flow = balance - float(row[0])
             await conn.execute(
-                "UPDATE users SET peak_equity = peak_equity + ?1, day_start_equity = day_start_equity + ?1,"
-                " paper_balance = ?2, updated_at = ?3 WHERE id = ?4",
-                (flow, balance, self._now(), user_id),
+                "UPDATE users SET peak_equity = peak_equity + ?, day_start_equity = day_start_equity + ?,"
+                " paper_balance = ?, updated_at = ? WHERE id = ?",
+                (flow, flow, balance, self._now(), user_id),
             )
         return flow
 

@@ -106,7 +106,7 @@ async def test_register_resubscribes_and_unblocks(db: SqlDatabase, clock) -> Non
     assert user.language == "en" and user.paper_balance == 1000  # kept from the first registration
 
 
-async def test_a_balance_read_from_the_account_moves_the_equity_marks_by_the_cash_flow(db: Database, clock) -> None:  # type: ignore[no-untyped-def]
+async def test_a_balance_read_from_the_account_moves_the_equity_marks_by_the_cash_flow(db: SqlDatabase, clock) -> None:  # type: ignore[no-untyped-def]
     users = UserRepository(db, clock)
     await users.register(1, "en", 10_000.0)
     await users.mark_equity(1, 10_500.0, "2024-03-01")  # peak and day's opening 10 500
