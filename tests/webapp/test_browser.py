@@ -248,7 +248,8 @@ async def test_russian_dark_pages_and_confirm(
     await browser.tab("signals")
     btc = next(r.id for r in await bot.services.trading.active_signals(BOB) if r.symbol == "BTC/USDT")
     await browser.click(f".signal[data-id='{btc}'] button.confirm")
-    await browser.wait(lambda: "Исполнено: BTC/USDT 10 по 100." in browser.driver.find_element("id", "toast").text)
+    # sized at confirmation from the balance after the loss: 1 % of 9 958.04 / (100 - 90) = 9.95804
+    await browser.wait(lambda: "Исполнено: BTC/USDT 9,95804 по 100." in browser.driver.find_element("id", "toast").text)
     assert [v.position.symbol for v in await bot.services.trading.positions_view(BOB)] == ["BTC/USDT"]
     await browser.wait_page("signals")
     await browser.screenshot("ru-signals")
@@ -258,7 +259,7 @@ async def test_russian_dark_pages_and_confirm(
         await browser.tab(page)
         await browser.screenshot(f"ru-{page}")
     await browser.tab("positions")
-    assert await browser.text(figure("unrealized_pnl")) == "-30,00"
+    assert await browser.text(figure("unrealized_pnl")) == "-29,87"  # -3 x 9.95804
     assert await browser.text("button.close") == "Закрыть"
 
     await open_as(bot, browser, ADMIN, "ru", DARK, "admin")
