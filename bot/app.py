@@ -18,9 +18,9 @@ from telegram.ext import ApplicationBuilder, ContextTypes, Defaults
 from bot.charts import SignalCharts
 from bot.context import BotApplication, BotContext, BotData, Services
 from bot.delivery import DeliveryWorker
-from bot.handlers import account, admin, callbacks, fallback, history, stats, tracing, user
+from bot.handlers import account, admin, callbacks, fallback, history, performance, stats, tracing, user
 from bot.handlers import settings as settings_menu
-from bot.jobs import monitor_job, scan_job
+from bot.jobs import monitor_job, scan_job, track_record_job
 from bot.logging_setup import keep_secrets_out_of_logs
 from bot.metrics import Metrics
 from bot.observability import AdminAlerts, Observability, ObservabilityConfig, ObservedScanner
@@ -46,12 +46,14 @@ from core.trading.live import LiveConfig, LivePositions
 from core.trading.paper import PaperPositions
 from core.trading.scanner import Scanner
 from core.trading.service import TradingConfig, TradingService
+from core.trading.track_record import RecordConfig, TrackRecord
 from db.credentials import CredentialStore, make_cipher
 from db.database import Database
 from db.outbox import ChartRepository, OutboxRepository
 from db.signals import SignalRepository
 from db.stats import StatsRepository
 from db.system import SystemRepository
+from db.track_record import ShadowRepository
 from db.trades import OrderRepository, PositionRepository
 from db.users import UserRepository
 from ml.runtime import ModelRuntime, load_active_models
@@ -142,6 +144,7 @@ class Runtime:
         engine = SignalEngine(market_data, settings.timeframe, clock, models=models)
         repos = _Repositories(users, system, signals, orders, positions, outbox)
         parts = self._trading_parts(market_data, clock, repos, engine.management_rules, delivery.wake)
+        track_record = self._track_record(market_data, clock, system, engine.management_rules, delivery.wake)
         trading = TradingService(
             config=TradingConfig(
                 timeframe=settings.timeframe,
@@ -161,6 +164,7 @@ class Runtime:
             outbox=outbox,
             manager=parts.manager,
             wake_delivery=delivery.wake,
+            track_record=track_record,
         )
         self.system = system
         admin_service = AdminService(
@@ -190,6 +194,7 @@ class Runtime:
             accounts=parts.accounts,
             history=HistoryService(positions, users, market_data),
             observability=observability,
+            track_record=track_record,
         )
         recovered = await trading.recover()
         if recovered:
@@ -208,6 +213,26 @@ class Runtime:
             ",".join(admin_service.tradable_symbols()),
             settings.timeframe,
             settings.scan_interval,
+        )
+
+    def _track_record(
+        self,
+        market_data: MarketData,
+        clock: Clock,
+        system: SystemRepository,
+        rules: ManagementRules,
+        wake: Callable[[], None],
+    ) -> TrackRecord:
+        """Shadow positions for every published signal, under the paper fill model and the same rules."""
+        settings = self.settings
+        fills = FillModel(fee_rate=settings.paper_fee_pct / 100, slippage_pct=settings.paper_slippage_pct)
+        return TrackRecord(
+            config=RecordConfig(fills=fills, rules=rules, admin_ids=settings.admin_ids),
+            clock=clock,
+            market_data=market_data,
+            shadows=ShadowRepository(self.db),
+            system=system,
+            wake_delivery=wake,
         )
 
     def _observability(
@@ -386,6 +411,12 @@ class Runtime:
             first=2.0,
             name="monitor",  # type: ignore[arg-type]
         )
+        queue.run_repeating(
+            track_record_job,
+            interval=settings.monitor_interval_seconds,
+            first=3.0,
+            name="track-record",  # type: ignore[arg-type]
+        )
         if self.models is not None and settings.retrain_interval > 0:
             queue.run_repeating(
                 self._retrain,
@@ -455,6 +486,6 @@ def build_application(settings: Settings, overrides: Overrides | None = None) ->
         .build()
     )
     keep_secrets_out_of_logs()  # before any update is read: /connect carries API keys
-    for feature in (tracing, user, settings_menu, account, history, stats, admin, callbacks, fallback):
+    for feature in (tracing, user, settings_menu, account, history, stats, performance, admin, callbacks, fallback):
         feature.register(app)
     return app

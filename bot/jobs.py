@@ -1,4 +1,4 @@
-"""JobQueue jobs that call into core: the scan, the position monitor."""
+"""JobQueue jobs that call into core: the scan, the position monitor, the track record."""
 
 from __future__ import annotations
 
@@ -28,3 +28,9 @@ async def monitor_job(context: BotContext) -> None:
     changed = await context.services.trading.monitor()
     if changed:
         log.info("monitor: %d position(s) changed", changed)
+
+
+async def track_record_job(context: BotContext) -> None:
+    changed = await context.services.track_record.advance()
+    if changed:
+        log.info("track record: %d shadow position(s) changed", changed)
