@@ -25,7 +25,10 @@ def _pct(value: float | None, language: str) -> str:
 def window_text(language: str, label: str, s: RecordStats) -> str:
     if s.closed == 0:
         return t(language, "performance_window_empty", window=label, signals=s.signals, open=s.open_now)
-    low, high = s.expectancy_interval or (None, None)
+    expectancy = _pct(s.expectancy_pct, language)
+    if s.expectancy_interval is not None:
+        low, high = s.expectancy_interval
+        expectancy += f" [{_pct(low, language)}; {_pct(high, language)}]"
     return t(
         language,
         "performance_window",
@@ -35,9 +38,7 @@ def window_text(language: str, label: str, s: RecordStats) -> str:
         open=s.open_now,
         win=MISSING if s.win_pct is None else percent(s.win_pct, language),
         avg_r=_r(s.avg_r, language),
-        expectancy=_pct(s.expectancy_pct, language),
-        low=_pct(low, language),
-        high=_pct(high, language),
+        expectancy=expectancy,
         best=_r(s.best_r, language),
         worst=_r(s.worst_r, language),
     )
