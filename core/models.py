@@ -171,12 +171,19 @@ class OrderResult:
 
 @dataclass(frozen=True, slots=True)
 class StoredOrder:
-    """An order as the database holds it: the intent, what is recorded of it, and when
-    the intent was stored (before it was sent)."""
+    """An order as the database holds it: the intent, what is recorded of it, when the
+    intent was stored and when its request last left for the exchange (None: never)."""
 
     request: OrderRequest
     result: OrderResult
     created_at: datetime
+    sent_at: datetime | None = None
+
+    @property
+    def in_flight_since(self) -> datetime:
+        """From when the exchange may still receive it: its last send, or (never sent, or
+        stored before sends were recorded) when its intent was stored."""
+        return self.sent_at or self.created_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,6 +257,12 @@ class Limits:
     kelly_fraction: float = 0.25  # of full Kelly; 0 disables Kelly sizing
     kelly_min_trades: int = 30  # closed trades needed before Kelly replaces fixed-fractional
     kelly_min_risk_pct: float = 0.25  # Kelly never risks less than this (keeps trading, small)
+    # Probation of a playbook (core/trading/track_record.py): judged on its last `probation_trades`
+    # closed shadow trades (0: off); below `probation_min_r` average R it is on probation, and its
+    # signals are marked (probation_hold 0) or held from users (1) until the record recovers.
+    probation_trades: int = 20
+    probation_min_r: float = 0.0
+    probation_hold: int = 0
 
     def replace(self, **changes: Any) -> Limits:
         return dataclasses.replace(self, **changes)

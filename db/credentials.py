@@ -15,7 +15,8 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from core.errors import ConfigError
 from core.ports import Clock
-from db.database import Database, to_db_time
+from db.database import to_db_time
+from db.sql import SqlDatabase
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ def make_cipher(keys: str) -> MultiFernet:
 class CredentialStore:
     """Encrypted API keys per user for one exchange; the gateway's CredentialsProvider."""
 
-    def __init__(self, db: Database, clock: Clock, cipher: MultiFernet, exchange: str) -> None:
+    def __init__(self, db: SqlDatabase, clock: Clock, cipher: MultiFernet, exchange: str) -> None:
         self._db = db
         self._clock = clock
         self._cipher = cipher

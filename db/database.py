@@ -1,4 +1,6 @@
-"""One aiosqlite connection in WAL mode, numbered migrations, guarded transactions.
+"""SQLite, the embedded default: one aiosqlite connection in WAL mode, numbered
+migrations, guarded transactions. (PostgreSQL, when DATABASE_URL says so: db/postgres.py;
+what both offer the repositories: db/sql.py.)
 
 aiosqlite serialises statements on its connection but not transactions: two coroutines
 could interleave inside each other's BEGIN ... COMMIT. Every statement therefore runs
@@ -14,13 +16,15 @@ import contextlib
 import logging
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
+
+from db.sql import IntegrityError
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +61,22 @@ def migrations(directory: Path = MIGRATIONS_DIR) -> list[tuple[int, Path]]:
     return found
 
 
+@contextlib.contextmanager
+def _integrity_errors() -> Iterator[None]:
+    """sqlite3's IntegrityError as the backend-neutral one (db.sql.IntegrityError)."""
+    try:
+        yield
+    except IntegrityError:
+        raise
+    except sqlite3.IntegrityError as exc:
+        raise IntegrityError(str(exc)) from exc
+
+
 class Database:
+    """SQLite (see db.sql.SqlDatabase for what every backend offers)."""
+
+    dialect = "sqlite"
+
     def __init__(self, path: Path | str, migrations_dir: Path = MIGRATIONS_DIR) -> None:
         self._path = str(path)
         self._migrations_dir = migrations_dir
@@ -89,6 +108,10 @@ class Database:
     async def schema_version(self) -> int:
         row = await self.fetchone("PRAGMA user_version")
         return int(row[0]) if row else 0
+
+    async def applied_migrations(self) -> list[int]:
+        rows = await self.fetchall("SELECT number FROM schema_migrations ORDER BY number")
+        return [int(r[0]) for r in rows]
 
     async def migrate(self) -> None:
         """Apply every migration not applied yet, in number order, each atomically.
@@ -146,8 +169,9 @@ class Database:
         every later write would silently join it (and be lost at close)."""
         async with self._lock:
             try:
-                await self.conn.execute("BEGIN IMMEDIATE")
-                yield self.conn
+                with _integrity_errors():
+                    await self.conn.execute("BEGIN IMMEDIATE")
+                    yield self.conn
             except BaseException:
                 with contextlib.suppress(sqlite3.OperationalError):  # no transaction was opened
                     await self.conn.execute("ROLLBACK")
@@ -158,15 +182,18 @@ class Database:
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """One statement on its own (autocommit); returns the number of rows changed."""
         async with self._lock:
-            cursor = await self.conn.execute(sql, params)
+            with _integrity_errors():
+                cursor = await self.conn.execute(sql, params)
             return cursor.rowcount
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Row | None:
         async with self._lock:
-            cursor = await self.conn.execute(sql, params)
-            return await cursor.fetchone()
+            with _integrity_errors():
+                cursor = await self.conn.execute(sql, params)
+                return await cursor.fetchone()
 
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
         async with self._lock:
-            cursor = await self.conn.execute(sql, tuple(params))
-            return list(await cursor.fetchall())
+            with _integrity_errors():
+                cursor = await self.conn.execute(sql, tuple(params))
+                return list(await cursor.fetchall())

@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import time
 
-from db.database import Database
+from db.sql import SqlDatabase
 
 
 class InboxRepository:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: SqlDatabase) -> None:
         self._db = db
 
     async def store(self, update_id: int, payload: str) -> bool:
         """Keep an update; False when it was already kept (Telegram sent it again)."""
         changed = await self._db.execute(
-            "INSERT OR IGNORE INTO inbox (update_id, payload, received_at) VALUES (?, ?, ?)",
+            "INSERT INTO inbox (update_id, payload, received_at) VALUES (?, ?, ?) ON CONFLICT (update_id) DO NOTHING",
             (update_id, payload, time.time()),
         )
         return changed == 1

@@ -18,10 +18,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
 from core.events import Event, to_payload
-from db.database import Database, to_db_time
+from db.database import to_db_time
+from db.sql import Connection, SqlDatabase
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +44,7 @@ class OutboxItem:
     signal_message_is_photo: bool = False
 
 
-async def queue_events(conn: aiosqlite.Connection, events: Sequence[Event], now: datetime) -> None:
+async def queue_events(conn: Connection, events: Sequence[Event], now: datetime) -> None:
     """Insert events into the outbox on an open transaction's connection."""
     enqueued = time.time()
     await conn.executemany(
@@ -78,7 +77,7 @@ WITH due AS (
             AND (b.attempt_id IS NOT NULL OR b.not_before > ?))
 )
 SELECT d.id, d.user_id, d.kind, d.priority, d.payload, d.attempts, d.in_doubt, d.enqueued_at,
-       d.attempt_started_at IS NOT NULL AS in_doubt_now,
+       CASE WHEN d.attempt_started_at IS NOT NULL THEN 1 ELSE 0 END AS in_doubt_now,
        u.language, COALESCE(u.blocked, 0) AS blocked,
        us.signal_id, us.state AS signal_state, us.message_id AS signal_message_id,
        COALESCE(us.message_is_photo, 0) AS signal_message_is_photo
@@ -99,7 +98,7 @@ class Backlog:
 
 
 class OutboxRepository:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: SqlDatabase) -> None:
         self._db = db
 
     async def enqueue(self, events: Sequence[Event], now: datetime) -> None:
@@ -219,8 +218,7 @@ class OutboxRepository:
         """Pending rows (but `skip_kinds`, e.g. signals held while paused)."""
         skip = f" AND kind NOT IN ({', '.join('?' for _ in skip_kinds)})" if skip_kinds else ""
         row = await self._db.fetchone(
-            "SELECT COUNT(*), MIN(enqueued_at), COALESCE(SUM(attempt_id IS NOT NULL), 0)"
-            f" FROM outbox WHERE status = 'pending'{skip}",
+            f"SELECT COUNT(*), MIN(enqueued_at), COUNT(attempt_id) FROM outbox WHERE status = 'pending'{skip}",
             tuple(skip_kinds),
         )
         assert row is not None
@@ -230,7 +228,7 @@ class OutboxRepository:
 class ChartRepository:
     """Telegram file ids of the signal charts already uploaded."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: SqlDatabase) -> None:
         self._db = db
 
     async def file_id(self, signal_id: int, language: str) -> str | None:

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import datetime
-
-import aiosqlite
 
 from core.events import Event
 from core.models import Side, SignalDraft, SignalLevels, SignalState, UserSignal
 from core.ports import Allocation
-from db.database import Database, from_db_time, to_db_time
+from db.database import from_db_time, to_db_time
 from db.outbox import queue_events
+from db.sql import Connection, IntegrityError, Row, SqlDatabase
+
+# Rows per multi-row INSERT of a fan-out (7 parameters each: well under SQLite's 32766).
+_FAN_OUT_CHUNK = 500
 
 _USER_SIGNAL_COLUMNS = (
     "us.id, us.signal_id, us.user_id, us.quantity, us.state, us.reason, us.message_id, us.created_at,"
@@ -21,7 +22,7 @@ _USER_SIGNAL_COLUMNS = (
 )
 
 
-def _user_signal(row: aiosqlite.Row) -> UserSignal:
+def _user_signal(row: Row) -> UserSignal:
     return UserSignal(
         id=row["id"],
         signal_id=row["signal_id"],
@@ -38,8 +39,26 @@ def _user_signal(row: aiosqlite.Row) -> UserSignal:
     )
 
 
+async def _insert_user_signals(
+    conn: Connection, signal_id: int, allocations: Sequence[Allocation], created: str, expires: str
+) -> dict[int, int]:
+    """One pending row per allocation, a few hundred per statement; their ids by user."""
+    ids: dict[int, int] = {}
+    for start in range(0, len(allocations), _FAN_OUT_CHUNK):
+        chunk = allocations[start : start + _FAN_OUT_CHUNK]
+        values = ", ".join("(?, ?, ?, 'pending', ?, ?, ?)" for _ in chunk)
+        params = [v for a in chunk for v in (signal_id, a.user_id, a.quantity, created, expires, created)]
+        cursor = await conn.execute(
+            "INSERT INTO user_signals (signal_id, user_id, quantity, state, created_at, expires_at, updated_at)"
+            f" VALUES {values} RETURNING id, user_id",
+            params,
+        )
+        ids.update({int(row[1]): int(row[0]) for row in await cursor.fetchall()})
+    return ids
+
+
 class SignalRepository:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: SqlDatabase) -> None:
         self._db = db
 
     async def publish(
@@ -56,41 +75,39 @@ class SignalRepository:
         created, expires = to_db_time(created_at), to_db_time(expires_at)
         rows: list[UserSignal] = []
         async with self._db.transaction() as conn:
-            try:
-                cursor = await conn.execute(
-                    "INSERT INTO signals (source, symbol, timeframe, side, entry, stop, tp1, tp2, strength,"
-                    " regime, atr, candle_time, meta, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        draft.source,
-                        draft.symbol,
-                        draft.timeframe,
-                        lv.side.value,
-                        lv.entry,
-                        lv.stop,
-                        lv.tp1,
-                        lv.tp2,
-                        draft.strength,
-                        draft.regime,
-                        draft.atr,
-                        to_db_time(draft.candle_time),
-                        json.dumps(draft.meta),
-                        created,
-                    ),
-                )
-            except sqlite3.IntegrityError:
+            # The engine's candle is published once (a unique index): a second time inserts nothing.
+            cursor = await conn.execute(
+                "INSERT INTO signals (source, symbol, timeframe, side, entry, stop, tp1, tp2, strength,"
+                " regime, atr, candle_time, meta, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT DO NOTHING RETURNING id",
+                (
+                    draft.source,
+                    draft.symbol,
+                    draft.timeframe,
+                    lv.side.value,
+                    lv.entry,
+                    lv.stop,
+                    lv.tp1,
+                    lv.tp2,
+                    draft.strength,
+                    draft.regime,
+                    draft.atr,
+                    to_db_time(draft.candle_time),
+                    json.dumps(draft.meta),
+                    created,
+                ),
+            )
+            inserted = await cursor.fetchone()
+            if inserted is None:
                 if draft.source == "engine":
                     return None
-                raise
-            signal_id = int(cursor.lastrowid or 0)
+                raise IntegrityError(f"signal {draft.source} {draft.symbol} conflicts with a stored one")
+            signal_id = int(inserted[0])
+            ids = await _insert_user_signals(conn, signal_id, allocations, created, expires)
             events = []
             for allocation in allocations:
-                cursor = await conn.execute(
-                    "INSERT INTO user_signals (signal_id, user_id, quantity, state, created_at, expires_at,"
-                    " updated_at) VALUES (?, ?, ?, 'pending', ?, ?, ?)",
-                    (signal_id, allocation.user_id, allocation.quantity, created, expires, created),
-                )
                 row = UserSignal(
-                    id=int(cursor.lastrowid or 0),
+                    id=ids[allocation.user_id],
                     signal_id=signal_id,
                     user_id=allocation.user_id,
                     symbol=draft.symbol,
@@ -139,6 +156,17 @@ class SignalRepository:
         rows = await self._db.fetchall(
             f"SELECT {_USER_SIGNAL_COLUMNS} FROM user_signals us JOIN signals s ON s.id = us.signal_id"
             " WHERE us.user_id = ? AND ((us.state = 'pending' AND us.expires_at > ?) OR us.state = 'confirmed')"
+            " ORDER BY us.id DESC LIMIT ?",
+            (user_id, to_db_time(now), limit),
+        )
+        return [_user_signal(r) for r in rows]
+
+    async def recent_for_user(self, user_id: int, now: datetime, limit: int = 20) -> list[UserSignal]:
+        """The user's rows no longer active (executed, skipped, expired, rejected, or pending
+        past their expiry), newest first."""
+        rows = await self._db.fetchall(
+            f"SELECT {_USER_SIGNAL_COLUMNS} FROM user_signals us JOIN signals s ON s.id = us.signal_id"
+            " WHERE us.user_id = ? AND NOT ((us.state = 'pending' AND us.expires_at > ?) OR us.state = 'confirmed')"
             " ORDER BY us.id DESC LIMIT ?",
             (user_id, to_db_time(now), limit),
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from db.database import Database
+from db.sql import SqlDatabase
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,7 +17,7 @@ class SystemCounts:
 
 
 class StatsRepository:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: SqlDatabase) -> None:
         self._db = db
 
     async def _grouped(self, sql: str) -> dict[str, int]:

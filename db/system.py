@@ -9,14 +9,15 @@ from typing import Any
 
 from core.models import Limits
 from core.ports import Clock
-from db.database import Database, to_db_time
+from db.database import to_db_time
+from db.sql import SqlDatabase
 
 _PAUSED = "paused"
 _LIMITS = "limits"
 
 
 class SystemRepository:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: SqlDatabase, clock: Clock) -> None:
         self._db = db
         self._clock = clock
 

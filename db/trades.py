@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import datetime
-
-import aiosqlite
 
 from core.events import Event
 from core.models import (
@@ -21,11 +18,12 @@ from core.models import (
     StoredOrder,
 )
 from core.ports import Clock
-from db.database import Database, from_db_time, to_db_time
+from db.database import from_db_time, to_db_time
 from db.outbox import queue_events
+from db.sql import Row, SqlDatabase
 
 
-def _order_result(row: aiosqlite.Row) -> OrderResult:
+def _order_result(row: Row) -> OrderResult:
     return OrderResult(
         client_order_id=row["client_order_id"],
         exchange_order_id=row["exchange_order_id"],
@@ -39,7 +37,7 @@ def _order_result(row: aiosqlite.Row) -> OrderResult:
     )
 
 
-def _order_request(row: aiosqlite.Row) -> OrderRequest:
+def _order_request(row: Row) -> OrderRequest:
     return OrderRequest(
         client_order_id=row["client_order_id"],
         user_id=row["user_id"],
@@ -55,10 +53,10 @@ def _order_request(row: aiosqlite.Row) -> OrderRequest:
     )
 
 
-def _stored(row: aiosqlite.Row) -> StoredOrder:
+def _stored(row: Row) -> StoredOrder:
     created = from_db_time(row["created_at"])
     assert created is not None
-    return StoredOrder(_order_request(row), _order_result(row), created)
+    return StoredOrder(_order_request(row), _order_result(row), created, from_db_time(row["sent_at"]))
 
 
 _RECORD = (
@@ -81,7 +79,7 @@ def _record_values(result: OrderResult, now: str) -> tuple[object, ...]:
 
 
 class OrderRepository:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: SqlDatabase, clock: Clock) -> None:
         self._db = db
         self._clock = clock
 
@@ -90,28 +88,28 @@ class OrderRepository:
         client order id is known already, return what is recorded of it instead: the
         caller must then resolve it, never send it again."""
         now = to_db_time(self._clock.now())
-        try:
-            await self._db.execute(
-                "INSERT INTO orders (client_order_id, user_id, position_id, purpose, symbol, side, type, amount,"
-                " price, stop_price, reduce_only, status, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'submitting', ?, ?)",
-                (
-                    request.client_order_id,
-                    request.user_id,
-                    request.position_id,
-                    request.purpose,
-                    request.symbol,
-                    request.side,
-                    request.type.value,
-                    request.amount,
-                    request.price,
-                    request.stop_price,
-                    int(request.reduce_only),
-                    now,
-                    now,
-                ),
-            )
-        except sqlite3.IntegrityError:
+        inserted = await self._db.fetchone(
+            "INSERT INTO orders (client_order_id, user_id, position_id, purpose, symbol, side, type, amount,"
+            " price, stop_price, reduce_only, status, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'submitting', ?, ?)"
+            " ON CONFLICT (client_order_id) DO NOTHING RETURNING id",
+            (
+                request.client_order_id,
+                request.user_id,
+                request.position_id,
+                request.purpose,
+                request.symbol,
+                request.side,
+                request.type.value,
+                request.amount,
+                request.price,
+                request.stop_price,
+                int(request.reduce_only),
+                now,
+                now,
+            ),
+        )
+        if inserted is None:  # the client order id is known already
             row = await self._db.fetchone("SELECT * FROM orders WHERE client_order_id = ?", (request.client_order_id,))
             assert row is not None
             return _order_result(row)
@@ -120,9 +118,22 @@ class OrderRepository:
     async def record(self, result: OrderResult) -> None:
         await self._db.execute(_RECORD, _record_values(result, to_db_time(self._clock.now())))
 
+    async def mark_sent(self, *client_order_ids: str) -> None:
+        """Their requests leave for the exchange now: stored BEFORE they leave, so that after
+        a crash the receive window is counted from the latest moment they could have left."""
+        marks = ", ".join("?" for _ in client_order_ids)
+        await self._db.execute(
+            f"UPDATE orders SET sent_at = ? WHERE client_order_id IN ({marks})",
+            (to_db_time(self._clock.now()), *client_order_ids),
+        )
+
     async def get(self, client_order_id: str) -> OrderResult | None:
         row = await self._db.fetchone("SELECT * FROM orders WHERE client_order_id = ?", (client_order_id,))
         return _order_result(row) if row else None
+
+    async def stored(self, client_order_id: str) -> StoredOrder | None:
+        row = await self._db.fetchone("SELECT * FROM orders WHERE client_order_id = ?", (client_order_id,))
+        return _stored(row) if row else None
 
     async def unresolved(self) -> list[OrderRequest]:
         rows = await self._db.fetchall("SELECT * FROM orders WHERE status = 'submitting' ORDER BY id")
@@ -201,7 +212,7 @@ def _position_values(p: Position) -> tuple[object, ...]:
     )
 
 
-def _position(row: aiosqlite.Row) -> Position:
+def _position(row: Row) -> Position:
     return Position(
         id=row["id"],
         user_id=row["user_id"],
@@ -231,7 +242,7 @@ def _position(row: aiosqlite.Row) -> Position:
 
 
 class PositionRepository:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: SqlDatabase, clock: Clock) -> None:
         self._db = db
         self._clock = clock
 
@@ -247,10 +258,11 @@ class PositionRepository:
         placeholders = ", ".join("?" for _ in _POSITION_FIELDS)
         async with self._db.transaction() as conn:
             cursor = await conn.execute(
-                f"INSERT INTO positions ({', '.join(_POSITION_FIELDS)}) VALUES ({placeholders})",
+                f"INSERT INTO positions ({', '.join(_POSITION_FIELDS)}) VALUES ({placeholders}) RETURNING id",
                 _position_values(position),
             )
-            position.id = int(cursor.lastrowid or 0)
+            (inserted,) = await cursor.fetchall()
+            position.id = int(inserted[0])
             now = to_db_time(self._clock.now())
             if position.user_signal_id is not None:
                 await conn.execute(
@@ -309,10 +321,11 @@ class PositionRepository:
         return [_position(r) for r in rows]
 
     async def closed_positions(self, user_id: int, limit: int | None = None) -> list[Position]:
-        rows = await self._db.fetchall(
-            "SELECT * FROM positions WHERE status = 'closed' AND user_id = ? ORDER BY closed_at DESC, id DESC LIMIT ?",
-            (user_id, -1 if limit is None else limit),
-        )
+        sql = "SELECT * FROM positions WHERE status = 'closed' AND user_id = ? ORDER BY closed_at DESC, id DESC"
+        params: tuple[int, ...] = (user_id,)
+        if limit is not None:
+            sql, params = sql + " LIMIT ?", (user_id, limit)
+        rows = await self._db.fetchall(sql, params)
         return [_position(r) for r in rows]
 
     async def closed_net_pnls(self, user_ids: Sequence[int] | None = None) -> dict[int, list[float]]:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import aiosqlite
-
 from core.models import User
 from core.ports import Clock
-from db.database import Database, from_db_time, to_db_time
+from db.database import from_db_time, to_db_time
+from db.sql import Row, SqlDatabase
 
 
-def _user(row: aiosqlite.Row) -> User:
+def _user(row: Row) -> User:
     return User(
         id=row["id"],
         language=row["language"],
@@ -22,7 +21,7 @@ def _user(row: aiosqlite.Row) -> User:
 
 
 class UserRepository:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: SqlDatabase, clock: Clock) -> None:
         self._db = db
         self._clock = clock
 
@@ -71,10 +70,11 @@ class UserRepository:
         """Record `equity` seen on UTC `day` (YYYY-MM-DD): raise the peak if it is higher and
         set the day's opening equity at the day's first look. Returns (peak, day start)."""
         rows = await self._db.fetchall(
-            "UPDATE users SET peak_equity = MAX(COALESCE(peak_equity, ?1), ?1),"
-            " day_start_equity = CASE WHEN day_start = ?2 THEN day_start_equity ELSE ?1 END, day_start = ?2"
-            " WHERE id = ?3 RETURNING peak_equity, day_start_equity",
-            (equity, day, user_id),
+            "UPDATE users SET"
+            " peak_equity = CASE WHEN peak_equity IS NULL OR peak_equity < ? THEN ? ELSE peak_equity END,"
+            " day_start_equity = CASE WHEN day_start = ? THEN day_start_equity ELSE ? END, day_start = ?"
+            " WHERE id = ? RETURNING peak_equity, day_start_equity",
+            (equity, equity, day, equity, day, user_id),
         )
         if not rows:
             raise LookupError(f"no user {user_id}")
@@ -87,10 +87,42 @@ class UserRepository:
         rows = await self._db.fetchall("SELECT * FROM users WHERE subscribed = 1 AND blocked = 0 ORDER BY id")
         return [_user(r) for r in rows]
 
+    async def list_users(self, limit: int = 100) -> list[User]:
+        """The newest registered users first."""
+        rows = await self._db.fetchall("SELECT * FROM users ORDER BY created_at DESC, id DESC LIMIT ?", (limit,))
+        return [_user(r) for r in rows]
+
     async def counts(self) -> tuple[int, int]:
-        row = await self._db.fetchone("SELECT COUNT(*), COALESCE(SUM(subscribed = 1 AND blocked = 0), 0) FROM users")
+        row = await self._db.fetchone(
+            "SELECT COUNT(*), COUNT(CASE WHEN subscribed = 1 AND blocked = 0 THEN 1 END) FROM users"
+        )
         assert row is not None
         return int(row[0]), int(row[1])
+
+    async def record_balance(self, user_id: int, balance: float) -> float:
+        """Replace the balance with the account's as just read (live) and return the cash
+        flow: the difference from the balance as booked. Deposits and withdrawals are not
+        P&L, so the peak and the day's opening move by the same amount (one statement)."""
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute("SELECT paper_balance FROM users WHERE id = ?", (user_id,))
+            row = await cursor.fetchone()
+            if row is None:
+                raise LookupError(f"no user {user_id}")
+            flow = balance - float(row[0])
+            await conn.execute(
+                "UPDATE users SET peak_equity = peak_equity + ?, day_start_equity = day_start_equity + ?,"
+                " paper_balance = ?, updated_at = ? WHERE id = ?",
+                (flow, flow, balance, self._now(), user_id),
+            )
+        return flow
+
+    async def reset_marks(self, user_id: int) -> None:
+        """Forget the peak and the day's opening: the next mark starts them afresh (a new account)."""
+        await self._db.execute(
+            "UPDATE users SET peak_equity = NULL, day_start_equity = NULL, day_start = NULL, updated_at = ?"
+            " WHERE id = ?",
+            (self._now(), user_id),
+        )
 
     async def set_balance(self, user_id: int, balance: float) -> None:
         """Replace the balance used for sizing (live: the account's quote currency as last read)."""

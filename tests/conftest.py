@@ -4,7 +4,8 @@ service wired to the paper exchange over a hand-driven market."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from db.system import SystemRepository
 from db.trades import OrderRepository, PositionRepository
 from db.users import UserRepository
 from tests.fakes.market import FakeMarketData
+from tests.postgres import PostgresServer
 
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -100,3 +102,21 @@ def make_world(
 @pytest.fixture
 def world(db: Database, clock: ManualClock) -> World:
     return make_world(db, clock)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server for the session (tests/postgres.py). Skipped, with the reason,
+    only where the binaries are missing and not in CI (CI=true), which must run these tests."""
+    url = os.environ.get("ATRA_TEST_POSTGRES_URL")
+    if url:
+        yield PostgresServer(url)
+        return
+    try:
+        server = PostgresServer.start()
+    except RuntimeError as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"no PostgreSQL server for the PostgreSQL tests: {exc}")
+    yield server
+    server.stop()

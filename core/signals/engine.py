@@ -26,8 +26,8 @@ from core.rules.exits import ManagementRules
 from core.rules.stops import calculate_initial_stop
 from core.signals.filters import PASS, apply_filters
 from core.signals.indicators import add_indicators, higher_timeframe_trend
+from core.signals.playbooks import Playbook, default_playbook
 from core.signals.regime import Regime, classify_regimes
-from core.signals.strategy import Playbook, hybrid_playbook
 from core.timeframes import timeframe_seconds
 
 log = logging.getLogger(__name__)
@@ -54,26 +54,32 @@ class SignalPipeline:
 
     @property
     def warmup(self) -> int:
-        return self.playbook.warmup
+        """Candles of this timeframe before the first decision (the playbook's windows
+        are spans of time: 30 days are 720 candles of 1h but 180 of 4h)."""
+        return self.playbook.warmup(self.timeframe)
 
     def decide(self, candles: pd.DataFrame, higher: pd.DataFrame | None = None) -> pd.DataFrame:
         """`candles` with indicator columns and, per row, the decision: side (+1/-1/0,
         the candidate's side even when rejected), strength, regime, reason ('' for an
         accepted signal) and, for accepted rows, entry, stop, tp1, tp2, stop_type and
-        atr_multiplier. `higher`: the higher timeframe's candles, when the playbook
-        confirms on it."""
+        atr_multiplier. `higher`: the higher timeframe's candles, needed when the
+        playbook confirms on it (`htf_trend` is NaN without them)."""
         frame = add_indicators(candles)
-        if self.playbook.uses_higher_timeframe:
-            if higher is None:
-                raise ValueError(f"playbook {self.playbook.name} needs {self.higher_timeframe} candles")
+        if higher is not None:
             frame["htf_trend"] = higher_timeframe_trend(frame.index, self.timeframe, higher, self.higher_timeframe)
-        frame["regime"] = classify_regimes(frame, self.playbook.regime)
-        setup = self.playbook.strategy.signals(frame)
+        elif self.playbook.uses_higher_timeframe:
+            raise ValueError(f"playbook {self.playbook.name} needs {self.higher_timeframe} candles")
+        else:
+            frame["htf_trend"] = np.nan
+        frame["regime"] = classify_regimes(frame, self.playbook.regime, self.timeframe)
+        setup = self.playbook.strategy.signals(frame, self.timeframe)
         side = setup["side"].to_numpy()
         strength = setup["strength"].to_numpy(dtype=np.float64)
         reasons = setup["reason"].to_numpy(dtype=object)
         early = (np.arange(len(frame)) < self.warmup) & (reasons == PASS)
         reasons = np.where(early, "warmup", reasons)
+        if self.playbook.long_only:
+            reasons = np.where((side < 0) & (reasons == PASS), "long_only", reasons)
         reasons = apply_filters(frame, side, strength, reasons, self.playbook.filters)
         frame["side"], frame["strength"], frame["reason"] = side, strength, reasons
         return self._add_levels(frame)
@@ -86,15 +92,16 @@ class SignalPipeline:
         close, atr = frame["close"].to_numpy(dtype=np.float64), frame["atr_14"].to_numpy(dtype=np.float64)
         regimes = frame["regime"].to_numpy(dtype=object)
         adaptive = self.playbook.adaptive
+        reasons = reasons.copy()
         for i in np.flatnonzero((side != 0) & (reasons == PASS)):
             k = adaptive.for_regime(Regime(regimes[i])).params.stop_atr_multiplier if adaptive else None
-            stop = calculate_initial_stop(
-                float(close[i]),
-                Side.LONG if side[i] > 0 else Side.SHORT,
-                float(atr[i]),
-                self.playbook.stops,
-                k,
-            )
+            try:
+                stop = calculate_initial_stop(
+                    float(close[i]), Side.LONG if side[i] > 0 else Side.SHORT, float(atr[i]), self.playbook.stops, k
+                )
+            except ValueError:  # a stop (or a short's target) beyond zero: no sensible trade
+                reasons[i] = "stop_out_of_range"
+                continue
             lv = stop.levels
             levels["entry"][i], levels["stop"][i], levels["tp1"][i], levels["tp2"][i] = (
                 lv.entry,
@@ -104,24 +111,27 @@ class SignalPipeline:
             )
             levels["atr_multiplier"][i] = np.nan if stop.atr_multiplier is None else stop.atr_multiplier
             stop_type[i] = stop.stop_type.value
-        return frame.assign(**levels, stop_type=stop_type)
+        return frame.assign(**levels, stop_type=stop_type, reason=reasons)
+
+    @staticmethod
+    def levels_at(frame: pd.DataFrame, row: int) -> SignalLevels:
+        """Entry, stop and targets of the accepted signal at position `row` of a decided frame."""
+        columns = [frame.columns.get_loc(name) for name in ("side", "entry", "stop", "tp1", "tp2")]
+        side, entry, stop, tp1, tp2 = (frame.iat[row, c] for c in columns)
+        return SignalLevels(Side.LONG if side > 0 else Side.SHORT, float(entry), float(stop), float(tp1), float(tp2))
 
     def candidate(self, symbol: str, frame: pd.DataFrame, row: int) -> Candidate:
         """The accepted signal at position `row` of a decided frame, as the models see
         it: the frame up to and including that row."""
-        record = frame.iloc[row]
-        side = Side.LONG if record["side"] > 0 else Side.SHORT
-        levels = SignalLevels(
-            side, float(record["entry"]), float(record["stop"]), float(record["tp1"]), float(record["tp2"])
-        )
+        levels = self.levels_at(frame, row)
         return Candidate(
             symbol=symbol,
             timeframe=self.timeframe,
-            side=side,
+            side=levels.side,
             frame=frame.iloc[: row + 1],
             levels=levels,
-            regime=str(record["regime"]),
-            strength=float(record["strength"]),
+            regime=str(frame["regime"].iat[row]),
+            strength=float(frame["strength"].iat[row]),
         )
 
 
@@ -130,7 +140,7 @@ class EngineConfig:
     lookback: int = 1000  # candles fetched per scan; >= the playbook's warm-up
     higher_timeframe: str | None = None  # None: default_higher_timeframe(timeframe)
     higher_lookback: int = 300
-    playbook: Playbook = field(default_factory=hybrid_playbook)
+    playbook: Playbook = field(default_factory=default_playbook)
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,15 +176,15 @@ def scale_strength(candidate: Candidate, opinion: ModelOpinion) -> Candidate:
 def keep_passed(
     model: SignalModel, candidates: Sequence[Candidate], opinions: Sequence[ModelOpinion]
 ) -> tuple[list[Candidate], Counter[str]]:
-    """The candidates `model` passed (strength scaled), and the others counted as
-    '<model>:<reason>'."""
+    """The candidates `model` passed (strength scaled), and the others counted by the
+    model's reason (a category such as `ml_success_low_profit`, never a number)."""
     kept: list[Candidate] = []
     rejections: Counter[str] = Counter()
     for candidate, opinion in zip(candidates, opinions, strict=True):
         if opinion.passed:
             kept.append(scale_strength(candidate, opinion))
         else:
-            rejections[f"{model.name}:{opinion.reason}"] += 1
+            rejections[opinion.reason] += 1
     return kept, rejections
 
 
@@ -275,7 +285,8 @@ class SignalEngine:
             regime=candidate.regime,
             atr=atr if math.isfinite(atr) else None,
             meta={
-                "strategy": self._config.playbook.name,
+                "strategy": self._config.playbook.name,  # the playbook's name: what a track record groups by
+                "playbook": self._config.playbook.describe(),
                 "stop_type": str(last["stop_type"]),
                 "atr_multiplier": multiplier if math.isfinite(multiplier) else None,
                 "stop_pct": levels.stop_pct,

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from core.errors import UserError
-from core.models import Limits, Side, SignalDraft, SignalLevels
+from core.models import Limits, Side, SignalDraft, SignalLevels, User
 from core.ports import (
     Clock,
     MarketData,
@@ -48,6 +48,12 @@ class SystemStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class UserOverview:
+    user: User
+    open_positions: int
+
+
+@dataclass(frozen=True, slots=True)
 class PublishedSignal:
     draft: SignalDraft
     recipients: int
@@ -77,6 +83,10 @@ def parse_limit(name: str, raw: str) -> int | float:
 
 def _range(name: str, is_int: bool) -> tuple[float, bool, float, str]:
     """(low, whether low itself is allowed, high, the range in words)."""
+    if name == "probation_hold":  # 0: mark a playbook's signals on probation, 1: hold them
+        return 0, True, 1, "0…1"
+    if name == "probation_min_r":  # average R, may be below zero
+        return -5.0, True, 5.0, "-5…5"
     if is_int:
         return 0, True, 1000, "0…1000"
     if name == "max_correlation":
@@ -130,6 +140,13 @@ class AdminService:
         limits = (await self._system.limits()).replace(**{name: value})
         await self._system.save_limits(limits, admin_id, name)
         return limits
+
+    async def users(self, limit: int = 100) -> list[UserOverview]:
+        """The newest users with their open positions, for the admins' dashboard."""
+        open_by_user: dict[int, int] = {}
+        for position in await self._positions.open_positions():
+            open_by_user[position.user_id] = open_by_user.get(position.user_id, 0) + 1
+        return [UserOverview(u, open_by_user.get(u.id, 0)) for u in await self._users.list_users(limit)]
 
     def tradable_symbols(self) -> list[str]:
         available = set(self._market_data.symbols())

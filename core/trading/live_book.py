@@ -9,13 +9,17 @@ records and the events in one transaction.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import pandas as pd
+
 from core.events import Event, PositionClosed, TakeProfitHit
 from core.models import ExitReason, OrderRequest, OrderResult, OrderStatus, Position, PositionStatus, StoredOrder
 from core.rules.exits import ManagementRules
+from core.rules.stops import update_stop
 from core.trading.orders import fee_in_quote
 from core.trading.protection import parse_leg, stop_reason, target_reason
 
@@ -129,3 +133,32 @@ def close(position: Position, batch: Batch, now: datetime) -> None:
             balance=balance,
         )
     )
+
+
+def trail_stop(position: Position, candles: pd.DataFrame, rules: ManagementRules) -> float:
+    """Where the stop should be: break-even after TP1, then the ATR trail over the
+    candles closed since the last look (as the paper rules do it). Updates the extremes
+    and the last candle seen; the position's stop stays where it rests until it is moved."""
+    wanted = break_even_stop(position, rules)
+    if candles.empty:
+        return wanted
+    if position.last_candle_at is not None:
+        candles = candles[candles.index > pd.Timestamp(position.last_candle_at)]
+    atr = position.atr
+    trail = atr is not None and math.isfinite(atr) and atr > 0 and rules.trail_atr_multiplier > 0
+    for stamp, row in zip(candles.index, candles.itertuples(index=False), strict=True):
+        position.highest = max(position.highest, row.high)
+        position.lowest = min(position.lowest, row.low)
+        position.last_candle_at = stamp.to_pydatetime()
+        if position.tp1_done and trail:
+            assert atr is not None
+            wanted = update_stop(
+                position.side,
+                wanted,
+                position.highest,
+                position.lowest,
+                row.close,
+                atr,
+                rules.trail_atr_multiplier,
+            )
+    return wanted

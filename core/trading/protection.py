@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from core.models import ExitReason, OrderStatus, Position, StoredOrder
+from core.models import ExitReason, OrderRequest, OrderStatus, OrderType, Position, StoredOrder
 
 SLOT_TP1, SLOT_TP2 = "a", "b"
 _LEG = re.compile(r"^atra-p(\d+)-([ab])(\d+)-(sl|tp)$")
@@ -37,6 +37,23 @@ def leg_id(position_id: int, slot: str, generation: int, leg: str) -> str:
 
 def slot_exit_id(position_id: int, slot: str, generation: int) -> str:
     return f"{list_id(position_id, slot, generation)}-x"
+
+
+def exit_request(
+    position: Position, client_order_id: str, amount: float, reason: ExitReason = ExitReason.MANUAL
+) -> OrderRequest:
+    """A market order selling (part of) the position for `reason`."""
+    return OrderRequest(
+        client_order_id=client_order_id,
+        user_id=position.user_id,
+        symbol=position.symbol,
+        side=position.side.exit_order_side,
+        type=OrderType.MARKET,
+        amount=amount,
+        reduce_only=True,
+        position_id=position.id,
+        purpose=reason.value,
+    )
 
 
 def target_of(position: Position, slot: str) -> float:

@@ -1,5 +1,6 @@
-"""The connection's transactions under cancellation: a task cancelled while its BEGIN is
-on its way must not leave a transaction open that swallows everyone else's writes."""
+"""SQLite's own connection: WAL with full sync, and transactions under cancellation (a task
+cancelled while its BEGIN is on its way must not leave a transaction open that swallows
+everyone else's writes)."""
 
 from __future__ import annotations
 
@@ -34,3 +35,12 @@ async def test_a_transaction_cancelled_at_begin_leaves_no_transaction_open(tmp_p
     assert await SystemRepository(reopened, ManualClock(T0)).get_value("after") == "1"
     assert await SystemRepository(reopened, ManualClock(T0)).get_value("tx") is None
     await reopened.close()
+
+
+async def test_sqlite_runs_in_wal_mode_with_full_sync(tmp_path: Path) -> None:
+    db = Database(tmp_path / "atra.sqlite3")
+    await db.connect()
+    journal, synchronous = await db.fetchone("PRAGMA journal_mode"), await db.fetchone("PRAGMA synchronous")
+    assert journal is not None and journal[0] == "wal"
+    assert synchronous is not None and synchronous[0] == 2  # FULL
+    await db.close()

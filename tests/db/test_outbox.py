@@ -1,4 +1,4 @@
-"""The outbox on a real SQLite file: order, one chat's messages never overtaking each
+"""The outbox on both backends: order, one chat's messages never overtaking each
 other, the claim before a send, and rows left in doubt by a crash."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from core.events import Alert, OrderFilled, StopMoved
-from db.database import Database
 from db.outbox import OutboxRepository
+from db.sql import SqlDatabase
 from tests.conftest import T0
 
 
@@ -19,7 +19,7 @@ def filled(user: int) -> OrderFilled:
     return OrderFilled(user, None, 1, "BTC/USDT", "long", 1.0, 100.0, 0.1, 90.0, 110.0, 120.0)
 
 
-async def test_due_is_most_urgent_first_then_oldest(db: Database) -> None:
+async def test_due_is_most_urgent_first_then_oldest(db: SqlDatabase) -> None:
     outbox = OutboxRepository(db)
     await outbox.enqueue([StopMoved(1, 1, "BTC/USDT", 90.0, 95.0), alert(2, 1), filled(3)], T0)
     items = await outbox.due(T0, 10)
@@ -27,7 +27,7 @@ async def test_due_is_most_urgent_first_then_oldest(db: Database) -> None:
     assert all(i.enqueued_at is not None and i.language is None and not i.blocked for i in items)
 
 
-async def test_a_chat_waits_behind_its_message_in_flight_or_in_retry(db: Database) -> None:
+async def test_a_chat_waits_behind_its_message_in_flight_or_in_retry(db: SqlDatabase) -> None:
     outbox = OutboxRepository(db)
     await outbox.enqueue([alert(1, 1), alert(1, 2), alert(2, 1)], T0)
     first, second, other = await outbox.due(T0, 10)
@@ -41,14 +41,14 @@ async def test_a_chat_waits_behind_its_message_in_flight_or_in_retry(db: Databas
     assert retried.attempts == 1
 
 
-async def test_a_long_queue_in_one_chat_does_not_crowd_out_the_others(db: Database) -> None:
+async def test_a_long_queue_in_one_chat_does_not_crowd_out_the_others(db: SqlDatabase) -> None:
     outbox = OutboxRepository(db)
     await outbox.enqueue([alert(1, n) for n in range(10)] + [alert(2, 1), alert(3, 1)], T0)
     items = await outbox.due(T0, 5, per_chat=3)
     assert [i.user_id for i in items] == [1, 1, 1, 2, 3]
 
 
-async def test_old_delivered_rows_are_purged(db: Database) -> None:
+async def test_old_delivered_rows_are_purged(db: SqlDatabase) -> None:
     outbox = OutboxRepository(db)
     await outbox.enqueue([alert(1, 1), alert(2, 1)], T0)
     sent, pending = await outbox.due(T0, 10)
@@ -57,7 +57,7 @@ async def test_old_delivered_rows_are_purged(db: Database) -> None:
     assert [i.id for i in await outbox.due(T0, 10)] == [pending.id]
 
 
-async def test_a_429_is_not_counted_as_a_failed_attempt(db: Database) -> None:
+async def test_a_429_is_not_counted_as_a_failed_attempt(db: SqlDatabase) -> None:
     outbox = OutboxRepository(db)
     await outbox.enqueue([alert(1, 1)], T0)
     (item,) = await outbox.due(T0, 10)
@@ -69,7 +69,7 @@ async def test_a_429_is_not_counted_as_a_failed_attempt(db: Database) -> None:
     assert row is not None and row[0] == 1
 
 
-async def test_rows_claimed_by_a_dead_process_are_sent_again_and_counted(db: Database) -> None:
+async def test_rows_claimed_by_a_dead_process_are_sent_again_and_counted(db: SqlDatabase) -> None:
     outbox = OutboxRepository(db)
     await outbox.enqueue([alert(1, 1), alert(2, 1), alert(3, 1)], T0)
     one, two, three = await outbox.due(T0, 10)
@@ -85,7 +85,7 @@ async def test_rows_claimed_by_a_dead_process_are_sent_again_and_counted(db: Dat
     assert backlog.depth == 2 and backlog.in_flight == 0
 
 
-async def test_held_kinds_do_not_count_in_the_backlog(db: Database) -> None:
+async def test_held_kinds_do_not_count_in_the_backlog(db: SqlDatabase) -> None:
     outbox = OutboxRepository(db)
     await outbox.enqueue([alert(1, 1)], T0)
     assert (await outbox.backlog()).depth == 1

@@ -1,0 +1,31 @@
+"""What live positions need of the exchange and of the key store, beyond core.ports."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from core.models import OrderRequest, OrderResult, ProtectiveOrders
+from core.ports import Exchange, OnSent
+
+
+class LiveExchange(Exchange, Protocol):
+    """What live positions need of the exchange beyond the Exchange port."""
+
+    async def create_protective_oco(
+        self,
+        stop: OrderRequest,
+        take_profit: OrderRequest,
+        list_client_order_id: str | None = None,
+        current_price: float | None = None,
+        on_sent: OnSent | None = None,
+    ) -> ProtectiveOrders: ...
+
+    async def fetch_open_orders(self, user_id: int, symbol: str) -> list[OrderResult]: ...
+
+    async def tradable_amount(self, symbol: str, amount: float, price: float) -> float: ...
+
+    async def last_price(self, symbol: str) -> float: ...
+
+
+class Keyring(Protocol):
+    async def has(self, user_id: int) -> bool: ...
