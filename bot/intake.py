@@ -13,7 +13,8 @@ a crash, and one user's flood bounded.
   may also send an update again when the process died before acknowledging it: it is
   recognised by its id and not handled twice. When the database refuses the write (locked
   by another process, disk full), the update is handled without being kept, and the
-  inbox tries again half a minute later: answering beats remembering.
+  inbox tries again half a minute later: answering beats remembering. A /connect message is
+  never kept (it carries API keys in clear): after a crash the user sends it again.
 - **One user cannot stall everyone.** At most `per_user` of one user's updates are handled
   at a time (a handler waiting for its reply's turn in the chat counts). The excess is
   dropped and marked done, with one "slow down" reply per episode (a pressed button gets it
@@ -37,6 +38,7 @@ from telegram.error import TelegramError
 from telegram.ext import BaseUpdateProcessor, ExtBot
 
 from bot.i18n import language_for, t
+from bot.logging_setup import is_connect_command
 from core.ports import UserRepository
 from db.inbox import InboxRepository
 
@@ -100,8 +102,9 @@ class Intake:
     async def keep(self, update: Update) -> bool:
         """Store the update; False if it was stored before (a repeat from Telegram)."""
         now = time.monotonic()
-        if now < self._store_again_at:
-            return True
+        message = update.effective_message
+        if now < self._store_again_at or (message is not None and is_connect_command(message.text)):
+            return True  # /connect carries API keys: never kept in clear (after a crash it is sent again)
         try:
             new = await self._inbox.store(update.update_id, json.dumps(update.to_dict(), separators=(",", ":")))
             if now >= self._next_purge:
