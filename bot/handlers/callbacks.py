@@ -4,6 +4,7 @@ answered, whatever happens."""
 from __future__ import annotations
 
 import logging
+import re
 
 from telegram import CallbackQuery, Update
 from telegram.ext import Application, CallbackQueryHandler
@@ -32,15 +33,23 @@ _ACTIONS = (
 )
 
 
+_ID = re.compile(rf"[0-9]{{1,{_MAX_ID_DIGITS}}}")  # ASCII digits only: "²".isdigit() is True
+
+
+def parse_id(text: str) -> int | None:
+    """A row id or page number from callback data: ASCII digits only, at most 18; else None."""
+    return int(text) if _ID.fullmatch(text) else None
+
+
 def parse_button(data: str) -> tuple[str, int]:
     """(action, id) from callback data, or UserError('button_stale')."""
     if data == CLOSE_CANCEL:
         return "close_cancel", 0
     for prefix, action in _ACTIONS:
         if data.startswith(prefix):
-            digits = data[len(prefix) :]
-            if digits.isdigit() and len(digits) <= _MAX_ID_DIGITS:
-                return action, int(digits)
+            ident = parse_id(data[len(prefix) :])
+            if ident is not None:
+                return action, ident
     raise UserError("button_stale")
 
 
