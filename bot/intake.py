@@ -8,13 +8,14 @@ a crash, and one user's flood bounded.
   queues every update not marked done. An update is marked done when its handling ends
   (or when it is dropped on purpose). A crash during handling therefore handles that
   update again after the restart: the handlers are safe to repeat (Confirm, Skip and Close
-  claim their row once; /start, /connect, /setlimit, /pause end in the same state) except
-  an admin's /signal, which is not repeated after a restart (`Intake.is_replay`). Telegram
-  may also send an update again when the process died before acknowledging it: it is
-  recognised by its id and not handled twice. When the database refuses the write (locked
-  by another process, disk full), the update is handled without being kept, and the
-  inbox tries again half a minute later: answering beats remembering. A /connect message is
-  never kept (it carries API keys in clear): after a crash the user sends it again.
+  claim their row once; /start, /setlimit, /pause end in the same state) except an admin's
+  /signal, which is not repeated after a restart: the admin is told to send it again.
+  Telegram may also send an update again when the process died before acknowledging it: it
+  is recognised by its id and not handled twice. When the database refuses the write or is
+  too busy to take it within a second (another process holds the write lock, disk full),
+  the update is handled without being kept, and the inbox tries again ten seconds later:
+  answering beats remembering. A /connect message is never kept (it carries API keys in
+  clear): after a crash the user sends it again.
 - **One user cannot stall everyone.** At most `per_user` of one user's updates are handled
   at a time (a handler waiting for its reply's turn in the chat counts). The excess is
   dropped and marked done, with one "slow down" reply per episode (a pressed button gets it
@@ -45,9 +46,11 @@ from db.inbox import InboxRepository
 log = logging.getLogger(__name__)
 
 #: How long the inbox stops trying after the database refused a write.
-_RETRY_STORE_AFTER = 30.0
+_RETRY_STORE_AFTER = 10.0
 _PURGE_EVERY = 3600.0
 _KEEP_DONE = 2 * 86_400.0
+#: Commands not handled again after a restart (each time they run, they do something new).
+NOT_REPEATED = frozenset({"signal"})
 
 
 class InboxQueue(asyncio.Queue):  # type: ignore[type-arg]
@@ -94,9 +97,18 @@ class Intake:
             log.warning("%d update(s) received before the last stop were not handled: handling them now", len(pending))
         return len(pending)
 
-    def is_replay(self, update: Update) -> bool:
-        """Received by an earlier run (handled again after a restart)."""
-        return update.update_id in self._replayed
+    def not_repeated(self, update: Update) -> bool:
+        """Received by an earlier run and one of the commands not handled twice."""
+        if update.update_id not in self._replayed or update.effective_message is None:
+            return False
+        words = (update.effective_message.text or "").split()
+        return bool(words) and words[0].startswith("/") and words[0][1:].split("@")[0].lower() in NOT_REPEATED
+
+    async def tell_not_repeated(self, update: Update) -> None:
+        chat, user = update.effective_chat, update.effective_user
+        if chat is not None and user is not None and self._bot is not None:
+            language = await self._language(user.id, update)
+            self._spawn(self._bot.send_message(chat.id, t(language, "not_repeated_after_restart")))
 
     # ------------------------------------------------------------------ inbox
     async def keep(self, update: Update) -> bool:
@@ -107,12 +119,16 @@ class Intake:
             return True  # /connect carries API keys: never kept in clear (after a crash it is sent again)
         try:
             new = await self._inbox.store(update.update_id, json.dumps(update.to_dict(), separators=(",", ":")))
-            if now >= self._next_purge:
+            if new is not None and now >= self._next_purge:
                 self._next_purge = now + _PURGE_EVERY
                 await self._inbox.purge(time.time() - _KEEP_DONE)
-        except sqlite3.OperationalError as exc:  # locked by another process, disk full, read-only
+        except sqlite3.OperationalError as exc:  # disk full, read-only
+            new, reason = None, str(exc)
+        else:
+            reason = "the database is busy"
+        if new is None:  # another process holds the write lock, or this one's writes queue up
             self._store_again_at = now + _RETRY_STORE_AFTER
-            log.warning("could not keep update %s in the inbox (%s): handling it anyway", update.update_id, exc)
+            log.warning("could not keep update %s in the inbox (%s): handling it anyway", update.update_id, reason)
             return True
         if new:
             self._kept.add(update.update_id)
@@ -121,11 +137,13 @@ class Intake:
     async def finished(self, update_id: int) -> None:
         if update_id not in self._kept:
             return
-        try:
-            await self._inbox.done(update_id)
-        except sqlite3.OperationalError as exc:
-            log.warning("could not mark update %s done (%s): a restart may handle it again", update_id, exc)
         self._kept.discard(update_id)
+        try:
+            marked = await self._inbox.done(update_id)
+        except sqlite3.OperationalError:  # disk full, read-only
+            marked = False
+        if not marked:
+            log.warning("could not mark update %s done (database busy): a restart may handle it again", update_id)
 
     # ------------------------------------------------------------------ per-user bound
     def admit(self, user_id: int) -> bool:
@@ -189,7 +207,11 @@ class IntakeProcessor(BaseUpdateProcessor):
             await coroutine
             return
         user = update.effective_user
-        if user is None:
+        if self._intake.not_repeated(update):
+            if asyncio.iscoroutine(coroutine):
+                coroutine.close()
+            await self._intake.tell_not_repeated(update)
+        elif user is None:
             await coroutine
         elif not self._intake.admit(user.id):
             if asyncio.iscoroutine(coroutine):

@@ -225,6 +225,10 @@ class TelegramRateLimiter(BaseRateLimiter[Bulk]):
         chat.held_until = max(chat.held_until, self._clock() + seconds)
         log.warning("telegram asked to wait %.1fs for chat %s: that chat waits", seconds, chat_id)
 
+    def open_bulk(self) -> None:
+        """Take worker calls again (the worker started anew)."""
+        self._bulk_closed = False
+
     def close_bulk(self) -> None:
         """Refuse worker calls from now on, and release the waiting ones with LimiterClosed
         (they were never sent). Replies still go. Used when the worker stops."""

@@ -18,6 +18,7 @@ from bot.dashboard import start_dashboard, sync_menu_button
 from bot.intake import Intake
 from bot.jobs import schedule_jobs
 from bot.ratelimit import TelegramLimits, TelegramRateLimiter
+from bot.supervise import admin_alert
 from core.ports import Clock, Exchange, MarketData
 from core.settings import Settings
 from db.database import Database
@@ -76,7 +77,8 @@ class Runtime:
         if recovered:
             log.warning("recovered %d confirmation(s) interrupted by the last stop", recovered)
         self._running = True
-        parts.delivery.start().add_done_callback(_log_task_end)
+        alert = admin_alert(app.bot, settings.admin_ids, parts.services.users)  # a dead worker is told directly
+        parts.delivery.start(alert).add_done_callback(_log_task_end)
         await parts.observability.start()
         if self.overrides.schedule_jobs:
             schedule_jobs(

@@ -31,6 +31,7 @@ from bot.charts import SignalCharts
 from bot.delivery.attempt import DeliveryObserver, MessageAttempt, Outcome, RetryPolicy
 from bot.delivery.sending import MessageSender
 from bot.ratelimit import Bulk, TelegramRateLimiter
+from bot.supervise import WorkerAlert, supervise
 from core.events import SignalIssued
 from core.ports import Clock, SystemRepository, UserRepository
 from db.outbox import OutboxItem, OutboxRepository
@@ -59,6 +60,7 @@ class DeliveryWorker:
         max_attempts: int = 30,
         stop_timeout: float = 5.0,
         keep_delivered: timedelta = timedelta(days=7),
+        restart_base: float = 1.0,
     ) -> None:
         self._outbox = outbox
         self._system = system
@@ -69,6 +71,7 @@ class DeliveryWorker:
         self._idle_poll = idle_poll
         self._stop_timeout = stop_timeout
         self._keep_delivered = keep_delivered.total_seconds()
+        self._restart_base = restart_base  # first wait before a dead worker is restarted; doubles
         self._attempt = MessageAttempt(
             MessageSender(bot, charts),
             outbox,
@@ -107,10 +110,15 @@ class DeliveryWorker:
         return self._attempt.counts.per_second()
 
     # ------------------------------------------------------------------ lifecycle
-    def start(self) -> asyncio.Task[None]:
-        """Run the worker in a task it owns."""
+    def start(self, alert: WorkerAlert | None = None) -> asyncio.Task[None]:
+        """Run the worker in a task it owns, supervised: restarted with doubling waits when
+        it dies, the admins told once per episode through `alert` (bot/supervise.py)."""
         self._stopping = False
-        self._task = asyncio.create_task(self.run(), name="delivery-worker")
+        self._limiter.open_bulk()
+        self._task = asyncio.create_task(
+            supervise("delivery", self.run, alert=alert, stopping=lambda: self._stopping, base=self._restart_base),
+            name="delivery-worker",
+        )
         return self._task
 
     async def stop(self) -> None:

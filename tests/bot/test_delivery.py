@@ -56,8 +56,10 @@ def signal_sends(fake: FakeBotApi, users: range | None = None) -> list[Call]:
     return [c for c in fake.sent() if c.params.get("reply_markup") and (users is None or c.chat_id in users)]
 
 
-async def publish(bot: RunningBot, symbol: str = "BTC/USDT", stop: float = 90.0) -> None:
-    await bot.services.admin.manual_signal(symbol, Side.LONG, stop, [110.0, 120.0])
+async def publish(
+    bot: RunningBot, symbol: str = "BTC/USDT", stop: float = 90.0, targets: tuple[float, ...] = (110.0, 120.0)
+) -> None:
+    await bot.services.admin.manual_signal(symbol, Side.LONG, stop, list(targets))
 
 
 def outbox_rows(tmp_path: Path, sql: str) -> list[tuple]:  # type: ignore[type-arg]
@@ -252,7 +254,7 @@ async def test_signals_overtake_routine_messages_already_queued(
         )
         bot.services.delivery.wake()
         await fake.wait_for(lambda: len(fake.sent()) >= 5, timeout=5)
-        await publish(bot, "ETH/USDT", stop=45.0)  # a text signal: no chart to draw first
+        await publish(bot, "ETH/USDT", 45.0, (55.0, 60.0))  # a text signal: no chart to draw first
         await fake.wait_for(lambda: len([c for c in fake.sent() if c.chat_id in readers]) == len(readers), timeout=10)
     order = [c.chat_id for c in fake.sent()]
     assert order.index(ALICE) < len(order) - 20  # the signal went while most of the backlog still waited

@@ -1,61 +1,20 @@
 """`python -m bot` as a real process: refuses to start without a token, runs the replay
-engine end to end against the fake Bot API, stops cleanly on SIGTERM, and resumes after a
-restart with its state."""
+engine end to end against the fake Bot API, stops cleanly on SIGTERM, resumes after a
+restart with its state, waits for an unreachable Telegram instead of dying, and handles
+after a kill -9 the updates it had received but not handled."""
 
 from __future__ import annotations
 
 import asyncio
-import itertools
-import os
 import signal
+import socket
 import sqlite3
-import sys
 from pathlib import Path
 
-from core.settings import Settings
+from tests.bot.processes import clean_env, replay_env, run_bot
 from tests.fakes.bot_api import FakeBotApi
 
-ROOT = Path(__file__).resolve().parents[2]
 USER = 5001
-
-
-def clean_env(**values: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k.lower() not in Settings.model_fields}
-    env["PYTHONPATH"] = str(ROOT)
-    env.update(values)
-    return env
-
-
-class BotProcess:
-    """`python -m bot` with its output in a file: a pipe nobody reads until the end fills
-    up with DEBUG lines and stops the bot in the middle of a write."""
-
-    def __init__(self, process: asyncio.subprocess.Process, log: Path) -> None:
-        self.process, self.log = process, log
-
-    @property
-    def returncode(self) -> int | None:
-        return self.process.returncode
-
-    def send_signal(self, sig: int) -> None:
-        self.process.send_signal(sig)
-
-    async def communicate(self) -> tuple[bytes, bytes]:
-        """Wait for the end; (b"", everything it wrote)."""
-        await self.process.wait()
-        return b"", self.log.read_bytes()
-
-
-_RUNS = itertools.count()
-
-
-async def run_bot(env: dict[str, str], cwd: Path) -> BotProcess:
-    log = cwd / f"bot-{next(_RUNS)}.log"
-    with log.open("wb") as out:  # noqa: ASYNC230 - opening a local file for the child's output
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", cwd=cwd, env=env, stdout=out, stderr=asyncio.subprocess.STDOUT
-        )
-    return BotProcess(process, log)
 
 
 async def test_refuses_to_start_without_a_token(tmp_path: Path) -> None:
@@ -66,21 +25,13 @@ async def test_refuses_to_start_without_a_token(tmp_path: Path) -> None:
 
 
 async def test_replay_signal_confirm_sigterm_and_restart(fake: FakeBotApi, tmp_path: Path) -> None:
-    env = clean_env(
-        TELEGRAM_BOT_TOKEN=fake.token,
-        TELEGRAM_API_BASE_URL=fake.base_url,
-        DATABASE_PATH=str(tmp_path / "atra.sqlite3"),
-        MARKET_DATA="replay",
-        REPLAY_DIR=str(ROOT / "data" / "ohlcv"),
-        # The hybrid playbook (long-only, spot) finds a BTC/USD long on the 2019-03-08 06:00 candle.
-        # It closes 3 s after the replay clock starts and is the last closed candle for 6 s more:
-        # a scan every second sees it however long the start takes.
-        REPLAY_START="2019-03-08T06:30:00Z",
-        REPLAY_SPEED="600",
-        SCAN_INTERVAL_SECONDS="1",
-        SYMBOLS="BTC/USD",
+    # The hybrid playbook (long-only, spot) finds a BTC/USD long on the 2019-03-08 06:00 candle.
+    # It closes 3 s after the replay clock starts and is the last closed candle for 6 s more:
+    # a scan every second sees it however long the start takes.
+    env = replay_env(
+        fake,
+        tmp_path / "atra.sqlite3",
         SIGNAL_TTL_SECONDS="86400",
-        ML_FILTERS="false",  # the engine's own rules find this signal; the models are tested elsewhere
         MAX_PRICE_DRIFT_PCT="5",
         MONITOR_INTERVAL_SECONDS="0.5",
         LOG_LEVEL="DEBUG",
@@ -139,3 +90,68 @@ async def test_unreachable_exchange_stops_the_start_with_a_clear_message(fake: F
     assert process.returncode == 1
     assert b"ATRA cannot start: exchange binance is unreachable" in stderr
     assert fake.token.encode() not in stderr
+
+
+async def test_an_unreachable_telegram_is_waited_for_with_one_line_per_try(tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a port nothing listens on yet; the fake Bot API takes it later
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    fake = FakeBotApi()
+    env = replay_env(fake, tmp_path / "atra.sqlite3", TELEGRAM_API_BASE_URL=f"http://127.0.0.1:{port}/bot")
+    process = await run_bot(env, tmp_path)
+    try:
+        for _ in range(600):  # until it has tried and failed twice
+            if process.output.count("is unreachable") >= 2 or process.returncode is not None:
+                break
+            await asyncio.sleep(0.1)
+        assert process.returncode is None, process.output  # still there, waiting
+        await fake.start(port)  # the network is back
+        fake.inject_message(USER, "/start")
+        await fake.wait_for(lambda: fake.sent(USER), timeout=60)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.communicate(), timeout=15)
+        await fake.stop()
+    assert process.returncode == 0
+    output = process.output
+    tries = [line for line in output.splitlines() if "is unreachable" in line]
+    assert len(tries) >= 2 and "Traceback" not in output
+    assert f"the Telegram Bot API at http://127.0.0.1:{port}/bot is unreachable" in tries[0]
+    assert "trying again in 2 s" in tries[0] and "trying again in 4 s" in tries[1]  # the wait doubles
+    assert fake.token not in output
+
+
+async def test_updates_received_but_not_handled_are_handled_after_a_kill(fake: FakeBotApi, tmp_path: Path) -> None:
+    users = (6001, 6002, 6003)
+    env = replay_env(fake, tmp_path / "atra.sqlite3", REPLAY_START="2019-03-20T00:00:00Z")
+    for user in users:
+        fake.delay("sendMessage", 60, chat_id=user)  # the answers hang: the updates are being handled
+    process = await run_bot(env, tmp_path)
+    try:
+        await fake.wait_for(lambda: any(c.method == "getUpdates" for c in fake.calls), timeout=120)
+        ids = [fake.inject_message(user, "/help") for user in users]
+        # Telegram is told they arrived: the next getUpdates asks from beyond the last of them.
+        await fake.wait_for(lambda: all(u["update_id"] not in ids for u in fake.pending_updates), timeout=30)
+        await fake.wait_for(lambda: len([c for c in fake.calls if c.method == "sendMessage"]) >= 3, timeout=30)
+    finally:
+        process.process.kill()  # kill -9: nothing is finished, nothing is saved on the way out
+        await process.process.wait()
+    with sqlite3.connect(tmp_path / "atra.sqlite3") as conn:
+        kept = conn.execute("SELECT update_id FROM inbox WHERE done_at IS NULL ORDER BY update_id").fetchall()
+    assert [row[0] for row in kept] == ids
+    for user in users:
+        fake.delay("sendMessage", 0, chat_id=user)
+    before = len(fake.calls)
+    restarted = await run_bot(env, tmp_path)
+    try:
+        await fake.wait_for(lambda: all(_answered(fake, user, before) for user in users), timeout=120)
+    finally:
+        restarted.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(restarted.communicate(), timeout=15)
+    assert all(_answered(fake, user, before) == 1 for user in users)  # each handled once more, not twice
+    with sqlite3.connect(tmp_path / "atra.sqlite3") as conn:
+        assert conn.execute("SELECT COUNT(*) FROM inbox WHERE done_at IS NULL").fetchone()[0] == 0
+
+
+def _answered(fake: FakeBotApi, user: int, since: int) -> int:
+    return len([c for c in fake.calls[since:] if c.method == "sendMessage" and c.chat_id == user and c.ok])

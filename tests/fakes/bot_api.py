@@ -221,14 +221,15 @@ class FakeBotApi:
         """Value for ``ApplicationBuilder.base_file_url()`` (downloads are not served)."""
         return f"http://127.0.0.1:{self.port}/file/bot"
 
-    async def start(self) -> None:
-        """Bind a free port on 127.0.0.1 and start serving."""
+    async def start(self, port: int = 0) -> None:
+        """Bind `port` (default: a free one) on 127.0.0.1 and start serving."""
         app = web.Application(client_max_size=50 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
         self.port, self._closing, self._event = sock.getsockname()[1], False, asyncio.Event()
         await web.SockSite(self._runner, sock).start()
 
@@ -291,8 +292,9 @@ class FakeBotApi:
 
     # ------------------------------------------------------------------ injection
     def inject_update(self, update: dict[str, Any]) -> int:
-        """Queue a raw update (``update_id`` is assigned); returns the update id."""
-        update = {**update, "update_id": next(self._ids)}
+        """Queue a raw update (``update_id`` is assigned unless it has one: Telegram sending
+        an update again); returns the update id."""
+        update = {**update, "update_id": update.get("update_id") or next(self._ids)}
         self._updates.append(update)
         self._event.set()
         return update["update_id"]
