@@ -27,6 +27,7 @@ from core.models import (
     User,
     UserSignal,
 )
+from core.prefs import UserPrefs
 
 
 class Clock(Protocol):
@@ -69,10 +70,12 @@ class Exchange(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Allocation:
-    """One subscriber's share of a signal: the quantity sized for them."""
+    """One subscriber's share of a signal: the quantity sized for them. With `refusal`
+    (a catalogue key) the row is stored already rejected: the user cannot take it."""
 
     user_id: int
     quantity: float
+    refusal: str | None = None
 
 
 class UserRepository(Protocol):
@@ -88,6 +91,11 @@ class UserRepository(Protocol):
     async def set_risk_pct(self, user_id: int, risk_pct: float | None) -> None: ...
 
     async def mark_blocked(self, user_id: int) -> None: ...
+
+    async def set_prefs(self, user_id: int, prefs: UserPrefs) -> None: ...
+
+    async def equity_marks(self, day: str) -> dict[int, tuple[float | None, float | None]]:
+        """Every user's (peak equity, today's starting equity or None), read only."""
 
     async def mark_equity(self, user_id: int, equity: float, day: str) -> tuple[float, float]:
         """Record equity seen today; return (peak equity, today's opening equity)."""
@@ -147,7 +155,9 @@ class SignalRepository(Protocol):
 
     async def active_for_user(self, user_id: int, now: datetime) -> list[UserSignal]: ...
 
-    async def expire_due(self, now: datetime) -> int: ...
+    async def expire_due(self, now: datetime, make_event: Callable[[int, int], Event] | None = None) -> int:
+        """Expire pending rows past their time, queueing `make_event(id, user)` for each
+        whose message was sent."""
 
     async def stuck_confirmed(self) -> list[UserSignal]: ...
 

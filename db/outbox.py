@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from core.events import Event, to_payload
+from core.events import Event, SignalEnded, to_payload
 from db.database import to_db_time
 from db.sql import Connection, SqlDatabase
 
@@ -157,10 +157,14 @@ class OutboxRepository:
             )
             user_signal_id = item.payload.get("user_signal_id")
             if item.kind == "signal" and user_signal_id is not None and message_id is not None:
-                await conn.execute(
-                    "UPDATE user_signals SET message_id = ?, message_is_photo = ? WHERE id = ?",
+                cursor = await conn.execute(
+                    "UPDATE user_signals SET message_id = ?, message_is_photo = ? WHERE id = ?"
+                    " RETURNING state, user_id",
                     (message_id, int(delivered_as == "photo"), user_signal_id),
                 )
+                rows = await cursor.fetchall()
+                if rows and rows[0][0] == "expired":  # it expired while on its way: its buttons go too
+                    await queue_events(conn, [SignalEnded(int(rows[0][1]), int(user_signal_id), "expired")], now)
 
     async def retry_later(self, item: OutboxItem, not_before: datetime, error: str, *, rate_limited: bool) -> None:
         """Unclaim and hold until `not_before`; a 429 is counted apart from failed attempts."""

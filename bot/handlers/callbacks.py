@@ -3,9 +3,11 @@ answered, whatever happens."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from telegram import CallbackQuery, Update
+from telegram.error import BadRequest
 from telegram.ext import Application, CallbackQueryHandler
 
 from bot.context import BotContext, error_text, user_language
@@ -29,6 +31,12 @@ _ACTIONS = (
     (SKIP_PREFIX, "skip"),
     (CLOSE_ASK_PREFIX, "close_ask"),
     (CLOSE_SURE_PREFIX, "close"),
+)
+
+
+#: Answers that mean the pressed signal can no longer be taken.
+_ENDED_STATES = frozenset(
+    f"signal_state_{state}" for state in ("confirmed", "executed", "skipped", "expired", "rejected")
 )
 
 
@@ -103,6 +111,9 @@ async def on_button(update: Update, context: BotContext) -> None:
             await query.edit_message_reply_markup(reply_markup=None)
     except UserError as exc:
         await query.answer(error_text(language, exc)[:200], show_alert=True)
+        if exc.key in _ENDED_STATES:  # the press found the signal over: its buttons go
+            with contextlib.suppress(BadRequest):  # already gone ("not modified")
+                await query.edit_message_reply_markup(reply_markup=None)
     except RetryableExchangeError as exc:
         log.warning("button %r: exchange unavailable: %s", query.data, exc)
         await query.answer(t(language, "exchange_unavailable")[:200], show_alert=True)

@@ -9,10 +9,11 @@ One facade over the steps, each in its own module and sharing one `TradingContex
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 
-from core.errors import UserError
-from core.events import PositionClosed
+from core.errors import RetryableExchangeError, UserError
+from core.events import PositionClosed, SignalEnded
 from core.models import Limits, SignalDraft, SignalState, User, UserSignal
 from core.ports import (
     Clock,
@@ -33,6 +34,12 @@ from core.trading.execution import Execution, Executor, entry_client_order_id
 from core.trading.fanout import FanOut, size_for
 from core.trading.monitor import Monitor, PositionView
 from core.trading.recovery import Recovery
+
+log = logging.getLogger(__name__)
+
+#: Refusals after which a signal cannot be taken: its row is rejected, its buttons go. (A
+#: pause is the admins' to lift: a signal refused while paused stays confirmable.)
+_FINAL_REFUSALS = ("risk_",)
 
 __all__ = [
     "USER_RISK_CAP_PCT",
@@ -118,8 +125,24 @@ class TradingService:
     # --------------------------------------------------------------- signals
 
     async def publish(self, draft: SignalDraft) -> list[UserSignal] | None:
-        """Store the signal once; a sized row and a message per reachable subscriber."""
-        return await self._fanout.publish(draft)
+        """Store the signal once; a sized row and a message per reachable subscriber.
+        Users with auto-execution on then confirm it at once, as a press would."""
+        published = await self._fanout.publish(draft)
+        if published is None:
+            return None
+        rows, auto = published
+        for row in rows:
+            if row.user_id in auto:
+                await self._auto_confirm(row)
+        return rows
+
+    async def _auto_confirm(self, row: UserSignal) -> None:
+        try:
+            await self.confirm(row.id, row.user_id)
+        except UserError as exc:
+            log.info("auto-execution of signal row %s refused: %s", row.id, exc.key)
+        except RetryableExchangeError as exc:
+            log.warning("auto-execution of signal row %s: exchange unavailable (%s)", row.id, exc)
 
     @staticmethod
     def size_for(user: User, entry: float, stop: float, limits: Limits, closed_pnls: Sequence[float]) -> SizeDecision:
@@ -137,13 +160,39 @@ class TradingService:
         return row
 
     async def expire_signals(self) -> int:
-        return await self._signals.expire_due(self._ctx.clock.now())
+        """Expire due rows; each expired signal's message loses its buttons."""
+        count = await self._signals.expire_due(
+            self._ctx.clock.now(), lambda row_id, user_id: SignalEnded(user_id, row_id, SignalState.EXPIRED.value)
+        )
+        if count:
+            self._ctx.wake()
+        return count
 
     # -------------------------------------------------------------- confirm
 
     async def confirm(self, user_signal_id: int, user_id: int) -> Execution:
-        """Check, claim the row pending -> confirmed atomically, execute the entry."""
-        return await self._confirmation.confirm(user_signal_id, user_id)
+        """Check, claim the row pending -> confirmed atomically, execute the entry. A
+        refusal by a risk limit rejects the row;
+        a row that ends here (rejected, expired) has its message's buttons removed."""
+        try:
+            return await self._confirmation.confirm(user_signal_id, user_id)
+        except UserError as exc:
+            await self._after_refusal(user_signal_id, user_id, exc)
+            raise
+
+    async def _after_refusal(self, user_signal_id: int, user_id: int, exc: UserError) -> None:
+        ctx = self._ctx
+        row = await ctx.signals.get_user_signal(user_signal_id)
+        if row is None or row.user_id != user_id:
+            return
+        ended = row.state if row.state is SignalState.EXPIRED and exc.key == "signal_state_expired" else None
+        if row.state is SignalState.PENDING and exc.key.startswith(_FINAL_REFUSALS):
+            now = ctx.clock.now()
+            if await self._signals.transition(row.id, user_id, SignalState.PENDING, SignalState.REJECTED, now, exc.key):
+                ended = SignalState.REJECTED
+        if ended is not None and row.message_id is not None:
+            await self._outbox.enqueue([SignalEnded(user_id, row.id, ended.value)], ctx.clock.now())
+            ctx.wake()
 
     # -------------------------------------------------------------- monitor
 

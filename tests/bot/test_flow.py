@@ -116,7 +116,8 @@ async def test_double_and_forged_presses_execute_once(bot: RunningBot) -> None:
     ids = await publish(bot, (ALICE, BOB))
     confirm = buttons(bot, ALICE, ids[ALICE])[0]
     forged = await press(bot, BOB, confirm, ids[ALICE], owner=ALICE)  # Bob replays Alice's callback data
-    assert "not yours" in forged["text"]
+    # A stale or foreign button says the signal is gone, never "not yours" (nothing leaks).
+    assert "expired or is no longer available" in forged["text"] and "yours" not in forged["text"]
     first = await press(bot, ALICE, confirm, ids[ALICE])
     second = await press(bot, ALICE, confirm, ids[ALICE])
     assert "Filled" in first["text"]
@@ -340,7 +341,7 @@ async def test_settings_language_and_risk(bot: RunningBot) -> None:
     # 0.5% of 10 000 = 50 at risk over a stop 10 away -> 5 units
     ids = await publish(bot, (ALICE,))
     text = next(m for m in bot.fake.messages(ALICE) if m["message_id"] == ids[ALICE])["caption"]
-    assert "Объём: 5 " in text and "ЛОНГ" in text
+    assert "Размер позиции: 5 " in text and "ЛОНГ" in text
 
 
 async def test_status_names_the_active_models(

@@ -43,7 +43,7 @@ def test_signal_message_shows_every_level() -> None:
     for fragment in ("BTC/USDT", "ЛОНГ", "Вход: <b>100</b>", "Стоп-лосс: 90 (10,00%)", "TP1: 110", "TP2: 120"):
         assert fragment in russian
     # 10 units at 100 = 1 000 in the quote currency; valid until 13:00 on 1 January 2024
-    assert "Объём: 10 (≈ 1\u00a0000,00)" in russian and "Действует до 01.01.2024 13:00 UTC" in russian
+    assert "Размер позиции: 10 (≈ 1\u00a0000,00)" in russian and "Действует до 01.01.2024 13:00 UTC" in russian
     english = signal_text("en", event)
     assert "Stop-loss: 90 (10.00%)" in english and "Size: 10 (≈ 1,000.00)" in english
     assert "Valid until 2024-01-01 13:00 UTC" in english
