@@ -171,6 +171,17 @@ class SignalRepository:
         )
         return [_user_signal(r) for r in rows]
 
+    async def recent_for_user(self, user_id: int, now: datetime, limit: int = 20) -> list[UserSignal]:
+        """The user's rows no longer active (executed, skipped, expired, rejected, or pending
+        past their expiry), newest first."""
+        rows = await self._db.fetchall(
+            f"SELECT {_USER_SIGNAL_COLUMNS} FROM user_signals us JOIN signals s ON s.id = us.signal_id"
+            " WHERE us.user_id = ? AND NOT ((us.state = 'pending' AND us.expires_at > ?) OR us.state = 'confirmed')"
+            " ORDER BY us.id DESC LIMIT ?",
+            (user_id, to_db_time(now), limit),
+        )
+        return [_user_signal(r) for r in rows]
+
     async def expire_due(self, now: datetime, make_event: Callable[[int, int], Event] | None = None) -> int:
         """Expire every pending row past its time; with `make_event(user_signal_id,
         user_id)`, queue that event for each expired row whose message was sent (in the

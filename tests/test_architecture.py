@@ -163,7 +163,7 @@ def oversized(modules: Mapping[str, Module], limit: int = MAX_MODULE_LINES) -> l
 
 MODULES = load_modules(ROOT)
 # Modules still over the limit are being split on other branches (issue 13): bot/delivery.py
-# (per-chat pacing), core/backtest/simulation.py and ml/features.py (signal research). The
+# (per-chat pacing), bot/app.py. The
 # reason names whatever is left; remove the mark when the list is empty.
 _OVERSIZED_NOW = oversized(MODULES)
 
@@ -172,20 +172,8 @@ def test_no_import_circle() -> None:
     assert circles(import_graph(MODULES)) == []
 
 
-# core/backtest/simulation.py's CLI loads models by a late import of ml.registry; the signal
-# research branch hands the models in from the CLI's own root instead (issue 13).
-KNOWN_VIOLATIONS = {"core.backtest.simulation imports ml.registry"}
-_VIOLATIONS_NOW = direction_violations(MODULES)
-
-
 def test_dependencies_point_inward() -> None:
-    assert sorted(set(direction_violations(MODULES)) - KNOWN_VIOLATIONS) == []
-
-
-@pytest.mark.xfail(
-    bool(_VIOLATIONS_NOW), reason=f"owned by the signal research branch: {_VIOLATIONS_NOW}", strict=False
-)
-def test_no_known_wrong_way_import_is_left() -> None:
+    # core's backtest CLI takes its models from python -m ml.backtest (a loader passed in)
     assert direction_violations(MODULES) == []
 
 

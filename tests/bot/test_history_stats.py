@@ -12,6 +12,7 @@ from core.clock import ManualClock
 from core.models import ExitReason, Position, PositionStatus, Side
 from core.trading.history import HistoryService
 from db.database import Database
+from db.signals import SignalRepository
 from db.trades import PositionRepository
 from db.users import UserRepository
 from tests.bot.harness import ALICE, BOB, RunningBot
@@ -103,7 +104,7 @@ async def test_stats_numbers_from_the_service(tmp_path: Path, market: FakeMarket
     await db.connect()
     clock = ManualClock(T0)
     users, positions = UserRepository(db, clock), PositionRepository(db, clock)
-    stats = await HistoryService(positions, users, market).stats(ALICE)
+    stats = await HistoryService(positions, users, market, SignalRepository(db), clock).stats(ALICE)
     await db.close()
     m = stats.metrics
     # closes: i=0 loss -4.2, then wins 7.8, 7.8, loss -4.2, wins 7.8, 7.8 -> +22.8 in all

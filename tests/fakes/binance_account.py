@@ -25,6 +25,7 @@ class AccountApi:
     """Orders and balances as Binance keeps them (a mixin of FakeBinance)."""
 
     prices: dict[str, Decimal]
+    liquidity: dict[str, Decimal]  # symbol -> the most a market order can fill (absent: no limit)
     _next_order_id: int
     _next_list_id: int
     _next_trade_id: int
@@ -122,7 +123,12 @@ class AccountApi:
         account.client_ids[order.client_order_id] += 1
 
     def _fill(self, account: FakeAccount, spec: SymbolSpec, order: FakeOrder) -> None:
-        self._trade(account, spec, order, self.prices[spec.symbol], order.orig_qty)
+        """A market order takes what the book holds; what it could not fill expires."""
+        depth = self.liquidity.get(spec.symbol)
+        qty = order.orig_qty if depth is None else min(order.orig_qty, depth)
+        self._trade(account, spec, order, self.prices[spec.symbol], qty)
+        if qty < order.orig_qty:
+            order.status = "EXPIRED"
 
     def _trade(self, account: FakeAccount, spec: SymbolSpec, order: FakeOrder, price: Decimal, qty: Decimal) -> None:
         """Exchange `qty` of the order at `price` from free balances, with the commission."""

@@ -88,6 +88,9 @@ class Fault(enum.Enum):
     RATE_LIMIT = "rate_limit"  # answer 429 with Retry-After
     INSUFFICIENT_BALANCE = "insufficient_balance"  # -2010
     INVALID_KEY = "invalid_key"  # -2015
+    # Answer 503 -1007 ("execution status unknown") at once; the backend executes the request
+    # `delay` seconds later, unless its recvWindow has passed by then (then it is refused).
+    ACCEPT_LATE = "accept_late"
 
 
 AFTER_ACCEPT = (Fault.STALL_AFTER_ACCEPT, Fault.ERROR_5XX_AFTER_ACCEPT)
@@ -98,6 +101,7 @@ class FaultSpec:
     fault: Fault
     retry_after: int
     status: int
+    delay: float = 0.0
 
 
 @dataclass(slots=True)

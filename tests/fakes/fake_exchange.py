@@ -31,6 +31,7 @@ import math
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -81,12 +82,16 @@ class FakeBinance(PublicApi, AccountApi):
         self.budgets = budgets or FakeBudgets()
         self.specs = {s.symbol: s for s in symbols}
         self.prices = {s.symbol: dec(s.price) for s in symbols}
+        self.liquidity: dict[str, Decimal] = {}
         self.market_clock = market_clock  # klines and tickers; signatures use the real clock
         self.stall_seconds = stall_seconds
         self.accounts: dict[str, FakeAccount] = {}
         self.requests: list[RecordedRequest] = []
         self.unexpected: list[str] = []
         self.rate_limited_count = 0
+        self._late: list[asyncio.Future[None]] = []
+        self._slow: dict[tuple[str, str], float] = {}
+        self.late_refused = 0  # ACCEPT_LATE requests the backend refused (their recvWindow had passed)
         self.weight_windows: Counter[int] = Counter()
         self._faults: dict[tuple[str, str], deque[FaultSpec]] = {}
         self._next_order_id = 1000
@@ -153,6 +158,14 @@ class FakeBinance(PublicApi, AccountApi):
                     if fill_price is not None:
                         self._execute(account, spec, order, fill_price, order.orig_qty - order.executed_qty)
 
+    def delist(self, symbol: str) -> None:
+        """The exchange stops listing `symbol`: every call about it answers -1121 Invalid symbol."""
+        self.specs.pop(symbol)
+
+    def thin_book(self, symbol: str, quantity: float | str) -> None:
+        """A market order on `symbol` fills at most `quantity`; the rest EXPIRES (as on Binance)."""
+        self.liquidity[symbol] = dec(quantity)
+
     def fill_partially(self, api_key: str, client_order_id: str, quantity: float | str) -> None:
         """Fill part of a resting order at its own price (a thin book)."""
         account = self.accounts[api_key]
@@ -183,10 +196,16 @@ class FakeBinance(PublicApi, AccountApi):
         times: int = 1,
         retry_after: int = 1,
         status: int = 503,
+        delay: float = 0.5,
     ) -> None:
-        """Queue `fault` for the next `times` requests to (method, path)."""
+        """Queue `fault` for the next `times` requests to (method, path); `delay`: how late
+        an ACCEPT_LATE request is executed."""
         queue = self._faults.setdefault((method, path), deque())
-        queue.extend(FaultSpec(fault, retry_after, status) for _ in range(times))
+        queue.extend(FaultSpec(fault, retry_after, status, delay) for _ in range(times))
+
+    def slow(self, method: str, path: str, seconds: float) -> None:
+        """Answer every request to (method, path) `seconds` late (0: on time again)."""
+        self._slow[(method, path)] = seconds
 
     def clear_faults(self) -> None:
         """Drop every queued fault."""
@@ -222,11 +241,18 @@ class FakeBinance(PublicApi, AccountApi):
             self.unexpected.append(f"{request.method} {request.path}")
             return self._answer(record, 404, {"code": -1, "msg": "not served by the fake"}, {})
         headers: dict[str, str] = {}
+        if self._slow.get((request.method, request.path)):
+            await asyncio.sleep(self._slow[(request.method, request.path)])
         try:
             account = self._authenticate(api_key, raw_query, body, params) if route.signed else None
             self._charge(route, account, headers)
             fault = self._next_fault(request.method, request.path)
             kind = fault.fault if fault is not None else None
+            if kind is Fault.ACCEPT_LATE:
+                assert fault is not None
+                self._execute_late(route, account, params, fault.delay)
+                body = {"code": -1007, "msg": "Timeout waiting for response from backend server."}
+                return self._answer(record, 503, body, headers)
             if fault is not None and kind not in AFTER_ACCEPT:
                 return self._faulty(record, fault, headers)
             payload = route.handler(account, params)
@@ -237,6 +263,30 @@ class FakeBinance(PublicApi, AccountApi):
         except ApiError as err:
             return self._answer(record, err.status, {"code": err.code, "msg": err.msg}, headers)
         return self._answer(record, 200, payload, headers)
+
+    def _execute_late(self, route: Route, account: FakeAccount | None, params: dict[str, str], delay: float) -> None:
+        """Run the request `delay` seconds from now, as a backend that received it would:
+        refused if by then its timestamp is older than its recvWindow."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def run() -> None:
+            age = now_ms() - int(params.get("timestamp", "0"))
+            try:
+                if age > int(params.get("recvWindow", "5000")):
+                    self.late_refused += 1
+                    return
+                route.handler(account, params)
+            except ApiError:
+                self.late_refused += 1
+            finally:
+                done.set_result(None)
+
+        asyncio.get_running_loop().call_later(delay, run)
+        self._late.append(done)
+
+    async def settled(self) -> None:
+        """Wait until every request accepted late has been executed (or refused)."""
+        await asyncio.gather(*self._late)
 
     def _answer(self, record: RecordedRequest, status: int, payload: Any, headers: dict[str, str]) -> web.Response:
         record.status = status

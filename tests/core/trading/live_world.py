@@ -34,6 +34,7 @@ from tests.fakes.market import FakeMarketData, candles_frame
 ADMIN = 1
 ALICE, BOB = 1001, 1002
 KEY, SECRET = "alice-api-key-0001", "alice-secret-0001"
+BOB_KEY, BOB_SECRET = "bob-api-key-0002", "bob-secret-0002"
 HOUR = timedelta(hours=1)
 
 _STATUS = {
@@ -87,8 +88,10 @@ class LiveWorld:
         self.market.prices[symbol] = price
 
     def add_candles(self, symbol: str, rows: Iterable[tuple[float, float, float, float]]) -> None:
-        """Closed candles after the ones there are, one hour each, ending before the clock."""
+        """Time passes: one hour per row, and each row becomes a candle that has just closed
+        (after the ones there are)."""
         rows = list(rows)
+        self.clock.advance(len(rows) * HOUR)
         existing = self.market.frames.get(symbol)
         start = self.clock.now() - len(rows) * HOUR
         if existing is not None and len(existing):
@@ -228,6 +231,14 @@ def long_draft(
 Start = Callable[..., LiveWorld]
 
 
+async def join(world: LiveWorld, user_id: int, key: str, secret: str, usdt: str = "10000") -> None:
+    """A user with an account on the exchange, registered and connected."""
+    if key not in world.fake.accounts:
+        world.fake.add_account(key, secret, {"USDT": usdt})
+    await world.trading.register(user_id, "en")
+    await world.keys.save(user_id, key, secret)
+
+
 async def confirm(world: LiveWorld, user_id: int = ALICE, **draft: Any) -> Any:
     """Publish a long signal (`long_draft(**draft)`) and confirm the user's row."""
     rows = await world.trading.publish(long_draft(**draft))
@@ -269,3 +280,12 @@ def resting(world: LiveWorld, key: str = KEY) -> dict[str, Any]:
 
 async def monitor(world: LiveWorld) -> int:
     return await world.trading.monitor()
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], within: float = 5.0) -> Any:
+    """The first truthy value of `check()`, polled until `within` seconds have passed."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not (value := await check()):
+        assert asyncio.get_running_loop().time() < deadline, "never happened"
+        await asyncio.sleep(0.005)
+    return value
