@@ -43,6 +43,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from telegram.ext import ExtBot
 
 from bot.charts import SignalCharts
+from bot.delivery_rules import deliverable, event_mode, muted
 from bot.i18n import DEFAULT_LANGUAGE
 from bot.ratelimit import Bulk, LimiterClosed, TelegramRateLimiter, retry_seconds
 from bot.render import MAX_CAPTION, MAX_MESSAGE, event_text, fit_html, signal_keyboard, signal_text
@@ -71,17 +72,6 @@ class Outcome(enum.Enum):
     DROPPED = "dropped"  # done without sending: stale, blocked, refused
     RETRY = "retry"  # back in the queue with a not_before
     RELEASED = "released"  # not attempted (paused, stopping): back in the queue as it was
-
-
-def _deliverable(item: OutboxItem, event: SignalIssued) -> bool:
-    """A signal is sent while it can be confirmed; one a risk limit refused, with its
-    reason; one the user's auto-execution already took, as the record of why."""
-    state = item.signal_state
-    return (
-        state == "pending"
-        or (event.refusal is not None and state == "rejected")
-        or (event.auto and state in ("confirmed", "executed"))
-    )
 
 
 class DeliveryWorker:
@@ -290,9 +280,12 @@ class DeliveryWorker:
         if isinstance(event, SignalIssued):
             if self._paused:
                 return Outcome.RELEASED
-            if not _deliverable(item, event) or event.expires_at <= self._market_clock.now():
+            if not deliverable(item, event) or event.expires_at <= self._market_clock.now():
                 await self._drop(item, "stale", f"stale: {item.signal_state}")
                 return Outcome.DROPPED
+        if muted(item, event):  # the user turned these messages off in /settings
+            await self._outbox.mark_sent(item, None, "muted", self._clock.now())
+            return Outcome.SENT
         if not await self._outbox.claim(item, f"{self._run_id}-{next(self._attempt_ids)}"):
             return Outcome.DROPPED  # resolved meanwhile (e.g. the user blocked us)
         try:
@@ -357,7 +350,12 @@ class DeliveryWorker:
             edited = await self._edit_signal_message(item, text, limit)
             if edited is not None:
                 return edited
-        message = await self._bot.send_message(item.user_id, fit_html(text, MAX_MESSAGE), rate_limit_args=limit)
+        message = await self._bot.send_message(
+            item.user_id,
+            fit_html(text, MAX_MESSAGE),
+            disable_notification=event_mode(item, event) == "silent",
+            rate_limit_args=limit,
+        )
         return message.message_id, "text"
 
     async def _send_signal(

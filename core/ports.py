@@ -81,6 +81,7 @@ class Allocation:
     user_id: int
     quantity: float
     refusal: str | None = None
+    hold_seconds: float | None = None  # quiet hours: the message waits this long
 
 
 class UserRepository(Protocol):

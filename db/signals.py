@@ -130,7 +130,8 @@ class SignalRepository:
                 )
                 rows.append(row)
                 events.append(make_event(row))
-            await queue_events(conn, events, created_at)
+            hold = {a.user_id: a.hold_seconds for a in allocations if a.hold_seconds is not None}
+            await queue_events(conn, events, created_at, hold)
         return rows
 
     async def get_user_signal(self, user_signal_id: int) -> UserSignal | None:

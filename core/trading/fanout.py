@@ -2,13 +2,15 @@
 
 Each subscriber's own choices apply (core/prefs.py): a symbol or side they do not follow
 gets no row; a signal a risk limit would refuse them is stored already rejected and
-delivered with the reason and no Confirm button, or not delivered at all (their choice).
+delivered with the reason and no Confirm button, or not delivered at all (their choice);
+during their quiet hours (UTC hours of the market clock) a signal is dropped, or held and
+delivered when they end if it is still valid then.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from core.errors import UserError
 from core.events import Event, SignalIssued
@@ -28,6 +30,12 @@ def size_for(user: User, entry: float, stop: float, limits: Limits, closed_pnls:
     if user.risk_pct is not None:
         limits = limits.replace(risk_per_trade_pct=user.risk_pct)
     return position_quantity(user.paper_balance, entry, stop, limits, TradeStats.from_pnls(closed_pnls))
+
+
+def quiet_end(now: datetime, end_hour: int | None) -> datetime:
+    """The next time the clock reads `end_hour`:00 after `now` (when quiet hours end)."""
+    end = now.replace(hour=end_hour or 0, minute=0, second=0, microsecond=0)
+    return end if end > now else end + timedelta(days=1)
 
 
 def _quote(symbol: str) -> str | None:
@@ -58,14 +66,17 @@ class FanOut:
                 sizes[user.id] = sized
         takers = [u for u in subscribers if u.id in sizes]
         refusals = await self._eligibility.refusals(draft, [(u, sizes[u.id].quantity) for u in takers])
-        allocations = [
-            Allocation(u.id, sizes[u.id].quantity, refusals[u.id].key if u.id in refusals else None)
-            for u in takers
-            if u.id not in refusals or u.prefs.blocked == "mark"
-        ]
+        now = ctx.clock.now()
+        allocations = []
+        for u in takers:
+            refusal = refusals.get(u.id)
+            quiet = u.prefs.is_quiet(now.hour)
+            if (refusal is not None and u.prefs.blocked == "hide") or (quiet and u.prefs.quiet_mode == "drop"):
+                continue
+            hold = (quiet_end(now, u.prefs.quiet_to) - now).total_seconds() if quiet else None
+            allocations.append(Allocation(u.id, sizes[u.id].quantity, refusal.key if refusal else None, hold))
         by_id = {u.id: u for u in takers}
         auto = {a.user_id for a in allocations if a.refusal is None and by_id[a.user_id].prefs.auto_execute}
-        now = ctx.clock.now()
         expires = now + timedelta(seconds=ctx.config.signal_ttl_seconds)
 
         def make_event(row: UserSignal) -> Event:

@@ -35,6 +35,7 @@ from core.trading.equity import EquityMarks
 from core.trading.execution import Execution, Executor, entry_client_order_id
 from core.trading.fanout import FanOut, size_for
 from core.trading.monitor import Monitor, PositionView
+from core.trading.preferences import apply_change
 from core.trading.recovery import Recovery
 
 log = logging.getLogger(__name__)
@@ -124,6 +125,13 @@ class TradingService:
             raise UserError("risk_out_of_range", cap=USER_RISK_CAP_PCT)
         await self.user(user_id)
         await self._users.set_risk_pct(user_id, risk_pct)
+        return await self.user(user_id)
+
+    async def change_prefs(self, user_id: int, field: str, value: str, symbols: Sequence[str]) -> User:
+        """One of the user's own choices changed (see core/trading/preferences.py);
+        UserError('button_stale') for a change that does not exist."""
+        user = await self.user(user_id)
+        await self._users.set_prefs(user_id, apply_change(user.prefs, field, value, symbols))
         return await self.user(user_id)
 
     # --------------------------------------------------------------- signals

@@ -34,7 +34,9 @@ async def test_a_loss_after_midnight_counts_against_the_day_it_happened_in(world
     (second,) = await world.trading.publish(draft(symbol="ETH/USDT", entry=50, stop=45, tp1=55, tp2=60)) or []
     # Known at fan-out (issue 11): the row is stored refused, its message says why.
     assert second.reason == "risk_max_daily_loss"
-    (card,) = [i for i in await world.outbox.due(world.clock.now(), 100) if i.payload.get("user_signal_id") == second.id]
+    (card,) = [
+        i for i in await world.outbox.due(world.clock.now(), 100) if i.payload.get("user_signal_id") == second.id
+    ]
     assert card.payload["refusal_params"]["daily_loss_pct"] == pytest.approx(100 * 500.5 / 9_999)
     with pytest.raises(UserError) as refused:
         await world.trading.confirm(second.id, 10)
