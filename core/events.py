@@ -55,6 +55,7 @@ class SignalIssued(Event):
     refusal: str | None = None  # catalogue key: a risk limit refuses it (delivered without Confirm)
     refusal_params: dict[str, Any] = dataclasses.field(default_factory=dict)
     auto: bool = False  # the user's auto-execution takes it (no Confirm button)
+    record: dict[str, Any] | None = None  # its playbook's track record (core.records.RecordBrief.payload)
 
 
 @dataclass(frozen=True, slots=True)

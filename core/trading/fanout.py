@@ -16,6 +16,7 @@ from core.errors import UserError
 from core.events import Event, SignalIssued
 from core.models import Limits, SignalDraft, User, UserSignal
 from core.ports import Allocation
+from core.records import RecordBrief, playbook_of
 from core.risk.sizing import SizeDecision, TradeStats, position_quantity
 from core.trading.context import TradingContext
 from core.trading.eligibility import Eligibility, Refusal
@@ -57,7 +58,10 @@ class FanOut:
         if await ctx.system.is_paused():
             raise UserError("trading_paused")
         limits = await ctx.system.limits()
-        subscribers = [u for u in await ctx.users.subscribers() if u.prefs.wants(draft.symbol, draft.side.value)]
+        record = await ctx.record.brief(playbook_of(draft.source, draft.meta))
+        # A playbook on probation with holding chosen: stored (its shadow follows it), sent to nobody.
+        everyone = [] if record.held else await ctx.users.subscribers()
+        subscribers = [u for u in everyone if u.prefs.wants(draft.symbol, draft.side.value)]
         history = await ctx.positions.closed_net_pnls([u.id for u in subscribers])
         sizes: dict[int, SizeDecision] = {}
         for user in subscribers:
@@ -80,7 +84,7 @@ class FanOut:
         expires = now + timedelta(seconds=ctx.config.signal_ttl_seconds)
 
         def make_event(row: UserSignal) -> Event:
-            return _issued(draft, row, by_id[row.user_id], sizes[row.user_id], refusals.get(row.user_id), auto)
+            return _issued(draft, row, by_id[row.user_id], sizes[row.user_id], refusals.get(row.user_id), auto, record)
 
         rows = await ctx.signals.publish(draft, allocations, now, expires, make_event)
         if rows is None:
@@ -91,7 +95,13 @@ class FanOut:
 
 
 def _issued(
-    draft: SignalDraft, row: UserSignal, user: User, sized: SizeDecision, refusal: Refusal | None, auto: set[int]
+    draft: SignalDraft,
+    row: UserSignal,
+    user: User,
+    sized: SizeDecision,
+    refusal: Refusal | None,
+    auto: set[int],
+    record: RecordBrief,
 ) -> SignalIssued:
     lv = row.levels
     balance = user.paper_balance
@@ -113,7 +123,7 @@ def _issued(
         source=draft.source,
         strength=draft.strength,
         regime=draft.regime,
-        playbook=str(draft.meta["strategy"]) if draft.meta.get("strategy") else None,
+        playbook=playbook_of(draft.source, draft.meta),
         ml=str(ml) if ml else None,
         risk_amount=sized.risk_amount,
         risk_pct=risk_pct,
@@ -122,4 +132,5 @@ def _issued(
         refusal=refusal.key if refusal else None,
         refusal_params=dict(refusal.params) if refusal else {},
         auto=row.user_id in auto,
+        record=record.payload(),
     )
