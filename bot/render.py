@@ -24,6 +24,9 @@ SKIP_PREFIX = "sig:s:"
 CLOSE_ASK_PREFIX = "pos:c:"
 CLOSE_SURE_PREFIX = "pos:y:"
 CLOSE_CANCEL = "pos:n"
+BREAK_EVEN_PREFIX = "pos:b:"
+CLOSE_ALL_ASK = "pos:all"
+CLOSE_ALL_SURE = "pos:ya"
 
 
 def side_name(language: str, side: str) -> str:
@@ -41,17 +44,40 @@ def signal_keyboard(language: str, user_signal_id: int) -> InlineKeyboardMarkup:
     )
 
 
-def close_keyboard(language: str, views: Iterable[PositionView]) -> InlineKeyboardMarkup | None:
-    rows = [
-        [
+def close_keyboard(
+    language: str, views: Iterable[PositionView], *, break_even: bool = True, close_all: bool = False
+) -> InlineKeyboardMarkup | None:
+    """Per position: Close (asks once more) and, while the stop is short of the entry,
+    Stop to break-even; with `close_all`, one button that closes them all."""
+    rows = []
+    for v in views:
+        p = v.position
+        row = [
             InlineKeyboardButton(
-                t(language, "button_close", symbol=v.position.symbol, id=v.position.id),
-                callback_data=f"{CLOSE_ASK_PREFIX}{v.position.id}",
+                t(language, "button_close", symbol=p.symbol, id=p.id), callback_data=f"{CLOSE_ASK_PREFIX}{p.id}"
             )
         ]
-        for v in views
-    ]
+        if break_even and p.side.sign * (p.stop_price - p.entry_price) < 0:
+            row.append(
+                InlineKeyboardButton(
+                    t(language, "button_break_even", id=p.id), callback_data=f"{BREAK_EVEN_PREFIX}{p.id}"
+                )
+            )
+        rows.append(row)
+    if close_all and rows:
+        rows.append([InlineKeyboardButton(t(language, "button_close_all"), callback_data=CLOSE_ALL_ASK)])
     return InlineKeyboardMarkup(rows[:90]) if rows else None
+
+
+def close_all_keyboard(language: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(t(language, "button_close_all_sure"), callback_data=CLOSE_ALL_SURE),
+                InlineKeyboardButton(t(language, "button_cancel"), callback_data=CLOSE_CANCEL),
+            ]
+        ]
+    )
 
 
 def close_confirm_keyboard(language: str, position_id: int) -> InlineKeyboardMarkup:

@@ -258,6 +258,10 @@ class PositionManager(Protocol):
     async def close(self, position: Position, price: float) -> PositionClosed:
         """Close what is left of the position now, at market (`price`: the latest)."""
 
+    async def move_stop(self, position: Position, stop: float) -> list[Event]:
+        """Move the position's stop to `stop` (set on `position`); the events to send.
+        The caller saves the position."""
+
     async def lookup(self, order: StoredOrder) -> OrderResult | None:
         """The exchange's account of a stored order: None while it may still arrive (sent
         less than a receive window ago), UNKNOWN once it provably never will."""

@@ -66,9 +66,22 @@ async def positions(update: Update, context: BotContext) -> None:
     await update.effective_message.reply_text(messages[-1], reply_markup=close_keyboard(language, views))
 
 
+async def close(update: Update, context: BotContext) -> None:
+    """/close: each open position with its Close button, and Close all."""
+    language = await user_language(update, context)
+    assert update.effective_user is not None and update.effective_message is not None
+    views = await context.services.trading.positions_view(update.effective_user.id)
+    if not views:
+        await reply(update, t(language, "positions_none"))
+        return
+    keyboard = close_keyboard(language, views, break_even=False, close_all=True)
+    await update.effective_message.reply_text(t(language, "close_choose"), reply_markup=keyboard)
+
+
 def register(app: Application) -> None:  # type: ignore[type-arg]
     app.add_handler(CommandHandler("start", start, filters=PRIVATE))
     app.add_handler(CommandHandler("help", help_command, filters=PRIVATE))
     app.add_handler(CommandHandler("stop", stop, filters=PRIVATE))
     app.add_handler(CommandHandler("signals", signals, filters=PRIVATE))
     app.add_handler(CommandHandler("positions", positions, filters=PRIVATE))
+    app.add_handler(CommandHandler("close", close, filters=PRIVATE))

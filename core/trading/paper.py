@@ -72,6 +72,12 @@ class PaperPositions:
         """The paper exchange has no state of its own beyond the database."""
         return 0
 
+    async def move_stop(self, position: Position, stop: float) -> list[Event]:
+        """The stored stop is the paper stop; the position is saved by the caller."""
+        old = position.stop_price
+        position.stop_price = stop
+        return [self._stop_moved_event(position, old)(0.0)]
+
     async def close(self, position: Position, price: float) -> PositionClosed:
         delta, make_event = await self._exit(position, Trigger(ExitReason.MANUAL, price, position.quantity))
         position.quantity = 0.0

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable, Sequence
 
 from core.errors import RetryableExchangeError, UserError
-from core.events import PositionClosed, SignalEnded
+from core.events import PositionClosed, SignalEnded, StopMoved
 from core.models import Limits, SignalDraft, SignalState, User, UserSignal
 from core.ports import (
     Clock,
@@ -36,6 +36,7 @@ from core.trading.equity import EquityMarks
 from core.trading.execution import Execution, Executor, entry_client_order_id
 from core.trading.fanout import FanOut, size_for
 from core.trading.monitor import Monitor, PositionView
+from core.trading.position_actions import PositionActions
 from core.trading.preferences import apply_change
 from core.trading.recovery import Recovery
 
@@ -103,6 +104,7 @@ class TradingService:
         self._confirmation = Confirmation(ctx, executor, marks)
         self._recovery = Recovery(ctx, executor, self.episodes)
         self._monitor = Monitor(ctx, self._recovery, self.episodes, marks)
+        self._actions = PositionActions(ctx, self._monitor)
 
     # ----------------------------------------------------------------- users
 
@@ -222,6 +224,14 @@ class TradingService:
     async def close_position(self, position_id: int, user_id: int) -> PositionClosed:
         """Close what is left of the user's position at market, now."""
         return await self._monitor.close_position(position_id, user_id)
+
+    async def close_all(self, user_id: int) -> list[PositionClosed]:
+        """Close every open position of the user at market, now."""
+        return await self._actions.close_all(user_id)
+
+    async def stop_to_break_even(self, position_id: int, user_id: int) -> StopMoved:
+        """Move the position's stop to its entry (refused unless the price is past it)."""
+        return await self._actions.stop_to_break_even(position_id, user_id)
 
     # ------------------------------------------------------------- recovery
 
