@@ -308,7 +308,8 @@ async def test_close_position_from_positions_needs_two_presses(bot: RunningBot, 
     await press(bot, ALICE, buttons(bot, ALICE, ids[ALICE])[0], ids[ALICE])
     await bot.reply_to(ALICE, "/positions")
     listing = bot.fake.messages(ALICE)[-1]
-    (ask,) = buttons(bot, ALICE, listing["message_id"])
+    ask, break_even = buttons(bot, ALICE, listing["message_id"])  # Close, and Stop to break-even
+    assert ask.startswith("pos:c:") and break_even.startswith("pos:b:")
     await press(bot, BOB, ask.replace("pos:c:", "pos:y:"), listing["message_id"], owner=ALICE)
     assert len(await bot.services.trading.positions_view(ALICE)) == 1  # Bob cannot close Alice's position
     await press(bot, ALICE, ask, listing["message_id"])
