@@ -157,6 +157,8 @@ class SignalRepository(Protocol):
 
     async def get_user_signal(self, user_signal_id: int) -> UserSignal | None: ...
 
+    async def for_signal(self, signal_id: int, user_id: int) -> UserSignal | None: ...
+
     async def transition(
         self,
         user_signal_id: int,

@@ -141,6 +141,15 @@ class SignalRepository:
         )
         return _user_signal(row) if row else None
 
+    async def for_signal(self, signal_id: int, user_id: int) -> UserSignal | None:
+        """The user's own row of signal `signal_id`, if they got one."""
+        row = await self._db.fetchone(
+            f"SELECT {_USER_SIGNAL_COLUMNS} FROM user_signals us JOIN signals s ON s.id = us.signal_id"
+            " WHERE us.signal_id = ? AND us.user_id = ?",
+            (signal_id, user_id),
+        )
+        return _user_signal(row) if row else None
+
     async def transition(
         self,
         user_signal_id: int,

@@ -177,6 +177,13 @@ class TradingService:
             raise UserError(state_key(await self._ctx.own_row(user_signal_id, user_id)))
         return row
 
+    async def linked_signal(self, signal_id: int, user_id: int) -> UserSignal:
+        """The user's own copy of signal `signal_id` (a deep link `s<id>`)."""
+        row = await self._signals.for_signal(signal_id, user_id)
+        if row is None:
+            raise UserError("signal_not_found")
+        return row
+
     async def expire_signals(self) -> int:
         """Expire due rows; each expired signal's message loses its buttons."""
         count = await self._signals.expire_due(
