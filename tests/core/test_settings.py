@@ -91,3 +91,12 @@ def test_replay_needs_dir_and_start(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     s = Settings.load(env_file=None)
     assert s.replay_start is not None and s.replay_start.utcoffset() is not None
     assert s.scan_interval == 1.0  # one hour of replay at 3600x
+
+
+def test_symbols_in_two_quote_currencies_are_refused_with_the_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Balances, sizes and limits are in one quote currency: ETH/BTC would be sized in USDT.
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("SYMBOLS", "BTC/USDT,ETH/BTC")
+    with pytest.raises(ConfigError) as error:
+        Settings.load(env_file=None)
+    assert "SYMBOLS" in str(error.value) and "one quote currency" in str(error.value)
