@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
-from telegram import Bot
+from telegram.ext import ExtBot
 
 from bot.adapters import Adapters, Repositories, TradingParts
 from bot.charts import SignalCharts
@@ -16,7 +16,7 @@ from bot.context import Services
 from bot.delivery import DeliveryWorker
 from bot.metrics import Metrics
 from bot.observability import AdminAlerts, Observability, ObservabilityConfig, ObservedScanner
-from bot.ratelimit import TelegramRateLimiter
+from bot.ratelimit import Bulk, TelegramRateLimiter
 from core.clock import SystemClock
 from core.ports import Clock, MarketData
 from core.rules.exits import ManagementRules
@@ -62,7 +62,7 @@ def repositories(db: Database, clock: Clock) -> Repositories:
 
 
 async def assemble(
-    bot: Bot,
+    bot: ExtBot[Bulk],
     settings: Settings,
     db: Database,
     adapters: Adapters,

@@ -98,6 +98,23 @@ def playbook_name(language: str, playbook: str) -> str:
     return t(language, "playbook_admin") if playbook == "admin" else playbook
 
 
+def plural_form(language: str, count: int) -> str:
+    """Which form of a counted word `count` takes: English one/many; Russian one (1, 21, 101),
+    few (2-4, 22-24) or many (0, 5-20, 25 ...)."""
+    if language != "ru":
+        return "one" if count == 1 else "many"
+    if count % 10 == 1 and count % 100 != 11:
+        return "one"
+    if 2 <= count % 10 <= 4 and not 12 <= count % 100 <= 14:
+        return "few"
+    return "many"
+
+
+def signal_count(language: str, count: int) -> str:
+    """'1 signal', '14 signals' / '1 сигнал', '3 сигнала', '14 сигналов'."""
+    return t(language, f"signals_count_{plural_form(language, count)}", n=count)
+
+
 def record_lines(language: str, record: dict[str, Any] | None) -> str:
     """The line of its playbook's 30-day record a signal carries (core.records.RecordBrief),
     and a warning when the playbook is on probation."""
@@ -105,10 +122,11 @@ def record_lines(language: str, record: dict[str, Any] | None) -> str:
         return ""
     name = playbook_name(language, str(record["playbook"]))
     if record.get("avg_r") is None:
-        line = t(language, "signal_record_none", playbook=name, signals=record["signals"])
+        line = t(language, "signal_record_none", playbook=name, signals=signal_count(language, int(record["signals"])))
     else:
         avg_r = number(float(record["avg_r"]), language, 2, signed=True)
-        line = t(language, "signal_record", playbook=name, signals=record["signals"], avg_r=avg_r)
+        signals = signal_count(language, int(record["signals"]))
+        line = t(language, "signal_record", playbook=name, signals=signals, avg_r=avg_r)
     if record.get("on_probation"):
         avg = record.get("probation_avg_r")
         line += "\n" + t(

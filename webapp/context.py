@@ -51,7 +51,7 @@ SERVICES = web.AppKey("services", DashboardServices)
 NONCES = web.AppKey("nonces", NonceStore)
 USER_LIMITS = web.AppKey("user_limits", RateLimiter)
 AUTH_FAILURES = web.AppKey("auth_failures", RateLimiter)
-WALL = web.AppKey("wall", Callable[[], float])
+WALL = web.AppKey[Callable[[], float]]("wall")
 AUTH = web.RequestKey("auth", InitData)
 
 

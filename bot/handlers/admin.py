@@ -5,7 +5,8 @@ from __future__ import annotations
 import functools
 import html
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from telegram import Update
 from telegram.ext import Application, CommandHandler, filters
@@ -19,7 +20,7 @@ from core.errors import UserError
 from core.models import Side
 from core.trading.admin import limit_names
 
-Handler = Callable[[Update, BotContext], Awaitable[None]]
+Handler = Callable[[Update, BotContext], Coroutine[Any, Any, None]]
 PRIVATE = filters.ChatType.PRIVATE
 
 

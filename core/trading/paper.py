@@ -115,7 +115,7 @@ class PaperPositions:
             if outcome.closed:
                 position.status = PositionStatus.CLOSED
                 position.closed_at = self._clock.now()
-            await self._positions.save(position, balance_delta, lambda bal, ev=events: [e(bal) for e in ev])
+            await self._positions.save(position, balance_delta, lambda bal, ev=events: [e(bal) for e in ev])  # type: ignore[misc]
             self._wake()
             changed, unsaved = True, False
             if outcome.closed:
