@@ -53,8 +53,13 @@ async def test_close_offers_one_or_all(bot: RunningBot, market: FakeMarketData) 
     assert "✖️ Закрыть все позиции" in labels
     assert sum(x.startswith(("✖️ Закрыть BTC/USDT", "✖️ Закрыть ETH/USDT")) for x in labels) == 2
     await press(bot, BOB, "pos:all", menu["message_id"])  # asks once more
-    sure = [d for _, d in keyboard(next(m for m in bot.fake.messages(BOB) if m["message_id"] == menu["message_id"]))]
-    assert sure == ["pos:ya", "pos:n"]
+
+    def sure() -> list[str]:
+        return [
+            d for _, d in keyboard(next(m for m in bot.fake.messages(BOB) if m["message_id"] == menu["message_id"]))
+        ]
+
+    await bot.fake.wait_for(lambda: sure() == ["pos:ya", "pos:n"])
     market.prices["BTC/USDT"] = 101.0  # +1 x 10 = +10 gross on BTC, ETH flat
     answer = await press(bot, BOB, "pos:ya", menu["message_id"])
     assert "Закрыто позиций: 2" in answer["text"]
