@@ -10,8 +10,9 @@ from typing import Any
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.health import Health
-from bot.i18n import CATALOGUE, t
+from bot.i18n import t
 from bot.i18n.format import amount, date_time, money, number, percent, price, seconds, signed_money
+from bot.signal_details import signal_details
 from core.events import Alert, Event, OrderFilled, PositionClosed, SignalIssued, StopMoved, TakeProfitHit
 from core.models import Limits, UserSignal
 from core.trading.accounts import AccountView
@@ -160,43 +161,6 @@ def signal_text(language: str, e: SignalIssued) -> str:
     return t(language, "signal_message", escape=False, details=details, **escaped) + record_lines(language, e.record)
 
 
-def signal_details(language: str, e: SignalIssued) -> list[str]:
-    """Why the signal exists and what it risks for this user; the refusal, if any."""
-    lines = []
-    playbook = t(language, "playbook_manual") if e.source == "manual" else (e.playbook or e.source)
-    regime = t(language, f"regime_{e.regime}") if f"regime_{e.regime}" in CATALOGUE else (e.regime or "—")
-    why = t(language, "signal_why", playbook=playbook, regime=regime, strength=number(e.strength, language, 2))
-    if e.ml:
-        why += t(language, "signal_why_ml", ml=e.ml)
-    lines.append(why)
-    risk_unit = abs(e.entry - e.stop)
-    if risk_unit > 0:
-        rr1, rr2 = abs(e.tp1 - e.entry) / risk_unit, abs(e.tp2 - e.entry) / risk_unit
-        lines.append(t(language, "signal_rr", rr1=number(rr1, language, 1), rr2=number(rr2, language, 1)))
-    if e.risk_amount is not None and e.risk_pct is not None:
-        money_params = {
-            "amount": money(e.risk_amount, language),
-            "quote": e.quote or "",
-            "pct": percent(e.risk_pct, language),
-        }
-        if e.wanted_risk_pct is not None:
-            lines.append(t(language, "signal_risk_capped", wanted=percent(e.wanted_risk_pct, language), **money_params))
-        else:
-            lines.append(t(language, "signal_risk", **money_params))
-    if e.refusal is not None:
-        reason = refusal_text(language, e.refusal, e.refusal_params)
-        lines.append(t(language, "signal_refused", escape=False, reason=html.escape(reason, quote=False)))
-    elif e.auto:
-        lines.append(t(language, "signal_auto"))
-    return lines
-
-
-def refusal_text(language: str, key: str, params: dict[str, Any]) -> str:
-    """A risk refusal's sentence (numbers per language), plain text."""
-    values = {k: number(v, language, 2) if isinstance(v, float) else v for k, v in params.items()}
-    return html.unescape(_TAG.sub("", t(language, key, **values)))
-
-
 def event_text(language: str, event: Event) -> str:
     """The message for any outbox event but a new signal's keyboard."""
     if isinstance(event, SignalIssued):
@@ -303,6 +267,15 @@ def positions_list(language: str, views: Iterable[PositionView]) -> list[str]:
     return split_message(t(language, "positions_header"), lines)
 
 
+#: Currencies written as money (two decimals); coins keep their lot's decimals.
+_CASH = frozenset({"USDT", "USD", "USDC", "BUSD", "FDUSD", "TUSD", "DAI", "EUR", "RUB"})
+
+
+def holding(value: float, currency: str, language: str) -> str:
+    """A balance as the rest of the bot writes it: 8,223.42 USDT, 0.00123456 BTC."""
+    return money(value, language) if currency.upper() in _CASH else amount(value, language)
+
+
 def balance_text(language: str, view: AccountView) -> str:
     """An account's holdings, one currency a line."""
     if view.mode == "paper":
@@ -310,7 +283,13 @@ def balance_text(language: str, view: AccountView) -> str:
     else:
         header = t(language, "balance_header", exchange=view.exchange)
     lines = [
-        t(language, "balance_line", currency=b.currency, free=amount(b.free, language), total=amount(b.total, language))
+        t(
+            language,
+            "balance_line",
+            currency=b.currency,
+            free=holding(b.free, b.currency, language),
+            total=holding(b.total, b.currency, language),
+        )
         for b in view.balances
     ]
     return "\n".join([header, *(lines or [t(language, "balance_empty")])])
