@@ -115,6 +115,7 @@ class PaperPositions:
             if outcome.closed:
                 position.status = PositionStatus.CLOSED
                 position.closed_at = self._clock.now()
+                events = events[-1:]  # TP1 and the close in one candle: one message, the close (P&L over all)
             await self._positions.save(position, balance_delta, lambda bal, ev=events: [e(bal) for e in ev])  # type: ignore[misc]
             self._wake()
             changed, unsaved = True, False

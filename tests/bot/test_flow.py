@@ -362,3 +362,20 @@ async def test_missing_models_are_a_loud_state(
     async with running_bot(fake, settings, clock, market) as running:
         status = await running.reply_to(ADMIN, "/status")
     assert "NONE ACTIVE" in status
+
+
+async def test_tp1_and_tp2_in_one_candle_is_one_message(bot: RunningBot, market: FakeMarketData) -> None:
+    await subscribe(bot, ALICE)
+    await bot.reply_to(BOB, "/start", language_code="ru")
+    ids = await publish(bot, (ALICE, BOB))
+    for user in (ALICE, BOB):
+        await press(bot, user, buttons(bot, user, ids[user])[0], ids[user])
+    market.add_candles("BTC/USDT", candles_frame(T0, [(100, 121, 99, 120)], HOUR))  # through 110 and 120 at once
+    await bot.services.trading.monitor()
+    await bot.fake.wait_for(lambda: "closed (TP2)" in (bot.fake.last_text(ALICE) or ""))
+    await bot.fake.wait_for(lambda: "закрыта (TP2)" in (bot.fake.last_text(BOB) or ""))
+    for user in (ALICE, BOB):
+        texts = [str(c.params.get("text")) for c in bot.fake.sent(user)]
+        assert not any("TP1" in t and ("reached" in t or "достигнут" in t) for t in texts)
+    # Both halves count: -1.00 entry fee + (50 - 0.55) + (100 - 0.60) = +147.85
+    assert "realised P&L +147.85" in (bot.fake.last_text(ALICE) or "")

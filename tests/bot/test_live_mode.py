@@ -251,4 +251,6 @@ async def test_in_paper_mode_connect_is_deleted_and_balance_is_virtual(fake: Fak
         await paper.reply_to(ALICE, "/start")
         assert "paper mode" in await paper.reply_to(ALICE, f"/connect binance {KEY} {SECRET}")
         assert len(fake.deleted_incoming) == 1
-        assert "Virtual balance (paper)\nUSDT: 10,000.00 free · 10,000.00 total" in await paper.reply_to(ALICE, "/balance")
+        assert "Virtual balance (paper)\nUSDT: 10,000.00 free · 10,000.00 total" in await paper.reply_to(
+            ALICE, "/balance"
+        )
