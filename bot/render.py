@@ -13,6 +13,7 @@ from bot.health import Health
 from bot.i18n import t
 from bot.i18n.format import amount, date_time, money, number, percent, price, seconds, signed_money
 from bot.signal_details import signal_details
+from bot.words import holding, word
 from core.events import Alert, Event, OrderFilled, PositionClosed, SignalIssued, StopMoved, TakeProfitHit
 from core.models import Limits, UserSignal
 from core.trading.accounts import AccountView
@@ -267,15 +268,6 @@ def positions_list(language: str, views: Iterable[PositionView]) -> list[str]:
     return split_message(t(language, "positions_header"), lines)
 
 
-#: Currencies written as money (two decimals); coins keep their lot's decimals.
-_CASH = frozenset({"USDT", "USD", "USDC", "BUSD", "FDUSD", "TUSD", "DAI", "EUR", "RUB"})
-
-
-def holding(value: float, currency: str, language: str) -> str:
-    """A balance as the rest of the bot writes it: 8,223.42 USDT, 0.00123456 BTC."""
-    return money(value, language) if currency.upper() in _CASH else amount(value, language)
-
-
 def balance_text(language: str, view: AccountView) -> str:
     """An account's holdings, one currency a line."""
     if view.mode == "paper":
@@ -388,7 +380,7 @@ def health_text(language: str, health: Health) -> str:
         rejected=states.get("rejected", 0),
         pending=states.get("pending", 0),
         scan=seconds(health.last_scan_seconds, language, 2) if health.last_scan_seconds is not None else "—",
-        rejections=", ".join(f"{reason} {count}" for reason, count in top) or nothing,
+        rejections=", ".join(f"{word(language, 'reject', reason)} {count}" for reason, count in top) or nothing,
         ml="; ".join(ml_parts) or nothing,
         orders=", ".join(f"{status} {n}" for status, n in sorted(f.counts.orders_by_status.items())) or nothing,
         limiter=limiter,

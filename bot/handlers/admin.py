@@ -16,6 +16,7 @@ from bot.handlers.performance import probation_text
 from bot.i18n import t
 from bot.i18n.format import date_time, price
 from bot.render import MAX_MESSAGE, fit_html, health_text, limits_text, side_name
+from bot.words import word
 from core.errors import UserError
 from core.models import Side
 from core.trading.admin import limit_names
@@ -94,8 +95,8 @@ async def status(update: Update, context: BotContext) -> None:
         t(
             language,
             "status",
-            mode=st.mode,
-            market_data=st.market_data,
+            mode=word(language, "mode", st.mode),
+            market_data=word(language, "market_data", st.market_data),
             trading=t(language, "status_paused" if st.paused else "status_running"),
             last_scan=last,
             n_symbols=len(st.symbols),

@@ -54,4 +54,3 @@ class PositionActions:
         if position.status is PositionStatus.CLOSED:
             raise UserError("position_already_closed")
         return position
-

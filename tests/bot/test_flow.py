@@ -313,7 +313,7 @@ async def test_close_position_from_positions_needs_two_presses(bot: RunningBot, 
     await press(bot, BOB, ask.replace("pos:c:", "pos:y:"), listing["message_id"], owner=ALICE)
     assert len(await bot.services.trading.positions_view(ALICE)) == 1  # Bob cannot close Alice's position
     await press(bot, ALICE, ask, listing["message_id"])
-    await bot.fake.wait_for(lambda: len(buttons(bot, ALICE, listing["message_id"])) == 2)
+    await bot.fake.wait_for(lambda: buttons(bot, ALICE, listing["message_id"])[0].startswith("pos:y:"))
     sure, cancel = buttons(bot, ALICE, listing["message_id"])
     assert len(await bot.services.trading.positions_view(ALICE)) == 1  # the first press only asks
     market.prices["BTC/USDT"] = 104.0
@@ -379,3 +379,12 @@ async def test_tp1_and_tp2_in_one_candle_is_one_message(bot: RunningBot, market:
         assert not any("TP1" in t and ("reached" in t or "достигнут" in t) for t in texts)
     # Both halves count: -1.00 entry fee + (50 - 0.55) + (100 - 0.60) = +147.85
     assert "realised P&L +147.85" in (bot.fake.last_text(ALICE) or "")
+
+
+async def test_status_in_russian_has_no_english_words_of_ours(bot: RunningBot) -> None:
+    await bot.reply_to(ADMIN, "/start", language_code="ru")
+    await bot.reply_to(ADMIN, "/scan")
+    status = await bot.reply_to(ADMIN, "/status")
+    assert "Режим: бумажная торговля · данные: биржа" in status
+    assert "paper" not in status and "exchange" not in status and "not_enough_data" not in status
+    assert "мало данных 2" in status  # the engine's reason codes in words (one candle each: not enough data)
