@@ -142,7 +142,7 @@ class CcxtExchange:
         except OrderNotFound:
             found = await self.fetch_order(request)
             return found if found is not None else unknown_result(request)
-        return to_result(request, order, order_fee(order))
+        return to_result(request, order, order_fee(order, request.symbol))
 
     async def fetch_balance(self, user_id: int, currency: str) -> Balance:
         """Free and total of one currency on the user's account (zeros if absent)."""
@@ -185,7 +185,7 @@ class CcxtExchange:
                 OrderType.LIMIT,
                 float(order.get("amount") or 0.0),
             )
-            results.append(to_result(request, order, order_fee(order)))
+            results.append(to_result(request, order, order_fee(order, symbol)))
         return results
 
     async def tradable_amount(self, symbol: str, amount: float, price: float) -> float:
@@ -254,7 +254,7 @@ class CcxtExchange:
                     legs.append(await self._resolve(leg, departure))
                     continue
                 order = self._gw.public.parse_order(report, market)
-                legs.append(to_result(leg, order, order_fee(order)))
+                legs.append(to_result(leg, order, order_fee(order, leg.symbol)))
             return ProtectiveOrders(list_id, legs[0], legs[1])
         return ProtectiveOrders(
             list_id, await self._resolve(stop, departure), await self._resolve(take_profit, departure)
@@ -335,7 +335,7 @@ class CcxtExchange:
     async def _with_fee(self, request: OrderRequest, order: Mapping[str, Any]) -> OrderResult:
         """The result with its fee; an order looked up (no fills in the answer) that has
         filled gets its fee from its trades."""
-        fee = order_fee(order)
+        fee = order_fee(order, request.symbol)
         if fee is None and float(order.get("filled") or 0) > 0 and order.get("id") is not None:
             trades = await self._gw.call(
                 lambda c: c.fetch_order_trades(str(order["id"]), request.symbol),
@@ -346,6 +346,7 @@ class CcxtExchange:
             fee = sum_fees(
                 [t["fee"] for t in trades if t.get("fee") and t["fee"].get("cost") is not None],
                 request.client_order_id,
+                request.symbol,
             )
         result = to_result(request, order, fee)
         if result.status is OrderStatus.FILLED:

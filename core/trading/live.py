@@ -107,6 +107,7 @@ class LivePositions:
         self._guard = LiveGuard(
             exchange=exchange,
             orders=orders,
+            positions=positions,
             ledger=self._ledger,
             notices=self._notices,
             rules=rules,

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from core.errors import FinalExchangeError, OrderRejected, RateLimited
+from core.errors import FinalExchangeError, InsufficientFunds, OrderRejected, RateLimited
 from core.events import Event, StopMoved
 from core.models import (
     ExitReason,
@@ -30,7 +30,7 @@ from core.models import (
     PositionStatus,
     StoredOrder,
 )
-from core.ports import OrderRepository
+from core.ports import OrderRepository, PositionRepository
 from core.rules.exits import ManagementRules
 from core.trading.live_book import EPS
 from core.trading.live_ledger import LiveLedger
@@ -55,6 +55,9 @@ from core.trading.protection import (
 
 log = logging.getLogger(__name__)
 
+#: The most the wallet may hold less than a position before it is flagged instead of believed.
+WALLET_TOLERANCE = 0.02
+
 
 class LiveGuard:
     def __init__(
@@ -62,6 +65,7 @@ class LiveGuard:
         *,
         exchange: LiveExchange,
         orders: OrderRepository,
+        positions: PositionRepository,
         ledger: LiveLedger,
         notices: LiveNotices,
         rules: ManagementRules,
@@ -69,6 +73,7 @@ class LiveGuard:
     ) -> None:
         self._exchange = exchange
         self._orders = orders
+        self._positions = positions
         self._ledger = ledger
         self._notices = notices
         self._rules = rules
@@ -123,7 +128,37 @@ class LiveGuard:
         return False
 
     async def cover(self, position: Position, stored: Sequence[StoredOrder]) -> None:
-        """Place lists for whatever tradable quantity no resting list covers."""
+        """Place lists for whatever tradable quantity no resting list covers. Refused for
+        want of coins, the wallet decides when it is a hair short (a fee paid in the coin
+        the exchange did not report as such); anything more is not guessed (it raises)."""
+        try:
+            await self._cover(position, stored)
+        except InsufficientFunds:
+            if not await self._fit_to_wallet(position):
+                raise
+            await self._cover(position, await self._orders.for_position(position.id))
+
+    async def _fit_to_wallet(self, position: Position) -> bool:
+        """The position holds what the wallet holds when that is at most `WALLET_TOLERANCE`
+        less (freqtrade does the same): saved, logged, True. Else False (flag, not guess)."""
+        slots = current_slots(await self._orders.for_position(position.id))
+        needed = position.quantity - sum(s.covers for s in slots.values())
+        free = (await self._exchange.fetch_balance(position.user_id, position.symbol.split("/")[0])).free
+        short = needed - free
+        if short <= EPS or short > position.quantity * WALLET_TOLERANCE:
+            return False
+        log.warning(
+            "position %s: the wallet holds %.8g free, %.8g less than the position (a fee paid in the coin?);"
+            " the position now holds what the wallet has",
+            position.id,
+            free,
+            short,
+        )
+        position.quantity -= short
+        await self._positions.save(position, 0.0, lambda _: [])
+        return True
+
+    async def _cover(self, position: Position, stored: Sequence[StoredOrder]) -> None:
         slots = current_slots(stored)
         if any(s.unresolved for s in slots.values()):
             return  # a list is being sent or resolved: decide after it is known

@@ -83,6 +83,7 @@ class FakeBinance(PublicApi, AccountApi):
         self.specs = {s.symbol: s for s in symbols}
         self.prices = {s.symbol: dec(s.price) for s in symbols}
         self.liquidity: dict[str, Decimal] = {}
+        self.fills_per_market_order = 1
         self.market_clock = market_clock  # klines and tickers; signatures use the real clock
         self.stall_seconds = stall_seconds
         self.accounts: dict[str, FakeAccount] = {}
@@ -168,6 +169,12 @@ class FakeBinance(PublicApi, AccountApi):
     def delist(self, symbol: str) -> None:
         """The exchange stops listing `symbol`: every call about it answers -1121 Invalid symbol."""
         self.specs.pop(symbol)
+
+    def pay_fees_in_bnb(self, api_key: str, bnb: float | str, bnb_price: float | str) -> None:
+        """The account holds `bnb` BNB and pays commissions with it (25 % off) while it lasts."""
+        account = self.accounts[api_key]
+        account.free["BNB"] = account.balance("BNB") + dec(bnb)
+        account.bnb_price = dec(bnb_price)
 
     def thin_book(self, symbol: str, quantity: float | str) -> None:
         """A market order on `symbol` fills at most `quantity`; the rest EXPIRES (as on Binance)."""

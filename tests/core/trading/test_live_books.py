@@ -1,0 +1,56 @@
+"""What a live position books and holds: fees in two currencies, the fee of a partly filled
+target, the stop as it rests, the exit price, and the coins the account holds against the
+positions.
+
+Real ccxt against the fake Binance on 127.0.0.1; every number is worked out by hand beside it.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from core.models import PositionStatus
+from tests.core.trading.live_world import KEY, LiveWorld, assert_agrees, confirm, monitor, resting
+
+# ---------------------------------------------------------------- 5. fees in two currencies
+
+
+async def test_a_fee_paid_partly_in_bnb_and_partly_in_the_coin_leaves_the_position_what_it_holds(
+    live: LiveWorld,
+) -> None:
+    live.fake.pay_fees_in_bnb(KEY, "0.002", "600")
+    live.fake.fills_per_market_order = 2  # 0.04166 fills as 2 x 0.02083 at 60 000
+    # trade 1: 1 249.80 x 0.1 % x 0.75 / 600 = 0.00156225 BNB (0.00043775 BNB left);
+    # trade 2: BNB has run out, so 0.02083 x 0.1 % = 0.00002083 BTC. Held: 0.04163917 BTC.
+    p = (await confirm(live)).position
+    assert p.quantity == pytest.approx(0.04163917)
+    legs = resting(live)
+    # 0.04163917 / 2 = 0.020819585 -> 0.02081 at TP1; the rest 0.02082917 -> 0.02082 at TP2
+    assert float(legs[f"atra-p{p.id}-a1-sl"].orig_qty) == pytest.approx(0.02081)
+    assert float(legs[f"atra-p{p.id}-b1-sl"].orig_qty) == pytest.approx(0.02082)
+    assert [a.key for a in await live.alerts()] == []
+    await assert_agrees(live)
+
+
+async def test_a_small_shortfall_in_the_wallet_is_covered_with_what_the_wallet_holds(live: LiveWorld) -> None:
+    p = (await confirm(live)).position  # 0.04161834 held: 0.0208 rests in a1, 0.02081 in b1, 0.00000834 free
+    live.fake.cancel_externally(KEY, f"atra-p{p.id}-b1-sl")  # 0.02081834 free
+    live.fake.withdraw(KEY, "BTC", "0.0002")  # 0.02061834 free: 0.0002 short of the position (0.5 %)
+    await monitor(live)
+    after = await live.positions.get(p.id)
+    assert after is not None and after.status is PositionStatus.OPEN
+    assert after.quantity == pytest.approx(0.04141834)  # what the wallet holds
+    assert float(resting(live)[f"atra-p{p.id}-b3-sl"].orig_qty) == pytest.approx(0.02061)  # b2 was refused
+    assert "protection_failed" not in [a.key for a in await live.alerts()]
+    await assert_agrees(live)
+
+
+async def test_a_large_shortfall_is_flagged_not_guessed(live: LiveWorld) -> None:
+    p = (await confirm(live)).position
+    live.fake.cancel_externally(KEY, f"atra-p{p.id}-b1-sl")
+    live.fake.withdraw(KEY, "BTC", "0.005")  # 12 % of the position gone: not a fee
+    await monitor(live)
+    after = await live.positions.get(p.id)
+    assert after is not None and after.quantity == pytest.approx(0.04161834)  # unchanged
+    assert "protection_failed" in [a.key for a in await live.alerts()]
+    await assert_agrees(live)
