@@ -131,7 +131,8 @@ class CcxtExchange:
     async def cancel_order(self, request: OrderRequest) -> OrderResult:
         """Cancel by client order id. Idempotent: an order already gone is looked up and
         returned as it ended (filled, canceled), or UNKNOWN if it never existed. On
-        Binance, cancelling one leg of an OCO cancels the whole list."""
+        Binance, cancelling one leg of an OCO cancels the whole list. A part filled before
+        the cancel comes with its fee (read from its trades: the cancel answer has none)."""
         try:
             order = await self._gw.call(
                 lambda c: c.cancel_order(None, request.symbol, {"clientOrderId": request.client_order_id}),
@@ -142,7 +143,7 @@ class CcxtExchange:
         except OrderNotFound:
             found = await self.fetch_order(request)
             return found if found is not None else unknown_result(request)
-        return to_result(request, order, order_fee(order, request.symbol))
+        return await self._with_fee(request, order)  # a cancel answer carries no fills: a part filled has its fee read
 
     async def fetch_balance(self, user_id: int, currency: str) -> Balance:
         """Free and total of one currency on the user's account (zeros if absent)."""

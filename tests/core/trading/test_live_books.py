@@ -54,3 +54,17 @@ async def test_a_large_shortfall_is_flagged_not_guessed(live: LiveWorld) -> None
     assert after is not None and after.quantity == pytest.approx(0.04161834)  # unchanged
     assert "protection_failed" in [a.key for a in await live.alerts()]
     await assert_agrees(live)
+
+
+# ---------------------------------------------------- 13. the fee of a partly filled target
+
+
+async def test_the_fee_of_a_partly_filled_target_is_booked(live: LiveWorld) -> None:
+    p = (await confirm(live)).position
+    live.fake.fill_partially(KEY, f"atra-p{p.id}-a1-tp", "0.01")  # at 61 800: fee 0.1 % = 0.618 USDT
+    await monitor(live)  # the rest is cancelled (its stop expired) and covered again
+    after = await live.positions.get(p.id)
+    assert after is not None
+    assert after.fees == pytest.approx(0.00004166 * 60_000 + 0.618)  # the entry's fee, then the target's
+    assert after.realized_pnl == pytest.approx(0.01 * 1_800)
+    await assert_agrees(live)
