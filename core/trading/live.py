@@ -150,13 +150,13 @@ class LivePositions:
             changed = await self._ledger.sync(position)
             if position.status is PositionStatus.CLOSED:
                 return True
-            before = (position.last_candle_at, position.stop_price, position.highest, position.lowest)
-            events = await self._guard.enforce(position, trail_stop(position, candles, self._rules))
-            if events or (position.last_candle_at, position.stop_price, position.highest, position.lowest) != before:
-                await self._positions.save(position, 0.0, lambda _: events)
+            before = (position.last_candle_at, position.highest, position.lowest)
+            moved = await self._guard.enforce(position, trail_stop(position, candles, self._rules))
+            if moved:
                 self._wake()
-                changed = True
-            return changed
+            if (position.last_candle_at, position.highest, position.lowest) != before:
+                await self._positions.save(position, 0.0, lambda _: [])
+            return changed or moved or (position.last_candle_at, position.highest, position.lowest) != before
         except RetryableExchangeError as exc:  # the next run looks again; what rests keeps resting
             log.warning("position %s: exchange unavailable while following it: %s", position.id, exc)
             return False

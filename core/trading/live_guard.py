@@ -16,7 +16,7 @@ crossed is executed at market instead.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from core.errors import FinalExchangeError, InsufficientFunds, OrderRejected, RateLimited
 from core.events import Event, StopMoved
@@ -79,10 +79,12 @@ class LiveGuard:
         self._rules = rules
         self._min_stop_move_pct = min_stop_move_pct
 
-    async def enforce(self, position: Position, wanted: float) -> list[Event]:
+    async def enforce(self, position: Position, wanted: float) -> bool:
         """Make the exchange hold what the position should have: its stop at `wanted`,
-        every tradable unit covered. Returns the events to queue."""
-        events: list[Event] = []
+        every tradable unit covered. A moved stop is saved at once (with its event), so what
+        fails later in the run cannot leave the stored stop behind the one that rests.
+        True if a stop moved."""
+        moved = False
         for slot in current_slots(await self._orders.for_position(position.id)).values():
             step = abs(slot.stop_price - wanted)
             to_break_even = wanted == position.entry_price
@@ -94,13 +96,12 @@ class LiveGuard:
             if await self._move(position, slot, wanted) and position.status is PositionStatus.OPEN:
                 position.stop_price = wanted
                 announced = old != position.entry_price and wanted == position.entry_price  # with TP1
-                if not announced:
-                    events.append(
-                        StopMoved(position.user_id, position.id, position.symbol, old_stop=old, new_stop=wanted)
-                    )
+                event = StopMoved(position.user_id, position.id, position.symbol, old_stop=old, new_stop=wanted)
+                await self._positions.save(position, 0.0, _queue([] if announced else [event]))
+                moved = True
         if position.status is PositionStatus.OPEN:
             await self.cover(position, await self._orders.for_position(position.id))
-        return events
+        return moved
 
     async def _move(self, position: Position, slot: Slot, wanted: float) -> bool:
         """Replace the slot's list with one at `wanted`: cancel, then place (spot locks the
@@ -264,6 +265,10 @@ class LiveGuard:
         request = exit_request(position, slot_exit_id(position.id, slot, generation), amount, reason)
         result = await send_once(self._exchange, self._orders, request)
         await self._ledger.book(position, {request.client_order_id: result})
+
+
+def _queue(events: list[Event]) -> Callable[[float], list[Event]]:
+    return lambda _balance: events
 
 
 def _legs(

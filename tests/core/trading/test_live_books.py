@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from core.errors import ExchangeUnavailable
 from core.models import PositionStatus
 from tests.core.trading.live_world import KEY, LiveWorld, assert_agrees, confirm, monitor, resting
 
@@ -67,4 +68,29 @@ async def test_the_fee_of_a_partly_filled_target_is_booked(live: LiveWorld) -> N
     assert after is not None
     assert after.fees == pytest.approx(0.00004166 * 60_000 + 0.618)  # the entry's fee, then the target's
     assert after.realized_pnl == pytest.approx(0.01 * 1_800)
+    await assert_agrees(live)
+
+
+# ------------------------------------------------- 14. the stop saved as soon as it is moved
+
+
+async def test_a_moved_stop_is_saved_even_when_the_run_fails_after_the_move(
+    live: LiveWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    p = (await confirm(live)).position
+    tradable = live.exchange.tradable_amount
+
+    async def failing_after_the_move(symbol: str, amount: float, price: float) -> float:
+        if f"atra-p{p.id}-b2-sl" in resting(live):  # the stop has just been moved to break-even
+            raise ExchangeUnavailable("exchangeInfo: 503")
+        return await tradable(symbol, amount, price)
+
+    monkeypatch.setattr(live.exchange, "tradable_amount", failing_after_the_move)
+    live.set_price("BTC/USDT", 61_800)  # TP1 fills; slot b's stop moves to 60 000, then the run fails
+    await monitor(live)
+    monkeypatch.setattr(live.exchange, "tradable_amount", tradable)
+    await monitor(live)
+    after = await live.positions.get(p.id)
+    assert after is not None and after.stop_price == 60_000  # as it rests on the exchange
+    assert float(resting(live)[f"atra-p{p.id}-b2-sl"].stop_price) == 60_000
     await assert_agrees(live)
