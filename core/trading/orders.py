@@ -11,7 +11,7 @@ import logging
 
 from core.errors import FinalExchangeError, OrderOutcomeUnknown, RateLimited, RetryableExchangeError
 from core.logcontext import log_context
-from core.models import ExitReason, OrderRequest, OrderResult, OrderStatus
+from core.models import ExitReason, OrderRequest, OrderResult, OrderStatus, Position
 from core.ports import Exchange, OrderRepository
 
 log = logging.getLogger(__name__)
@@ -124,3 +124,11 @@ def fee_in_quote(fill: OrderResult, symbol: str, price: float | None) -> float:
     if fill.fee_currency == base_currency(symbol) and price:
         return fill.fee * price
     return fill.fee
+
+
+def mean_exit_price(position: Position, sold: float) -> float | None:
+    """The quantity-weighted mean price of the exits that sold `sold` of the position, from
+    its gross realised P&L (sum of (price - entry) x quantity x side); None if nothing sold."""
+    if sold <= 0:
+        return None
+    return position.entry_price + position.realized_pnl / (sold * position.side.sign)

@@ -94,3 +94,19 @@ async def test_a_moved_stop_is_saved_even_when_the_run_fails_after_the_move(
     assert after is not None and after.stop_price == 60_000  # as it rests on the exchange
     assert float(resting(live)[f"atra-p{p.id}-b2-sl"].stop_price) == 60_000
     await assert_agrees(live)
+
+
+# ------------------------------------------------------ 15. the exit price of a position
+
+
+async def test_the_exit_price_of_a_closed_position_is_the_mean_of_its_exits(live: LiveWorld) -> None:
+    p = (await confirm(live)).position
+    live.set_price("BTC/USDT", 61_800)
+    await monitor(live)  # TP1: 0.0208 at 61 800
+    live.set_price("BTC/USDT", 63_000)
+    await monitor(live)  # TP2: 0.02081 at 63 000
+    done = await live.positions.get(p.id)
+    assert done is not None and done.status is PositionStatus.CLOSED
+    # (0.0208 x 61 800 + 0.02081 x 63 000) / 0.04161 = 62 400.14...
+    assert done.exit_price == pytest.approx((0.0208 * 61_800 + 0.02081 * 63_000) / 0.04161)
+    await assert_agrees(live)
