@@ -83,6 +83,7 @@ class FakeBinance(PublicApi, AccountApi):
         self.specs = {s.symbol: s for s in symbols}
         self.prices = {s.symbol: dec(s.price) for s in symbols}
         self.liquidity: dict[str, Decimal] = {}
+        self.time_offset = 0.0  # seconds the exchange's clock (as /time tells it) is ahead of ours
         self.fills_per_market_order = 1
         self.market_clock = market_clock  # klines and tickers; signatures use the real clock
         self.stall_seconds = stall_seconds
@@ -103,7 +104,9 @@ class FakeBinance(PublicApi, AccountApi):
         self.base_url = ""
         self._routes: dict[tuple[str, str], Route] = {
             ("GET", "/api/v3/ping"): Route(lambda a, p: {}, 1, False),
-            ("GET", "/api/v3/time"): Route(lambda a, p: {"serverTime": now_ms()}, 1, False),
+            ("GET", "/api/v3/time"): Route(
+                lambda a, p: {"serverTime": now_ms() + int(self.time_offset * 1000)}, 1, False
+            ),
             ("GET", "/api/v3/exchangeInfo"): Route(self._exchange_info, 20, False),
             ("GET", "/api/v3/klines"): Route(self._klines, 2, False),
             ("GET", "/api/v3/ticker/price"): Route(self._ticker_price, 2, False),
