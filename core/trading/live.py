@@ -38,6 +38,8 @@ from core.ports import (
 )
 from core.rules.exits import ManagementRules
 from core.trading.accounts import live_balance
+from core.trading.episodes import Episodes
+from core.trading.live_audit import HoldingsAudit
 from core.trading.live_book import EPS, same_state, trail_stop
 from core.trading.live_guard import LiveGuard
 from core.trading.live_ledger import LiveLedger
@@ -103,6 +105,12 @@ class LivePositions:
             rules=rules,
             settle_seconds=config.settle_seconds,
             wake_delivery=wake_delivery,
+        )
+        self._audit = HoldingsAudit(
+            exchange=exchange,
+            positions=positions,
+            episodes=Episodes(system, outbox, clock, wake_delivery),
+            admin_ids=config.admin_ids,
         )
         self._guard = LiveGuard(
             exchange=exchange,
@@ -207,6 +215,10 @@ class LivePositions:
 
     async def lookup(self, order: StoredOrder) -> OrderResult | None:
         return await self._ledger.lookup(order)
+
+    async def audit(self) -> int:
+        """Hold each account's coins against its open positions; flag (never guess) a shortfall."""
+        return await self._audit.run()
 
     async def settle(self) -> None:
         young = [o for o in await self._orders.active() if o.result.status is OrderStatus.SUBMITTING]

@@ -65,6 +65,10 @@ class PaperPositions:
     async def refresh_balance(self, user_id: int, quote: str) -> None:
         """The paper balance is the database's: always up to date."""
 
+    async def audit(self) -> int:
+        """Paper positions hold nothing anywhere but in the database."""
+        return 0
+
     async def settle(self) -> None:
         """Paper orders fill at once: nothing can be in flight after a restart."""
 

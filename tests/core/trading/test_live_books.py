@@ -11,7 +11,7 @@ import pytest
 
 from core.errors import ExchangeUnavailable
 from core.models import PositionStatus
-from tests.core.trading.live_world import KEY, LiveWorld, assert_agrees, confirm, monitor, resting
+from tests.core.trading.live_world import ADMIN, ALICE, KEY, LiveWorld, assert_agrees, confirm, monitor, resting
 
 # ---------------------------------------------------------------- 5. fees in two currencies
 
@@ -109,4 +109,23 @@ async def test_the_exit_price_of_a_closed_position_is_the_mean_of_its_exits(live
     assert done is not None and done.status is PositionStatus.CLOSED
     # (0.0208 x 61 800 + 0.02081 x 63 000) / 0.04161 = 62 400.14...
     assert done.exit_price == pytest.approx((0.0208 * 61_800 + 0.02081 * 63_000) / 0.04161)
+    await assert_agrees(live)
+
+
+# ------------------------------------------- 17. the coins held cover the open positions
+
+
+async def test_coins_missing_from_the_account_are_flagged_once_with_the_figures(live: LiveWorld) -> None:
+    p = (await confirm(live)).position  # 0.04161834 BTC held
+    live.fake.cancel_externally(KEY, f"atra-p{p.id}-b1-sl")  # the user cancels a list in the app ...
+    live.fake.withdraw(KEY, "BTC", "0.01")  # ... and sells 0.01 BTC: 0.03161834 left
+    await monitor(live)
+    await monitor(live)
+    short = [a for a in await live.alerts() if a.key.startswith("holdings_short")]
+    assert sorted((a.user_id, a.key) for a in short) == [(ADMIN, "holdings_short_admin"), (ALICE, "holdings_short")]
+    mine = next(a for a in short if a.user_id == ALICE)
+    assert mine.params["asset"] == "BTC"
+    assert mine.params["held"] == pytest.approx(0.03161834) and mine.params["expected"] == pytest.approx(0.04161834)
+    after = await live.positions.get(p.id)
+    assert after is not None and after.quantity == pytest.approx(0.04161834)  # flagged, not guessed
     await assert_agrees(live)
