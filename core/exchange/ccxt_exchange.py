@@ -9,9 +9,10 @@ an unclassified error) the order is looked up by its client order id with backof
   no longer appear): an OrderResult with status UNKNOWN is RETURNED. It means "not
   placed": the caller may record it and, if it still wants the trade, send again with the
   same client order id;
-- the lookups themselves keep failing: OrderOutcomeUnknown (a RetryableExchangeError) is
-  RAISED. The order must stay "submitting" and be resolved later with fetch_order; it
-  must not be sent again before that.
+- the lookups themselves keep failing, or are refused (a revoked key, a delisted pair):
+  OrderOutcomeUnknown (a RetryableExchangeError) is RAISED. The order must stay
+  "submitting" and be resolved later with fetch_order; it must not be sent again before
+  that.
 
 A refusal (OrderRejected, InsufficientFunds, AuthenticationFailed, UnknownSymbol,
 RateLimited) means the order was not placed. A duplicate client order id is not an
@@ -306,6 +307,8 @@ class CcxtExchange:
             except RetryableExchangeError as exc:
                 last_error = exc
                 continue
+            except FinalExchangeError as exc:  # the key refused, the pair gone: it cannot be looked up
+                raise OrderOutcomeUnknown(request.client_order_id, str(exc)) from exc
             if found is not None:
                 return found
             last_error = None
@@ -317,7 +320,7 @@ class CcxtExchange:
         await self._sleep(max(0.0, sent_at + self._settle - self._clock()))
         try:
             found = await self._fetch(request, idempotent=True)
-        except RetryableExchangeError as exc:
+        except ExchangeError as exc:
             raise OrderOutcomeUnknown(request.client_order_id, str(exc)) from exc
         return found if found is not None else unknown_result(request)
 

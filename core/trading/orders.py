@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from core.errors import FinalExchangeError, OrderOutcomeUnknown, RateLimited, RetryableExchangeError
+from core.errors import ExchangeError, FinalExchangeError, OrderOutcomeUnknown, RateLimited, RetryableExchangeError
 from core.logcontext import log_context
 from core.models import ExitReason, OrderRequest, OrderResult, OrderStatus, Position
 from core.ports import Exchange, OrderRepository
@@ -63,7 +63,7 @@ async def _send_once(exchange: Exchange, orders: OrderRepository, request: Order
     except RetryableExchangeError as unanswered:
         try:
             found = await exchange.fetch_order(request)
-        except RetryableExchangeError:
+        except ExchangeError:  # not even a lookup goes through: its outcome stays unknown
             found = None
         if found is None:  # not on the exchange (yet): the intent stays `submitting` for reconciliation
             raise unanswered from None
