@@ -4,11 +4,13 @@ services -> bot. The one place that decides which implementation of each port is
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import aiohttp
 from telegram import LinkPreviewOptions
@@ -46,8 +48,8 @@ from core.trading.live import LiveConfig, LivePositions
 from core.trading.paper import PaperPositions
 from core.trading.scanner import Scanner
 from core.trading.service import TradingConfig, TradingService
+from db.backend import leader_lock, open_database
 from db.credentials import CredentialStore, make_cipher
-from db.database import Database
 from db.outbox import ChartRepository, OutboxRepository
 from db.signals import SignalRepository
 from db.stats import StatsRepository
@@ -94,7 +96,10 @@ class Runtime:
         self.settings = settings
         self.overrides = overrides
         self.limiter = limiter
-        self.db = Database(settings.database_path)
+        url = settings.database_url.get_secret_value() if settings.database_url else None
+        self.db = open_database(url, settings.database_path)  # PostgreSQL if DATABASE_URL, else SQLite
+        self.leader = leader_lock(url, settings.database_path)  # one instance works, the others wait
+        self._standby: asyncio.Task[Any] | None = None  # the start, while it waits for the lock
         self.delivery: DeliveryWorker | None = None
         self.observability: Observability | None = None
         self.clock: Clock | None = None
@@ -112,6 +117,9 @@ class Runtime:
 
     async def start(self, app: BotApplication) -> None:
         settings = self.settings
+        self._standby = asyncio.current_task()
+        await self.leader.acquire(on_lost=app.stop_running)  # a standby waits here
+        self._standby = None
         await self.db.connect()
         system = SystemRepository(self.db, SystemClock())
         clock = self.overrides.clock or await self._clock(system)
@@ -409,9 +417,14 @@ class Runtime:
             await self.system.set_value(REPLAY_CLOCK_KEY, self.clock.now().isoformat())
 
     async def shutdown(self, app: BotApplication) -> None:
+        if self._standby is not None and self._standby is not asyncio.current_task():  # stopped while waiting
+            self._standby.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._standby
         if self.gateway is not None:
             await self.gateway.close()
         await self.db.close()
+        await self.leader.release()  # last: nothing of this run writes after it
 
 
 @dataclass(frozen=True, slots=True)

@@ -91,3 +91,18 @@ def test_replay_needs_dir_and_start(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     s = Settings.load(env_file=None)
     assert s.replay_start is not None and s.replay_start.utcoffset() is not None
     assert s.scan_interval == 1.0  # one hour of replay at 3600x
+
+
+def test_database_url_selects_postgresql_and_a_wrong_one_is_named_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+    assert Settings.load(env_file=None).database_url is None  # SQLite, no server
+    monkeypatch.setenv("DATABASE_URL", "")
+    assert Settings.load(env_file=None).database_url is None  # as copied from .env.example
+    monkeypatch.setenv("DATABASE_URL", "postgres://atra:s3cret-pw@db.example:5432/atra")  # Heroku's spelling
+    url = Settings.load(env_file=None).database_url
+    assert url is not None and url.get_secret_value().endswith("@db.example:5432/atra")
+    assert "s3cret-pw" not in repr(Settings.load(env_file=None))
+    monkeypatch.setenv("DATABASE_URL", "mysql://atra:s3cret-pw@db.example/atra")
+    with pytest.raises(ConfigError) as error:
+        Settings.load(env_file=None)
+    assert "DATABASE_URL must be a postgresql://" in str(error.value) and "s3cret-pw" not in str(error.value)
