@@ -22,7 +22,7 @@ test: install
 	$(PY) -m pytest -q
 
 lint: install
-	$(PY) -m ruff check bot core db ml tests bench
+	$(PY) -m ruff check bot core db ml tests bench webapp
 
 demo: install
 	$(PY) -m core.backtest.demo
@@ -43,7 +43,8 @@ evaluate: install
 		--models models --start 2019-01-01 --end 2019-03-31
 
 bench: install
-	$(PY) bench/bench_backtest.py
-	$(PY) bench/bench_models.py
-	$(PY) bench/bench_exchange_orders.py
-	$(PY) bench/bench_live_confirmations.py
+	$(PY) -m bench.bench_backtest
+	$(PY) -m bench.bench_models
+	$(PY) -m bench.bench_exchange_orders
+	$(PY) -m bench.bench_live_confirmations
+	$(PY) -m bench.bench_delivery

@@ -1,6 +1,6 @@
 """Throughput of the full engine in the backtester on the repo's sample data.
 
-    python bench/bench_backtest.py [--data data/ohlcv] [--repeat 3]
+    python -m bench.bench_backtest [--data data/ohlcv] [--repeat 3]
 
 Prints candles per second for two runs of the hybrid playbook on the five sample
 symbols at 1h: the whole sample (2017-10..2019-03) and one year (2018-04..2019-03,
@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 
+from core.backtest.data import load_candles
+from core.backtest.simulation import BacktestConfig, run_backtest
+from core.signals.playbooks import hybrid_playbook
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from core.backtest.simulation import BacktestConfig, load_candles, run_backtest  # noqa: E402
-from core.signals.strategy import hybrid_playbook  # noqa: E402
-
 SYMBOLS = ("BTC/USD", "ETH/USD", "LTC/USD", "XRP/USD", "EOS/USD")
 
 

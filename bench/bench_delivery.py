@@ -3,7 +3,7 @@ delivery worker, rate limiter) against the fake Bot API server on 127.0.0.1, whi
 enforces Telegram's limits (30 messages/s overall, 1/s per chat with a burst of 3) and
 answers 429 whenever they are broken.
 
-    python bench/bench_delivery.py [--users 1000] [--probes 5]
+    python -m bench.bench_delivery [--users 1000] [--probes 5]
 
 The admin publishes with `/signal`; every subscriber gets a photo (the chart) with the
 signal as caption and the Confirm/Skip buttons. While the fan-out runs, new users send
@@ -19,19 +19,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bot.ratelimit import TelegramLimits  # noqa: E402
-from core.clock import ManualClock  # noqa: E402
-from tests.bot.harness import ADMIN, RunningBot, make_settings, running_bot  # noqa: E402
-from tests.fakes.bot_api import Call, FakeBotApi  # noqa: E402
-from tests.fakes.market import FakeMarketData, candles_frame  # noqa: E402
+from bot.ratelimit import TelegramLimits
+from core.clock import ManualClock
+from tests.bot.harness import ADMIN, RunningBot, make_settings, running_bot
+from tests.fakes.bot_api import Call, FakeBotApi
+from tests.fakes.market import FakeMarketData, candles_frame
 
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 FIRST_USER = 100_000

@@ -1,6 +1,6 @@
 """Burst of confirmations through ONE CcxtExchange against the fake Binance on 127.0.0.1.
 
-Run: python bench/bench_exchange_orders.py [--users 50] [--orders-per-user 4]
+Run: python -m bench.bench_exchange_orders [--users 50] [--orders-per-user 4]
 
 Budgets are Binance spot's with every window scaled to 1 s and every RATE kept:
 request weight 6000/60 s -> 100/1 s per IP; orders 50/10 s -> 5/1 s per account
@@ -16,20 +16,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from core.exchange.ccxt_exchange import CcxtExchange  # noqa: E402
-from core.exchange.ccxt_gateway import CcxtGateway, CcxtSettings  # noqa: E402
-from core.exchange.limiter import Budget, ExchangeBudgets, ExchangeLimiter  # noqa: E402
-from core.models import OrderRequest, OrderStatus, OrderType  # noqa: E402
-from tests.fakes.fake_exchange import FakeBinance, FakeBudgets  # noqa: E402
-from tests.fakes.loopback import loopback_session  # noqa: E402
+from core.exchange.ccxt_exchange import CcxtExchange
+from core.exchange.ccxt_gateway import CcxtGateway, CcxtSettings
+from core.exchange.limiter import Budget, ExchangeBudgets, ExchangeLimiter
+from core.models import OrderRequest, OrderStatus, OrderType
+from tests.fakes.fake_exchange import FakeBinance, FakeBudgets
+from tests.fakes.loopback import loopback_session
 
 WINDOW = 1.0
 WEIGHT_LIMIT = 100  # 6000 per 60 s

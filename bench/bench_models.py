@@ -32,13 +32,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from core.backtest.simulation import load_candles
+from core.backtest.data import load_candles
 from core.clock import ManualClock
 from core.exchange.replay import resample
 from core.ports import Candidate, SignalModel
 from core.signals.engine import EngineConfig, SignalEngine, SignalPipeline, run_models
 from core.signals.filters import PASS
-from core.signals.strategy import hybrid_playbook
+from core.signals.playbooks import hybrid_playbook
 from ml.runtime import load_active_models
 
 DATA = Path("data/ohlcv")

@@ -25,9 +25,10 @@ import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 from bot.i18n import t
-from bot.render import price
+from bot.i18n.format import compact, day_time, money, price
 from core.errors import RetryableExchangeError, UnknownSymbol
 from core.events import SignalIssued
 from core.ports import Clock, MarketData
@@ -72,13 +73,14 @@ def render_signal_chart(candles: pd.DataFrame, signal: SignalIssued, language: s
     ):
         ax.axhline(level, color=colour, linestyle=style, linewidth=1.2)
         ax.text(
-            right, level, f" {t(language, key, escape=False)} {price(level)}", color=colour, va="center",
+            right, level, f" {t(language, key, escape=False)} {price(level, language)}", color=colour, va="center",
             fontsize=9, bbox={"facecolor": "white", "edgecolor": colour, "boxstyle": "round,pad=0.2"},
         )  # fmt: skip
     ax.set_xlim(-1, right + 0.5)
     ticks = x[:: max(1, len(x) // 6)]
-    ax.set_xticks(ticks, [frame.index[i].strftime("%m-%d %H:%M") for i in ticks], fontsize=8)
+    ax.set_xticks(ticks, [day_time(frame.index[i], language) for i in ticks], fontsize=8)
     ax.tick_params(axis="y", labelsize=8)
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: price(value, language)))
     ax.grid(alpha=0.25)
     side = t(language, f"side_{signal.side}", escape=False)
     ax.set_title(f"{signal.symbol} · {signal.timeframe} · {side}", fontsize=11)
@@ -97,9 +99,11 @@ def render_equity_chart(times: Sequence[datetime], equity: Sequence[float], lang
     top.axhline(values[0], color="grey", linewidth=0.8, linestyle=":")
     top.set_ylabel(t(language, "chart_equity", escape=False))
     top.grid(alpha=0.25)
+    top.yaxis.set_major_formatter(FuncFormatter(lambda value, _: money(value, language)))
     bottom.fill_between(times, -drawdown, 0, step="post", color=_STOP, alpha=0.4)
     bottom.set_ylabel(t(language, "chart_drawdown", escape=False))
     bottom.grid(alpha=0.25)
+    bottom.yaxis.set_major_formatter(FuncFormatter(lambda value, _: compact(value, language) + "%"))
     figure.autofmt_xdate()
     figure.tight_layout()
     return _png(figure)

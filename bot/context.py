@@ -10,7 +10,7 @@ from telegram import Update
 from telegram.ext import Application, CallbackContext, ExtBot
 
 from bot.i18n import language_for, t
-from bot.render import price
+from bot.i18n.format import price
 from core.errors import UserError
 
 if TYPE_CHECKING:
@@ -79,7 +79,7 @@ def is_admin(update: Update, context: BotContext) -> bool:
 
 def error_text(language: str, error: UserError) -> str:
     """Render a refusal, translating the parameters that are themselves catalogue words."""
-    params = {k: price(v) if isinstance(v, float) else v for k, v in error.params.items()}
+    params = {k: price(v, language) if isinstance(v, float) else v for k, v in error.params.items()}
     if "where" in params:
         params["where"] = t(language, str(params["where"]))
     if "kind" in params:

@@ -15,11 +15,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from bot.delivery import DeliveryWorker
+from bot.health import Health
 from bot.metrics import Metrics, StateFigures
 from bot.ratelimit import TelegramRateLimiter
 from core.events import Alert, SignalIssued
@@ -126,21 +127,6 @@ class ObservedScanner:
             self._metrics.scans.labels("ok").inc()
             self._alerts.clear("scan")
         return summary
-
-
-@dataclass(frozen=True, slots=True)
-class Health:
-    """The figures /status shows."""
-
-    figures: StateFigures
-    sent_per_second: float
-    sent: int
-    failed: int
-    rate_limited: int
-    in_doubt: int
-    last_scan_seconds: float | None
-    ml: Mapping[str, tuple[int, int]] = field(default_factory=dict)  # model -> (passed, rejected)
-    model_ages: Mapping[str, timedelta] = field(default_factory=dict)
 
 
 ModelAges = Callable[[], Mapping[str, timedelta]]

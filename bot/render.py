@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import html
-import math
 import re
 from collections.abc import Iterable
-from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from bot.health import Health
 from bot.i18n import t
+from bot.i18n.format import amount, date_time, money, number, percent, price, seconds, signed_money
 from core.events import Alert, Event, OrderFilled, PositionClosed, SignalIssued, StopMoved, TakeProfitHit
 from core.models import Limits, UserSignal
 from core.trading.accounts import AccountView
 from core.trading.service import PositionView
-
-if TYPE_CHECKING:
-    from bot.observability import Health
 
 MAX_MESSAGE = 4096
 MAX_CAPTION = 1024
@@ -27,34 +24,6 @@ SKIP_PREFIX = "sig:s:"
 CLOSE_ASK_PREFIX = "pos:c:"
 CLOSE_SURE_PREFIX = "pos:y:"
 CLOSE_CANCEL = "pos:n"
-
-
-def price(value: float | None) -> str:
-    """Prices with the precision their size needs: 63 250.50, 1.23456, 0.000123456."""
-    if value is None or not math.isfinite(value):
-        return "—"
-    if abs(value) >= 1000:
-        return f"{value:,.2f}".replace(",", " ")
-    text = format(Decimal(f"{value:.6g}"), "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
-
-
-def amount(value: float) -> str:
-    """Quantities: up to 8 decimals, trailing zeros dropped."""
-    text = f"{value:.8f}".rstrip("0").rstrip(".")
-    return text or "0"
-
-
-def money(value: float) -> str:
-    return f"{value:,.2f}".replace(",", " ")
-
-
-def signed_money(value: float) -> str:
-    return ("+" if value > 0 else "") + money(value)
-
-
-def percent(value: float, signed: bool = False) -> str:
-    return f"{value:+.2f}%" if signed else f"{value:.2f}%"
 
 
 def side_name(language: str, side: str) -> str:
@@ -108,14 +77,14 @@ def signal_text(language: str, e: SignalIssued) -> str:
         side=side_name(language, e.side),
         source=t(language, "source_manual") if e.source == "manual" else "",
         timeframe=e.timeframe,
-        entry=price(e.entry),
-        stop=price(e.stop),
-        stop_pct=percent(stop_pct),
-        tp1=price(e.tp1),
-        tp2=price(e.tp2),
-        quantity=amount(e.quantity),
-        notional=money(e.quantity * e.entry),
-        expires=e.expires_at.strftime("%Y-%m-%d %H:%M"),
+        entry=price(e.entry, language),
+        stop=price(e.stop, language),
+        stop_pct=percent(stop_pct, language),
+        tp1=price(e.tp1, language),
+        tp2=price(e.tp2, language),
+        quantity=amount(e.quantity, language),
+        notional=money(e.quantity * e.entry, language),
+        expires=date_time(e.expires_at, language),
     )
 
 
@@ -128,27 +97,33 @@ def event_text(language: str, event: Event) -> str:
             language,
             "filled",
             side=side_name(language, event.side),
-            quantity=amount(event.quantity),
+            quantity=amount(event.quantity, language),
             symbol=event.symbol,
-            price=price(event.price),
-            fee=money(event.fee),
-            stop=price(event.stop),
-            tp1=price(event.tp1),
-            tp2=price(event.tp2),
+            price=price(event.price, language),
+            fee=money(event.fee, language),
+            stop=price(event.stop, language),
+            tp1=price(event.tp1, language),
+            tp2=price(event.tp2, language),
         )
     if isinstance(event, TakeProfitHit):
         return t(
             language,
             "tp1_hit",
             symbol=event.symbol,
-            quantity=amount(event.quantity),
-            price=price(event.price),
-            pnl=signed_money(event.pnl),
-            stop=price(event.new_stop),
-            remaining=amount(event.remaining),
+            quantity=amount(event.quantity, language),
+            price=price(event.price, language),
+            pnl=signed_money(event.pnl, language),
+            stop=price(event.new_stop, language),
+            remaining=amount(event.remaining, language),
         )
     if isinstance(event, StopMoved):
-        return t(language, "stop_moved", symbol=event.symbol, old=price(event.old_stop), new=price(event.new_stop))
+        return t(
+            language,
+            "stop_moved",
+            symbol=event.symbol,
+            old=price(event.old_stop, language),
+            new=price(event.new_stop, language),
+        )
     if isinstance(event, PositionClosed):
         return t(
             language,
@@ -157,14 +132,14 @@ def event_text(language: str, event: Event) -> str:
             symbol=event.symbol,
             side=side_name(language, event.side),
             reason=t(language, f"reason_{event.reason}"),
-            price=price(event.exit_price),
-            entry=price(event.entry_price),
-            pnl=signed_money(event.pnl),
-            pnl_pct=percent(event.pnl_pct, signed=True),
-            balance=money(event.balance),
+            price=price(event.exit_price, language),
+            entry=price(event.entry_price, language),
+            pnl=signed_money(event.pnl, language),
+            pnl_pct=percent(event.pnl_pct, language, signed=True),
+            balance=money(event.balance, language),
         )
     if isinstance(event, Alert):
-        params: dict[str, Any] = {k: price(v) if isinstance(v, float) else v for k, v in event.params.items()}
+        params: dict[str, Any] = {k: price(v, language) if isinstance(v, float) else v for k, v in event.params.items()}
         return t(language, event.key, **params)
     raise TypeError(f"no rendering for {type(event).__name__}")
 
@@ -178,11 +153,11 @@ def signals_list(language: str, rows: Iterable[UserSignal]) -> list[str]:
             symbol=r.symbol,
             side=side_name(language, r.levels.side.value),
             state=t(language, f"state_{r.state.value}"),
-            entry=price(r.levels.entry),
-            stop=price(r.levels.stop),
-            tp1=price(r.levels.tp1),
-            tp2=price(r.levels.tp2),
-            quantity=amount(r.quantity),
+            entry=price(r.levels.entry, language),
+            stop=price(r.levels.stop, language),
+            tp1=price(r.levels.tp1, language),
+            tp2=price(r.levels.tp2, language),
+            quantity=amount(r.quantity, language),
         )
         for r in rows
     ]
@@ -202,14 +177,16 @@ def positions_list(language: str, views: Iterable[PositionView]) -> list[str]:
                 id=p.id,
                 symbol=p.symbol,
                 side=side_name(language, p.side.value),
-                quantity=amount(p.quantity),
-                entry=price(p.entry_price),
-                stop=price(p.stop_price),
-                tp1=price(p.tp1),
+                quantity=amount(p.quantity, language),
+                entry=price(p.entry_price, language),
+                stop=price(p.stop_price, language),
+                tp1=price(p.tp1, language),
                 tp1_done=t(language, "tp1_done_mark") if p.tp1_done else "",
-                tp2=price(p.tp2),
-                price=price(v.price) if v.price is not None else t(language, "no_price"),
-                pnl=signed_money(v.unrealized_pnl) if v.unrealized_pnl is not None else t(language, "no_price"),
+                tp2=price(p.tp2, language),
+                price=price(v.price, language) if v.price is not None else t(language, "no_price"),
+                pnl=signed_money(v.unrealized_pnl, language)
+                if v.unrealized_pnl is not None
+                else t(language, "no_price"),
             )
         )
     if not lines:
@@ -224,7 +201,7 @@ def balance_text(language: str, view: AccountView) -> str:
     else:
         header = t(language, "balance_header", exchange=view.exchange)
     lines = [
-        t(language, "balance_line", currency=b.currency, free=amount(b.free), total=amount(b.total))
+        t(language, "balance_line", currency=b.currency, free=amount(b.free, language), total=amount(b.total, language))
         for b in view.balances
     ]
     return "\n".join([header, *(lines or [t(language, "balance_empty")])])
@@ -297,21 +274,21 @@ def health_text(language: str, health: Health) -> str:
         limiter = t(
             language,
             "status_limiter",
-            weight=f"{usage.used_weight:.0f}",
-            weight_limit=f"{usage.weight_limit:.0f}",
+            weight=number(usage.used_weight, language, 0),
+            weight_limit=number(usage.weight_limit, language, 0),
             orders=usage.orders_in_window,
-            orders_limit=f"{usage.orders_limit:.0f}",
-            factor=f"{usage.rate_factor:.2f}",
-            paused=f"{usage.paused_for:.1f}",
+            orders_limit=number(usage.orders_limit, language, 0),
+            factor=number(usage.rate_factor, language, 2),
+            paused=number(usage.paused_for, language, 1),
             limited=usage.rate_limited_count,
         )
     return t(
         language,
         "status_health",
         depth=f.outbox_depth,
-        oldest=f"{f.outbox_oldest_seconds:.0f}s",
+        oldest=seconds(f.outbox_oldest_seconds, language),
         in_flight=f.outbox_in_flight,
-        rate=f"{health.sent_per_second:.1f}",
+        rate=number(health.sent_per_second, language, 1),
         sent=health.sent,
         failed=health.failed,
         rate_limited=health.rate_limited,
@@ -322,7 +299,7 @@ def health_text(language: str, health: Health) -> str:
         expired=states.get("expired", 0),
         rejected=states.get("rejected", 0),
         pending=states.get("pending", 0),
-        scan=f"{health.last_scan_seconds:.2f}s" if health.last_scan_seconds is not None else "—",
+        scan=seconds(health.last_scan_seconds, language, 2) if health.last_scan_seconds is not None else "—",
         rejections=", ".join(f"{reason} {count}" for reason, count in top) or nothing,
         ml="; ".join(ml_parts) or nothing,
         orders=", ".join(f"{status} {n}" for status, n in sorted(f.counts.orders_by_status.items())) or nothing,

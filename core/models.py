@@ -171,12 +171,19 @@ class OrderResult:
 
 @dataclass(frozen=True, slots=True)
 class StoredOrder:
-    """An order as the database holds it: the intent, what is recorded of it, and when
-    the intent was stored (before it was sent)."""
+    """An order as the database holds it: the intent, what is recorded of it, when the
+    intent was stored and when its request last left for the exchange (None: never)."""
 
     request: OrderRequest
     result: OrderResult
     created_at: datetime
+    sent_at: datetime | None = None
+
+    @property
+    def in_flight_since(self) -> datetime:
+        """From when the exchange may still receive it: its last send, or (never sent, or
+        stored before sends were recorded) when its intent was stored."""
+        return self.sent_at or self.created_at
 
 
 @dataclass(frozen=True, slots=True)

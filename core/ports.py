@@ -5,7 +5,7 @@ Only protocols and the small dataclasses they exchange live here; nothing import
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -48,6 +48,11 @@ class MarketData(Protocol):
         """The latest traded (or replayed) price."""
 
 
+#: Called once, right before an order's request leaves for the exchange (after any wait
+#: in a rate limiter): the moment from which the exchange may receive it.
+OnSent = Callable[[], Awaitable[None]]
+
+
 class Exchange(Protocol):
     """Orders on a user's account. One instance per exchange, shared by all users.
 
@@ -57,7 +62,7 @@ class Exchange(Protocol):
 
     name: str
 
-    async def create_order(self, request: OrderRequest) -> OrderResult: ...
+    async def create_order(self, request: OrderRequest, on_sent: OnSent | None = None) -> OrderResult: ...
 
     async def fetch_order(self, request: OrderRequest) -> OrderResult | None:
         """The exchange's state of this client order id; None if it never arrived."""
@@ -97,6 +102,9 @@ class UserRepository(Protocol):
 
     async def counts(self) -> tuple[int, int]:
         """(registered, subscribed and reachable)."""
+
+    async def list_users(self, limit: int = 100) -> list[User]:
+        """The newest registered users first."""
 
     async def balance(self, user_id: int) -> float | None: ...
 
@@ -147,6 +155,9 @@ class SignalRepository(Protocol):
 
     async def active_for_user(self, user_id: int, now: datetime) -> list[UserSignal]: ...
 
+    async def recent_for_user(self, user_id: int, now: datetime, limit: int = 20) -> list[UserSignal]:
+        """Rows no longer active (executed, skipped, expired, rejected), newest first."""
+
     async def expire_due(self, now: datetime) -> int: ...
 
     async def stuck_confirmed(self) -> list[UserSignal]: ...
@@ -161,7 +172,12 @@ class OrderRepository(Protocol):
 
     async def record(self, result: OrderResult) -> None: ...
 
+    async def mark_sent(self, *client_order_ids: str) -> None:
+        """Their requests leave for the exchange now (stored before they do)."""
+
     async def get(self, client_order_id: str) -> OrderResult | None: ...
+
+    async def stored(self, client_order_id: str) -> StoredOrder | None: ...
 
     async def unresolved(self) -> list[OrderRequest]: ...
 
@@ -223,6 +239,10 @@ class PositionManager(Protocol):
 
     async def close(self, position: Position, price: float) -> PositionClosed:
         """Close what is left of the position now, at market (`price`: the latest)."""
+
+    async def lookup(self, order: StoredOrder) -> OrderResult | None:
+        """The exchange's account of a stored order: None while it may still arrive (sent
+        less than a receive window ago), UNKNOWN once it provably never will."""
 
     async def settle(self) -> None:
         """Before recovery: wait until no order a stopped process sent can still arrive."""

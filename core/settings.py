@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     max_price_drift_pct: float = Field(default=1.0, gt=0)  # confirm refused beyond this move from entry
     alert_delivery_lag_seconds: float = Field(default=120.0, gt=0)  # admins alerted past this outbox lag
     model_max_age_days: float = Field(default=30.0, gt=0)  # admins alerted when a model is older
+    webapp_port: int = Field(default=0, ge=0, le=65535)  # the Mini App dashboard server; 0 = off
+    webapp_host: str = "127.0.0.1"  # its interface: a reverse proxy in front serves WEBAPP_URL over HTTPS
+    webapp_url: str | None = None  # the dashboard's public HTTPS address (menu button, /dashboard)
 
     @field_validator("telegram_bot_token")
     @classmethod
@@ -140,6 +143,15 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return value
 
+    @field_validator("webapp_url")
+    @classmethod
+    def _webapp_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            return None
+        if value is not None and not re.match(r"^https://[^\s/]+", value):
+            raise ValueError("must be the dashboard's public https:// address (Telegram opens Mini Apps over HTTPS)")
+        return value
+
     @field_validator("replay_start")
     @classmethod
     def _utc(cls, value: datetime | None) -> datetime | None:
@@ -163,6 +175,12 @@ class Settings(BaseSettings):
                 raise ValueError("TRADING_MODE=live needs ENCRYPTION_KEY (users' API keys are encrypted with it)")
             if self.market_data != "exchange":
                 raise ValueError("TRADING_MODE=live needs MARKET_DATA=exchange (prices of the account's exchange)")
+        return self
+
+    @model_validator(mode="after")
+    def _webapp_url_needs_port(self) -> Settings:
+        if self.webapp_url is not None and not self.webapp_port:
+            raise ValueError("WEBAPP_URL needs WEBAPP_PORT: the bot itself serves the dashboard")
         return self
 
     @property

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import timedelta
 
@@ -18,3 +19,11 @@ def timeframe_seconds(timeframe: str) -> int:
 
 def timeframe_delta(timeframe: str) -> timedelta:
     return timedelta(seconds=timeframe_seconds(timeframe))
+
+
+def candles_in(days: float, timeframe: str) -> int:
+    """Candles of `timeframe` that span `days` (rounded up, at least 1): 30 days are 720
+    candles of 1h, 180 of 4h, 30 of 1d."""
+    if days <= 0:
+        raise ValueError("days must be positive")
+    return max(1, math.ceil(days * 86400 / timeframe_seconds(timeframe) - 1e-9))

@@ -9,7 +9,7 @@ seconds. The lock belongs to the leader's database session, so it goes with it:
   the lock at once, and a standby takes it at its next try;
 - its machine or network gone: the server notices through TCP keepalives (idle 5 s, then
   3 probes 2 s apart: about 11 s) and releases the lock;
-- the leader checks every 2 s that its session still holds the lock (3 s timeout). If not,
+- the leader checks every 2 s that its session still holds the lock (5 s timeout). If not,
   it steps down at once (`on_lost`: the bot stops, and its supervisor starts it again as a
   standby), well before the server gives the lock to someone else.
 
@@ -60,6 +60,7 @@ class PostgresLeaderLock:
         self._check = check_seconds
         self._conn: asyncpg.Connection | None = None
         self._watch: asyncio.Task[None] | None = None
+        self._unreachable = False  # logged once per outage, not at every try
 
     async def acquire(self, on_lost: Callable[[], None]) -> None:
         """The first connection must succeed (a wrong URL or password stops the start with a
@@ -89,20 +90,24 @@ class PostgresLeaderLock:
             if self._conn is None or self._conn.is_closed():
                 self._conn = await self._connect()
             async with asyncio.timeout(10):
-                return bool(
-                    await self._conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", LOCK_NAMESPACE, LEADER_LOCK)
-                )
+                got = await self._conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", LOCK_NAMESPACE, LEADER_LOCK)
         except (DatabaseUnavailable, OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            log.warning("leader lock: the database cannot be reached (%s); trying again", type(exc).__name__)
+            if not self._unreachable:
+                log.warning("leader lock: the database cannot be reached (%s); trying again", type(exc).__name__)
+                self._unreachable = True
             await self._drop_connection()
             return False
+        if self._unreachable:
+            log.warning("leader lock: the database can be reached again")
+            self._unreachable = False
+        return bool(got)
 
     async def _watch_lock(self, on_lost: Callable[[], None]) -> None:
         while True:
             await asyncio.sleep(self._check)
             try:
                 assert self._conn is not None
-                async with asyncio.timeout(max(self._check, 3.0)):
+                async with asyncio.timeout(5.0):  # at most ~7 s to notice: before the server (~11 s)
                     held = await self._conn.fetchval(_HELD, LOCK_NAMESPACE, LEADER_LOCK)
             except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 reason = f"its database session failed ({type(exc).__name__})"

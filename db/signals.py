@@ -161,6 +161,17 @@ class SignalRepository:
         )
         return [_user_signal(r) for r in rows]
 
+    async def recent_for_user(self, user_id: int, now: datetime, limit: int = 20) -> list[UserSignal]:
+        """The user's rows no longer active (executed, skipped, expired, rejected, or pending
+        past their expiry), newest first."""
+        rows = await self._db.fetchall(
+            f"SELECT {_USER_SIGNAL_COLUMNS} FROM user_signals us JOIN signals s ON s.id = us.signal_id"
+            " WHERE us.user_id = ? AND NOT ((us.state = 'pending' AND us.expires_at > ?) OR us.state = 'confirmed')"
+            " ORDER BY us.id DESC LIMIT ?",
+            (user_id, to_db_time(now), limit),
+        )
+        return [_user_signal(r) for r in rows]
+
     async def expire_due(self, now: datetime) -> int:
         return await self._db.execute(
             "UPDATE user_signals SET state = 'expired', updated_at = ? WHERE state = 'pending' AND expires_at <= ?",

@@ -56,7 +56,7 @@ def _order_request(row: Row) -> OrderRequest:
 def _stored(row: Row) -> StoredOrder:
     created = from_db_time(row["created_at"])
     assert created is not None
-    return StoredOrder(_order_request(row), _order_result(row), created)
+    return StoredOrder(_order_request(row), _order_result(row), created, from_db_time(row["sent_at"]))
 
 
 _RECORD = (
@@ -118,9 +118,22 @@ class OrderRepository:
     async def record(self, result: OrderResult) -> None:
         await self._db.execute(_RECORD, _record_values(result, to_db_time(self._clock.now())))
 
+    async def mark_sent(self, *client_order_ids: str) -> None:
+        """Their requests leave for the exchange now: stored BEFORE they leave, so that after
+        a crash the receive window is counted from the latest moment they could have left."""
+        marks = ", ".join("?" for _ in client_order_ids)
+        await self._db.execute(
+            f"UPDATE orders SET sent_at = ? WHERE client_order_id IN ({marks})",
+            (to_db_time(self._clock.now()), *client_order_ids),
+        )
+
     async def get(self, client_order_id: str) -> OrderResult | None:
         row = await self._db.fetchone("SELECT * FROM orders WHERE client_order_id = ?", (client_order_id,))
         return _order_result(row) if row else None
+
+    async def stored(self, client_order_id: str) -> StoredOrder | None:
+        row = await self._db.fetchone("SELECT * FROM orders WHERE client_order_id = ?", (client_order_id,))
+        return _stored(row) if row else None
 
     async def unresolved(self) -> list[OrderRequest]:
         rows = await self._db.fetchall("SELECT * FROM orders WHERE status = 'submitting' ORDER BY id")

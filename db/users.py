@@ -87,6 +87,11 @@ class UserRepository:
         rows = await self._db.fetchall("SELECT * FROM users WHERE subscribed = 1 AND blocked = 0 ORDER BY id")
         return [_user(r) for r in rows]
 
+    async def list_users(self, limit: int = 100) -> list[User]:
+        """The newest registered users first."""
+        rows = await self._db.fetchall("SELECT * FROM users ORDER BY created_at DESC, id DESC LIMIT ?", (limit,))
+        return [_user(r) for r in rows]
+
     async def counts(self) -> tuple[int, int]:
         row = await self._db.fetchone(
             "SELECT COUNT(*), COUNT(CASE WHEN subscribed = 1 AND blocked = 0 THEN 1 END) FROM users"

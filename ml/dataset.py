@@ -35,7 +35,7 @@ from core.exchange.replay import resample
 from core.models import Side
 from core.signals.engine import SignalPipeline
 from core.signals.filters import PASS
-from core.signals.strategy import Playbook
+from core.signals.playbooks import Playbook
 from ml.features import CandidateFeatures
 from ml.labels import ExitReason, triple_barrier
 from ml.train_success import SuccessDataset
@@ -95,10 +95,13 @@ def pipelines(playbook: Playbook, timeframe: str) -> tuple[SignalPipeline, Signa
     return engine, unfiltered
 
 
-def decide(pipeline: SignalPipeline, candles: pd.DataFrame) -> pd.DataFrame:
+def decide(pipeline: SignalPipeline, candles: pd.DataFrame, with_higher: bool | None = None) -> pd.DataFrame:
     """`pipeline.decide` with the higher timeframe resampled from `candles` (as the
-    backtester does)."""
-    higher = resample(candles, pipeline.higher_timeframe) if pipeline.playbook.uses_higher_timeframe else None
+    backtester does) when `with_higher` (default: when the pipeline's playbook confirms
+    on it; the engine reads the higher timeframe only then)."""
+    if with_higher is None:
+        with_higher = pipeline.playbook.uses_higher_timeframe
+    higher = resample(candles, pipeline.higher_timeframe) if with_higher else None
     return pipeline.decide(candles, higher)
 
 
@@ -114,7 +117,7 @@ def candidate_rows(
     engine's decided frame). Row order is time order."""
     engine, unfiltered = pipelines(playbook, timeframe)
     decided = decide(engine, candles)
-    base = decide(unfiltered, candles)
+    base = decide(unfiltered, candles, playbook.uses_higher_timeframe)  # the features the engine sees
     accepted = (decided["side"] != 0).to_numpy() & (decided["reason"] == PASS).to_numpy()
     proposed = (base["side"] != 0).to_numpy() & (base["reason"] == PASS).to_numpy()
     rows = np.flatnonzero(accepted if scope is CandidateScope.ACCEPTED else proposed)
@@ -153,8 +156,9 @@ def build_dataset(
     tables, infos, frames = [], [], {}
     for symbol, data in tqdm(candles.items(), desc="candidates", unit="symbol", disable=not progress, file=sys.stderr):
         data = data if until is None else data[data.index < until]
-        if len(data) <= playbook.warmup + 1:
-            raise ValueError(f"{symbol}: {len(data)} candles, the engine needs more than {playbook.warmup + 1}")
+        needed = playbook.warmup(timeframe) + 1
+        if len(data) <= needed:
+            raise ValueError(f"{symbol}: {len(data)} candles, the engine needs more than {needed}")
         table, info, decided = candidate_rows(symbol, data, playbook, timeframe, features, scope)
         frames[symbol] = decided
         if table.empty:

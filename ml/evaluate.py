@@ -22,16 +22,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from core.backtest.simulation import BacktestConfig, BacktestResult, NoCandles, load_candles, run_backtest
+from core.backtest.data import load_candles
+from core.backtest.simulation import BacktestConfig, BacktestResult, NoCandles, run_backtest
 from core.ports import SignalModel
 from core.rules.fills import FillModel
-from core.signals.strategy import PLAYBOOKS, playbook
+from core.signals.playbooks import PLAYBOOKS, playbook
 from ml.cli import parse_symbols, parse_time
 from ml.errors import ModelsUnavailable
-from ml.filters import PriceFilter, SuccessFilter
 from ml.registry import ModelSet, engine_models, open_model_set
 
-MODEL_NAMES = (SuccessFilter.name, PriceFilter.name)
+#: Every model veto is a category starting with this (ml_success_*, ml_price_*, ml_no_active_model).
+MODEL_REASON_PREFIX = "ml_"
 VARIANTS = ("no ML", "success model only", "price model only", "both models")
 COLUMNS = ("trades", "win rate %", "expectancy %", "profit factor", "max drawdown %", "Sharpe", "return %")
 
@@ -76,8 +77,8 @@ def evaluate(
 
 
 def model_vetoes(result: BacktestResult) -> int:
-    """Candidates the models rejected (counted by the engine as '<model>:<reason>')."""
-    return sum(count for reason, count in result.rejections.items() if reason.split(":")[0] in MODEL_NAMES)
+    """Candidates the models rejected (counted by the engine under their ml_* reasons)."""
+    return sum(count for reason, count in result.rejections.items() if reason.startswith(MODEL_REASON_PREFIX))
 
 
 def _cell(value: float, column: str) -> str:

@@ -6,6 +6,7 @@ scan's candidates, off the event loop.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
@@ -15,6 +16,8 @@ from core.models import Side
 from core.ports import Candidate, ModelOpinion
 from ml.price_model import Direction, PricePrediction
 from ml.success_model import SuccessPrediction
+
+log = logging.getLogger(__name__)
 
 #: Features of a scan's candidates, one row per candidate (e.g. `CandidateFeatures.table`).
 FeaturesFor = Callable[[Sequence[Candidate]], pd.DataFrame]
@@ -33,6 +36,12 @@ class PricePredictor(Protocol):
 
 
 _DIRECTION_SIGN = {Direction.BUY: 1.0, Direction.SELL: -1.0, Direction.NEUTRAL: 0.0}
+
+#: Reasons of the price filter's opinions: categories, never numbers (metric labels).
+PRICE_UNAVAILABLE = "ml_price_unavailable"
+PRICE_AGAINST = "ml_price_against"
+PRICE_AGREES = "ml_price_agrees"
+PRICE_NEUTRAL = "ml_price_neutral"
 
 
 class SuccessFilter:
@@ -87,20 +96,20 @@ class PriceFilter:
 
     def _opinion(self, side: Side, outcome: PricePrediction | str) -> ModelOpinion:
         if isinstance(outcome, str):
-            return ModelOpinion(passed=False, reason=f"GRU cannot assess: {outcome}")
+            log.debug("GRU cannot assess a candidate: %s", outcome)
+            return ModelOpinion(passed=False, reason=PRICE_UNAVAILABLE)
         change = outcome.expected_change_pct
         details = {
             "expected_change_pct": change,
             "confidence": outcome.confidence,
             "direction": _DIRECTION_SIGN[outcome.direction],
         }
-        expects = f"GRU expects {change:+.2f}% ({outcome.direction})"
         against = (side is Side.LONG and outcome.direction is Direction.SELL) or (
             side is Side.SHORT and outcome.direction is Direction.BUY
         )
         if against:
-            return ModelOpinion(passed=False, reason=f"{expects} against a {side}", details=details)
+            return ModelOpinion(passed=False, reason=PRICE_AGAINST, details=details)
         if side.sign * change > self._strong_move_pct:
             factor = min(self._max_strength_factor, 1.0 + outcome.confidence)
-            return ModelOpinion(True, f"{expects}, strength x{factor:.2f}", strength_factor=factor, details=details)
-        return ModelOpinion(passed=True, reason=expects, details=details)
+            return ModelOpinion(True, PRICE_AGREES, strength_factor=factor, details=details)
+        return ModelOpinion(passed=True, reason=PRICE_NEUTRAL, details=details)

@@ -54,6 +54,9 @@ from ml.registry import (
 
 logger = logging.getLogger(__name__)
 
+#: The veto of a model slot with no valid model (a loud state, counted like any veto).
+NO_MODEL = "ml_no_active_model"
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 STAGING = ".staging"
 #: A retrained set replaces the active one only if it is at least as good on both:
@@ -88,7 +91,7 @@ class SwappableModel:
         if model is None:
             if candidates:
                 logger.error("%s: no active model, vetoing %d candidate(s)", self.name, len(candidates))
-            return [ModelOpinion(passed=False, reason="no active model") for _ in candidates]
+            return [ModelOpinion(passed=False, reason=NO_MODEL) for _ in candidates]
         return model.assess(candidates)
 
 

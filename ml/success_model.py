@@ -24,6 +24,11 @@ CLASSIFIER_FILE = "classifier.txt"
 REGRESSOR_FILE = "regressor.txt"
 IMPORTANCE_FILE = "feature_importance.json"
 
+#: Reasons of the success filter's opinions: categories, never numbers (metric labels).
+LOW_PROBABILITY = "ml_success_low_probability"
+LOW_PROFIT = "ml_success_low_profit"
+PASSED = "ml_success_pass"
+
 
 @dataclass(frozen=True, slots=True)
 class SuccessThresholds:
@@ -37,23 +42,13 @@ class SuccessThresholds:
             raise ValueError(f"min_win_probability must be in [0, 1], got {self.min_win_probability}")
 
     def judge(self, success_probability: float, expected_profit_pct: float) -> tuple[bool, str]:
-        """(passed, reason) for one prediction."""
-        low_probability = success_probability < self.min_win_probability
-        low_profit = expected_profit_pct < self.min_expected_profit
-        probability = f"win probability {success_probability:.3f}"
-        profit = f"expected profit {expected_profit_pct:+.2f}%"
-        if low_probability and low_profit:
-            return False, (
-                f"{probability} < {self.min_win_probability:.3f} and "
-                f"{profit} < {self.min_expected_profit:.2f}%"
-            )
-        if low_probability:
-            return False, f"{probability} < {self.min_win_probability:.3f}"
-        if low_profit:
-            return False, f"{profit} < {self.min_expected_profit:.2f}%"
-        return True, (
-            f"{probability} >= {self.min_win_probability:.3f}, {profit} >= {self.min_expected_profit:.2f}%"
-        )
+        """(passed, reason) for one prediction; the reason is a category (the numbers are
+        in the prediction): the probability is checked first."""
+        if success_probability < self.min_win_probability:
+            return False, LOW_PROBABILITY
+        if expected_profit_pct < self.min_expected_profit:
+            return False, LOW_PROFIT
+        return True, PASSED
 
 
 @dataclass(frozen=True, slots=True)

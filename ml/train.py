@@ -35,8 +35,8 @@ from typing import Any
 import pandas as pd
 import torch
 
-from core.backtest.simulation import load_candles
-from core.signals.strategy import PLAYBOOKS, playbook
+from core.backtest.data import load_candles
+from core.signals.playbooks import PLAYBOOKS, playbook
 from ml.artifacts import library_versions
 from ml.cli import parse_symbols, parse_time
 from ml.dataset import CandidateScope, EngineDataset, LabelConfig, build_dataset

@@ -12,7 +12,8 @@ from telegram.ext import Application, CommandHandler, filters
 
 from bot.context import BotContext, is_admin, reply, user_language
 from bot.i18n import t
-from bot.render import MAX_MESSAGE, fit_html, health_text, limits_text, price, side_name
+from bot.i18n.format import date_time, price
+from bot.render import MAX_MESSAGE, fit_html, health_text, limits_text, side_name
 from core.errors import UserError
 from core.models import Side
 from core.trading.admin import limit_names
@@ -77,7 +78,7 @@ async def status(update: Update, context: BotContext) -> None:
         last = t(
             language,
             "last_scan",
-            at=ls.at.strftime("%Y-%m-%d %H:%M"),
+            at=date_time(ls.at, language),
             signals=ls.signals,
             rejected=ls.rejected,
             errors=ls.errors,
@@ -175,7 +176,7 @@ async def signal(update: Update, context: BotContext) -> None:
             "signal_published",
             symbol=published.draft.symbol,
             side=side_name(language, side.value),
-            entry=price(published.draft.levels.entry),
+            entry=price(published.draft.levels.entry, language),
             users=published.recipients,
         ),
     )

@@ -10,17 +10,15 @@ from telegram.ext import Application, CallbackQueryHandler
 
 from bot.context import BotContext, error_text, user_language
 from bot.i18n import t
+from bot.i18n.format import amount, price, signed_money
 from bot.render import (
     CLOSE_ASK_PREFIX,
     CLOSE_CANCEL,
     CLOSE_SURE_PREFIX,
     CONFIRM_PREFIX,
     SKIP_PREFIX,
-    amount,
     close_confirm_keyboard,
-    price,
     side_name,
-    signed_money,
 )
 from core.errors import RetryableExchangeError, UserError
 
@@ -53,13 +51,13 @@ async def _confirm(query: CallbackQuery, context: BotContext, language: str, use
         language,
         "filled",
         side=side_name(language, p.side.value),
-        quantity=amount(p.quantity),
+        quantity=amount(p.quantity, language),
         symbol=p.symbol,
-        price=price(p.entry_price),
-        fee=price(p.fees),  # in the quote currency (a live buyer's fee is charged in the coin)
-        stop=price(p.stop_price),
-        tp1=price(p.tp1),
-        tp2=price(p.tp2),
+        price=price(p.entry_price, language),
+        fee=price(p.fees, language),  # in the quote currency (a live buyer's fee is charged in the coin)
+        stop=price(p.stop_price, language),
+        tp1=price(p.tp1, language),
+        tp2=price(p.tp2, language),
     )
     # The durable edit of the signal message comes through the outbox; this is the toast.
     await query.answer(text.replace("<b>", "").replace("</b>", "")[:200])
@@ -74,7 +72,13 @@ async def _skip(query: CallbackQuery, context: BotContext, language: str, user_s
 async def _close(query: CallbackQuery, context: BotContext, language: str, position_id: int) -> None:
     closed = await context.services.trading.close_position(position_id, query.from_user.id)
     await query.answer(
-        t(language, "close_done", symbol=closed.symbol, price=price(closed.exit_price), pnl=signed_money(closed.pnl))
+        t(
+            language,
+            "close_done",
+            symbol=closed.symbol,
+            price=price(closed.exit_price, language),
+            pnl=signed_money(closed.pnl, language),
+        )
     )
     await query.edit_message_reply_markup(reply_markup=None)
 

@@ -8,7 +8,8 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filt
 
 from bot.context import BotContext, user_language
 from bot.i18n import t
-from bot.render import MAX_MESSAGE, fit_html, money, percent, price, side_name, signed_money
+from bot.i18n.format import date_time, money, percent, price, signed_money
+from bot.render import MAX_MESSAGE, fit_html, side_name
 from core.trading.history import HistoryPage
 
 PREFIX = "hist:"
@@ -29,13 +30,13 @@ def page_text(language: str, page: HistoryPage) -> str:
                 symbol=trade.symbol,
                 side=side_name(language, trade.side),
                 reason=t(language, f"reason_{trade.exit_reason}") if trade.exit_reason != "unknown" else "—",
-                opened=trade.entry_time.strftime("%Y-%m-%d %H:%M"),
-                closed=trade.exit_time.strftime("%Y-%m-%d %H:%M"),
-                entry=price(trade.entry_price),
-                exit=price(trade.exit_price),
-                pnl=signed_money(trade.pnl),
-                pnl_pct=percent(trade.pnl_pct, signed=True),
-                fees=money(trade.fees),
+                opened=date_time(trade.entry_time, language),
+                closed=date_time(trade.exit_time, language),
+                entry=price(trade.entry_price, language),
+                exit=price(trade.exit_price, language),
+                pnl=signed_money(trade.pnl, language),
+                pnl_pct=percent(trade.pnl_pct, language, signed=True),
+                fees=money(trade.fees, language),
             )
         )
     return fit_html("\n\n".join(lines), MAX_MESSAGE)

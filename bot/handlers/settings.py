@@ -7,7 +7,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filt
 
 from bot.context import BotContext, error_text
 from bot.i18n import LANGUAGES, t
-from bot.render import money
+from bot.i18n.format import compact, money
 from core.errors import UserError
 from core.models import User
 
@@ -18,18 +18,22 @@ PREFIX = "set:"
 def settings_text(user: User, default_risk: float) -> str:
     lang = user.language
     risk = (
-        t(lang, "risk_own", risk=f"{user.risk_pct:g}")
+        t(lang, "risk_own", risk=compact(user.risk_pct, lang))
         if user.risk_pct is not None
-        else t(lang, "risk_default", risk=f"{default_risk:g}")
+        else t(lang, "risk_default", risk=compact(default_risk, lang))
     )
-    return t(lang, "settings", language_name=t(lang, "language_name"), risk=risk, balance=money(user.paper_balance))
+    return t(
+        lang, "settings", language_name=t(lang, "language_name"), risk=risk, balance=money(user.paper_balance, lang)
+    )
 
 
 def settings_keyboard(language: str) -> InlineKeyboardMarkup:
     languages = [
         InlineKeyboardButton(t(code, "language_name"), callback_data=f"{PREFIX}lang:{code}") for code in LANGUAGES
     ]
-    risks = [InlineKeyboardButton(f"{r}%", callback_data=f"{PREFIX}risk:{r}") for r in RISK_CHOICES]
+    risks = [
+        InlineKeyboardButton(f"{compact(float(r), language)}%", callback_data=f"{PREFIX}risk:{r}") for r in RISK_CHOICES
+    ]
     default = [InlineKeyboardButton(t(language, "button_risk_default"), callback_data=f"{PREFIX}risk:default")]
     return InlineKeyboardMarkup([languages, risks, default])
 

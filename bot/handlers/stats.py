@@ -12,16 +12,17 @@ from telegram.ext import Application, CommandHandler, filters
 from bot.charts import render_equity_chart
 from bot.context import BotContext, user_language
 from bot.i18n import t
-from bot.render import MAX_CAPTION, fit_html, money, percent, signed_money
+from bot.i18n.format import money, number, percent, signed_money
+from bot.render import MAX_CAPTION, fit_html
 from core.trading.history import UserStats
 
 
-def _number(value: float, text: str | None = None) -> str:
+def _number(value: float, language: str, text: str | None = None) -> str:
     if math.isnan(value):
         return "—"
     if math.isinf(value):
         return "∞"
-    return text if text is not None else f"{value:.2f}"
+    return text if text is not None else number(value, language, 2)
 
 
 def stats_text(language: str, stats: UserStats) -> str:
@@ -30,17 +31,19 @@ def stats_text(language: str, stats: UserStats) -> str:
         language,
         "stats",
         trades=m.n_trades,
-        win_rate=_number(m.win_rate, percent(m.win_rate) if math.isfinite(m.win_rate) else None),
-        pnl=signed_money(m.realized_pnl),
-        fees=money(stats.fees),
-        equity=money(m.equity),
-        return_pct=percent((m.equity / m.initial_equity - 1) * 100, signed=True) if m.initial_equity else "—",
+        win_rate=_number(m.win_rate, language, percent(m.win_rate, language) if math.isfinite(m.win_rate) else None),
+        pnl=signed_money(m.realized_pnl, language),
+        fees=money(stats.fees, language),
+        equity=money(m.equity, language),
+        return_pct=percent((m.equity / m.initial_equity - 1) * 100, language, signed=True) if m.initial_equity else "—",
         open=stats.open_positions,
-        avg_win=_number(m.avg_win, money(m.avg_win) if math.isfinite(m.avg_win) else None),
-        avg_loss=_number(m.avg_loss, money(m.avg_loss) if math.isfinite(m.avg_loss) else None),
-        profit_factor=_number(m.profit_factor),
-        expectancy=_number(m.expectancy, signed_money(m.expectancy) if math.isfinite(m.expectancy) else None),
-        max_drawdown=percent(m.max_drawdown_pct),
+        avg_win=_number(m.avg_win, language, money(m.avg_win, language) if math.isfinite(m.avg_win) else None),
+        avg_loss=_number(m.avg_loss, language, money(m.avg_loss, language) if math.isfinite(m.avg_loss) else None),
+        profit_factor=_number(m.profit_factor, language),
+        expectancy=_number(
+            m.expectancy, language, signed_money(m.expectancy, language) if math.isfinite(m.expectancy) else None
+        ),
+        max_drawdown=percent(m.max_drawdown_pct, language),
     )
 
 
@@ -50,7 +53,7 @@ async def stats(update: Update, context: BotContext) -> None:
     result = await context.services.history.stats(update.effective_user.id)
     message = update.effective_message
     if result.metrics.n_trades == 0:
-        await message.reply_text(t(language, "stats_none", balance=money(result.balance)))
+        await message.reply_text(t(language, "stats_none", balance=money(result.balance, language)))
         return
     png = await asyncio.to_thread(render_equity_chart, result.curve_times, result.curve_equity, language)
     await message.reply_photo(png, caption=fit_html(stats_text(language, result), MAX_CAPTION))

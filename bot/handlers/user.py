@@ -7,7 +7,8 @@ from telegram.ext import Application, CommandHandler, filters
 
 from bot.context import BotContext, is_admin, reply, user_language
 from bot.i18n import language_for, t
-from bot.render import close_keyboard, money, positions_list, signals_list
+from bot.i18n.format import money
+from bot.render import close_keyboard, positions_list, signals_list
 
 PRIVATE = filters.ChatType.PRIVATE
 
@@ -20,7 +21,12 @@ async def start(update: Update, context: BotContext) -> None:
     if new and services.settings.trading_mode == "live":
         text = t(user.language, "start_new_live", exchange=services.settings.exchange)
     elif new:
-        text = t(user.language, "start_new", mode=services.settings.trading_mode, balance=money(user.paper_balance))
+        text = t(
+            user.language,
+            "start_new",
+            mode=services.settings.trading_mode,
+            balance=money(user.paper_balance, user.language),
+        )
     else:
         text = t(user.language, "start_back")
     await reply(update, text)

@@ -1,5 +1,5 @@
-"""`python -m core.backtest`: one backtest from the command line."""
+"""`python -m core.backtest`: one backtest from the command line (core.backtest.cli)."""
 
-from core.backtest.simulation import main
+from core.backtest.cli import main
 
 raise SystemExit(main())

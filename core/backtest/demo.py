@@ -16,7 +16,7 @@ from core.exchange.replay import ReplayMarketData
 from core.signals.engine import SignalEngine
 from core.timeframes import timeframe_delta
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "ohlcv"
+DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "ohlcv"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -1,17 +1,19 @@
-"""Backtester: the bot's own pipeline, sizing, risk checks and position rules on history.
-
-    python -m core.backtest.simulation --data data/ohlcv --symbols BTC/USD,ETH/USD --timeframe 1h \
-        [--start ISO] [--end ISO] [--strategy hybrid|sma_cross] [--fee 0.001] [--slippage 0.05] \
-        [--balance 10000] [--no-ml | --models DIR] [--json FILE] [--plot FILE.png]
+"""Backtester: the bot's own pipeline, sizing, risk checks and position rules on history
+(the command line is core.backtest.cli: `python -m core.backtest`).
 
 How a candle is processed, for each timestamp in time order:
-1. pending entries (signals decided on the symbol's previous candle) fill at this
-   candle's open through the fill model, after the fill-time checks the bot makes at
-   confirm: the price has not run through the stop or TP1 (`entry_gap`), the size
-   (`core.risk.sizing.position_quantity`) and the risk limits (`core.risk.limits.check_new_position`);
+0. at the first candle of a UTC day (00:00), the day's opening equity is the equity
+   marked at the previous close: the daily-loss limit counts from 00:00 UTC;
+1. pending entries (signals decided on the symbol's previous candle) are confirmed at
+   this candle's open with the checks the bot makes at confirm: the price has not run
+   through the stop or TP1 nor drifted more than `max_price_drift_pct` from the entry
+   (`core.rules.entry.entry_refusal`); the size is computed at that price from the
+   marked equity (`core.risk.sizing.position_quantity`); the risk limits
+   (`core.risk.limits.check_new_position`); then the order fills through the fill model
+   (slippage, fee);
 2. open positions take the candle through `core.rules.exits.apply_candle` (the fill
    candle included); stop exits fill as market orders, targets at their price;
-3. equity is marked at the close;
+3. equity is marked to market at the close, and the peak with it;
 4. accepted signals of this candle (`SignalPipeline.decide`, computed once for the whole
    history) go through the models, and the survivors wait for the next candle's open.
 
@@ -23,31 +25,28 @@ inclusive; a date without a time means the end of that day (UTC).
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
 import sys
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from core.errors import AtraError
-from core.exchange.replay import load_csv, resample, symbol_file_stem
+from core.exchange.replay import resample
 from core.models import ExitReason, Limits, Position, PositionStatus, SignalLevels
 from core.ports import Candidate, SignalModel
 from core.risk.limits import AccountSnapshot, Proposal, check_new_position, return_correlation
 from core.risk.portfolio import ClosedTrade, PortfolioMetrics, compute_metrics
 from core.risk.sizing import TradeStats, position_quantity
+from core.rules.entry import entry_refusal
 from core.rules.exits import Candle, apply_candle
 from core.rules.fills import FillModel
 from core.signals.engine import SignalPipeline, run_models
-from core.signals.strategy import PLAYBOOKS, Playbook, playbook
+from core.signals.playbooks import Playbook
 from core.timeframes import timeframe_seconds
 
 
@@ -62,6 +61,15 @@ _MARKET_EXITS = {
     ExitReason.END_OF_DATA,
 }
 _YEAR_SECONDS = 365 * 86400
+_DAY = pd.Timedelta(days=1)
+_EPOCH = pd.Timestamp(0, tz="UTC")
+
+
+def utc_days(index: pd.DatetimeIndex) -> np.ndarray:
+    """Whole UTC days since 1970-01-01 of each timestamp, whatever the index's unit
+    (pandas 3 parses CSV times at microseconds; never assume nanoseconds)."""
+    stamps = index.tz_convert("UTC") if index.tz is not None else index.tz_localize("UTC")
+    return np.asarray((stamps - _EPOCH) // _DAY, dtype=np.int64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +81,7 @@ class BacktestConfig:
     fills: FillModel = field(default_factory=FillModel)
     limits: Limits | None = None  # None: the playbook's
     correlation_window: int = 168  # candles of returns behind the correlation limit
+    max_price_drift_pct: float = 1.0  # the bot's MAX_PRICE_DRIFT_PCT: entry refused beyond this move
 
 
 @dataclass(slots=True)
@@ -178,22 +187,24 @@ class _Simulation:
 
     def _open(self, i: int, symbol: str, pending: _Pending) -> None:
         levels, fills = pending.levels, self.config.fills
-        side, sign = levels.side, levels.side.sign
-        price = fills.market_price(side.entry_order_side, self.series[symbol].open[i])
-        if sign * (price - levels.stop) <= 0 or sign * (price - levels.tp1) >= 0:
-            self.rejections["entry_gap"] += 1
+        side = levels.side
+        reference = self.series[symbol].open[i]  # the price the bot sees when the user confirms
+        refusal = entry_refusal(levels, reference, self.config.max_price_drift_pct)
+        if refusal is not None:
+            self.rejections[refusal] += 1
             return
         stats = TradeStats.from_pnls(t.pnl for t in self.trades)
-        size = position_quantity(self.equity, price, levels.stop, self.limits, stats)
+        size = position_quantity(self.equity, reference, levels.stop, self.limits, stats)
         if size.quantity <= 0:
             self.rejections["size_zero"] += 1
             return
         account = AccountSnapshot(self.equity, self.peak, self.day_start, list(self.positions.values()))
-        proposal = Proposal(symbol, side, price, levels.stop, size.quantity)
+        proposal = Proposal(symbol, side, reference, levels.stop, size.quantity)
         decision = check_new_position(self.limits, account, proposal, self._correlation(i))
         if not decision.allowed:
-            self.rejections[f"risk:{decision.reason}"] += 1
+            self.rejections[f"risk_{decision.reason}"] += 1
             return
+        price = fills.market_price(side.entry_order_side, reference)
         fee = fills.fee(size.quantity, price)
         self.balance -= fee
         self.positions[symbol] = Position(
@@ -255,7 +266,7 @@ class _Simulation:
 
     def run(self, first: int, progress: bool) -> pd.Series:
         """Simulate from timeline position `first`; return the equity curve."""
-        days = (self.index.asi8 // (86400 * 10**9)).tolist()
+        days = utc_days(self.index).tolist()
         curve = np.empty(len(self.index) - first)
         exposed = 0
         for i in tqdm(range(first, len(self.index)), disable=not progress, file=sys.stderr, unit="candle"):
@@ -296,23 +307,40 @@ def _buy_and_hold(closes: pd.DataFrame, initial_equity: float) -> pd.Series:
     return (filled / filled.iloc[0]).mean(axis=1) * initial_equity
 
 
-def run_backtest(
-    candles: Mapping[str, pd.DataFrame],
+def decide_frames(
+    candles: Mapping[str, pd.DataFrame], strategy: Playbook, timeframe: str, end: pd.Timestamp | None = None
+) -> dict[str, pd.DataFrame]:
+    """Every decision of `strategy` on each symbol's candles up to `end` (inclusive):
+    `SignalPipeline.decide`, the higher timeframe resampled from the candles when the
+    playbook confirms on it. Decisions are causal, so frames decided once over a long
+    history serve any shorter backtest inside it (`simulate(..., end=...)`)."""
+    pipeline = SignalPipeline(strategy, timeframe)
+    frames = {}
+    for symbol, data in candles.items():
+        data = data if end is None else data[data.index <= end]
+        if data.empty:
+            raise NoCandles(f"no candles for {symbol} up to {end}")
+        higher = resample(data, pipeline.higher_timeframe) if strategy.uses_higher_timeframe else None
+        frames[symbol] = pipeline.decide(data, higher)
+    return frames
+
+
+def simulate(
+    frames: Mapping[str, pd.DataFrame],
     strategy: Playbook,
     config: BacktestConfig,
     models: Sequence[SignalModel] = (),
     progress: bool = False,
 ) -> BacktestResult:
-    """Backtest `strategy` on `candles` (symbol -> candles of `config.timeframe`)."""
-    pipeline = SignalPipeline(strategy, config.timeframe)
-    frames = {}
-    for symbol, data in candles.items():
-        data = data if config.end is None else data[data.index <= config.end]
-        if data.empty:
-            raise NoCandles(f"no candles for {symbol} up to {config.end}")
-        higher = resample(data, pipeline.higher_timeframe) if strategy.uses_higher_timeframe else None
-        frames[symbol] = pipeline.decide(data, higher)
-    simulation = _Simulation(pipeline, frames, config, models)
+    """Trade decided `frames` (from `decide_frames` with the same playbook and timeframe)
+    from `config.start` to `config.end`; whatever is open at the end closes at the last
+    close."""
+    if config.end is not None:
+        frames = {symbol: frame[frame.index <= config.end] for symbol, frame in frames.items()}
+        empty = [symbol for symbol, frame in frames.items() if frame.empty]
+        if empty:
+            raise NoCandles(f"no candles for {empty[0]} up to {config.end}")
+    simulation = _Simulation(SignalPipeline(strategy, config.timeframe), frames, config, models)
     first = 0 if config.start is None else int(simulation.index.searchsorted(config.start, side="left"))
     if first >= len(simulation.index):
         raise NoCandles(f"no candles from {config.start}")
@@ -340,173 +368,13 @@ def run_backtest(
     )
 
 
-# -- data ------------------------------------------------------------------------------
-def load_candles(directory: Path, symbol: str, timeframe: str) -> pd.DataFrame:
-    """`<SYMBOL>-<timeframe>.csv` from `directory`, or the coarsest finer file that
-    divides the timeframe, resampled (only what the replay market data would serve)."""
-    exact = directory / f"{symbol_file_stem(symbol, timeframe)}.csv"
-    if exact.is_file():
-        return load_csv(exact)
-    target = timeframe_seconds(timeframe)
-    finer = []
-    for path in directory.glob(f"{symbol.replace('/', '')}-*.csv"):
-        base = path.stem.rsplit("-", 1)[1]
-        seconds = timeframe_seconds(base)
-        if seconds < target and target % seconds == 0:
-            finer.append((seconds, path))
-    if not finer:
-        raise FileNotFoundError(f"no candle file for {symbol} at or below {timeframe} in {directory}")
-    return resample(load_csv(max(finer)[1]), timeframe)
-
-
-# -- reporting -------------------------------------------------------------------------
-def _fmt(value: Any, digits: int = 2) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "n/a" if value is None or math.isnan(value) else "inf"
-    return f"{value:,.{digits}f}" if isinstance(value, float) else str(value)
-
-
-def format_report(result: BacktestResult) -> str:
-    """A plain-text table of the metrics, per-symbol results and rejection counts."""
-    m = result.summary()
-    rows = [
-        ("period", f"{m['start'][:16]} .. {m['end'][:16]}"),
-        ("candles", m["candles"]),
-        ("signals / trades", f"{m['signals']} / {m['n_trades']}"),
-        ("final equity", _fmt(m["equity"])),
-        ("total return %", _fmt(m["total_return_pct"])),
-        ("buy & hold return %", _fmt(m["buy_and_hold_return_pct"])),
-        ("max drawdown %", _fmt(m["max_drawdown_pct"])),
-        ("sharpe / sortino", f"{_fmt(m['sharpe'])} / {_fmt(m['sortino'])}"),
-        ("win rate %", _fmt(m["win_rate"])),
-        ("profit factor", _fmt(m["profit_factor"])),
-        ("expectancy % / trade", _fmt(m["expectancy_pct"], 3)),
-        ("avg win % / avg loss %", f"{_fmt(m['avg_win_pct'])} / {_fmt(m['avg_loss_pct'])}"),
-        ("exposure %", _fmt(m["exposure_pct"])),
-        ("VaR 95% (per candle) %", _fmt(m["var_95_pct"], 3)),
-    ]
-    width = max(len(k) for k, _ in rows)
-    lines = [f"{k:<{width}}  {v}" for k, v in rows]
-    lines += ["", f"{'symbol':<10} {'trades':>6} {'win %':>7} {'pnl':>12} {'avg %':>7}"]
-    by_symbol: dict[str, list[ClosedTrade]] = {}
-    for trade in result.trades:
-        by_symbol.setdefault(trade.symbol, []).append(trade)
-    for symbol, trades in sorted(by_symbol.items()):
-        wins = sum(t.pnl > 0 for t in trades) / len(trades) * 100.0
-        avg = sum(t.pnl_pct for t in trades) / len(trades)
-        lines.append(f"{symbol:<10} {len(trades):>6} {wins:>7.1f} {sum(t.pnl for t in trades):>12,.2f} {avg:>7.3f}")
-    if result.rejections:
-        lines += [
-            "",
-            "rejected candidates: " + ", ".join(f"{k} {v}" for k, v in result.rejections.most_common()),
-        ]
-    return "\n".join(lines)
-
-
-def write_json(result: BacktestResult, path: Path) -> None:
-    payload = {
-        "metrics": result.summary(),
-        "trades": [t.to_dict() for t in result.trades],
-        "rejections": dict(result.rejections.most_common()),
-    }
-    path.write_text(json.dumps(payload, indent=2) + "\n")
-
-
-def plot(result: BacktestResult, path: Path) -> None:
-    """Equity against buy and hold, with the drawdown below."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    equity = result.equity
-    drawdown = (equity / equity.cummax() - 1.0) * 100.0
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 7), sharex=True, height_ratios=(3, 1))
-    top.plot(equity.index, equity.to_numpy(), label="strategy", linewidth=1.2)
-    top.plot(
-        result.buy_and_hold.index,
-        result.buy_and_hold.to_numpy(),
-        label="buy & hold",
-        linewidth=1.0,
-        alpha=0.7,
-    )
-    top.set_ylabel("equity")
-    top.legend(loc="upper left")
-    top.grid(alpha=0.3)
-    bottom.fill_between(drawdown.index, drawdown.to_numpy(), 0.0, color="tab:red", alpha=0.4)
-    bottom.set_ylabel("drawdown %")
-    bottom.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-# -- command line ----------------------------------------------------------------------
-def _time(text: str | None, end: bool) -> pd.Timestamp | None:
-    if text is None:
-        return None
-    stamp = pd.Timestamp(text)
-    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-    if end and len(text.strip()) == 10:  # a date alone: through the end of that day
-        stamp += pd.Timedelta(days=1) - pd.Timedelta(1, "ns")
-    return stamp
-
-
-def load_models_from(path: Path) -> list[SignalModel]:
-    """Models through `ml.registry.load_models`; exits with a message if ml is absent."""
-    try:
-        from ml.registry import load_models
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("ml", "ml.registry"):
-            raise
-        raise SystemExit(f"--models needs ml.registry.load_models, which this checkout does not have ({exc})") from exc
-    try:
-        return list(load_models(path))
-    except AtraError as exc:
-        raise SystemExit(f"--models {path}: {exc}") from exc
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m core.backtest.simulation", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, required=True, help="directory of <SYMBOL>-<tf>.csv files")
-    parser.add_argument("--symbols", required=True, help="comma-separated, e.g. BTC/USD,ETH/USD")
-    parser.add_argument("--timeframe", default="1h")
-    parser.add_argument("--start", help="ISO time (UTC) of the first decision candle")
-    parser.add_argument("--end", help="ISO time (UTC) of the last candle, inclusive")
-    parser.add_argument("--strategy", default="hybrid", choices=sorted(PLAYBOOKS))
-    parser.add_argument("--fee", type=float, default=0.001, help="fee rate per fill")
-    parser.add_argument("--slippage", type=float, default=0.05, help="market-order slippage, percent")
-    parser.add_argument("--balance", type=float, default=10_000.0)
-    ml = parser.add_mutually_exclusive_group()
-    ml.add_argument("--no-ml", action="store_true", help="no ML models (the default without --models)")
-    ml.add_argument("--models", type=Path, help="directory of trained models (ml.registry)")
-    parser.add_argument("--json", type=Path, help="write metrics and trades as JSON")
-    parser.add_argument("--plot", type=Path, help="write the equity curve as PNG")
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    symbols = [s.strip() for s in args.symbols.split(",") if s.strip()]
-    models = load_models_from(args.models) if args.models else []
-    try:
-        candles = {symbol: load_candles(args.data, symbol, args.timeframe) for symbol in symbols}
-    except FileNotFoundError as exc:
-        raise SystemExit(str(exc)) from exc
-    config = BacktestConfig(
-        timeframe=args.timeframe,
-        start=_time(args.start, end=False),
-        end=_time(args.end, end=True),
-        initial_equity=args.balance,
-        fills=FillModel(fee_rate=args.fee, slippage_pct=args.slippage),
-    )
-    try:
-        result = run_backtest(candles, playbook(args.strategy), config, models, progress=sys.stderr.isatty())
-    except NoCandles as exc:
-        raise SystemExit(str(exc)) from exc
-    print(format_report(result))
-    if args.json:
-        write_json(result, args.json)
-    if args.plot:
-        plot(result, args.plot)
-    return 0
+def run_backtest(
+    candles: Mapping[str, pd.DataFrame],
+    strategy: Playbook,
+    config: BacktestConfig,
+    models: Sequence[SignalModel] = (),
+    progress: bool = False,
+) -> BacktestResult:
+    """Backtest `strategy` on `candles` (symbol -> candles of `config.timeframe`)."""
+    frames = decide_frames(candles, strategy, config.timeframe, config.end)
+    return simulate(frames, strategy, config, models, progress)

@@ -4,10 +4,11 @@ create_order is sent once. If the answer is lost (timeout, dropped connection, 5
 an unclassified error) the order is looked up by its client order id with backoff:
 
 - found: the exchange's account of it is returned (filled, open, ...);
-- not found, and the exchange's recvWindow has passed since the send (a request that
-  arrives later is refused by the exchange, so it can no longer appear): an OrderResult
-  with status UNKNOWN is RETURNED. It means "not placed": the caller may record it and,
-  if it still wants the trade, send again with the same client order id;
+- not found, and the exchange's recvWindow has passed since the request LEFT (after any
+  wait in the limiter; a request that arrives later is refused by the exchange, so it can
+  no longer appear): an OrderResult with status UNKNOWN is RETURNED. It means "not
+  placed": the caller may record it and, if it still wants the trade, send again with the
+  same client order id;
 - the lookups themselves keep failing: OrderOutcomeUnknown (a RetryableExchangeError) is
   RAISED. The order must stay "submitting" and be resolved later with fetch_order; it
   must not be sent again before that.
@@ -66,6 +67,7 @@ from core.exchange.ccxt_orders import (
     unknown_result,
 )
 from core.models import Balance, OrderRequest, OrderResult, OrderStatus, OrderType, ProtectiveOrders
+from core.ports import OnSent
 
 __all__ = [
     "CcxtExchange",
@@ -104,8 +106,9 @@ class CcxtExchange:
 
     # ------------------------------------------------------------------ the port
 
-    async def create_order(self, request: OrderRequest) -> OrderResult:
-        """Send the order once; see the module docstring for what a lost answer gives."""
+    async def create_order(self, request: OrderRequest, on_sent: OnSent | None = None) -> OrderResult:
+        """Send the order once; see the module docstring for what a lost answer gives.
+        `on_sent` is awaited right before the request leaves (after the limiter's wait)."""
         market = await self._gw.market(request.symbol)
         reference = None
         if request.type is OrderType.MARKET and request.price is None:
@@ -119,7 +122,7 @@ class CcxtExchange:
             request.symbol,
             request.client_order_id,
         )
-        return await self._send(request, plan)
+        return await self._send(request, plan, on_sent)
 
     async def fetch_order(self, request: OrderRequest) -> OrderResult | None:
         """The exchange's state of this client order id; None when it does not know it."""
@@ -211,6 +214,7 @@ class CcxtExchange:
         take_profit: OrderRequest,
         list_client_order_id: str | None = None,
         current_price: float | None = None,
+        on_sent: OnSent | None = None,
     ) -> ProtectiveOrders:
         """Place stop-loss and take-profit on the same quantity as one OCO order list.
 
@@ -226,13 +230,14 @@ class CcxtExchange:
         list_id = list_client_order_id or _list_id(stop.client_order_id, take_profit.client_order_id)
         current = current_price if current_price is not None else await self.last_price(stop.symbol)
         plan = plan_oco(self._gw.public, market, stop, take_profit, list_id, current)
-        started = self._clock()
+        departure = _Departure(self._clock, on_sent)
         try:
             response = await self._gw.call(
                 lambda c: c.private_post_orderlist_oco(dict(plan.params)),
                 weight=self._w.create_oco,
                 user_id=stop.user_id,
                 orders=2,
+                on_admitted=departure,
             )
         except DuplicateClientOrderId:
             log.warning("OCO %s: a leg exists already; looking it up", list_id)
@@ -246,12 +251,14 @@ class CcxtExchange:
             for leg in (stop, take_profit):
                 report = reports.get(leg.client_order_id)
                 if report is None:  # an ACK-style answer: ask for the leg
-                    legs.append(await self._resolve(leg, started))
+                    legs.append(await self._resolve(leg, departure))
                     continue
                 order = self._gw.public.parse_order(report, market)
                 legs.append(to_result(leg, order, order_fee(order)))
             return ProtectiveOrders(list_id, legs[0], legs[1])
-        return ProtectiveOrders(list_id, await self._resolve(stop, started), await self._resolve(take_profit, started))
+        return ProtectiveOrders(
+            list_id, await self._resolve(stop, departure), await self._resolve(take_profit, departure)
+        )
 
     async def close(self) -> None:
         """Close every ccxt client of the gateway."""
@@ -259,8 +266,8 @@ class CcxtExchange:
 
     # ----------------------------------------------------------------- internals
 
-    async def _send(self, request: OrderRequest, plan: OrderPlan) -> OrderResult:
-        started = self._clock()
+    async def _send(self, request: OrderRequest, plan: OrderPlan, on_sent: OnSent | None) -> OrderResult:
+        departure = _Departure(self._clock, on_sent)
         try:
             order = await self._gw.call(
                 lambda c: c.create_order(
@@ -269,6 +276,7 @@ class CcxtExchange:
                 weight=self._w.create_order,
                 user_id=request.user_id,
                 orders=1,
+                on_admitted=departure,
             )
         except DuplicateClientOrderId:
             log.warning("order %s exists already; looking it up", request.client_order_id)
@@ -278,13 +286,20 @@ class CcxtExchange:
             log.warning("order %s: answer lost (%s); looking it up", request.client_order_id, exc)
         else:
             return await self._with_fee(request, order)
-        return await self._resolve(request, started)
+        return await self._resolve(request, departure)
 
-    async def _resolve(self, request: OrderRequest, sent_at: float) -> OrderResult:
-        """Look the order up after a lost answer until the exchange gives a definite one."""
+    async def _resolve(self, request: OrderRequest, departure: _Departure) -> OrderResult:
+        """Look the order up after a lost answer until the exchange gives a definite one.
+        "Not found" is final once the receive window has passed since the request LEFT
+        (a wait in the limiter does not count: the exchange had not received it then)."""
+        if departure.at is None:  # it never left: nothing can arrive
+            log.warning("order %s was not sent", request.client_order_id)
+            return unknown_result(request)
+        sent_at = departure.at
         last_error: ExchangeError | None = None
         for delay in [0.0, *self._lookup.delays()]:
             await self._sleep(delay)
+            asked = self._clock()  # the lookup sees the exchange as of this moment or later
             try:
                 found = await self._fetch(request, idempotent=False)
             except RetryableExchangeError as exc:
@@ -293,7 +308,7 @@ class CcxtExchange:
             if found is not None:
                 return found
             last_error = None
-            if self._clock() - sent_at >= self._settle:
+            if asked - sent_at >= self._settle:
                 log.warning("order %s was not placed (unknown to the exchange)", request.client_order_id)
                 return unknown_result(request)
         if last_error is not None:
@@ -336,6 +351,21 @@ class CcxtExchange:
         if result.status is OrderStatus.FILLED:
             log.info("order %s filled %s at %s", result.client_order_id, result.filled, result.average_price)
         return result
+
+
+class _Departure:
+    """When a request left for the exchange: set (on this monotonic clock) by the gateway
+    once the limiter let it go, after `on_sent` has recorded it."""
+
+    def __init__(self, clock: Callable[[], float], on_sent: OnSent | None) -> None:
+        self._clock = clock
+        self._on_sent = on_sent
+        self.at: float | None = None
+
+    async def __call__(self) -> None:
+        if self._on_sent is not None:
+            await self._on_sent()
+        self.at = self._clock()
 
 
 def _holdings(balances: Mapping[str, Any]) -> list[Balance]:

@@ -177,17 +177,19 @@ class CcxtGateway:
         user_id: int | None = None,
         orders: int = 0,
         idempotent: bool = False,
+        on_admitted: Callable[[], Awaitable[None]] | None = None,
     ) -> T:
         """Run `operation(client)` through the limiter with errors mapped to core.errors.
 
         `user_id` None uses the public client. Idempotent calls are retried on
         RetryableExchangeError with exponential backoff; others are tried once.
+        `on_admitted` is awaited once the limiter lets the call go, right before it is sent.
         """
         client = self.public if user_id is None else await self.private_client(user_id)
         delays = self.settings.retry.delays() if idempotent else []
         for attempt, delay in enumerate([*delays, None], start=1):
             try:
-                return await self._once(client, operation, weight, user_id, orders)
+                return await self._once(client, operation, weight, user_id, orders, on_admitted)
             except RetryableExchangeError as exc:
                 if delay is None:
                     raise
@@ -208,11 +210,14 @@ class CcxtGateway:
         weight: float,
         user_id: int | None,
         orders: int,
+        on_admitted: Callable[[], Awaitable[None]] | None = None,
     ) -> T:
         note = ResponseNote()
         token = RESPONSE.set(note)
         try:
             async with self.limiter.request(weight=weight, account=user_id, is_order=orders > 0, orders=orders):
+                if on_admitted is not None:  # the request leaves now: the moment its receive window starts
+                    await on_admitted()
                 return await operation(client)
         except ccxt.BaseError as exc:
             error = map_error(exc, note, self.profile)

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 
 from core.errors import InsufficientFunds, OrderRejected
 from core.models import Balance, OrderRequest, OrderResult, OrderStatus, OrderType
-from core.ports import Clock, MarketData, PositionRepository, UserRepository
+from core.ports import Clock, MarketData, OnSent, PositionRepository, UserRepository
 from core.rules.fills import FillModel
 
 FreeBalance = Callable[[int], Awaitable[tuple[float, float]]]  # user id -> (free, total)
@@ -53,12 +53,14 @@ class PaperExchange:
         self._orders: dict[str, OrderResult] = {}
         self._ids = itertools.count(1)
 
-    async def create_order(self, request: OrderRequest) -> OrderResult:
+    async def create_order(self, request: OrderRequest, on_sent: OnSent | None = None) -> OrderResult:
         known = self._orders.get(request.client_order_id)
         if known is not None:
             return known  # the same intent twice is the same order
         if request.amount <= 0:
             raise OrderRejected("amount must be positive")
+        if on_sent is not None:
+            await on_sent()
         if request.type is OrderType.MARKET:
             price = self._fills.market_price(request.side, await self._market_data.last_price(request.symbol))
         elif request.price is None:

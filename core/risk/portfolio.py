@@ -97,13 +97,19 @@ def _mean(values: Sequence[float]) -> float:
     return float(np.mean(values)) if len(values) else math.nan
 
 
+def drawdown_pct_series(equity: Sequence[float] | pd.Series) -> np.ndarray:
+    """Each point's fall from the running peak so far, in percent of that peak (>= 0)."""
+    values = np.asarray(equity, dtype=np.float64)
+    if len(values) == 0:
+        return values
+    peaks = np.maximum.accumulate(values)
+    return (peaks - values) / peaks * 100.0
+
+
 def max_drawdown_pct(equity: pd.Series) -> float:
     """Largest fall from a running peak, in percent of that peak (0 for a flat curve)."""
-    values = equity.to_numpy(dtype=np.float64)
-    if len(values) == 0:
-        return 0.0
-    peaks = np.maximum.accumulate(values)
-    return float(np.max((peaks - values) / peaks) * 100.0)
+    drawdowns = drawdown_pct_series(equity)
+    return float(np.max(drawdowns)) if len(drawdowns) else 0.0
 
 
 def period_returns(equity: pd.Series) -> np.ndarray:

@@ -1,5 +1,12 @@
 """How an open position reacts to one closed candle: stop, TP1 (partial, stop to
-break-even), TP2, and the ATR trailing stop after TP1.
+break-even), TP2, and the ATR trailing stop (after TP1, or from the entry on).
+
+Two exit styles are expressed by `ManagementRules`:
+- fixed targets (the seeds'): TP1 closes half and moves the stop to break-even, the
+  stop trails 2 x ATR after TP1, TP2 closes the rest;
+- a trailing exit (trend following): the stop trails k x ATR behind the best price from
+  the entry on (`trail_from_entry`), TP1 takes a part (`tp1_fraction`), and the rest
+  trails until the stop or the far TP2 closes it.
 
 Pure and shared: the bot's monitor job and the backtester both call `apply_candle`, so
 the rules exist once. It returns triggers at their trigger prices; slippage and fees are
@@ -27,6 +34,7 @@ class ManagementRules:
     tp1_fraction: float = 0.5  # share of the position closed at TP1; 1.0: TP1 is the only target
     breakeven_after_tp1: bool = True
     trail_atr_multiplier: float = 2.0  # 0 disables trailing
+    trail_from_entry: bool = False  # trail from the entry on, not only after TP1
 
     def __post_init__(self) -> None:
         if not 0.0 < self.tp1_fraction <= 1.0:
@@ -57,12 +65,23 @@ class CandleOutcome:
     closed: bool = False
 
 
-def _stop_reason(position: Position) -> ExitReason:
-    if not position.tp1_done:
-        return ExitReason.STOP_LOSS
-    if position.stop_price == position.entry_price:
+def stop_reason(position: Position, stop_price: float) -> ExitReason:
+    """Why a stop at `stop_price` closes the position: the initial stop (or one moved
+    against nothing yet) is a stop-loss, the entry after TP1 is break-even, any stop the
+    trail has raised (lowered for a short) beyond the initial one is a trailing stop."""
+    if position.tp1_done and stop_price == position.entry_price:
         return ExitReason.BREAK_EVEN
-    return ExitReason.TRAILING_STOP
+    if position.side.sign * (stop_price - position.initial_stop) > 0:
+        return ExitReason.TRAILING_STOP
+    return ExitReason.STOP_LOSS
+
+
+def trails(position: Position, rules: ManagementRules) -> bool:
+    """Whether the ATR trail moves this position's stop now."""
+    atr = position.atr
+    if atr is None or not math.isfinite(atr) or atr <= 0 or rules.trail_atr_multiplier <= 0:
+        return False
+    return position.tp1_done or rules.trail_from_entry
 
 
 def _crossed(position: Position, candle: Candle, level: float, adverse: bool) -> float | None:
@@ -107,7 +126,7 @@ def apply_candle(position: Position, candle: Candle, rules: ManagementRules) -> 
     out = CandleOutcome()
     stop_fill = _crossed(position, candle, position.stop_price, adverse=True)
     if stop_fill is not None:
-        return _exit_all(position, out, _stop_reason(position), stop_fill)
+        return _exit_all(position, out, stop_reason(position, position.stop_price), stop_fill)
 
     old_stop = position.stop_price
     if not position.tp1_done:
@@ -125,8 +144,8 @@ def apply_candle(position: Position, candle: Candle, rules: ManagementRules) -> 
     position.highest = max(position.highest, candle.high)
     position.lowest = min(position.lowest, candle.low)
 
-    trail = position.atr is not None and math.isfinite(position.atr) and position.atr > 0
-    if position.tp1_done and trail and rules.trail_atr_multiplier > 0:
+    if trails(position, rules):
+        assert position.atr is not None
         position.stop_price = update_stop(
             position.side,
             position.stop_price,

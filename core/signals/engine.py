@@ -26,8 +26,8 @@ from core.rules.exits import ManagementRules
 from core.rules.stops import calculate_initial_stop
 from core.signals.filters import PASS, apply_filters
 from core.signals.indicators import add_indicators, higher_timeframe_trend
+from core.signals.playbooks import Playbook, default_playbook
 from core.signals.regime import Regime, classify_regimes
-from core.signals.strategy import Playbook, hybrid_playbook
 from core.timeframes import timeframe_seconds
 
 log = logging.getLogger(__name__)
@@ -54,26 +54,32 @@ class SignalPipeline:
 
     @property
     def warmup(self) -> int:
-        return self.playbook.warmup
+        """Candles of this timeframe before the first decision (the playbook's windows
+        are spans of time: 30 days are 720 candles of 1h but 180 of 4h)."""
+        return self.playbook.warmup(self.timeframe)
 
     def decide(self, candles: pd.DataFrame, higher: pd.DataFrame | None = None) -> pd.DataFrame:
         """`candles` with indicator columns and, per row, the decision: side (+1/-1/0,
         the candidate's side even when rejected), strength, regime, reason ('' for an
         accepted signal) and, for accepted rows, entry, stop, tp1, tp2, stop_type and
-        atr_multiplier. `higher`: the higher timeframe's candles, when the playbook
-        confirms on it."""
+        atr_multiplier. `higher`: the higher timeframe's candles, needed when the
+        playbook confirms on it (`htf_trend` is NaN without them)."""
         frame = add_indicators(candles)
-        if self.playbook.uses_higher_timeframe:
-            if higher is None:
-                raise ValueError(f"playbook {self.playbook.name} needs {self.higher_timeframe} candles")
+        if higher is not None:
             frame["htf_trend"] = higher_timeframe_trend(frame.index, self.timeframe, higher, self.higher_timeframe)
-        frame["regime"] = classify_regimes(frame, self.playbook.regime)
-        setup = self.playbook.strategy.signals(frame)
+        elif self.playbook.uses_higher_timeframe:
+            raise ValueError(f"playbook {self.playbook.name} needs {self.higher_timeframe} candles")
+        else:
+            frame["htf_trend"] = np.nan
+        frame["regime"] = classify_regimes(frame, self.playbook.regime, self.timeframe)
+        setup = self.playbook.strategy.signals(frame, self.timeframe)
         side = setup["side"].to_numpy()
         strength = setup["strength"].to_numpy(dtype=np.float64)
         reasons = setup["reason"].to_numpy(dtype=object)
         early = (np.arange(len(frame)) < self.warmup) & (reasons == PASS)
         reasons = np.where(early, "warmup", reasons)
+        if self.playbook.long_only:
+            reasons = np.where((side < 0) & (reasons == PASS), "long_only", reasons)
         reasons = apply_filters(frame, side, strength, reasons, self.playbook.filters)
         frame["side"], frame["strength"], frame["reason"] = side, strength, reasons
         return self._add_levels(frame)
@@ -130,7 +136,7 @@ class EngineConfig:
     lookback: int = 1000  # candles fetched per scan; >= the playbook's warm-up
     higher_timeframe: str | None = None  # None: default_higher_timeframe(timeframe)
     higher_lookback: int = 300
-    playbook: Playbook = field(default_factory=hybrid_playbook)
+    playbook: Playbook = field(default_factory=default_playbook)
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,15 +172,15 @@ def scale_strength(candidate: Candidate, opinion: ModelOpinion) -> Candidate:
 def keep_passed(
     model: SignalModel, candidates: Sequence[Candidate], opinions: Sequence[ModelOpinion]
 ) -> tuple[list[Candidate], Counter[str]]:
-    """The candidates `model` passed (strength scaled), and the others counted as
-    '<model>:<reason>'."""
+    """The candidates `model` passed (strength scaled), and the others counted by the
+    model's reason (a category such as `ml_success_low_profit`, never a number)."""
     kept: list[Candidate] = []
     rejections: Counter[str] = Counter()
     for candidate, opinion in zip(candidates, opinions, strict=True):
         if opinion.passed:
             kept.append(scale_strength(candidate, opinion))
         else:
-            rejections[f"{model.name}:{opinion.reason}"] += 1
+            rejections[opinion.reason] += 1
     return kept, rejections
 
 
@@ -275,7 +281,8 @@ class SignalEngine:
             regime=candidate.regime,
             atr=atr if math.isfinite(atr) else None,
             meta={
-                "strategy": self._config.playbook.name,
+                "strategy": self._config.playbook.name,  # the playbook's name: what a track record groups by
+                "playbook": self._config.playbook.describe(),
                 "stop_type": str(last["stop_type"]),
                 "atr_multiplier": multiplier if math.isfinite(multiplier) else None,
                 "stop_pct": levels.stop_pct,

@@ -2,7 +2,8 @@
 
 Regimes, checked in this order on every candle:
 - `high_volatility`: ATR as a percent of price is at least `vol_ratio` times its own
-  rolling median over `vol_window` candles;
+  rolling median over the last `vol_window_days` (30 days: 720 candles of 1h, 180 of 4h,
+  30 of 1d), defined once `vol_min_days` of history are there (the window grows until full);
 - `trending_up` / `trending_down`: ADX at least `adx_trend`, direction from +DI vs -DI;
 - `ranging`: everything else;
 - `unknown`: the indicators are not defined yet (warm-up).
@@ -19,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from core.models import Side
+from core.timeframes import candles_in
 
 
 class Regime(enum.StrEnum):
@@ -40,22 +42,34 @@ _BY_CODE = np.array(
 @dataclass(frozen=True, slots=True)
 class RegimeConfig:
     adx_trend: float = 25.0  # ADX at or above this is a trend
-    vol_window: int = 720  # candles in the volatility baseline (30 days of 1h)
+    vol_window_days: float = 30.0  # span of the volatility baseline (a time, not a candle count)
+    vol_min_days: float = 10.0  # history the baseline needs before it is defined
     vol_ratio: float = 1.8  # ATR% over its baseline at or above this is high volatility
 
     def __post_init__(self) -> None:
-        if self.vol_window < 2 or self.vol_ratio <= 1.0 or self.adx_trend <= 0:
-            raise ValueError("vol_window >= 2, vol_ratio > 1 and adx_trend > 0 are required")
+        if not 0 < self.vol_min_days <= self.vol_window_days or self.vol_ratio <= 1.0 or self.adx_trend <= 0:
+            raise ValueError("0 < vol_min_days <= vol_window_days, vol_ratio > 1 and adx_trend > 0 are required")
+
+    def baseline_candles(self, timeframe: str) -> tuple[int, int]:
+        """(window, minimum) of the baseline median in candles of `timeframe`, each >= 2."""
+        window = max(2, candles_in(self.vol_window_days, timeframe))
+        return window, min(window, max(2, candles_in(self.vol_min_days, timeframe)))
+
+    def warmup(self, timeframe: str) -> int:
+        """Candles before the first known regime: the baseline's minimum plus ATR(14)'s."""
+        return self.baseline_candles(timeframe)[1] + 15
 
 
-def classify_regimes(frame: pd.DataFrame, config: RegimeConfig) -> np.ndarray:
-    """Regime of every row (an object array of `Regime`), from the columns adx_14,
-    plus_di, minus_di and atr_pct. Causal: the baseline median uses past rows only."""
+def classify_regimes(frame: pd.DataFrame, config: RegimeConfig, timeframe: str) -> np.ndarray:
+    """Regime of every row (an object array of `Regime`) of a `timeframe` frame, from the
+    columns adx_14, plus_di, minus_di and atr_pct. Causal: the baseline median uses past
+    rows only."""
     adx = frame["adx_14"].to_numpy(dtype=np.float64)
     plus_di = frame["plus_di"].to_numpy(dtype=np.float64)
     minus_di = frame["minus_di"].to_numpy(dtype=np.float64)
     atr_pct = frame["atr_pct"]
-    baseline = atr_pct.rolling(config.vol_window, min_periods=config.vol_window).median().to_numpy()
+    window, minimum = config.baseline_candles(timeframe)
+    baseline = atr_pct.rolling(window, min_periods=minimum).median().to_numpy()
     with np.errstate(divide="ignore", invalid="ignore"):
         vol_ratio = atr_pct.to_numpy(dtype=np.float64) / baseline
     known = np.isfinite(adx) & np.isfinite(plus_di) & np.isfinite(minus_di) & np.isfinite(vol_ratio)
@@ -73,9 +87,9 @@ def classify_regimes(frame: pd.DataFrame, config: RegimeConfig) -> np.ndarray:
     return _BY_CODE[codes]
 
 
-def detect_regime(frame: pd.DataFrame, config: RegimeConfig) -> Regime:
+def detect_regime(frame: pd.DataFrame, config: RegimeConfig, timeframe: str) -> Regime:
     """Regime of the last row of `frame`."""
-    return Regime(classify_regimes(frame, config)[-1])
+    return Regime(classify_regimes(frame, config, timeframe)[-1])
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from core.errors import UserError
-from core.models import Limits, Side, SignalDraft, SignalLevels
+from core.models import Limits, Side, SignalDraft, SignalLevels, User
 from core.ports import (
     Clock,
     MarketData,
@@ -45,6 +45,12 @@ class SystemStatus:
     open_positions: int
     outbox_depth: int
     models: Sequence[str] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class UserOverview:
+    user: User
+    open_positions: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +136,13 @@ class AdminService:
         limits = (await self._system.limits()).replace(**{name: value})
         await self._system.save_limits(limits, admin_id, name)
         return limits
+
+    async def users(self, limit: int = 100) -> list[UserOverview]:
+        """The newest users with their open positions, for the admins' dashboard."""
+        open_by_user: dict[int, int] = {}
+        for position in await self._positions.open_positions():
+            open_by_user[position.user_id] = open_by_user.get(position.user_id, 0) + 1
+        return [UserOverview(u, open_by_user.get(u.id, 0)) for u in await self._users.list_users(limit)]
 
     def tradable_symbols(self) -> list[str]:
         available = set(self._market_data.symbols())

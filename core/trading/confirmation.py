@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 from core.errors import UserError
@@ -9,15 +10,18 @@ from core.events import Alert
 from core.models import SignalState, UserSignal
 from core.risk.limits import AccountSnapshot, Proposal, check_new_position, return_correlation
 from core.trading.context import TradingContext, state_key
+from core.trading.equity import EquityMarks
 from core.trading.execution import Execution, Executor
+from core.trading.fanout import size_for
 
 
 class Confirmation:
     """The confirm step of the trading service."""
 
-    def __init__(self, ctx: TradingContext, executor: Executor) -> None:
+    def __init__(self, ctx: TradingContext, executor: Executor, marks: EquityMarks) -> None:
         self._ctx = ctx
         self._executor = executor
+        self._marks = marks
 
     async def confirm(self, user_signal_id: int, user_id: int) -> Execution:
         """Check, claim the row pending -> confirmed atomically, execute the entry."""
@@ -34,24 +38,38 @@ class Confirmation:
                 raise UserError("signal_state_expired")
             price = await ctx.market_data.last_price(row.symbol)
             self._check_price(row, price)
-            await self._check_risk(row)
-            await ctx.manager.admit(row)
+            await ctx.manager.admit(row)  # the account first: nothing is marked for one that cannot trade
+            row = await self._resize(row, price)
+            await self._check_risk(row, price)
             if not await ctx.signals.transition(row.id, user_id, SignalState.PENDING, SignalState.CONFIRMED, now):
                 raise UserError(state_key(await ctx.own_row(user_signal_id, user_id)))
             return await self._executor.execute_entry(row, price)
 
-    async def _check_risk(self, row: UserSignal) -> None:
-        """Every risk limit, on the user's account as of now (see core/risk/limits.py)."""
+    async def _resize(self, row: UserSignal, price: float) -> UserSignal:
+        """The row with its quantity worked out again from the price the entry will use and
+        the user's balance now: the risk to the stop is the configured one, whatever the
+        drift since the signal went out."""
+        ctx = self._ctx
+        user = await ctx.users.get(row.user_id)
+        if user is None:
+            raise UserError("not_registered")
+        history = await ctx.positions.closed_net_pnls([user.id])
+        sized = size_for(user, price, row.levels.stop, await ctx.system.limits(), history.get(user.id, []))
+        if sized.quantity <= 0:
+            raise UserError("insufficient_funds")
+        return dataclasses.replace(row, quantity=sized.quantity)
+
+    async def _check_risk(self, row: UserSignal, price: float) -> None:
+        """Every risk limit, on the user's account as of now (see core/risk/limits.py), for
+        the row's quantity bought at `price`."""
         ctx = self._ctx
         limits = await ctx.system.limits()
         open_positions = await ctx.positions.open_positions(row.user_id)
         prices = {p.symbol: await ctx.market_data.last_price(p.symbol) for p in open_positions}
-        balance = await ctx.users.balance(row.user_id) or 0.0
-        equity = balance + sum(p.unrealized_pnl(prices[p.symbol]) for p in open_positions)
-        peak, day_start = await ctx.users.mark_equity(row.user_id, equity, ctx.clock.now().strftime("%Y-%m-%d"))
-        account = AccountSnapshot(equity, peak, day_start, open_positions)
+        mark = await self._marks.mark(row.user_id, open_positions, prices)
+        account = AccountSnapshot(mark.equity, mark.peak, mark.day_start, open_positions)
         lv = row.levels
-        proposal = Proposal(row.symbol, lv.side, lv.entry, lv.stop, row.quantity)
+        proposal = Proposal(row.symbol, lv.side, price, lv.stop, row.quantity)
         closes = {}
         for symbol in {row.symbol, *(p.symbol for p in open_positions)} if open_positions else ():
             closes[symbol] = (await ctx.market_data.candles(symbol, ctx.config.timeframe, 200))["close"]

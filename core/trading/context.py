@@ -3,8 +3,10 @@
 The composition root builds one `TradingService` (core/trading/service.py), which builds one
 `TradingContext` and hands it to each step: fan-out, confirmation, execution, monitor and
 recovery. The locks live here because they are shared across the steps: a user's lock
-serialises that user's confirmations and the resolution of their interrupted ones; the
-monitor's lock keeps a manual close away from the monitor's own exits.
+serialises that user's confirmations and the resolution of their interrupted ones; a
+position's lock makes whoever holds it the position's one owner (the confirmation that
+protects it, the monitor that follows it, a manual close), so two of them never decide
+about its orders at once; the monitor's lock keeps runs of the monitor apart.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ class TradingContext:
     manager: PositionManager
     wake: Callable[[], None]
     user_locks: defaultdict[int, asyncio.Lock] = field(default_factory=lambda: defaultdict(asyncio.Lock))
+    position_locks: defaultdict[int, asyncio.Lock] = field(default_factory=lambda: defaultdict(asyncio.Lock))
     monitor_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def own_row(self, user_signal_id: int, user_id: int) -> UserSignal:

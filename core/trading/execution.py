@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
-from core.errors import FinalExchangeError, InsufficientFunds, OrderOutcomeUnknown, UserError
+from core.errors import FinalExchangeError, InsufficientFunds, OrderOutcomeUnknown, RateLimited, UserError
 from core.events import Event, OrderFilled
 from core.models import (
     OrderRequest,
@@ -21,6 +22,7 @@ from core.models import (
     SignalState,
     UserSignal,
 )
+from core.timeframes import timeframe_seconds
 from core.trading.context import TradingContext
 from core.trading.orders import fee_in_quote, held_quantity, submit_once
 
@@ -35,6 +37,13 @@ class Execution:
 
 def entry_client_order_id(user_signal_id: int) -> str:
     return f"atra-us{user_signal_id}-entry"
+
+
+def entry_filled(result: OrderResult) -> bool:
+    """Whether an entry's final account bought something: filled, or ended (expired, as a
+    market order the book could only partly fill does on Binance) with a filled part."""
+    ended = result.status in (OrderStatus.FILLED, OrderStatus.CANCELED)
+    return ended and result.filled > 0 and bool(result.average_price)
 
 
 def entry_request(row: UserSignal, price: float | None = None) -> OrderRequest:
@@ -59,10 +68,15 @@ class Executor:
         self._ctx = ctx
 
     async def execute_entry(self, row: UserSignal, price: float) -> Execution:
-        """A market entry at `price` (just checked)."""
+        """A market entry at `price` (just checked), sent once and never again: an entry the
+        exchange did not take (refused by a rate limit, or provably never arrived) rejects
+        the row; sending it later would be another trade at another price."""
         request = entry_request(row, price)
         try:
-            result = await submit_once(self._ctx.exchange, self._ctx.orders, request)
+            result = await submit_once(self._ctx.exchange, self._ctx.orders, request, resend=False)
+        except RateLimited as exc:
+            await self.reject(row, f"refused by a rate limit: {exc}")
+            raise UserError("entry_not_placed") from exc
         except InsufficientFunds as exc:
             await self.reject(row, f"insufficient funds: {exc}")
             raise UserError("insufficient_funds") from exc
@@ -71,9 +85,16 @@ class Executor:
         except FinalExchangeError as exc:
             await self.reject(row, str(exc))
             raise UserError("order_rejected", reason=str(exc)) from exc
-        if result.status is not OrderStatus.FILLED or not result.average_price:
+        if result.status is OrderStatus.UNKNOWN:
+            await self.reject(row, "the exchange never received the entry")
+            raise UserError("entry_not_placed")
+        if not entry_filled(result):
             await self.reject(row, f"entry order {result.status.value}")
             raise UserError("order_rejected", reason=result.status.value)
+        if result.status is not OrderStatus.FILLED:
+            log.warning(
+                "entry %s filled %.8g of %.8g; the rest expired", request.client_order_id, result.filled, request.amount
+            )
         return Execution(await self.open_position(row, result), result)
 
     async def reject(self, row: UserSignal, reason: str) -> None:
@@ -82,14 +103,17 @@ class Executor:
         )
 
     async def open_position(self, row: UserSignal, fill: OrderResult) -> Position:
-        """Store the position the entry's fill opened, then let the manager protect it."""
+        """Store the position the entry's fill opened, then let the manager protect it.
+        Nothing that can fail (no network) stands between the fill and the row."""
         ctx = self._ctx
         assert fill.average_price is not None
         lv = row.levels
         held = held_quantity(fill, row.symbol)
         fee = fee_in_quote(fill, row.symbol, fill.average_price)
-        latest = await ctx.market_data.candles(row.symbol, ctx.config.timeframe, 1)
-        last_candle_at = latest.index[-1].to_pydatetime() if len(latest) else None
+        # No network between a fill and its row: the candle seen last is the one closed before
+        # now on the market's clock (the monitor starts with the one the fill happened in).
+        period = timeframe_seconds(ctx.config.timeframe)
+        last_candle_at = datetime.fromtimestamp((ctx.clock.now().timestamp() // period - 1) * period, tz=UTC)
         position = Position(
             id=0,
             user_id=row.user_id,
@@ -124,7 +148,8 @@ class Executor:
             held,
             fill.average_price,
         )
-        await ctx.manager.opened(position)
+        async with ctx.position_locks[position.id]:  # the monitor leaves it alone meanwhile
+            await ctx.manager.opened(position)
         return position
 
 

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from core.errors import RetryableExchangeError, UnknownSymbol, UserError
-from core.ports import MarketData, PositionRepository, UserRepository
+from core.models import Position, SignalState, UserSignal
+from core.ports import Clock, MarketData, PositionRepository, SignalRepository, UserRepository
 from core.risk.portfolio import ClosedTrade, PortfolioMetrics, trade_metrics
 
 HISTORY_PAGE_SIZE = 8
@@ -35,6 +36,16 @@ class HistoryPage:
 
 
 @dataclass(frozen=True, slots=True)
+class SignalOutcome:
+    """A signal no longer active and what became of it: the position it opened (open or
+    closed), or None when it was skipped, expired or rejected."""
+
+    row: UserSignal
+    state: SignalState  # `expired` for a row still pending past its expiry
+    position: Position | None
+
+
+@dataclass(frozen=True, slots=True)
 class UserStats:
     metrics: PortfolioMetrics
     fees: float  # paid on the closed trades
@@ -50,11 +61,15 @@ class HistoryService:
         positions: PositionRepository,
         users: UserRepository,
         market_data: MarketData,
+        signals: SignalRepository,
+        clock: Clock,
         page_size: int = HISTORY_PAGE_SIZE,
     ) -> None:
         self._positions = positions
         self._users = users
         self._market_data = market_data
+        self._signals = signals
+        self._clock = clock
         self._page_size = page_size
 
     async def page(self, user_id: int, page: int) -> HistoryPage:
@@ -65,6 +80,34 @@ class HistoryService:
         chunk = closed[page * self._page_size : (page + 1) * self._page_size]
         entries = [HistoryEntry(p.id, ClosedTrade.from_position(p)) for p in chunk]
         return HistoryPage(entries, page, pages, len(closed))
+
+    async def trades(
+        self, user_id: int, symbol: str | None = None, since: datetime | None = None, until: datetime | None = None
+    ) -> list[HistoryEntry]:
+        """The user's closed trades, newest first: of one symbol, closed in [since, until)."""
+        entries = []
+        for position in await self._positions.closed_positions(user_id):
+            closed_at = position.closed_at
+            assert closed_at is not None
+            outside = (since and closed_at < since) or (until and closed_at >= until)
+            if outside or (symbol and position.symbol != symbol):
+                continue
+            entries.append(HistoryEntry(position.id, ClosedTrade.from_position(position)))
+        return entries
+
+    async def recent_signals(self, user_id: int, limit: int = 20) -> list[SignalOutcome]:
+        """The user's signals no longer active, newest first, with their outcome."""
+        now = self._clock.now()
+        rows = await self._signals.recent_for_user(user_id, now, limit)
+        if not rows:
+            return []
+        positions = [*await self._positions.open_positions(user_id), *await self._positions.closed_positions(user_id)]
+        by_row = {p.user_signal_id: p for p in positions if p.user_signal_id is not None}
+        out = []
+        for row in rows:
+            state = SignalState.EXPIRED if row.state is SignalState.PENDING else row.state
+            out.append(SignalOutcome(row, state, by_row.get(row.id)))
+        return out
 
     async def stats(self, user_id: int) -> UserStats:
         balance = await self._users.balance(user_id)

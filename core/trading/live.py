@@ -173,11 +173,15 @@ class LivePositions:
             raise UserError("order_rejected", reason="partially filled")
         return closed[0]
 
+    async def lookup(self, order: StoredOrder) -> OrderResult | None:
+        return await self._ledger.lookup(order)
+
     async def settle(self) -> None:
         young = [o for o in await self._orders.active() if o.result.status is OrderStatus.SUBMITTING]
         if not young:
             return
-        wait = (max(o.created_at for o in young) - self._clock.now()).total_seconds() + self._config.settle_seconds
+        latest = max(o.in_flight_since for o in young)  # the last moment one of them could have left
+        wait = (latest - self._clock.now()).total_seconds() + self._config.settle_seconds
         if wait > 0:
             log.info("waiting %.1f s until orders sent before the restart can no longer arrive", wait)
             await self._sleep(wait)

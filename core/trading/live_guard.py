@@ -177,12 +177,16 @@ class LiveGuard:
             if await self._orders.begin(leg) is not None:
                 raise RuntimeError(f"protective leg {leg.client_order_id} exists already")
         name = list_id(position.id, slot, generation)
+
+        async def on_sent() -> None:
+            await self._orders.mark_sent(stop_leg.client_order_id, target_leg.client_order_id)
+
         try:
             try:
-                placed = await self._exchange.create_protective_oco(stop_leg, target_leg, name, price)
+                placed = await self._exchange.create_protective_oco(stop_leg, target_leg, name, price, on_sent)
             except RateLimited:
                 log.warning("list %s refused by a rate limit; sending it once more", name)
-                placed = await self._exchange.create_protective_oco(stop_leg, target_leg, name)
+                placed = await self._exchange.create_protective_oco(stop_leg, target_leg, name, on_sent=on_sent)
         except (FinalExchangeError, RateLimited) as exc:
             status = OrderStatus.REJECTED if isinstance(exc, FinalExchangeError) else OrderStatus.UNKNOWN
             for leg in (stop_leg, target_leg):

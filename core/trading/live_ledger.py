@@ -85,7 +85,7 @@ class LiveLedger:
         found = await self._exchange.fetch_order(order.request)
         if found is not None:
             return found
-        age = self._clock.now() - order.created_at
+        age = self._clock.now() - order.in_flight_since
         if order.result.status is OrderStatus.SUBMITTING and age < timedelta(seconds=self._settle_seconds):
             return None
         return OrderResult(order.request.client_order_id, None, OrderStatus.UNKNOWN, order.request.amount, 0.0, None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from core.models import OrderRequest, OrderResult, ProtectiveOrders
-from core.ports import Exchange
+from core.ports import Exchange, OnSent
 
 
 class LiveExchange(Exchange, Protocol):
@@ -17,6 +17,7 @@ class LiveExchange(Exchange, Protocol):
         take_profit: OrderRequest,
         list_client_order_id: str | None = None,
         current_price: float | None = None,
+        on_sent: OnSent | None = None,
     ) -> ProtectiveOrders: ...
 
     async def fetch_open_orders(self, user_id: int, symbol: str) -> list[OrderResult]: ...

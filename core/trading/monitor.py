@@ -7,13 +7,19 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from core.errors import RetryableExchangeError, UnknownSymbol, UserError
-from core.events import PositionClosed
+from core.errors import ExchangeError, RetryableExchangeError, UnknownSymbol, UserError
+from core.events import Alert, PositionClosed
 from core.models import Position, PositionStatus
 from core.trading.context import TradingContext
+from core.trading.episodes import Episodes, short_reason
+from core.trading.equity import EquityMarks
 from core.trading.recovery import Recovery
 
 log = logging.getLogger(__name__)
+
+_NO_CANDLES = pd.DataFrame(
+    columns=["open", "high", "low", "close", "volume"], index=pd.DatetimeIndex([], tz="UTC", name="timestamp")
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,11 +30,18 @@ class PositionView:
 
 
 class Monitor:
-    """The monitor step of the trading service."""
+    """The monitor step of the trading service.
 
-    def __init__(self, ctx: TradingContext, recovery: Recovery) -> None:
+    Each position is followed on its own: one that fails (its candles cannot be read, its
+    exchange calls fail, its user's key is gone) is counted, told once per episode to its
+    user and the admins, and tried again next run, while every other position is followed.
+    """
+
+    def __init__(self, ctx: TradingContext, recovery: Recovery, episodes: Episodes, marks: EquityMarks) -> None:
         self._ctx = ctx
         self._recovery = recovery
+        self._episodes = episodes
+        self._marks = marks
 
     async def monitor(self) -> int:
         """Apply every closed candle since the last look to each open position.
@@ -36,15 +49,56 @@ class Monitor:
         ctx = self._ctx
         async with ctx.monitor_lock:
             changed = await self._recovery.resolve_interrupted()
-            frames: dict[str, pd.DataFrame] = {}
-            for position in await ctx.positions.open_positions():
-                if position.symbol not in frames:
-                    frames[position.symbol] = await ctx.market_data.candles(
-                        position.symbol, ctx.config.timeframe, ctx.config.monitor_candles
-                    )
-                if await ctx.manager.follow(position, frames[position.symbol]):
-                    changed += 1
+            await self._marks.mark_all()  # before any fill of this run: the day opens at its first run
+            frames: dict[str, pd.DataFrame | Exception] = {}
+            for listed in await ctx.positions.open_positions():
+                lock = ctx.position_locks[listed.id]
+                if lock.locked():  # its confirmation (or a close) owns it right now: next run
+                    continue
+                async with lock:
+                    changed += await self._follow(listed.id, frames)
             return changed
+
+    async def _follow(self, position_id: int, frames: dict[str, pd.DataFrame | Exception]) -> int:
+        """Follow one position, as it is now (not as listed); 1 if it changed."""
+        ctx = self._ctx
+        position = await ctx.positions.get(position_id)
+        if position is None or position.status is PositionStatus.CLOSED:
+            return 0
+        if position.symbol not in frames:
+            try:
+                frames[position.symbol] = await ctx.market_data.candles(
+                    position.symbol, ctx.config.timeframe, ctx.config.monitor_candles
+                )
+            except Exception as exc:  # the symbol's trouble: its positions are followed without candles
+                log.warning("no candles for %s: %s", position.symbol, exc)
+                frames[position.symbol] = exc
+        frame = frames[position.symbol]
+        try:  # without candles a live position still books its fills and keeps its protection
+            changed = await ctx.manager.follow(position, frame if isinstance(frame, pd.DataFrame) else _NO_CANDLES)
+        except Exception as exc:  # one position's trouble is its own
+            await self._failed(position, exc)
+            return 0
+        if isinstance(frame, Exception):
+            await self._failed(position, frame)
+        else:
+            await self._episodes.succeeded(f"position:{position.id}")
+        return int(changed)
+
+    async def _failed(self, position: Position, exc: Exception) -> None:
+        key = f"position:{position.id}"
+        if isinstance(exc, ExchangeError):
+            log.warning(
+                "position %s not followed (%d in a row): %s", position.id, self._episodes.failures[key] + 1, exc
+            )
+        else:
+            log.exception("position %s not followed (%d in a row)", position.id, self._episodes.failures[key] + 1)
+        reason = short_reason(exc)
+        params = {"symbol": position.symbol, "id": position.id, "reason": reason}
+        alerts = [Alert(position.user_id, "monitor_failed", params)]
+        admin_params = {**params, "user": position.user_id}
+        alerts += [Alert(a, "monitor_failed_admin", admin_params) for a in sorted(self._ctx.config.admin_ids)]
+        await self._episodes.failed(key, alerts)
 
     async def close_position(self, position_id: int, user_id: int) -> PositionClosed:
         """Close what is left of the user's position at market, now."""
@@ -55,8 +109,12 @@ class Monitor:
                 raise UserError("position_not_found")
             if position.status is PositionStatus.CLOSED:
                 raise UserError("position_already_closed")
-            price = await ctx.market_data.last_price(position.symbol)
-            closed = await ctx.manager.close(position, price)
+            async with ctx.position_locks[position.id]:  # its protection may be being placed
+                position = await ctx.positions.get(position_id) or position
+                if position.status is PositionStatus.CLOSED:
+                    raise UserError("position_already_closed")
+                price = await ctx.market_data.last_price(position.symbol)
+                closed = await ctx.manager.close(position, price)
             ctx.wake()
             return closed
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from core.errors import FinalExchangeError, RateLimited, RetryableExchangeError
+from core.errors import FinalExchangeError, OrderOutcomeUnknown, RateLimited, RetryableExchangeError
 from core.logcontext import log_context
 from core.models import ExitReason, OrderRequest, OrderResult, OrderStatus
 from core.ports import Exchange, OrderRepository
@@ -22,22 +22,26 @@ def exit_client_order_id(position_id: int, reason: ExitReason) -> str:
     return f"atra-p{position_id}-{reason.value}"
 
 
-async def send_once(exchange: Exchange, orders: OrderRepository, request: OrderRequest) -> OrderResult:
+async def send_once(
+    exchange: Exchange, orders: OrderRepository, request: OrderRequest, *, resend: bool = True
+) -> OrderResult:
     """`_send_once`, with the order's id, user and symbol bound to every log line on the way."""
     with log_context(order_id=request.client_order_id, user_id=request.user_id, symbol=request.symbol):
-        return await _send_once(exchange, orders, request)
+        return await _send_once(exchange, orders, request, resend)
 
 
-async def _send_once(exchange: Exchange, orders: OrderRepository, request: OrderRequest) -> OrderResult:
+async def _send_once(exchange: Exchange, orders: OrderRepository, request: OrderRequest, resend: bool) -> OrderResult:
     """Store the intent, send it once and return the exchange's account of it, WITHOUT
     recording a success: the caller records it (with what it changes, in one transaction).
+    The moment the request leaves (after any wait in the rate limiter) is stored on its row.
 
     A known client order id is resolved, never re-sent: its record if it has one, else the
-    exchange's. Only a send the exchange provably did not take (429: refused before it was
-    processed; UNKNOWN: not found after the exchange's receive window) is sent once more,
-    with the same client order id, after looking it up once more. A send whose outcome
-    stays unknown raises and leaves the intent `submitting` for reconciliation. A refusal
-    is recorded as rejected and raised.
+    exchange's. With `resend`, a send the exchange provably did not take (429: refused before
+    it was processed; UNKNOWN: not found a receive window after it left) is sent once more,
+    with the same client order id, after looking it up once more; without it (entries) such
+    an order is reported as it is (rejected, or UNKNOWN: not placed), never sent again. A send
+    whose outcome stays unknown raises and leaves the intent `submitting` for reconciliation.
+    A refusal is recorded as rejected and raised.
     """
     known = await orders.begin(request)
     if known is not None and known.status is not OrderStatus.SUBMITTING:
@@ -46,11 +50,16 @@ async def _send_once(exchange: Exchange, orders: OrderRepository, request: Order
         found = await exchange.fetch_order(request)
         if found is not None:
             return found
+        if not resend:
+            raise OrderOutcomeUnknown(request.client_order_id, "sent before and not found yet")
     try:
-        result = await _send(exchange, request)
-        if result.status is OrderStatus.UNKNOWN:  # provably not placed: the intent stands
+        result = await _send(exchange, orders, request, resend)
+        if result.status is OrderStatus.UNKNOWN and resend:  # provably not placed: the intent stands
             log.warning("order %s was not placed; sending it once more", request.client_order_id)
-            result = await _send(exchange, request)
+            result = await _send(exchange, orders, request, resend)
+    except RateLimited:  # refused before it was processed, and not to be sent again
+        await orders.record(_refused(request))
+        raise
     except RetryableExchangeError as unanswered:
         try:
             found = await exchange.fetch_order(request)
@@ -60,28 +69,39 @@ async def _send_once(exchange: Exchange, orders: OrderRepository, request: Order
             raise unanswered from None
         result = found
     except FinalExchangeError as exc:
-        await orders.record(OrderResult(request.client_order_id, None, OrderStatus.REJECTED, request.amount, 0.0, None))
+        await orders.record(_refused(request))
         log.warning("order %s rejected: %s", request.client_order_id, exc)
         raise
     return result
 
 
-async def _send(exchange: Exchange, request: OrderRequest) -> OrderResult:
+def _refused(request: OrderRequest) -> OrderResult:
+    return OrderResult(request.client_order_id, None, OrderStatus.REJECTED, request.amount, 0.0, None)
+
+
+async def _send(exchange: Exchange, orders: OrderRepository, request: OrderRequest, resend: bool) -> OrderResult:
+    async def on_sent() -> None:
+        await orders.mark_sent(request.client_order_id)
+
     try:
-        return await exchange.create_order(request)
+        return await exchange.create_order(request, on_sent=on_sent)
     except RateLimited:
+        if not resend:
+            raise
         # Refused before it was processed. The limiter now holds every call until the
         # Retry-After has passed; look it up after the pause, then send it once more.
         found = await exchange.fetch_order(request)
         if found is not None:
             return found
         log.warning("order %s was refused by a rate limit; sending it once more", request.client_order_id)
-        return await exchange.create_order(request)
+        return await exchange.create_order(request, on_sent=on_sent)
 
 
-async def submit_once(exchange: Exchange, orders: OrderRepository, request: OrderRequest) -> OrderResult:
+async def submit_once(
+    exchange: Exchange, orders: OrderRepository, request: OrderRequest, *, resend: bool = True
+) -> OrderResult:
     """`send_once`, then record the outcome."""
-    result = await send_once(exchange, orders, request)
+    result = await send_once(exchange, orders, request, resend=resend)
     await orders.record(result)
     return result
 

@@ -12,7 +12,17 @@ from collections.abc import Callable
 import pandas as pd
 
 from core.events import Event, PositionClosed, StopMoved, TakeProfitHit
-from core.models import ExitReason, OrderRequest, OrderType, Position, PositionStatus, UserSignal
+from core.models import (
+    ExitReason,
+    OrderRequest,
+    OrderResult,
+    OrderStatus,
+    OrderType,
+    Position,
+    PositionStatus,
+    StoredOrder,
+    UserSignal,
+)
 from core.ports import Clock, Exchange, OrderRepository, PositionRepository
 from core.rules.exits import Candle, ManagementRules, Trigger, apply_candle
 from core.trading.orders import exit_client_order_id, submit_once
@@ -43,6 +53,14 @@ class PaperPositions:
 
     async def opened(self, position: Position) -> None:
         """Nothing rests anywhere: the levels are in the position row."""
+
+    async def lookup(self, order: StoredOrder) -> OrderResult | None:
+        """Paper orders fill at once: one the paper exchange does not know was never placed."""
+        found = await self._exchange.fetch_order(order.request)
+        if found is not None:
+            return found
+        request = order.request
+        return OrderResult(request.client_order_id, None, OrderStatus.UNKNOWN, request.amount, 0.0, None)
 
     async def settle(self) -> None:
         """Paper orders fill at once: nothing can be in flight after a restart."""

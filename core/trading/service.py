@@ -29,6 +29,8 @@ from core.ports import (
 from core.risk.sizing import SizeDecision
 from core.trading.confirmation import Confirmation
 from core.trading.context import TradingConfig, TradingContext, state_key
+from core.trading.episodes import Episodes
+from core.trading.equity import EquityMarks
 from core.trading.execution import Execution, Executor, entry_client_order_id
 from core.trading.fanout import FanOut, size_for
 from core.trading.monitor import Monitor, PositionView
@@ -84,9 +86,11 @@ class TradingService:
         self._users, self._signals, self._positions, self._outbox = users, signals, positions, outbox
         self._fanout = FanOut(ctx)
         executor = Executor(ctx)
-        self._confirmation = Confirmation(ctx, executor)
-        self._recovery = Recovery(ctx, executor)
-        self._monitor = Monitor(ctx, self._recovery)
+        self.episodes = Episodes(system, outbox, clock, wake_delivery)  # trouble told once per episode, counted
+        marks = EquityMarks(users, positions, market_data, clock)
+        self._confirmation = Confirmation(ctx, executor, marks)
+        self._recovery = Recovery(ctx, executor, self.episodes)
+        self._monitor = Monitor(ctx, self._recovery, self.episodes, marks)
 
     # ----------------------------------------------------------------- users
 

@@ -42,7 +42,7 @@ async def test_prices_and_scans_come_from_the_exchange(bot: RunningBot, binance:
     binance.set_price("BTCUSDT", 60_000)
     await bot.reply_to(ALICE, "/start")
     reply = await bot.reply_to(ADMIN, "/signal BTC/USDT long sl=58800 tp=61800,63000")
-    assert "published at 60 000.00 to 1 subscriber" in reply
+    assert "published at 60,000.00 to 1 subscriber" in reply
     scan = await bot.reply_to(ADMIN, "/scan")
     assert "Scanned 2 symbol(s)" in scan and "errors" not in scan
     assert not binance.unexpected

@@ -68,7 +68,7 @@ async def press(bot: RunningBot, user: int, data: str, message_id: int, owner: i
 async def test_start_registers_in_the_users_language(bot: RunningBot) -> None:
     english = await bot.reply_to(ALICE, "/start", language_code="en-GB")
     russian = await bot.reply_to(BOB, "/start", language_code="ru")
-    assert "Welcome to" in english and "10 000.00" in english
+    assert "Welcome to" in english and "10,000.00" in english
     assert "Добро пожаловать" in russian
     user = await bot.services.users.get(BOB)
     assert user is not None and user.language == "ru" and user.subscribed
@@ -332,7 +332,7 @@ async def test_settings_language_and_risk(bot: RunningBot) -> None:
     await press(bot, ALICE, "set:risk:0.5", menu)
     await press(bot, ALICE, "set:lang:ru", menu)
     edited = next(m for m in bot.fake.messages(ALICE) if m["message_id"] == menu)["text"]
-    assert "Язык: Русский" in edited and "Риск на сделку: 0.5% (ваш выбор)" in edited
+    assert "Язык: Русский" in edited and "Риск на сделку: 0,5% (ваш выбор)" in edited
     forged = await press(bot, ALICE, "set:risk:50", menu)
     assert "устарела" in forged["text"] or "больше не действует" in forged["text"]
     user = await bot.services.users.get(ALICE)

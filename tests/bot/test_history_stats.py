@@ -12,6 +12,7 @@ from core.clock import ManualClock
 from core.models import ExitReason, Position, PositionStatus, Side
 from core.trading.history import HistoryService
 from db.database import Database
+from db.signals import SignalRepository
 from db.trades import PositionRepository
 from db.users import UserRepository
 from tests.bot.harness import ALICE, BOB, RunningBot
@@ -34,7 +35,7 @@ async def trade_to_tp2(bot: RunningBot, market: FakeMarketData) -> None:
 async def test_nothing_closed_yet(bot: RunningBot) -> None:
     await subscribe(bot, ALICE)
     assert "No closed trades yet." in await bot.reply_to(ALICE, "/history")
-    assert "Balance 10 000.00" in await bot.reply_to(ALICE, "/stats")
+    assert "Balance 10,000.00" in await bot.reply_to(ALICE, "/stats")
     assert "Закрытых сделок пока нет" in await bot.reply_to(BOB, "/history", language_code="ru")
 
 
@@ -47,7 +48,7 @@ async def test_stats_and_history_count_fees_once(bot: RunningBot, market: FakeMa
     assert call.method == "sendPhoto" and bot.fake.files[call.result["photo"][0]["file_id"]].startswith(b"\x89PNG")
     caption = call.result["caption"]
     for fragment in ("Trades: 1 · wins 100.00%", "Realised P&L: +147.85 (fees 2.15 included)",
-                     "Equity: 10 147.85 (+1.48%)", "Max drawdown: 0.00%"):  # fmt: skip
+                     "Equity: 10,147.85 (+1.48%)", "Max drawdown: 0.00%"):  # fmt: skip
         assert fragment in caption, caption
     history = await bot.reply_to(ALICE, "/history")
     assert "page 1 of 1 (1 in all)" in history
@@ -103,7 +104,7 @@ async def test_stats_numbers_from_the_service(tmp_path: Path, market: FakeMarket
     await db.connect()
     clock = ManualClock(T0)
     users, positions = UserRepository(db, clock), PositionRepository(db, clock)
-    stats = await HistoryService(positions, users, market).stats(ALICE)
+    stats = await HistoryService(positions, users, market, SignalRepository(db), clock).stats(ALICE)
     await db.close()
     m = stats.metrics
     # closes: i=0 loss -4.2, then wins 7.8, 7.8, loss -4.2, wins 7.8, 7.8 -> +22.8 in all

@@ -1,22 +1,13 @@
-"""The catalogue is complete in both languages; rendering formats and splits safely."""
+"""Messages are escaped, rendered in the user's language and split safely (the catalogue's
+completeness: test_i18n_catalogue.py; number formats: test_i18n_format.py)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import pytest
-
-from bot.i18n import CATALOGUE, LANGUAGES, language_for, placeholders, t
-from bot.render import MAX_MESSAGE, amount, price, signal_text, split_message
+from bot.i18n import language_for, t
+from bot.render import MAX_MESSAGE, signal_text, split_message
 from core.events import SignalIssued
-
-
-@pytest.mark.parametrize("key", sorted(CATALOGUE))
-def test_every_message_in_every_language_with_same_placeholders(key: str) -> None:
-    entry = CATALOGUE[key]
-    assert set(entry) == set(LANGUAGES)
-    assert all(entry[lang].strip() for lang in LANGUAGES)
-    assert placeholders(entry["en"]) == placeholders(entry["ru"])
 
 
 def test_language_from_telegram_code() -> None:
@@ -29,17 +20,6 @@ def test_language_from_telegram_code() -> None:
 def test_parameters_are_escaped() -> None:
     text = t("en", "bad_side", value="<b>x</b>&")
     assert "&lt;b&gt;x&lt;/b&gt;&amp;" in text and "<b>x" not in text
-
-
-def test_price_and_amount_formats() -> None:
-    assert price(63250.5) == "63 250.50"
-    assert price(1.23456) == "1.23456"
-    assert price(0.52825) == "0.52825"
-    assert price(0.000123456) == "0.000123456"
-    assert price(100.1234567) == "100.123"
-    assert price(90.0) == "90"
-    assert amount(0.12500000) == "0.125"
-    assert amount(25.0) == "25"
 
 
 def test_signal_message_shows_every_level() -> None:
@@ -59,9 +39,14 @@ def test_signal_message_shows_every_level() -> None:
         strength=1.0,
         regime=None,
     )
-    text = signal_text("ru", event)
-    for fragment in ("BTC/USDT", "ЛОНГ", "100", "90", "110", "120", "10.00%", "10", "2024-01-01 13:00"):
-        assert fragment in text
+    russian = signal_text("ru", event)
+    for fragment in ("BTC/USDT", "ЛОНГ", "Вход: <b>100</b>", "Стоп-лосс: 90 (10,00%)", "TP1: 110", "TP2: 120"):
+        assert fragment in russian
+    # 10 units at 100 = 1 000 in the quote currency; valid until 13:00 on 1 January 2024
+    assert "Объём: 10 (≈ 1\u00a0000,00)" in russian and "Действует до 01.01.2024 13:00 UTC" in russian
+    english = signal_text("en", event)
+    assert "Stop-loss: 90 (10.00%)" in english and "Size: 10 (≈ 1,000.00)" in english
+    assert "Valid until 2024-01-01 13:00 UTC" in english
 
 
 def test_split_keeps_entries_whole_and_under_the_limit() -> None:

@@ -90,7 +90,7 @@ async def test_connect_is_deleted_checked_stored_encrypted_and_never_echoed_or_l
     update = bot.fake.inject_message(ALICE, f"/connect binance {KEY} {SECRET}")
     await bot.fake.wait_for(lambda: len(bot.fake.sent(ALICE)) > before)
     reply = str(bot.fake.sent(ALICE)[-1].params["text"])
-    assert "account is linked" in reply and "USDT: 10000 free" in reply
+    assert "account is linked" in reply and "USDT: 10,000 free" in reply
     (deleted,) = bot.fake.deleted_incoming
     assert deleted[0] == ALICE and update  # the /connect message itself is gone
     deletes = [i for i, c in enumerate(bot.fake.calls) if c.method == "deleteMessage"]
@@ -167,7 +167,7 @@ async def test_without_a_key_a_confirmation_says_how_to_connect_then_trades_once
     closed = await bot.fake.wait_for(
         lambda: next((c for c in bot.fake.sent(ALICE) if "closed (stop-loss)" in str(c.params.get("text"))), None)
     )
-    assert "58 000.00" in closed.params["text"]
+    assert "58,000.00" in closed.params["text"]
     p = (await bot.services.trading.positions_view(ALICE)) or []
     assert p == [] and binance.open_orders(KEY) == []
 
@@ -251,4 +251,4 @@ async def test_in_paper_mode_connect_is_deleted_and_balance_is_virtual(fake: Fak
         await paper.reply_to(ALICE, "/start")
         assert "paper mode" in await paper.reply_to(ALICE, f"/connect binance {KEY} {SECRET}")
         assert len(fake.deleted_incoming) == 1
-        assert "Virtual balance (paper)\nUSDT: 10000 free · 10000 total" in await paper.reply_to(ALICE, "/balance")
+        assert "Virtual balance (paper)\nUSDT: 10,000 free · 10,000 total" in await paper.reply_to(ALICE, "/balance")

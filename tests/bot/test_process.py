@@ -51,8 +51,8 @@ async def test_replay_signal_confirm_sigterm_and_restart(fake: FakeBotApi, tmp_p
         DATABASE_PATH=str(tmp_path / "atra.sqlite3"),
         MARKET_DATA="replay",
         REPLAY_DIR=str(ROOT / "data" / "ohlcv"),
-        # The engine finds a BTC/USD short on the 2019-03-04 03:00 candle (see `make demo`).
-        REPLAY_START="2019-03-04T03:30:00Z",
+        # The hybrid playbook (long-only, spot) finds a BTC/USD long on the 2019-03-08 06:00 candle.
+        REPLAY_START="2019-03-08T06:30:00Z",
         REPLAY_SPEED="3600",
         SYMBOLS="BTC/USD",
         SIGNAL_TTL_SECONDS="86400",
@@ -68,7 +68,7 @@ async def test_replay_signal_confirm_sigterm_and_restart(fake: FakeBotApi, tmp_p
             lambda: next((c for c in fake.sent(USER) if c.params.get("reply_markup")), None), timeout=60
         )
         body = signal_call.result.get("caption") or signal_call.result["text"]
-        assert "BTC/USD" in body and "SHORT" in body
+        assert "BTC/USD" in body and "LONG" in body
         message_id = signal_call.result["message_id"]
         data = signal_call.params["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
         query = fake.inject_callback(USER, data, message_id=message_id)
@@ -95,7 +95,7 @@ async def test_replay_signal_confirm_sigterm_and_restart(fake: FakeBotApi, tmp_p
         reply = fake.sent(USER)[before].result["text"]
         with sqlite3.connect(tmp_path / "atra.sqlite3") as conn:
             (status,) = conn.execute("SELECT status FROM positions").fetchone()
-        assert ("BTC/USD SHORT" in reply) if status == "open" else ("No open positions" in reply), reply
+        assert ("BTC/USD LONG" in reply) if status == "open" else ("No open positions" in reply), reply
     finally:
         restarted.send_signal(signal.SIGTERM)
         await asyncio.wait_for(restarted.communicate(), timeout=15)

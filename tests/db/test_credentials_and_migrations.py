@@ -58,6 +58,9 @@ async def test_a_migration_merged_later_with_a_lower_number_is_still_applied(tmp
     # As it happened: 0004 (credentials) reached main before 0003 (delivery).
     folder = tmp_path / "migrations"
     shutil.copytree(database.MIGRATIONS_DIR, folder)
+    for later in folder.glob("*.sql"):  # the story is about 0001-0004; later numbers came after
+        if int(later.name[:4]) > 4:
+            later.unlink()
     delivery = folder / "0003_delivery.sql"
     script = delivery.read_text()
     delivery.unlink()

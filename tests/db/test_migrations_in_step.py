@@ -176,13 +176,14 @@ async def test_a_migration_merged_later_with_a_lower_number_is_still_applied(
     url = await postgres.create_database(migrated=False)
     first = PostgresDatabase(url, folder)
     await first.connect()
-    assert await first.applied_migrations() == [1, 2, 4]
+    assert await first.applied_migrations() == [n for n, _ in migrations() if n != 3]
     await first.close()
     delivery.write_text(scripts[0])
     delivery_pg.write_text(scripts[1])
     again = PostgresDatabase(url, folder)
     await again.connect()
-    assert await again.applied_migrations() == [1, 2, 3, 4] and await again.schema_version() == 4
+    everything = [n for n, _ in migrations()]
+    assert await again.applied_migrations() == everything and await again.schema_version() == everything[-1]
     assert await again.fetchall("SELECT * FROM signal_charts") == []
     await again.close()
     await postgres.drop_database(url)

@@ -47,14 +47,15 @@ DEFAULT_TOKEN = "123456789:AAFakeTokenForOfflineTests_abcdefghij"
 METHODS = ("getMe", "getUpdates", "deleteWebhook", "setWebhook", "getWebhookInfo", "setMyCommands",
            "getMyCommands", "deleteMyCommands", "sendMessage", "sendPhoto", "editMessageText",
            "editMessageCaption", "editMessageReplyMarkup", "deleteMessage", "answerCallbackQuery",
-           "getChat", "close", "logOut")
+           "getChat", "setChatMenuButton", "getChatMenuButton", "close", "logOut")
 SEND_METHODS = frozenset({"sendMessage", "sendPhoto"})
 NOT_MODIFIED = ("Bad Request: message is not modified: specified new message content and reply "
                 "markup are exactly the same as a current content and reply markup of the message")
 QUERY_TOO_OLD = "Bad Request: query is too old and response timeout expired or query ID is invalid"
 _JSON_FIELDS = {"reply_markup": "reply keyboard markup", "entities": "entities", "commands": "commands",
                 "caption_entities": "entities", "allowed_updates": "allowed updates", "scope": "scope",
-                "reply_parameters": "reply parameters", "link_preview_options": "link preview options"}
+                "reply_parameters": "reply parameters", "link_preview_options": "link preview options",
+                "menu_button": "menu button"}
 _NUMBER_FIELDS = {"chat_id", "message_id", "offset", "limit", "timeout", "cache_time", "max_connections"}
 _BOOL_FIELDS = {"disable_notification", "protect_content", "drop_pending_updates", "show_alert"}
 _HTML_TAGS = {"b": "bold", "strong": "bold", "i": "italic", "em": "italic", "u": "underline",
@@ -174,6 +175,7 @@ class FakeBotApi:
         self.answers: dict[str, dict[str, Any]] = {}  # answerCallbackQuery params by query id
         self.files: dict[str, bytes] = {}  # uploaded bytes by file_id
         self.commands: dict[tuple[str, str], list[dict[str, Any]]] = {}  # (scope, lang) -> list
+        self.menu_buttons: dict[Any, dict[str, Any]] = {}  # chat id (None: the default) -> menu button
         self.total_sends = 0
         self.count_429 = 0
         self.port = 0
@@ -508,7 +510,15 @@ class FakeBotApi:
             data = button.get("callback_data") if isinstance(button, dict) else None
             if data is not None and not 1 <= len(str(data).encode()) <= 64:
                 raise _bad("BUTTON_DATA_INVALID")
+            if isinstance(button, dict) and "web_app" in button:
+                FakeBotApi._web_app(button["web_app"])
         return markup
+
+    @staticmethod
+    def _web_app(info: Any) -> None:
+        """Telegram opens Mini Apps over HTTPS only."""
+        if not isinstance(info, dict) or not str(info.get("url", "")).startswith("https://"):
+            raise _bad("BUTTON_URL_INVALID")
 
     def _new_message(self, params: dict[str, Any], **fields: Any) -> dict[str, Any]:
         chat_id: Any = params.get("chat_id")
@@ -655,6 +665,20 @@ class FakeBotApi:
         self._callbacks[query_id] = True
         self.answers[query_id] = params
         return True
+
+    def _api_setChatMenuButton(self, params: dict[str, Any]) -> Any:
+        button = params.get("menu_button") or {"type": "default"}
+        if not isinstance(button, dict) or button.get("type") not in ("default", "commands", "web_app"):
+            raise _bad("can't parse menu button JSON object")
+        if button["type"] == "web_app":
+            if not str(button.get("text") or "").strip():
+                raise _bad("menu button text is empty")
+            self._web_app(button.get("web_app"))
+        self.menu_buttons[params.get("chat_id")] = button
+        return True
+
+    def _api_getChatMenuButton(self, params: dict[str, Any]) -> Any:
+        return self.menu_buttons.get(params.get("chat_id"), {"type": "default"})
 
     def _api_getChat(self, params: dict[str, Any]) -> Any:
         gifts = dict.fromkeys(("unlimited_gifts", "limited_gifts", "unique_gifts", "premium_subscription",

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from core.backtest.simulation import load_candles
+from core.backtest.data import load_candles
 from ml.train import TrainOutcome, TrainRequest, train
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "ohlcv"

@@ -13,10 +13,10 @@ import pytest
 from core.exchange.replay import resample
 from core.signals.engine import SignalPipeline
 from core.signals.filters import PASS
-from core.signals.strategy import hybrid_playbook
+from core.signals.playbooks import hybrid_playbook
 from ml.dataset import CandidateScope, LabelConfig, build_dataset, candidate_rows
 from ml.features import CANDIDATE_FEATURES as CANDIDATE_COLUMNS
-from ml.features import HIGHER_FEATURES, higher_context
+from ml.higher_context import HIGHER_FEATURES, higher_context
 from ml.spec import SUCCESS_FEATURES, candidate_features
 
 FEATURES = candidate_features()

@@ -8,8 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from core.backtest.simulation import BacktestConfig, load_candles, run_backtest
-from core.signals.strategy import hybrid_playbook
+from core.backtest.data import load_candles
+from core.backtest.simulation import BacktestConfig, run_backtest
+from core.signals.playbooks import hybrid_playbook
 from ml.evaluate import COLUMNS, VARIANTS, main, model_vetoes
 from ml.registry import load_models
 from ml.train import TrainOutcome

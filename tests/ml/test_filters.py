@@ -56,14 +56,14 @@ class FakeSuccessPredictor:
 @pytest.mark.parametrize(
     ("side", "change", "passed", "factor", "reason"),
     [
-        (Side.LONG, -0.4, False, 1.0, "GRU expects -0.40% (SELL) against a long"),
-        (Side.SHORT, 0.4, False, 1.0, "GRU expects +0.40% (BUY) against a short"),
-        (Side.LONG, 0.2, True, 1.0, "GRU expects +0.20% (NEUTRAL)"),
-        (Side.LONG, -0.2, True, 1.0, "GRU expects -0.20% (NEUTRAL)"),
-        (Side.LONG, 0.45, True, 1.0, "GRU expects +0.45% (BUY)"),  # agrees, but not above 0.5 %
-        (Side.LONG, 1.0, True, 1.5, "GRU expects +1.00% (BUY), strength x1.50"),  # 1 + 1.0 / 2
-        (Side.SHORT, -1.2, True, 1.6, "GRU expects -1.20% (SELL), strength x1.60"),  # 1 + 1.2 / 2
-        (Side.LONG, 3.0, True, 2.0, "GRU expects +3.00% (BUY), strength x2.00"),  # confidence capped at 1
+        (Side.LONG, -0.4, False, 1.0, "ml_price_against"),
+        (Side.SHORT, 0.4, False, 1.0, "ml_price_against"),
+        (Side.LONG, 0.2, True, 1.0, "ml_price_neutral"),
+        (Side.LONG, -0.2, True, 1.0, "ml_price_neutral"),
+        (Side.LONG, 0.45, True, 1.0, "ml_price_neutral"),  # agrees, but not above 0.5 %
+        (Side.LONG, 1.0, True, 1.5, "ml_price_agrees"),  # 1 + 1.0 / 2
+        (Side.SHORT, -1.2, True, 1.6, "ml_price_agrees"),  # 1 + 1.2 / 2
+        (Side.LONG, 3.0, True, 2.0, "ml_price_agrees"),  # confidence capped at 1
     ],
 )
 def test_price_filter_rules(side: Side, change: float, passed: bool, factor: float, reason: str) -> None:
@@ -79,7 +79,7 @@ def test_price_filter_rules(side: Side, change: float, passed: bool, factor: flo
 def test_price_filter_vetoes_what_it_cannot_see_and_batches() -> None:
     fake = FakePricePredictor(["needs 61 candles, got 30", PricePrediction.from_change(0.1)])
     opinions = PriceFilter(fake).assess([_candidate(Side.LONG), _candidate(Side.SHORT, "BBB/USDT")])
-    assert opinions[0] == ModelOpinion(False, "GRU cannot assess: needs 61 candles, got 30")
+    assert opinions[0] == ModelOpinion(False, "ml_price_unavailable")
     assert opinions[1].passed is True
     assert fake.calls == [2]  # one call for the whole scan
 
@@ -87,8 +87,8 @@ def test_price_filter_vetoes_what_it_cannot_see_and_batches() -> None:
 def test_success_filter_maps_predictions_to_opinions() -> None:
     fake = FakeSuccessPredictor(
         [
-            SuccessPrediction(0.62, 1.1, True, "ok"),
-            SuccessPrediction(0.31, 0.9, False, "win probability 0.310 < 0.400"),
+            SuccessPrediction(0.62, 1.1, True, "ml_success_pass"),
+            SuccessPrediction(0.31, 0.9, False, "ml_success_low_probability"),
         ]
     )
     seen: list[str] = []
@@ -101,10 +101,10 @@ def test_success_filter_maps_predictions_to_opinions() -> None:
     assert seen == ["AAA/USDT", "B"]
     assert fake.rows == [{"side_long": 1.0}, {"side_long": 0.0}]
     assert opinions == [
-        ModelOpinion(True, "ok", details={"success_probability": 0.62, "expected_profit_pct": 1.1}),
+        ModelOpinion(True, "ml_success_pass", details={"success_probability": 0.62, "expected_profit_pct": 1.1}),
         ModelOpinion(
             False,
-            "win probability 0.310 < 0.400",
+            "ml_success_low_probability",
             details={"success_probability": 0.31, "expected_profit_pct": 0.9},
         ),
     ]

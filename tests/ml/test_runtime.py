@@ -20,9 +20,9 @@ from core.exchange.replay import resample
 from core.ports import Candidate
 from core.signals.engine import SignalPipeline
 from core.signals.filters import PASS
-from core.signals.strategy import hybrid_playbook
+from core.signals.playbooks import hybrid_playbook
 from ml.registry import ModelSet, open_model_set, save_model_set
-from ml.runtime import ModelRuntime, SwappableModel, load_active_models
+from ml.runtime import NO_MODEL, ModelRuntime, SwappableModel, load_active_models
 from ml.train import TrainOutcome
 from tests.ml.conftest import SLICE_START, SLICE_UNTIL
 from tests.ml.factories import price_model, success_model, with_scores
@@ -88,7 +88,7 @@ def test_missing_model_dir_is_loud_and_vetoes(
     assert any(r.levelno == logging.ERROR and "no valid model set" in r.getMessage() for r in caplog.records)
     for model in runtime.models:
         opinions = model.assess(candidates)
-        assert [(o.passed, o.reason) for o in opinions] == [(False, "no active model")] * len(candidates)
+        assert [(o.passed, o.reason) for o in opinions] == [(False, NO_MODEL)] * len(candidates)
     assert torch.get_num_threads() == 1
 
 
@@ -111,12 +111,15 @@ def test_active_set_is_served_and_described(tmp_path: Path, trained: TrainOutcom
     assert runtime.active
     lines = runtime.describe()
     assert lines[0] == "ML models: set 20250301T120000Z"
-    assert lines[1].startswith("  success: age 3d 0h, data 2018-02-01..2018-06-")
+    assert lines[1].startswith("  success: age 3d 0h, data 2018-01-")
+    # the first candidate comes after the hybrid playbook's 1h warm-up (256 candles = 10 days 16 h)
+    first = pd.Timestamp(lines[1].split("data ")[1][:10], tz="UTC")
+    assert first >= (SLICE_START + pd.Timedelta(hours=255)).floor("D")
     assert lines[2].startswith("  price: age 3d 0h, data 2018-01-01..2018-06-30")
     for model in runtime.models:
         opinions = model.assess(candidates)
         assert len(opinions) == len(candidates)
-        assert all(o.reason and o.reason != "no active model" for o in opinions)
+        assert all(o.reason and o.reason != NO_MODEL for o in opinions)
 
 
 def test_swap_only_when_at_least_as_good_on_both_models(tmp_path: Path, trained: TrainOutcome) -> None:
@@ -159,7 +162,7 @@ async def test_retrain_in_a_child_process_swaps_without_restart(
     assert first.swapped, first.reason
     assert first.reason.startswith("activated ") and "DOGE/USD" in first.reason  # skipped, and said so
     assert runtime.active and runtime.models[0] is slot
-    assert all(not o.reason.startswith("no active") for o in slot.assess(candidates))
+    assert all(o.reason != NO_MODEL for o in slot.assess(candidates))
     assert runtime.describe()[-1].startswith("  last retrain 2025-03-04 12:00 UTC: swapped (activated ")
     assert [p.name for p in (tmp_path / "models" / ".staging").iterdir()] == []
     trained_on = open_model_set(tmp_path / "models").training
@@ -172,8 +175,8 @@ async def test_a_failed_retrain_changes_nothing(
     runtime = load_active_models(_model_dir(tmp_path, trained.directory), ManualClock(NOW), "1h")
     before = runtime.success.current
     market = SliceMarketData({"BTC/USD": sample_candles["BTC/USD"]})
-    result = await runtime.retrain(market, ["BTC/USD"], lookback=300, train_args=RETRAIN_ARGS)
+    result = await runtime.retrain(market, ["BTC/USD"], lookback=200, train_args=RETRAIN_ARGS)
     assert not result.swapped
-    assert result.reason.startswith("training failed (exit 1): ml.train: BTC/USD: 300 candles")
+    assert result.reason.startswith("training failed (exit 1): ml.train: BTC/USD: 200 candles")
     assert runtime.success.current is before and runtime.last_retrain == result
     assert isinstance(runtime, ModelRuntime)

@@ -30,11 +30,11 @@ def rows() -> list[dict[str, float]]:
 @pytest.mark.parametrize(
     ("probability", "profit", "passed", "reason"),
     [
-        (0.40, 0.50, True, "win probability 0.400 >= 0.400, expected profit +0.50% >= 0.50%"),
-        (0.399, 0.50, False, "win probability 0.399 < 0.400"),
-        (0.40, 0.49, False, "expected profit +0.49% < 0.50%"),
-        (0.10, -1.0, False, "win probability 0.100 < 0.400 and expected profit -1.00% < 0.50%"),
-        (0.95, 3.25, True, "win probability 0.950 >= 0.400, expected profit +3.25% >= 0.50%"),
+        (0.40, 0.50, True, "ml_success_pass"),
+        (0.399, 0.50, False, "ml_success_low_probability"),
+        (0.40, 0.49, False, "ml_success_low_profit"),
+        (0.10, -1.0, False, "ml_success_low_probability"),  # the probability is checked first
+        (0.95, 3.25, True, "ml_success_pass"),
     ],
 )
 def test_default_thresholds_at_and_around_the_boundary(
@@ -61,7 +61,7 @@ def test_model_passes_exactly_at_its_own_threshold(trained, rows) -> None:  # no
     )
     verdict = above.predict(rows[0])
     assert verdict.passed is False
-    assert verdict.reason.startswith("win probability")
+    assert verdict.reason == "ml_success_low_probability"
     assert (verdict.success_probability, verdict.expected_profit_pct) == (
         first.success_probability,
         first.expected_profit_pct,

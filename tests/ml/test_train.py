@@ -34,7 +34,7 @@ def test_metadata_says_what_the_set_learnt_from_and_how_well(trained: TrainOutco
     assert training["timeframe"] == "1h" and training["symbols"] == ["BTC/USD", "ETH/USD", "XRP/USD"]
     assert training["until"] == "2018-07-01T00:00:00+00:00" and training["seed"] == 7
     assert training["data"]["BTC/USD"] == {"first": "2018-01-01T00:00:00+00:00", "last": "2018-06-30T23:00:00+00:00"}
-    assert training["dataset"]["samples"] == len(trained.dataset.samples) > 100
+    assert training["dataset"]["samples"] == len(trained.dataset.samples) > 50  # longs only (spot)
     folds = training["success"]["cv_folds"]
     assert len(folds) == 3
     for fold in folds:

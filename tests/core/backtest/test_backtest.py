@@ -1,5 +1,4 @@
 import json
-import sys
 import warnings
 from pathlib import Path
 
@@ -7,10 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.backtest.simulation import BacktestConfig, load_candles, main, run_backtest
+from core.backtest.cli import main
+from core.backtest.data import load_candles
+from core.backtest.simulation import BacktestConfig, run_backtest
 from core.exchange.replay import load_csv
 from core.rules.fills import FillModel
-from core.signals.strategy import hybrid_playbook, sma_cross_playbook
+from core.signals.playbooks import hybrid_playbook, sma_cross_playbook
 
 DATA = Path(__file__).resolve().parents[3] / "data" / "ohlcv"
 
@@ -43,7 +44,9 @@ def test_one_trade_worked_by_hand():
 
     [trade] = result.trades
     entry = 101.5 * 1.0005  # market buy at the next open, 0.05% slippage = 101.55075
-    quantity = 10_000.0 * 0.50 / entry  # risk 100% of equity over 2.57 is far above the 50% cap
+    # sized at the price seen at confirmation (the open, before slippage): risk 100% of equity
+    # over 101.5 - 98.98 is far above the 50% cap, so 5 000 / 101.5
+    quantity = 10_000.0 * 0.50 / 101.5
     fees = 0.001 * quantity * entry + 0.001 * quantity * 105.04  # take-profit fills at its price
     pnl = quantity * (105.04 - entry) - fees
     assert (trade.side, trade.exit_reason) == ("long", "tp1")
@@ -51,7 +54,7 @@ def test_one_trade_worked_by_hand():
     assert trade.entry_price == pytest.approx(entry) and trade.exit_price == pytest.approx(105.04)
     assert trade.quantity == pytest.approx(quantity)
     assert trade.pnl == pytest.approx(pnl)
-    assert trade.pnl_pct == pytest.approx(pnl / 5_000.0 * 100.0)
+    assert trade.pnl_pct == pytest.approx(pnl / (quantity * entry) * 100.0)
     assert result.equity.iloc[-1] == pytest.approx(10_000.0 + pnl)
     assert result.metrics.total_return_pct == pytest.approx(pnl / 100.0)
     assert result.exposure_pct == pytest.approx(1 / 8 * 100)  # open at one close of eight (candle 5)
@@ -200,10 +203,21 @@ def test_command_line_writes_json_and_plot(tmp_path, capsys):
     assert out_png.read_bytes()[:4] == b"\x89PNG"
 
 
-def test_models_option_without_the_ml_package_exits_with_a_message(monkeypatch, tmp_path):
-    monkeypatch.setitem(sys.modules, "ml.registry", None)  # as if ml/registry.py did not exist
-    with pytest.raises(SystemExit, match="ml.registry.load_models"):
+def test_models_option_of_core_points_to_the_ml_command(tmp_path):
+    # core imports no ml: the models come through python -m ml.backtest, which passes a loader
+    with pytest.raises(SystemExit, match="python -m ml.backtest"):
         main(["--data", str(DATA), "--symbols", "BTC/USD", "--models", str(tmp_path)])
+
+
+def test_models_option_uses_the_loader_it_is_given(tmp_path, capsys):
+    seen = []
+
+    def load(path):
+        seen.append(path)
+        return []
+
+    code = main(["--data", str(DATA), "--symbols", "BTC/USD", "--start", "2019-03-01", "--models", str(tmp_path)], load)
+    assert code == 0 and seen == [tmp_path]
 
 
 def test_command_line_window_without_candles_exits_with_a_message():

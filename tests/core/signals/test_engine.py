@@ -11,7 +11,7 @@ from core.errors import ConfigError
 from core.exchange.replay import ReplayMarketData, load_csv, resample
 from core.ports import Candidate, ModelOpinion
 from core.signals.engine import EngineConfig, SignalEngine, SignalPipeline, default_higher_timeframe
-from core.signals.strategy import hybrid_playbook
+from core.signals.playbooks import hybrid_playbook
 
 DATA = Path(__file__).resolve().parents[3] / "data" / "ohlcv"
 DECISION_COLUMNS = ["side", "strength", "reason", "regime", "entry", "stop", "tp1", "tp2", "atr_multiplier",
@@ -138,11 +138,12 @@ async def test_models_filter_and_scale_candidates(decided):
     veto = FakeModel("lgbm", passed=False)
     engine, _ = replay_engine(row.name, models=[veto])
     result = await engine.scan(["BTC/USD"])
-    assert result.signals == [] and result.rejections == {"lgbm:low_probability": 1}
+    assert result.signals == [] and result.rejections == {"low_probability": 1}
 
 
 def test_lookback_below_the_warm_up_is_a_config_error():
     clock = ManualClock(pd.Timestamp("2018-01-01", tz="UTC").to_pydatetime())
     market = ReplayMarketData(DATA, clock, ["BTC/USD"], "1h")
-    with pytest.raises(ConfigError):
-        SignalEngine(market, "1h", clock, EngineConfig(lookback=300))
+    # the hybrid playbook's warm-up on 1h: 10 days of regime baseline (240 candles) + 15 for ATR
+    with pytest.raises(ConfigError, match="warm-up 256"):
+        SignalEngine(market, "1h", clock, EngineConfig(lookback=250))

@@ -14,7 +14,8 @@ from core.signals.regime import (
     detect_regime,
 )
 
-CONFIG = RegimeConfig(adx_trend=25.0, vol_window=50, vol_ratio=1.8)
+# a 50-candle baseline on 1h candles, defined once full
+CONFIG = RegimeConfig(adx_trend=25.0, vol_window_days=50 / 24, vol_min_days=50 / 24, vol_ratio=1.8)
 
 
 def frame_from_closes(closes: np.ndarray, half_range: float = 0.5) -> pd.DataFrame:
@@ -35,19 +36,19 @@ def frame_from_closes(closes: np.ndarray, half_range: float = 0.5) -> pd.DataFra
 def test_steady_rise_is_trending_up():
     # every high and low 1 above the previous: +DM 1, -DM 0 -> +DI > 0 = -DI, ADX -> 100;
     # ATR is constant while the price rises, so ATR% falls below its median: not volatile
-    regimes = classify_regimes(frame_from_closes(100.0 + np.arange(150.0)), CONFIG)
+    regimes = classify_regimes(frame_from_closes(100.0 + np.arange(150.0)), CONFIG, "1h")
     assert set(regimes[80:]) == {Regime.TRENDING_UP}
 
 
 def test_steady_fall_is_trending_down():
-    regimes = classify_regimes(frame_from_closes(400.0 - np.arange(150.0)), CONFIG)
+    regimes = classify_regimes(frame_from_closes(400.0 - np.arange(150.0)), CONFIG, "1h")
     assert set(regimes[80:]) == {Regime.TRENDING_DOWN}
 
 
 def test_zigzag_is_ranging():
     # closes 100, 101, 100, 101 ...: +DM and -DM alternate, so +DI ~ -DI and ADX stays low
     closes = 100.0 + np.arange(150) % 2
-    regimes = classify_regimes(frame_from_closes(closes), CONFIG)
+    regimes = classify_regimes(frame_from_closes(closes), CONFIG, "1h")
     assert set(regimes[80:]) == {Regime.RANGING}
 
 
@@ -56,14 +57,14 @@ def test_volatility_burst_is_high_volatility_and_beats_trend():
     # ATR climbs to ~4.6 while the 50-candle median of ATR% stays ~1.5%: ratio ~3 >= 1.8
     closes = np.concatenate([100.0 + np.arange(150) % 2, 100.0 + 5.0 * (np.arange(20) % 2)])
     frame = frame_from_closes(closes)
-    regimes = classify_regimes(frame, CONFIG)
+    regimes = classify_regimes(frame, CONFIG, "1h")
     assert regimes[149] is Regime.RANGING
     assert set(regimes[160:]) == {Regime.HIGH_VOLATILITY}
-    assert detect_regime(frame, CONFIG) is Regime.HIGH_VOLATILITY
+    assert detect_regime(frame, CONFIG, "1h") is Regime.HIGH_VOLATILITY
 
 
 def test_unknown_during_warm_up():
-    regimes = classify_regimes(frame_from_closes(100.0 + np.arange(150.0)), CONFIG)
+    regimes = classify_regimes(frame_from_closes(100.0 + np.arange(150.0)), CONFIG, "1h")
     # ATR(14) first exists at row 14 (TA-Lib's lookback), the 50-value median of ATR% at
     # row 14 + 49 = 63 (ADX(14) is already there from row 27)
     assert set(regimes[:63]) == {Regime.UNKNOWN}

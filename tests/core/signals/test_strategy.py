@@ -2,7 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.signals.strategy import SmaCrossStrategy, TrendMomentumStrategy, playbook
+from core.signals.playbooks import playbook
+from core.signals.strategy import SmaCrossStrategy, TrendMomentumStrategy
 
 
 def indexed(columns: dict) -> pd.DataFrame:

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from cryptography.fernet import Fernet
 
 from core.clock import ManualClock
@@ -16,7 +17,7 @@ from core.events import Alert
 from core.exchange.ccxt_exchange import CcxtExchange
 from core.exchange.ccxt_gateway import CcxtGateway, CcxtSettings, RetryPolicy
 from core.exchange.limiter import ExchangeBudgets, ExchangeLimiter
-from core.models import OrderResult, Side, SignalDraft, SignalLevels, StoredOrder
+from core.models import OrderResult, OrderStatus, Side, SignalDraft, SignalLevels, StoredOrder
 from core.rules.exits import ManagementRules
 from core.trading.live import LiveConfig, LivePositions
 from core.trading.service import TradingConfig, TradingService
@@ -32,7 +33,17 @@ from tests.fakes.market import FakeMarketData, candles_frame
 
 ADMIN = 1
 ALICE, BOB = 1001, 1002
+KEY, SECRET = "alice-api-key-0001", "alice-secret-0001"
+BOB_KEY, BOB_SECRET = "bob-api-key-0002", "bob-secret-0002"
 HOUR = timedelta(hours=1)
+
+_STATUS = {
+    "NEW": OrderStatus.OPEN,
+    "PARTIALLY_FILLED": OrderStatus.OPEN,
+    "FILLED": OrderStatus.FILLED,
+    "CANCELED": OrderStatus.CANCELED,
+    "EXPIRED": OrderStatus.CANCELED,
+}
 
 
 class Killed(BaseException):
@@ -68,8 +79,8 @@ class LiveWorld:
     orders: KillableOrders
     positions: PositionRepository
     outbox: OutboxRepository
-    manager: LivePositions
-    trading: TradingService
+    manager: LivePositions = dataclasses.field(init=False)
+    trading: TradingService = dataclasses.field(init=False)
 
     def set_price(self, symbol: str, price: float) -> None:
         """Move the market on the exchange (resting orders fill) and in the price feed."""
@@ -77,8 +88,10 @@ class LiveWorld:
         self.market.prices[symbol] = price
 
     def add_candles(self, symbol: str, rows: Iterable[tuple[float, float, float, float]]) -> None:
-        """Closed candles after the ones there are, one hour each, ending before the clock."""
+        """Time passes: one hour per row, and each row becomes a candle that has just closed
+        (after the ones there are)."""
         rows = list(rows)
+        self.clock.advance(len(rows) * HOUR)
         existing = self.market.frames.get(symbol)
         start = self.clock.now() - len(rows) * HOUR
         if existing is not None and len(existing):
@@ -117,6 +130,7 @@ def start_process(
     session: Any,
     *,
     budgets: ExchangeBudgets | None = None,
+    limiter: ExchangeLimiter | None = None,
     settle_seconds: float = 0.0,
     timeout_ms: int = 2000,
     rules: ManagementRules | None = None,
@@ -124,12 +138,7 @@ def start_process(
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> LiveWorld:
     """Build everything a live process builds at start, over an existing database."""
-    users = UserRepository(db, clock)
-    system = SystemRepository(db, clock)
-    signals = SignalRepository(db)
     orders = KillableOrders(db, clock)
-    positions = PositionRepository(db, clock)
-    outbox = OutboxRepository(db)
     keys = CredentialStore(db, clock, make_cipher(ENCRYPTION_KEY), "binance")
     gateway = CcxtGateway(
         CcxtSettings(
@@ -139,58 +148,61 @@ def start_process(
             retry=RetryPolicy(attempts=3, first_delay=0.01, factor=2.0),
         ),
         keys,
-        ExchangeLimiter(budgets or ExchangeBudgets.binance_spot()),
+        limiter or ExchangeLimiter(budgets or ExchangeBudgets.binance_spot()),
         session=session,
     )
     exchange = CcxtExchange(gateway, lookup=RetryPolicy(attempts=4, first_delay=0.02), settle_margin=0.2)
-    manager = LivePositions(
+    world = LiveWorld(
+        db=db,
+        clock=clock,
+        fake=fake,
+        market=market,
+        session=session,
+        keys=keys,
+        gateway=gateway,
+        exchange=exchange,
+        users=UserRepository(db, clock),
+        system=SystemRepository(db, clock),
+        signals=SignalRepository(db),
+        orders=orders,
+        positions=PositionRepository(db, clock),
+        outbox=OutboxRepository(db),
+    )
+    world.manager = LivePositions(
         config=LiveConfig(admin_ids=frozenset({ADMIN}), settle_seconds=settle_seconds),
         clock=clock,
         exchange=exchange,
         keys=keys,
         orders=orders,
-        positions=positions,
-        outbox=outbox,
-        system=system,
+        positions=world.positions,
+        outbox=world.outbox,
+        system=world.system,
         rules=rules or ManagementRules(trail_atr_multiplier=2.0),
         sleep=sleep,
     )
-    trading = TradingService(
+    world.trading = _trading(world, limits_price_drift)
+    return world
+
+
+def _trading(world: LiveWorld, price_drift: float) -> TradingService:
+    return TradingService(
         config=TradingConfig(
             timeframe="1h",
             paper_balance=10_000.0,
             signal_ttl_seconds=3600,
-            max_price_drift_pct=limits_price_drift,
+            max_price_drift_pct=price_drift,
             admin_ids=frozenset({ADMIN}),
         ),
-        clock=clock,
-        market_data=market,
-        exchange=exchange,
-        users=users,
-        system=system,
-        signals=signals,
-        orders=orders,
-        positions=positions,
-        outbox=outbox,
-        manager=manager,
-    )
-    return LiveWorld(
-        db,
-        clock,
-        fake,
-        market,
-        session,
-        keys,
-        gateway,
-        exchange,
-        users,
-        system,
-        signals,
-        orders,
-        positions,
-        outbox,
-        manager,
-        trading,
+        clock=world.clock,
+        market_data=world.market,
+        exchange=world.exchange,
+        users=world.users,
+        system=world.system,
+        signals=world.signals,
+        orders=world.orders,
+        positions=world.positions,
+        outbox=world.outbox,
+        manager=world.manager,
     )
 
 
@@ -214,3 +226,66 @@ def long_draft(
         atr=atr,
         source="manual",
     )
+
+
+Start = Callable[..., LiveWorld]
+
+
+async def join(world: LiveWorld, user_id: int, key: str, secret: str, usdt: str = "10000") -> None:
+    """A user with an account on the exchange, registered and connected."""
+    if key not in world.fake.accounts:
+        world.fake.add_account(key, secret, {"USDT": usdt})
+    await world.trading.register(user_id, "en")
+    await world.keys.save(user_id, key, secret)
+
+
+async def confirm(world: LiveWorld, user_id: int = ALICE, **draft: Any) -> Any:
+    """Publish a long signal (`long_draft(**draft)`) and confirm the user's row."""
+    rows = await world.trading.publish(long_draft(**draft))
+    assert rows is not None
+    row = next(r for r in rows if r.user_id == user_id)
+    return await world.trading.confirm(row.id, user_id)
+
+
+async def assert_agrees(world: LiveWorld, key: str = KEY) -> None:
+    """One order per client order id on the exchange, and every row as the exchange says."""
+    orders = world.fake.orders_of(key)
+    ids = [o.client_order_id for o in orders]
+    assert len(ids) == len(set(ids)), ids
+    user_id = await _user_of(world, key)
+    rows = {
+        r["client_order_id"]: r for r in await world.db.fetchall("SELECT * FROM orders WHERE user_id = ?", (user_id,))
+    }
+    for order in orders:
+        row = rows.get(order.client_order_id)
+        assert row is not None, f"{order.client_order_id} is on the exchange but not in the database"
+        assert row["status"] == _STATUS[order.status].value, (order.client_order_id, order.status, row["status"])
+        assert row["filled"] == pytest.approx(float(order.executed_qty)), order.client_order_id
+    for cid, row in rows.items():
+        if row["status"] in ("open", "filled", "submitting"):
+            assert cid in ids, f"{cid} is {row['status']} in the database but not on the exchange"
+
+
+async def _user_of(world: LiveWorld, key: str) -> int:
+    for row in await world.db.fetchall("SELECT user_id FROM credentials"):
+        creds = await world.keys.credentials(row["user_id"])
+        if creds is not None and creds[0] == key:
+            return int(row["user_id"])
+    return ALICE
+
+
+def resting(world: LiveWorld, key: str = KEY) -> dict[str, Any]:
+    return {o.client_order_id: o for o in world.fake.open_orders(key)}
+
+
+async def monitor(world: LiveWorld) -> int:
+    return await world.trading.monitor()
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], within: float = 5.0) -> Any:
+    """The first truthy value of `check()`, polled until `within` seconds have passed."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not (value := await check()):
+        assert asyncio.get_running_loop().time() < deadline, "never happened"
+        await asyncio.sleep(0.005)
+    return value

@@ -1,0 +1,199 @@
+"""The object graph of one run, built in dependency order and passed in through
+constructors: repositories -> market data -> delivery -> models -> engine -> trading ->
+admin -> scanner -> observability -> the services the handlers reach."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+
+from telegram import Bot
+
+from bot.adapters import Adapters, Repositories, TradingParts
+from bot.charts import SignalCharts
+from bot.context import Services
+from bot.delivery import DeliveryWorker
+from bot.metrics import Metrics
+from bot.observability import AdminAlerts, Observability, ObservabilityConfig, ObservedScanner
+from bot.ratelimit import TelegramRateLimiter
+from core.clock import SystemClock
+from core.ports import Clock, MarketData
+from core.settings import Settings
+from core.signals.engine import SignalEngine
+from core.trading.admin import AdminService
+from core.trading.history import HistoryService
+from core.trading.scanner import Scanner
+from core.trading.service import TradingConfig, TradingService
+from db.outbox import ChartRepository, OutboxRepository
+from db.signals import SignalRepository
+from db.sql import SqlDatabase
+from db.stats import StatsRepository
+from db.system import SystemRepository
+from db.trades import OrderRepository, PositionRepository
+from db.users import UserRepository
+
+
+@dataclass(frozen=True, slots=True)
+class Assembly:
+    """What the lifecycle starts, stops and keeps: the services and the parts that run."""
+
+    services: Services
+    delivery: DeliveryWorker
+    observability: Observability
+    clock: Clock
+    system: SystemRepository
+    market_data: MarketData
+
+
+def repositories(db: SqlDatabase, clock: Clock) -> Repositories:
+    return Repositories(
+        users=UserRepository(db, clock),
+        system=SystemRepository(db, clock),
+        signals=SignalRepository(db),
+        orders=OrderRepository(db, clock),
+        positions=PositionRepository(db, clock),
+        outbox=OutboxRepository(db),
+    )
+
+
+async def assemble(
+    bot: Bot,
+    settings: Settings,
+    db: SqlDatabase,
+    adapters: Adapters,
+    limiter: TelegramRateLimiter,
+    *,
+    clock: Clock | None = None,
+    market_data: MarketData | None = None,
+    delivery_options: Mapping[str, float] | None = None,
+) -> Assembly:
+    """Build everything for one run on a connected database (`clock`, `market_data`: test seams)."""
+    clock = clock or await adapters.clock(SystemRepository(db, SystemClock()))
+    repos = repositories(db, clock)
+    market_data = market_data or await adapters.market_data(clock)
+    metrics = Metrics()
+    delivery = DeliveryWorker(
+        bot,
+        repos.outbox,
+        repos.users,
+        repos.system,
+        limiter,
+        SignalCharts(market_data, ChartRepository(db), clock),
+        metrics,
+        SystemClock(),
+        clock,
+        **dict(delivery_options or {}),  # type: ignore[arg-type]
+    )
+    runtime = await adapters.load_models()
+    models = [metrics.observed_model(m) for m in runtime.models] if runtime else []
+    engine = SignalEngine(market_data, settings.timeframe, clock, models=models)
+    parts = adapters.trading_parts(market_data, clock, repos, engine.management_rules, delivery.wake)
+    trading = _trading_service(settings, clock, market_data, repos, parts, delivery)
+    admin = _admin_service(settings, clock, market_data, repos, trading, adapters)
+    scanner = Scanner(engine, trading, repos.system, clock, admin.tradable_symbols)
+    observability = _observability(settings, db, adapters, limiter, metrics, repos, delivery, scanner, engine, clock)
+    services = Services(
+        settings=settings,
+        clock=clock,
+        trading=trading,
+        admin=admin,
+        scanner=observability.scanner,
+        users=repos.users,
+        delivery=delivery,
+        accounts=parts.accounts,
+        history=HistoryService(repos.positions, repos.users, market_data, repos.signals, clock),
+        observability=observability,
+    )
+    return Assembly(services, delivery, observability, clock, repos.system, market_data)
+
+
+def _trading_service(
+    settings: Settings,
+    clock: Clock,
+    market_data: MarketData,
+    repos: Repositories,
+    parts: TradingParts,
+    delivery: DeliveryWorker,
+) -> TradingService:
+    return TradingService(
+        config=TradingConfig(
+            timeframe=settings.timeframe,
+            paper_balance=settings.paper_balance,
+            signal_ttl_seconds=settings.signal_ttl,
+            max_price_drift_pct=settings.max_price_drift_pct,
+            admin_ids=settings.admin_ids,
+        ),
+        clock=clock,
+        market_data=market_data,
+        exchange=parts.exchange,
+        users=repos.users,
+        system=repos.system,
+        signals=repos.signals,
+        orders=repos.orders,
+        positions=repos.positions,
+        outbox=repos.outbox,
+        manager=parts.manager,
+        wake_delivery=delivery.wake,
+    )
+
+
+def _admin_service(
+    settings: Settings,
+    clock: Clock,
+    market_data: MarketData,
+    repos: Repositories,
+    trading: TradingService,
+    adapters: Adapters,
+) -> AdminService:
+    return AdminService(
+        clock=clock,
+        system=repos.system,
+        users=repos.users,
+        positions=repos.positions,
+        outbox=repos.outbox,
+        market_data=market_data,
+        trading=trading,
+        symbols=settings.symbols,
+        timeframe=settings.timeframe,
+        mode=settings.trading_mode,
+        market_data_kind=settings.market_data,
+        models_status=adapters.models_status,
+    )
+
+
+def _observability(
+    settings: Settings,
+    db: SqlDatabase,
+    adapters: Adapters,
+    limiter: TelegramRateLimiter,
+    metrics: Metrics,
+    repos: Repositories,
+    delivery: DeliveryWorker,
+    scanner: Scanner,
+    engine: SignalEngine,
+    clock: Clock,
+) -> Observability:
+    """Metrics endpoint, admin alerts and /status figures (bot/observability.py)."""
+    alerts = AdminAlerts(repos.outbox, settings.admin_ids, clock, delivery.wake, metrics, timedelta(minutes=30))
+    gateway = adapters.gateway
+    return Observability(
+        config=ObservabilityConfig(
+            admin_ids=settings.admin_ids,
+            metrics_port=settings.metrics_port,
+            metrics_host=settings.metrics_host,
+            delivery_alert_seconds=settings.alert_delivery_lag_seconds,
+            model_max_age=timedelta(days=settings.model_max_age_days),
+        ),
+        metrics=metrics,
+        alerts=alerts,
+        stats=StatsRepository(db),
+        outbox=repos.outbox,
+        system=repos.system,
+        delivery=delivery,
+        limiter=limiter,
+        scanner=ObservedScanner(scanner, metrics, alerts),
+        engine_rejections=lambda: engine.rejections,
+        model_ages=adapters.model_ages,
+        exchange=(settings.exchange, gateway.limiter.usage) if gateway is not None else None,
+    )
