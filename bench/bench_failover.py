@@ -36,11 +36,11 @@ async def one_run(server: PostgresServer, users: int) -> tuple[float, float]:
     await server.drop_database(url)
     counts = result.signal_counts
     lost = len(set(result.users) - set(counts))
-    twice = sum(1 for n in counts.values() if n > 1)
+    twice = {user for user, n in counts.items() if n > 1}
     print(
         f"lock taken {result.lock_seconds:5.1f} s  running again {result.takeover_seconds:5.1f} s after the kill;"
-        f" {result.sent_before_kill}/{users} sent by the leader, {lost} lost, {twice} twice,"
-        f" {len(result.in_doubt)} in doubt"
+        f" {result.sent_before_kill}/{users} sent by the leader, {lost} lost, {len(twice)} twice"
+        f" ({len(twice - result.in_doubt)} of them not in doubt), {len(result.in_doubt)} in doubt"
     )
     return result.lock_seconds, result.takeover_seconds
 
