@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint demo backtest models evaluate bench clean
+.PHONY: install run test lint demo backtest research models evaluate bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -32,7 +32,11 @@ clean:
 
 backtest: install
 	$(PY) -m core.backtest --data data/ohlcv --symbols BTC/USD,ETH/USD,LTC/USD,XRP/USD,EOS/USD \
-		--timeframe 1h --start 2018-04-01 --end 2019-03-31
+		--start 2018-04-01 --end 2019-03-31
+
+research: install
+	mkdir -p reports
+	$(PY) -m core.backtest.research --data data/ohlcv --json reports/research.json --plot reports/research.png
 
 models: install
 	$(PY) -m ml.train --data data/ohlcv --symbols BTC/USD,ETH/USD,LTC/USD,XRP/USD,EOS/USD \

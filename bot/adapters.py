@@ -189,6 +189,7 @@ class Adapters:
                 clock=clock,
                 exchange=live,
                 keys=self.keys,
+                users=repos.users,
                 orders=repos.orders,
                 positions=repos.positions,
                 outbox=repos.outbox,

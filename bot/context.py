@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from core.trading.history import HistoryService
     from core.trading.scanner import ScanSummary
     from core.trading.service import TradingService
+    from core.trading.track_record import TrackRecord
     from db.users import UserRepository
 
 
@@ -42,6 +43,7 @@ class Services:
     accounts: AccountService
     history: HistoryService
     observability: Observability
+    track_record: TrackRecord
 
 
 class BotData:

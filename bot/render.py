@@ -67,6 +67,33 @@ def close_confirm_keyboard(language: str, position_id: int) -> InlineKeyboardMar
     )
 
 
+def playbook_name(language: str, playbook: str) -> str:
+    """A playbook as users read it: admins' signals have a name of their own."""
+    return t(language, "playbook_admin") if playbook == "admin" else playbook
+
+
+def record_lines(language: str, record: dict[str, Any] | None) -> str:
+    """The line of its playbook's 30-day record a signal carries (core.records.RecordBrief),
+    and a warning when the playbook is on probation."""
+    if not record:
+        return ""
+    name = playbook_name(language, str(record["playbook"]))
+    if record.get("avg_r") is None:
+        line = t(language, "signal_record_none", playbook=name, signals=record["signals"])
+    else:
+        avg_r = number(float(record["avg_r"]), language, 2, signed=True)
+        line = t(language, "signal_record", playbook=name, signals=record["signals"], avg_r=avg_r)
+    if record.get("on_probation"):
+        avg = record.get("probation_avg_r")
+        line += "\n" + t(
+            language,
+            "signal_probation",
+            trades=record.get("probation_trades", 0),
+            avg_r=number(float(avg), language, 2, signed=True) if avg is not None else "—",
+        )
+    return "\n" + line
+
+
 def signal_text(language: str, e: SignalIssued) -> str:
     stop_pct = abs(e.entry - e.stop) / e.entry * 100
     return t(
@@ -85,7 +112,7 @@ def signal_text(language: str, e: SignalIssued) -> str:
         quantity=amount(e.quantity, language),
         notional=money(e.quantity * e.entry, language),
         expires=date_time(e.expires_at, language),
-    )
+    ) + record_lines(language, e.record)
 
 
 def event_text(language: str, event: Event) -> str:

@@ -45,6 +45,7 @@ class SignalIssued(Event):
     source: str
     strength: float
     regime: str | None
+    record: dict[str, Any] | None = None  # its playbook's track record (core.records.RecordBrief.payload)
 
 
 @dataclass(frozen=True, slots=True)

@@ -110,6 +110,13 @@ class UserRepository(Protocol):
 
     async def set_balance(self, user_id: int, balance: float) -> None: ...
 
+    async def record_balance(self, user_id: int, balance: float) -> float:
+        """The account's balance as just read; returns the cash flow (new - booked), by which
+        the equity marks move too: deposits and withdrawals are not P&L."""
+
+    async def reset_marks(self, user_id: int) -> None:
+        """Forget the equity marks: the next mark starts them afresh."""
+
 
 class SystemRepository(Protocol):
     """The pause flag, risk limits and small key-values an admin controls (audited)."""
@@ -243,6 +250,10 @@ class PositionManager(Protocol):
     async def lookup(self, order: StoredOrder) -> OrderResult | None:
         """The exchange's account of a stored order: None while it may still arrive (sent
         less than a receive window ago), UNKNOWN once it provably never will."""
+
+    async def refresh_balance(self, user_id: int, quote: str) -> None:
+        """Before sizing an entry in `quote`: bring the user's balance up to date with the
+        account (live: read through the shared limiter, reused for a few seconds)."""
 
     async def settle(self) -> None:
         """Before recovery: wait until no order a stopped process sent can still arrive."""

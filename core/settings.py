@@ -128,6 +128,9 @@ class Settings(BaseSettings):
             raise ValueError(f"expected BASE/QUOTE in capitals, got {', '.join(bad)}")
         if len(set(value)) != len(value):
             raise ValueError("a symbol is listed twice")
+        quotes = sorted({s.split("/")[1] for s in value})
+        if len(quotes) > 1:  # balances, sizes and risk limits are kept in one currency
+            raise ValueError(f"all symbols must share one quote currency, got {', '.join(quotes)}")
         return value
 
     @field_validator("timeframe")

@@ -40,6 +40,15 @@ _HELD = """
 SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted
                AND classid = $1::bigint::oid AND objid = $2::bigint::oid AND objsubid = 2)
 """
+# What a failing database session can raise (asyncpg's client-side errors included).
+_SESSION_ERRORS = (
+    DatabaseUnavailable,
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+)
 _KEEPALIVES = {"tcp_keepalives_idle": "5", "tcp_keepalives_interval": "2", "tcp_keepalives_count": "3"}
 
 
@@ -91,7 +100,7 @@ class PostgresLeaderLock:
                 self._conn = await self._connect()
             async with asyncio.timeout(10):
                 got = await self._conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", LOCK_NAMESPACE, LEADER_LOCK)
-        except (DatabaseUnavailable, OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except _SESSION_ERRORS as exc:
             if not self._unreachable:
                 log.warning("leader lock: the database cannot be reached (%s); trying again", type(exc).__name__)
                 self._unreachable = True
@@ -109,7 +118,7 @@ class PostgresLeaderLock:
                 assert self._conn is not None
                 async with asyncio.timeout(5.0):  # at most ~7 s to notice: before the server (~11 s)
                     held = await self._conn.fetchval(_HELD, LOCK_NAMESPACE, LEADER_LOCK)
-            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except Exception as exc:  # noqa: BLE001 - whatever keeps the lock from being confirmed: step down
                 reason = f"its database session failed ({type(exc).__name__})"
             else:
                 if held:
@@ -132,8 +141,10 @@ class PostgresLeaderLock:
                 await self._watch
             self._watch = None
         if self._conn is not None and not self._conn.is_closed():
-            with contextlib.suppress(OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
-                await self._conn.close(timeout=5)  # ending the session releases the lock
+            try:
+                await self._conn.close(timeout=5)
+            except _SESSION_ERRORS:
+                self._conn.terminate()  # ending the session releases the lock
         self._conn = None
 
 

@@ -99,6 +99,31 @@ class UserRepository:
         assert row is not None
         return int(row[0]), int(row[1])
 
+    async def record_balance(self, user_id: int, balance: float) -> float:
+        """Replace the balance with the account's as just read (live) and return the cash
+        flow: the difference from the balance as booked. Deposits and withdrawals are not
+        P&L, so the peak and the day's opening move by the same amount (one statement)."""
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute("SELECT paper_balance FROM users WHERE id = ?", (user_id,))
+            row = await cursor.fetchone()
+            if row is None:
+                raise LookupError(f"no user {user_id}")
+            flow = balance - float(row[0])
+            await conn.execute(
+                "UPDATE users SET peak_equity = peak_equity + ?, day_start_equity = day_start_equity + ?,"
+                " paper_balance = ?, updated_at = ? WHERE id = ?",
+                (flow, flow, balance, self._now(), user_id),
+            )
+        return flow
+
+    async def reset_marks(self, user_id: int) -> None:
+        """Forget the peak and the day's opening: the next mark starts them afresh (a new account)."""
+        await self._db.execute(
+            "UPDATE users SET peak_equity = NULL, day_start_equity = NULL, day_start = NULL, updated_at = ?"
+            " WHERE id = ?",
+            (self._now(), user_id),
+        )
+
     async def set_balance(self, user_id: int, balance: float) -> None:
         """Replace the balance used for sizing (live: the account's quote currency as last read)."""
         await self._db.execute(

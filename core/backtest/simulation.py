@@ -25,6 +25,7 @@ inclusive; a date without a time means the end of that day (UTC).
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 from collections import Counter
@@ -38,7 +39,7 @@ from tqdm import tqdm
 
 from core.exchange.replay import resample
 from core.models import ExitReason, Limits, Position, PositionStatus, SignalLevels
-from core.ports import Candidate, SignalModel
+from core.ports import SignalModel
 from core.risk.limits import AccountSnapshot, Proposal, check_new_position, return_correlation
 from core.risk.portfolio import ClosedTrade, PortfolioMetrics, compute_metrics
 from core.risk.sizing import TradeStats, position_quantity
@@ -54,12 +55,6 @@ class NoCandles(ValueError):
     """The requested window holds no candles."""
 
 
-_MARKET_EXITS = {
-    ExitReason.STOP_LOSS,
-    ExitReason.BREAK_EVEN,
-    ExitReason.TRAILING_STOP,
-    ExitReason.END_OF_DATA,
-}
 _YEAR_SECONDS = 365 * 86400
 _DAY = pd.Timedelta(days=1)
 _EPOCH = pd.Timestamp(0, tz="UTC")
@@ -82,6 +77,7 @@ class BacktestConfig:
     limits: Limits | None = None  # None: the playbook's
     correlation_window: int = 168  # candles of returns behind the correlation limit
     max_price_drift_pct: float = 1.0  # the bot's MAX_PRICE_DRIFT_PCT: entry refused beyond this move
+    lookback: int = 1000  # candles before `start` a run keeps for the models and the correlation (the engine's)
 
 
 @dataclass(slots=True)
@@ -132,6 +128,9 @@ class _Series:
     row: list[int]  # position in the decided frame, -1 where the symbol has no candle
     frame: pd.DataFrame
 
+    def levels(self, i: int) -> SignalLevels:
+        return SignalPipeline.levels_at(self.frame, self.row[i])
+
 
 def _align(frame: pd.DataFrame, index: pd.DatetimeIndex) -> _Series:
     aligned = frame.reindex(index)
@@ -163,7 +162,7 @@ class _Simulation:
         self.models = list(models)
         self.limits = config.limits or pipeline.playbook.limits
         self.rules = pipeline.playbook.management
-        self.index = pd.DatetimeIndex(sorted(set().union(*(f.index for f in frames.values()))))
+        self.index = functools.reduce(pd.DatetimeIndex.union, (pd.DatetimeIndex(f.index) for f in frames.values()))
         self.series = {symbol: _align(frame, self.index) for symbol, frame in frames.items()}
         self.closes = pd.DataFrame({s: pd.Series(v.close, index=self.index) for s, v in self.series.items()})
         self.balance = config.initial_equity  # realised, net of fees
@@ -220,7 +219,7 @@ class _Simulation:
     # -- step 2: management ----------------------------------------------------------
     def _exit(self, position: Position, reason: ExitReason, trigger: float, quantity: float) -> None:
         fills = self.config.fills
-        price = fills.market_price(position.side.exit_order_side, trigger) if reason in _MARKET_EXITS else trigger
+        price = fills.exit_price(position.side, reason, trigger)
         gross = position.side.sign * (price - position.entry_price) * quantity
         fee = fills.fee(quantity, price)
         position.realized_pnl += gross
@@ -253,11 +252,13 @@ class _Simulation:
         self.peak = max(self.peak, self.equity)
 
     def _collect_signals(self, i: int) -> None:
-        candidates: list[Candidate] = []
-        for symbol, s in self.series.items():
-            if s.accepted[i]:
-                candidates.append(self.pipeline.candidate(symbol, s.frame, s.row[i]))
-        self.signals += len(candidates)
+        accepted = [symbol for symbol, s in self.series.items() if s.accepted[i]]
+        self.signals += len(accepted)
+        if not self.models:  # no model to show the candidate's history to: its levels suffice
+            for symbol in accepted:
+                self.pending[symbol] = _Pending(self.series[symbol].levels(i), self.series[symbol].atr[i])
+            return
+        candidates = [self.pipeline.candidate(s, self.series[s].frame, self.series[s].row[i]) for s in accepted]
         kept, rejected = run_models(self.models, candidates)
         self.rejections.update(rejected)
         for candidate in kept:
@@ -340,6 +341,8 @@ def simulate(
         empty = [symbol for symbol, frame in frames.items() if frame.empty]
         if empty:
             raise NoCandles(f"no candles for {empty[0]} up to {config.end}")
+    if config.start is not None:  # decisions are made: only the models and the correlation look back
+        frames = {s: f.iloc[max(0, f.index.searchsorted(config.start) - config.lookback) :] for s, f in frames.items()}
     simulation = _Simulation(SignalPipeline(strategy, config.timeframe), frames, config, models)
     first = 0 if config.start is None else int(simulation.index.searchsorted(config.start, side="left"))
     if first >= len(simulation.index):

@@ -6,6 +6,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.models import ExitReason, Side
+
+#: Exits that are market orders (a stop triggers a market sell); targets are limit-type.
+MARKET_EXITS = frozenset(
+    {ExitReason.STOP_LOSS, ExitReason.BREAK_EVEN, ExitReason.TRAILING_STOP, ExitReason.END_OF_DATA, ExitReason.MANUAL}
+)
+
 
 @dataclass(frozen=True, slots=True)
 class FillModel:
@@ -23,6 +30,11 @@ class FillModel:
         if order_side == "sell":
             return price * (1.0 - self.slippage_pct / 100.0)
         raise ValueError(f"order side must be 'buy' or 'sell', not {order_side!r}")
+
+    def exit_price(self, side: Side, reason: ExitReason, trigger: float) -> float:
+        """Fill price of an exit of a `side` position: market exits (stops, closes) at the
+        trigger moved against the trader, targets at their price."""
+        return self.market_price(side.exit_order_side, trigger) if reason in MARKET_EXITS else trigger
 
     def fee(self, quantity: float, price: float) -> float:
         """Fee in quote currency for filling `quantity` at `price`."""

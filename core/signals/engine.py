@@ -92,15 +92,16 @@ class SignalPipeline:
         close, atr = frame["close"].to_numpy(dtype=np.float64), frame["atr_14"].to_numpy(dtype=np.float64)
         regimes = frame["regime"].to_numpy(dtype=object)
         adaptive = self.playbook.adaptive
+        reasons = reasons.copy()
         for i in np.flatnonzero((side != 0) & (reasons == PASS)):
             k = adaptive.for_regime(Regime(regimes[i])).params.stop_atr_multiplier if adaptive else None
-            stop = calculate_initial_stop(
-                float(close[i]),
-                Side.LONG if side[i] > 0 else Side.SHORT,
-                float(atr[i]),
-                self.playbook.stops,
-                k,
-            )
+            try:
+                stop = calculate_initial_stop(
+                    float(close[i]), Side.LONG if side[i] > 0 else Side.SHORT, float(atr[i]), self.playbook.stops, k
+                )
+            except ValueError:  # a stop (or a short's target) beyond zero: no sensible trade
+                reasons[i] = "stop_out_of_range"
+                continue
             lv = stop.levels
             levels["entry"][i], levels["stop"][i], levels["tp1"][i], levels["tp2"][i] = (
                 lv.entry,
@@ -110,24 +111,27 @@ class SignalPipeline:
             )
             levels["atr_multiplier"][i] = np.nan if stop.atr_multiplier is None else stop.atr_multiplier
             stop_type[i] = stop.stop_type.value
-        return frame.assign(**levels, stop_type=stop_type)
+        return frame.assign(**levels, stop_type=stop_type, reason=reasons)
+
+    @staticmethod
+    def levels_at(frame: pd.DataFrame, row: int) -> SignalLevels:
+        """Entry, stop and targets of the accepted signal at position `row` of a decided frame."""
+        columns = [frame.columns.get_loc(name) for name in ("side", "entry", "stop", "tp1", "tp2")]
+        side, entry, stop, tp1, tp2 = (frame.iat[row, c] for c in columns)
+        return SignalLevels(Side.LONG if side > 0 else Side.SHORT, float(entry), float(stop), float(tp1), float(tp2))
 
     def candidate(self, symbol: str, frame: pd.DataFrame, row: int) -> Candidate:
         """The accepted signal at position `row` of a decided frame, as the models see
         it: the frame up to and including that row."""
-        record = frame.iloc[row]
-        side = Side.LONG if record["side"] > 0 else Side.SHORT
-        levels = SignalLevels(
-            side, float(record["entry"]), float(record["stop"]), float(record["tp1"]), float(record["tp2"])
-        )
+        levels = self.levels_at(frame, row)
         return Candidate(
             symbol=symbol,
             timeframe=self.timeframe,
-            side=side,
+            side=levels.side,
             frame=frame.iloc[: row + 1],
             levels=levels,
-            regime=str(record["regime"]),
-            strength=float(record["strength"]),
+            regime=str(frame["regime"].iat[row]),
+            strength=float(frame["strength"].iat[row]),
         )
 
 

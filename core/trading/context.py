@@ -30,6 +30,7 @@ from core.ports import (
     SystemRepository,
     UserRepository,
 )
+from core.records import NoRecord, RecordBriefs
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +59,7 @@ class TradingContext:
     outbox: OutboxRepository
     manager: PositionManager
     wake: Callable[[], None]
+    record: RecordBriefs = field(default_factory=NoRecord)  # the track record's line per signal
     user_locks: defaultdict[int, asyncio.Lock] = field(default_factory=lambda: defaultdict(asyncio.Lock))
     position_locks: defaultdict[int, asyncio.Lock] = field(default_factory=lambda: defaultdict(asyncio.Lock))
     monitor_lock: asyncio.Lock = field(default_factory=asyncio.Lock)

@@ -9,6 +9,7 @@ from core.errors import UserError
 from core.events import Event, SignalIssued
 from core.models import Limits, SignalDraft, User, UserSignal
 from core.ports import Allocation
+from core.records import playbook_of
 from core.risk.sizing import SizeDecision, TradeStats, position_quantity
 from core.trading.context import TradingContext
 
@@ -34,7 +35,9 @@ class FanOut:
         if await ctx.system.is_paused():
             raise UserError("trading_paused")
         limits = await ctx.system.limits()
-        subscribers = await ctx.users.subscribers()
+        record = await ctx.record.brief(playbook_of(draft.source, draft.meta))
+        # A playbook on probation with holding chosen: stored (its shadow follows it), sent to nobody.
+        subscribers = [] if record.held else await ctx.users.subscribers()
         history = await ctx.positions.closed_net_pnls([u.id for u in subscribers])
         allocations = []
         for user in subscribers:
@@ -61,6 +64,7 @@ class FanOut:
                 source=draft.source,
                 strength=draft.strength,
                 regime=draft.regime,
+                record=record.payload(),
             )
 
         rows = await ctx.signals.publish(draft, allocations, now, expires, make_event)

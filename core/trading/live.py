@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -27,8 +28,16 @@ import pandas as pd
 from core.errors import ExchangeError, FinalExchangeError, RetryableExchangeError, UserError
 from core.events import PositionClosed
 from core.models import ExitReason, OrderResult, OrderStatus, Position, PositionStatus, Side, StoredOrder, UserSignal
-from core.ports import Clock, OrderRepository, OutboxRepository, PositionRepository, SystemRepository
+from core.ports import (
+    Clock,
+    OrderRepository,
+    OutboxRepository,
+    PositionRepository,
+    SystemRepository,
+    UserRepository,
+)
 from core.rules.exits import ManagementRules
+from core.trading.accounts import live_balance
 from core.trading.live_book import EPS, same_state, trail_stop
 from core.trading.live_guard import LiveGuard
 from core.trading.live_ledger import LiveLedger
@@ -47,6 +56,7 @@ class LiveConfig:
     admin_ids: frozenset[int]
     settle_seconds: float = 6.0  # the exchange's receive window and a margin: then "not found" is final
     min_stop_move_pct: float = 0.1  # a smaller trail step is not worth a cancel-then-place (of the stop)
+    balance_max_age: float = 5.0  # seconds an account's balance, as read before an entry, is reused
 
 
 class LivePositions:
@@ -59,6 +69,7 @@ class LivePositions:
         clock: Clock,
         exchange: LiveExchange,
         keys: Keyring,
+        users: UserRepository,
         orders: OrderRepository,
         positions: PositionRepository,
         outbox: OutboxRepository,
@@ -66,8 +77,12 @@ class LivePositions:
         rules: ManagementRules,
         wake_delivery: Callable[[], None] = lambda: None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._config = config
+        self._users = users
+        self._monotonic = monotonic
+        self._balance_read: dict[int, float] = {}  # user -> when their balance was last read
         self._clock = clock
         self._exchange = exchange
         self._keys = keys
@@ -105,6 +120,22 @@ class LivePositions:
             raise UserError("live_spot_long_only")  # spot: selling what one does not hold is borrowing
         if not await self._keys.has(row.user_id):
             raise UserError("live_connect_first")
+
+    async def refresh_balance(self, user_id: int, quote: str) -> None:
+        """Read the account's `quote` balance (through the shared limiter) unless it was read
+        a moment ago; between reads the booked balance follows this process's own fills.
+        What differs from the booked balance is a deposit or a withdrawal: not P&L."""
+        read_at = self._balance_read.get(user_id)
+        if read_at is not None and self._monotonic() - read_at < self._config.balance_max_age:
+            return
+        account = await self._exchange.fetch_balance(user_id, quote)
+        balance = await live_balance(self._positions, user_id, account.total)
+        flow = await self._users.record_balance(user_id, balance)
+        self._balance_read[user_id] = self._monotonic()
+        if abs(flow) > 1e-6:
+            log.info(
+                "user %s: balance %.2f %s read from the exchange (%+.2f not booked here)", user_id, balance, quote, flow
+            )
 
     async def opened(self, position: Position) -> None:
         try:

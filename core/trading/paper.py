@@ -62,6 +62,9 @@ class PaperPositions:
         request = order.request
         return OrderResult(request.client_order_id, None, OrderStatus.UNKNOWN, request.amount, 0.0, None)
 
+    async def refresh_balance(self, user_id: int, quote: str) -> None:
+        """The paper balance is the database's: always up to date."""
+
     async def settle(self) -> None:
         """Paper orders fill at once: nothing can be in flight after a restart."""
 

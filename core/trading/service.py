@@ -26,6 +26,7 @@ from core.ports import (
     SystemRepository,
     UserRepository,
 )
+from core.records import NoRecord, RecordBriefs
 from core.risk.sizing import SizeDecision
 from core.trading.confirmation import Confirmation
 from core.trading.context import TradingConfig, TradingContext, state_key
@@ -65,9 +66,11 @@ class TradingService:
         outbox: OutboxRepository,
         manager: PositionManager,
         wake_delivery: Callable[[], None] = lambda: None,
+        track_record: RecordBriefs | None = None,
     ) -> None:
         """`manager` protects, follows and closes positions once their entry filled:
-        core.trading.paper (candles) or core.trading.live (orders resting on the exchange)."""
+        core.trading.paper (candles) or core.trading.live (orders resting on the exchange).
+        `track_record` gives each signal its playbook's record line (core.trading.track_record)."""
         ctx = TradingContext(
             config=config,
             clock=clock,
@@ -81,6 +84,7 @@ class TradingService:
             outbox=outbox,
             manager=manager,
             wake=wake_delivery,
+            record=track_record or NoRecord(),
         )
         self._ctx = ctx
         self._users, self._signals, self._positions, self._outbox = users, signals, positions, outbox

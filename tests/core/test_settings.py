@@ -106,3 +106,12 @@ def test_database_url_selects_postgresql_and_a_wrong_one_is_named_not_echoed(mon
     with pytest.raises(ConfigError) as error:
         Settings.load(env_file=None)
     assert "DATABASE_URL must be a postgresql://" in str(error.value) and "s3cret-pw" not in str(error.value)
+
+
+def test_symbols_in_two_quote_currencies_are_refused_with_the_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Balances, sizes and limits are in one quote currency: ETH/BTC would be sized in USDT.
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("SYMBOLS", "BTC/USDT,ETH/BTC")
+    with pytest.raises(ConfigError) as error:
+        Settings.load(env_file=None)
+    assert "SYMBOLS" in str(error.value) and "one quote currency" in str(error.value)

@@ -30,7 +30,7 @@ async def test_one_leader_and_a_standby_that_takes_over_when_it_goes(postgres: P
     waiting = asyncio.create_task(standby.acquire(on_lost=lambda: None))
     assert await waits(waiting)
     await leader.release()
-    await asyncio.wait_for(waiting, timeout=5)
+    await asyncio.wait_for(waiting, timeout=30)
     again = asyncio.create_task(leader.acquire(on_lost=lambda: None))  # the old leader is the standby now
     assert await waits(again)
     again.cancel()
@@ -55,8 +55,8 @@ async def test_a_leader_whose_session_is_killed_steps_down_and_the_standby_takes
     )
     assert await admin.fetchval("SELECT pg_terminate_backend($1)", leader_pid)  # as a lost connection would
     await admin.close()
-    await asyncio.wait_for(lost.wait(), timeout=5)
-    await asyncio.wait_for(waiting, timeout=5)
+    await asyncio.wait_for(lost.wait(), timeout=30)
+    await asyncio.wait_for(waiting, timeout=30)
     await leader.release()
     await standby.release()
 
@@ -65,11 +65,13 @@ async def test_each_database_has_its_own_leader(postgres: PostgresServer) -> Non
     first = await postgres.empty_database()
     second = await postgres.create_database()
     a, b = PostgresLeaderLock(first, **FAST), PostgresLeaderLock(second, **FAST)
-    await asyncio.wait_for(a.acquire(on_lost=lambda: None), timeout=5)
-    await asyncio.wait_for(b.acquire(on_lost=lambda: None), timeout=5)
-    await a.release()
-    await b.release()
-    await postgres.drop_database(second)
+    try:
+        await asyncio.wait_for(a.acquire(on_lost=lambda: None), timeout=30)
+        await asyncio.wait_for(b.acquire(on_lost=lambda: None), timeout=30)
+    finally:
+        await a.release()
+        await b.release()
+        await postgres.drop_database(second)
 
 
 async def test_a_database_that_cannot_be_used_stops_the_start_without_its_password(postgres: PostgresServer) -> None:
@@ -86,5 +88,5 @@ async def test_on_one_machine_a_file_lock_keeps_the_second_instance_waiting(tmp_
     waiting = asyncio.create_task(standby.acquire(on_lost=lambda: None))
     assert await waits(waiting, 0.3)
     await leader.release()
-    await asyncio.wait_for(waiting, timeout=5)
+    await asyncio.wait_for(waiting, timeout=30)
     await standby.release()

@@ -169,6 +169,10 @@ async def test_a_migration_merged_later_with_a_lower_number_is_still_applied(
 ) -> None:
     folder = tmp_path / "migrations"
     shutil.copytree(database.MIGRATIONS_DIR, folder)
+    for later, path in migrations(folder):  # the story is about 0001..0004; later ones are not part of it
+        if later > 4:
+            path.unlink()
+            override_path(path).unlink(missing_ok=True)
     delivery, delivery_pg = folder / "0003_delivery.sql", folder / "0003_delivery.postgresql.sql"
     scripts = delivery.read_text(), delivery_pg.read_text()
     delivery.unlink()
@@ -176,14 +180,13 @@ async def test_a_migration_merged_later_with_a_lower_number_is_still_applied(
     url = await postgres.create_database(migrated=False)
     first = PostgresDatabase(url, folder)
     await first.connect()
-    assert await first.applied_migrations() == [n for n, _ in migrations() if n != 3]
+    assert await first.applied_migrations() == [1, 2, 4]
     await first.close()
     delivery.write_text(scripts[0])
     delivery_pg.write_text(scripts[1])
     again = PostgresDatabase(url, folder)
     await again.connect()
-    everything = [n for n, _ in migrations()]
-    assert await again.applied_migrations() == everything and await again.schema_version() == everything[-1]
+    assert await again.applied_migrations() == [1, 2, 3, 4] and await again.schema_version() == 4
     assert await again.fetchall("SELECT * FROM signal_charts") == []
     await again.close()
     await postgres.drop_database(url)

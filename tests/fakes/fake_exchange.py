@@ -158,6 +158,13 @@ class FakeBinance(PublicApi, AccountApi):
                     if fill_price is not None:
                         self._execute(account, spec, order, fill_price, order.orig_qty - order.executed_qty)
 
+    def withdraw(self, api_key: str, asset: str, amount: float | str) -> None:
+        """Take free `amount` of `asset` out of the account (a withdrawal; negative: a deposit)."""
+        account = self.accounts[api_key]
+        if account.balance(asset) < dec(amount):
+            raise ValueError(f"{api_key} holds only {account.balance(asset)} free {asset}")
+        account.free[asset] = account.balance(asset) - dec(amount)
+
     def delist(self, symbol: str) -> None:
         """The exchange stops listing `symbol`: every call about it answers -1121 Invalid symbol."""
         self.specs.pop(symbol)

@@ -3,8 +3,9 @@ the figures of the user's own account, Close/Confirm/Skip through the chat's ser
 the refusals: forged, expired or missing initData, another user's objects, replays.
 
 Expected numbers are worked out by hand from the test's own setup: fee 0.1 %, no slippage,
-balance 10 000, risk 1 % to the stop (BTC: 100 / (100 - 90) = 10 units; ETH: 100 / (50 - 45)
-= 20 units, both under the 25 % notional cap)."""
+risk 1 % of the balance at confirmation to the stop, under the 25 % notional cap (ETH first:
+10 000 x 1 % / (50 - 45) = 20 units; BTC after the ETH trade: 10 037.96 x 1 % / (100 - 90)
+= 10.03796 units)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ from tests.webapp.conftest import base_url
 from tests.webapp.signing import sign_init_data, tma
 
 ETH_NET = (52 - 50) * 20 - 50 * 20 * 0.001 - 52 * 20 * 0.001  # 40 - 1.00 - 1.04 = 37.96
+BTC_QTY = (10_000 + ETH_NET) * 0.01 / (100 - 90)  # 10.03796
+BTC_FEE = 100 * BTC_QTY * 0.001  # the entry fee
 
 
 @pytest.fixture
@@ -68,11 +71,12 @@ async def test_summary_is_the_users_account_marked_to_market(
     market.prices["BTC/USDT"] = 95.0
     status, s = await api.get("/api/summary", ALICE)
     assert status == 200, s
-    balance = 10_000 + ETH_NET - 1.0  # the BTC entry fee is paid
-    equity = balance + (95 - 100) * 10
-    assert s["balance"] == pytest.approx(balance) and s["balance"] == pytest.approx(10_036.96)
-    assert s["equity"] == pytest.approx(equity) and s["unrealized_pnl"] == pytest.approx(-50.0)
-    assert s["open_risk"] == pytest.approx(100.0) and s["open_risk_pct"] == pytest.approx(100 / equity * 100)
+    balance = 10_000 + ETH_NET - BTC_FEE
+    equity = balance + (95 - 100) * BTC_QTY
+    assert s["balance"] == pytest.approx(balance) and s["balance"] == pytest.approx(10_036.956204)
+    assert s["equity"] == pytest.approx(equity) and s["unrealized_pnl"] == pytest.approx(-5 * BTC_QTY)
+    assert s["open_risk"] == pytest.approx(10 * BTC_QTY)
+    assert s["open_risk_pct"] == pytest.approx(10 * BTC_QTY / equity * 100)
     assert s["pnl_today"] == pytest.approx(37.96) and s["trades_today"] == 1
     assert s["pnl_30d"] == pytest.approx(37.96) and s["open_positions"] == 1
     assert [p["equity"] for p in s["curve"]] == pytest.approx([10_000.0, 10_037.96, equity])
@@ -106,19 +110,21 @@ async def test_close_acts_through_the_service_and_the_chat_hears_of_it(
     status, body = await api.get("/api/positions", ALICE)
     assert status == 200
     (p,) = body["positions"]
-    assert (p["entry"], p["stop"], p["tp1"], p["tp2"], p["quantity"]) == (100, 90, 110, 120, 10)
-    assert p["unrealized_pnl"] == pytest.approx(50.0) and p["price"] == 105
+    assert (p["entry"], p["stop"], p["tp1"], p["tp2"]) == (100, 90, 110, 120)
+    assert p["quantity"] == pytest.approx(BTC_QTY)
+    assert p["unrealized_pnl"] == pytest.approx(5 * BTC_QTY) and p["price"] == 105
     assert body["charts"]["BTC/USDT"]["close"] == [100.0]  # the fixture's one closed candle
 
     before = len(bot.fake.sent(ALICE))
     status, closed = await api.act(f"/api/positions/{p['id']}/close", ALICE)
     assert status == 200, closed
-    assert closed["exit_price"] == 105 and closed["pnl"] == pytest.approx(50 - 1.0 - 1.05)
+    net = 5 * BTC_QTY - BTC_FEE - 105 * BTC_QTY * 0.001  # 48.13
+    assert closed["exit_price"] == 105 and closed["pnl"] == pytest.approx(net)
     stored = await bot.services.trading.positions_view(ALICE)
     assert stored == []
     await bot.fake.wait_for(lambda: len(bot.fake.sent(ALICE)) > before)
     text = bot.fake.last_text(ALICE) or ""
-    assert "BTC/USDT LONG closed (manual) @ 105" in text and "+47.95" in text
+    assert "BTC/USDT LONG closed (manual) @ 105" in text and f"+{net:.2f}" == "+48.13" and "+48.13" in text
 
     status, again = await api.act(f"/api/positions/{p['id']}/close", ALICE)
     assert status == 409 and again["error"] == "position_already_closed" and again["message"]
@@ -288,7 +294,7 @@ async def test_history_filters_and_csv(
     clock.advance(timedelta(days=3))
     market.prices["BTC/USDT"] = 110.0 - 0.5  # just under TP1: closed by hand on 2024-03-04
     await bot.services.trading.close_position(await alice_btc_position(bot), ALICE)
-    btc_net = 9.5 * 10 - 1.0 - 109.5 * 10 * 0.001
+    btc_net = 9.5 * BTC_QTY - BTC_FEE - 109.5 * BTC_QTY * 0.001
 
     _, everything = await api.get("/api/history", ALICE)
     assert [t["symbol"] for t in everything["trades"]] == ["BTC/USDT", "ETH/USDT"]  # newest first
@@ -309,7 +315,9 @@ async def test_history_filters_and_csv(
     assert header.split(",")[:3] == ["id", "symbol", "side"] and rest == []
     cells = dict(zip(header.split(","), row.split(","), strict=True))
     assert cells["symbol"] == "BTC/USDT" and cells["exit_reason"] == "manual"
-    assert float(cells["pnl"]) == pytest.approx(btc_net) and float(cells["fees"]) == pytest.approx(1.0 + 1.095)
+    assert float(cells["pnl"]) == pytest.approx(btc_net) and float(cells["fees"]) == pytest.approx(
+        BTC_FEE + 109.5 * BTC_QTY * 0.001
+    )
 
 
 async def test_performance_is_the_users_own_record_with_room_for_playbooks(
