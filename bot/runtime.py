@@ -15,6 +15,7 @@ import aiohttp
 
 from bot.adapters import REPLAY_CLOCK_KEY, Adapters
 from bot.assembly import Assembly, assemble
+from bot.commands_menu import publish_commands
 from bot.context import BotApplication, BotContext
 from bot.dashboard import start_dashboard, sync_menu_button
 from bot.jobs import schedule_jobs
@@ -92,6 +93,7 @@ class Runtime:
         if settings.webapp_port:
             self.dashboard = await start_dashboard(parts.services, parts.market_data)
         await sync_menu_button(app.bot, parts.system, settings.webapp_url)
+        await publish_commands(app.bot, settings.admin_ids)
         gc.collect()
         gc.freeze()  # the start-up objects never need collecting: keeps full GCs short
         log.info(

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 from core.models import User
 from core.ports import Clock
+from core.prefs import UserPrefs
 from db.database import from_db_time, to_db_time
 from db.sql import Row, SqlDatabase
 
@@ -17,6 +20,7 @@ def _user(row: Row) -> User:
         paper_balance=row["paper_balance"],
         risk_pct=row["risk_pct"],
         created_at=from_db_time(row["created_at"]),
+        prefs=UserPrefs.from_dict(json.loads(row["prefs"] or "{}")),
     )
 
 
@@ -65,6 +69,20 @@ class UserRepository:
         await self._db.execute(
             "UPDATE users SET risk_pct = ?, updated_at = ? WHERE id = ?", (risk_pct, self._now(), user_id)
         )
+
+    async def set_prefs(self, user_id: int, prefs: UserPrefs) -> None:
+        await self._db.execute(
+            "UPDATE users SET prefs = ?, updated_at = ? WHERE id = ?",
+            (json.dumps(prefs.to_dict(), sort_keys=True), self._now(), user_id),
+        )
+
+    async def equity_marks(self, day: str) -> dict[int, tuple[float | None, float | None]]:
+        """Every user's (peak equity, equity at the start of UTC `day`) as last marked,
+        read only; the day's start is None when the day was not marked yet."""
+        rows = await self._db.fetchall(
+            "SELECT id, peak_equity, CASE WHEN day_start = ? THEN day_start_equity END FROM users", (day,)
+        )
+        return {int(r[0]): (r[1], r[2]) for r in rows}
 
     async def mark_equity(self, user_id: int, equity: float, day: str) -> tuple[float, float]:
         """Record `equity` seen on UTC `day` (YYYY-MM-DD): raise the peak if it is higher and
