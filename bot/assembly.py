@@ -28,9 +28,9 @@ from core.trading.history import HistoryService
 from core.trading.scanner import Scanner
 from core.trading.service import TradingConfig, TradingService
 from core.trading.track_record import RecordConfig, TrackRecord
-from db.database import Database
 from db.outbox import ChartRepository, OutboxRepository
 from db.signals import SignalRepository
+from db.sql import SqlDatabase
 from db.stats import StatsRepository
 from db.system import SystemRepository
 from db.track_record import ShadowRepository
@@ -50,7 +50,7 @@ class Assembly:
     market_data: MarketData
 
 
-def repositories(db: Database, clock: Clock) -> Repositories:
+def repositories(db: SqlDatabase, clock: Clock) -> Repositories:
     return Repositories(
         users=UserRepository(db, clock),
         system=SystemRepository(db, clock),
@@ -64,7 +64,7 @@ def repositories(db: Database, clock: Clock) -> Repositories:
 async def assemble(
     bot: ExtBot[Bulk],
     settings: Settings,
-    db: Database,
+    db: SqlDatabase,
     adapters: Adapters,
     limiter: TelegramRateLimiter,
     *,
@@ -148,7 +148,7 @@ def _trading_service(
 
 def _track_record(
     settings: Settings,
-    db: Database,
+    db: SqlDatabase,
     clock: Clock,
     market_data: MarketData,
     repos: Repositories,
@@ -193,7 +193,7 @@ def _admin_service(
 
 def _observability(
     settings: Settings,
-    db: Database,
+    db: SqlDatabase,
     adapters: Adapters,
     limiter: TelegramRateLimiter,
     metrics: Metrics,

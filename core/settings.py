@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     telegram_api_base_url: str = "https://api.telegram.org/bot"
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
     database_path: Path = Path("data/atra.sqlite3")
+    database_url: SecretStr | None = None  # postgresql://... selects PostgreSQL instead of SQLite
     trading_mode: Literal["paper", "live"] = "paper"
     exchange: str = "binance"
     exchange_sandbox: bool = False
@@ -97,6 +98,15 @@ class Settings(BaseSettings):
                     " python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
                 )
         return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        if not value.get_secret_value().strip().startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a postgresql://user:password@host:port/database URL (unset: SQLite)")
+        return SecretStr(value.get_secret_value().strip())
 
     @field_validator("admin_ids", mode="before")
     @classmethod

@@ -41,6 +41,7 @@ class TradingConfig:
     max_price_drift_pct: float
     admin_ids: frozenset[int]
     monitor_candles: int = 500
+    audit_seconds: float = 600.0  # how often the monitor holds accounts' coins against the positions
 
 
 @dataclass(slots=True)

@@ -1,0 +1,33 @@
+"""What a paper position books and says: the exit price as the mean of its exits, the
+quantity left after TP1 when TP2 fills on the same candle.
+
+The paper trading service over SQLite; every number is worked out by hand beside it.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from tests.conftest import T0, World
+from tests.core.trading.test_trading_service import draft
+from tests.fakes.market import candles_frame
+
+HOUR = timedelta(hours=1)
+
+
+async def test_tp1_and_tp2_on_one_candle_say_what_was_left_after_tp1_and_the_mean_exit(world: World) -> None:
+    await world.trading.register(10, "en")
+    (row,) = await world.trading.publish(draft()) or []
+    position = (await world.trading.confirm(row.id, 10)).position  # 10 at 100
+    # one candle reaches both targets: 5 sold at TP1 110, then 5 at TP2 120
+    world.market.add_candles("BTC/USDT", candles_frame(T0, [(100, 125, 99, 121)], HOUR))
+    await world.trading.monitor()
+    events = await world.outbox.due(world.clock.now() + HOUR, 100)
+    (tp1,) = [e.payload for e in events if e.kind == "tp1"]
+    assert tp1["quantity"] == pytest.approx(5.0) and tp1["remaining"] == pytest.approx(5.0)  # not 0
+    closed = await world.positions.get(position.id)
+    assert closed is not None and closed.exit_price == pytest.approx(115.0)  # (5 x 110 + 5 x 120) / 10
+    (message,) = [e.payload for e in events if e.kind == "closed"]
+    assert message["exit_price"] == pytest.approx(115.0)
