@@ -14,7 +14,20 @@ from bot.i18n import DEFAULT_LANGUAGE, LANGUAGES, t
 
 log = logging.getLogger(__name__)
 
-USER_COMMANDS = ("start", "signals", "positions", "close", "history", "stats", "balance", "settings", "help", "stop")
+USER_COMMANDS = (
+    "start",
+    "signals",
+    "positions",
+    "close",
+    "history",
+    "stats",
+    "daily",
+    "profit",
+    "balance",
+    "settings",
+    "help",
+    "stop",
+)
 ADMIN_COMMANDS = ("status", "pause", "resume", "limits", "setlimit", "scan", "signal")
 
 

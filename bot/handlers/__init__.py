@@ -12,6 +12,7 @@ from bot.handlers import (
     fallback,
     history,
     performance,
+    profit,
     settings,
     stats,
     tracing,
@@ -19,7 +20,20 @@ from bot.handlers import (
 )
 
 # Order matters: the first matching handler of a group wins, so fallback (the catch-all) comes last.
-FEATURES = (tracing, user, settings, account, history, stats, performance, dashboard, admin, callbacks, fallback)
+FEATURES = (
+    tracing,
+    user,
+    settings,
+    account,
+    history,
+    stats,
+    profit,
+    performance,
+    dashboard,
+    admin,
+    callbacks,
+    fallback,
+)
 
 
 def register_all(app: Application) -> None:  # type: ignore[type-arg]
