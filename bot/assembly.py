@@ -130,6 +130,7 @@ def _trading_service(
             signal_ttl_seconds=settings.signal_ttl,
             max_price_drift_pct=settings.max_price_drift_pct,
             admin_ids=settings.admin_ids,
+            access=settings.access,
         ),
         clock=clock,
         market_data=market_data,

@@ -28,7 +28,7 @@ USER_COMMANDS = (
     "help",
     "stop",
 )
-ADMIN_COMMANDS = ("status", "pause", "resume", "limits", "setlimit", "scan", "signal")
+ADMIN_COMMANDS = ("status", "pause", "resume", "limits", "setlimit", "scan", "signal", "block")
 
 
 def commands(language: str, admin: bool = False) -> list[BotCommand]:

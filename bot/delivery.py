@@ -47,7 +47,8 @@ from bot.delivery_rules import deliverable, event_mode, muted
 from bot.i18n import DEFAULT_LANGUAGE
 from bot.ratelimit import Bulk, LimiterClosed, TelegramRateLimiter, retry_seconds
 from bot.render import MAX_CAPTION, MAX_MESSAGE, event_text, fit_html, signal_keyboard, signal_text
-from core.events import Event, OrderFilled, SignalEnded, SignalIssued, from_payload
+from bot.words import request_keyboard
+from core.events import AccessRequested, Event, OrderFilled, SignalEnded, SignalIssued, from_payload
 from core.logcontext import log_context
 from core.ports import Clock, SystemRepository, UserRepository
 from db.outbox import OutboxItem, OutboxRepository
@@ -353,6 +354,7 @@ class DeliveryWorker:
         message = await self._bot.send_message(
             item.user_id,
             fit_html(text, MAX_MESSAGE),
+            reply_markup=request_keyboard(language, event.applicant) if isinstance(event, AccessRequested) else None,
             disable_notification=event_mode(item, event) == "silent",
             rate_limit_args=limit,
         )

@@ -14,7 +14,16 @@ from bot.i18n import t
 from bot.i18n.format import amount, date_time, money, number, percent, price, seconds, signed_money
 from bot.signal_details import signal_details
 from bot.words import holding, word
-from core.events import Alert, Event, OrderFilled, PositionClosed, SignalIssued, StopMoved, TakeProfitHit
+from core.events import (
+    AccessRequested,
+    Alert,
+    Event,
+    OrderFilled,
+    PositionClosed,
+    SignalIssued,
+    StopMoved,
+    TakeProfitHit,
+)
 from core.models import Limits, UserSignal
 from core.trading.accounts import AccountView
 from core.trading.service import PositionView
@@ -212,6 +221,8 @@ def event_text(language: str, event: Event) -> str:
             pnl_pct=percent(event.pnl_pct, language, signed=True),
             balance=money(event.balance, language),
         )
+    if isinstance(event, AccessRequested):
+        return t(language, "access_request", name=event.name, user=event.applicant)
     if isinstance(event, Alert):
         params: dict[str, Any] = {k: price(v, language) if isinstance(v, float) else v for k, v in event.params.items()}
         return t(language, event.key, **params)

@@ -138,6 +138,17 @@ class PositionClosed(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class AccessRequested(Event):
+    """To an admin: a new user waits for approval (ACCESS=approval)."""
+
+    kind: ClassVar[str] = "access_request"
+    priority: ClassVar[int] = PRIORITY_TRADE
+
+    applicant: int
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
 class Alert(Event):
     """A notice for one user (often an admin): `key` names a catalogue message."""
 
@@ -149,7 +160,17 @@ class Alert(Event):
 
 
 _KINDS: dict[str, type[Event]] = {
-    cls.kind: cls for cls in (SignalIssued, SignalEnded, OrderFilled, TakeProfitHit, StopMoved, PositionClosed, Alert)
+    cls.kind: cls
+    for cls in (
+        SignalIssued,
+        SignalEnded,
+        OrderFilled,
+        TakeProfitHit,
+        StopMoved,
+        PositionClosed,
+        AccessRequested,
+        Alert,
+    )
 }
 
 

@@ -120,6 +120,7 @@ class User:
     risk_pct: float | None = None  # None: the system's risk_per_trade_pct
     created_at: datetime | None = None
     prefs: UserPrefs = field(default_factory=UserPrefs)  # the user's own choices (/settings)
+    access: str = "active"  # active, waiting (for an admin's approval) or blocked
 
 
 @dataclass(frozen=True, slots=True)

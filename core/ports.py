@@ -100,6 +100,8 @@ class UserRepository(Protocol):
 
     async def set_prefs(self, user_id: int, prefs: UserPrefs) -> None: ...
 
+    async def set_access(self, user_id: int, access: str) -> bool: ...
+
     async def equity_marks(self, day: str) -> dict[int, tuple[float | None, float | None]]:
         """Every user's (peak equity, today's starting equity or None), read only."""
 

@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     telegram_bot_token: SecretStr
     telegram_api_base_url: str = "https://api.telegram.org/bot"
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
+    access: Literal["open", "approval"] = "open"  # approval: an admin approves each new user
     database_path: Path = Path("data/atra.sqlite3")
     database_url: SecretStr | None = None  # postgresql://... selects PostgreSQL instead of SQLite
     trading_mode: Literal["paper", "live"] = "paper"

@@ -21,6 +21,7 @@ def _user(row: Row) -> User:
         risk_pct=row["risk_pct"],
         created_at=from_db_time(row["created_at"]),
         prefs=UserPrefs.from_dict(json.loads(row["prefs"] or "{}")),
+        access=row["access"],
     )
 
 
@@ -70,6 +71,15 @@ class UserRepository:
             "UPDATE users SET risk_pct = ?, updated_at = ? WHERE id = ?", (risk_pct, self._now(), user_id)
         )
 
+    async def set_access(self, user_id: int, access: str) -> bool:
+        """active / waiting / blocked; a blocked user is unsubscribed too."""
+        changed = await self._db.execute(
+            "UPDATE users SET access = ?, subscribed = CASE WHEN ? = 'blocked' THEN 0 ELSE subscribed END,"
+            " updated_at = ? WHERE id = ?",
+            (access, access, self._now(), user_id),
+        )
+        return changed == 1
+
     async def set_prefs(self, user_id: int, prefs: UserPrefs) -> None:
         await self._db.execute(
             "UPDATE users SET prefs = ?, updated_at = ? WHERE id = ?",
@@ -102,7 +112,9 @@ class UserRepository:
         await self._db.execute("UPDATE users SET blocked = 1, updated_at = ? WHERE id = ?", (self._now(), user_id))
 
     async def subscribers(self) -> list[User]:
-        rows = await self._db.fetchall("SELECT * FROM users WHERE subscribed = 1 AND blocked = 0 ORDER BY id")
+        rows = await self._db.fetchall(
+            "SELECT * FROM users WHERE subscribed = 1 AND blocked = 0 AND access = 'active' ORDER BY id"
+        )
         return [_user(r) for r in rows]
 
     async def list_users(self, limit: int = 100) -> list[User]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from telegram.ext import Application
 
 from bot.handlers import (
+    access,
     account,
     admin,
     callbacks,
@@ -22,6 +23,7 @@ from bot.handlers import (
 # Order matters: the first matching handler of a group wins, so fallback (the catch-all) comes last.
 FEATURES = (
     tracing,
+    access,
     user,
     settings,
     account,

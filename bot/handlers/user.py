@@ -22,6 +22,9 @@ async def start(update: Update, context: BotContext) -> None:
     assert tg_user is not None
     services = context.services
     user, new = await services.trading.register(tg_user.id, language_for(tg_user.language_code))
+    if await services.trading.admit(user, new, tg_user.full_name) != "active":
+        await reply(update, t(user.language, "access_waiting_notice"))
+        return
     if new and services.settings.trading_mode == "live":
         text = t(user.language, "start_new_live", exchange=services.settings.exchange)
     elif new:

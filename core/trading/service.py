@@ -29,6 +29,7 @@ from core.ports import (
 )
 from core.records import NoRecord, RecordBriefs
 from core.risk.sizing import SizeDecision
+from core.trading.access import AccessControl
 from core.trading.confirmation import Confirmation
 from core.trading.context import TradingConfig, TradingContext, state_key
 from core.trading.episodes import Episodes
@@ -105,11 +106,20 @@ class TradingService:
         self._recovery = Recovery(ctx, executor, self.episodes)
         self._monitor = Monitor(ctx, self._recovery, self.episodes, marks)
         self._actions = PositionActions(ctx, self._monitor)
+        self._access = AccessControl(ctx, config.access)
 
     # ----------------------------------------------------------------- users
 
     async def register(self, user_id: int, language: str) -> tuple[User, bool]:
         return await self._users.register(user_id, language, self._ctx.config.paper_balance)
+
+    async def admit(self, user: User, new: bool, name: str) -> str:
+        """After /start: the user's access (a new user waits under ACCESS=approval)."""
+        return await self._access.on_start(user, new, name)
+
+    async def decide_access(self, admin_id: int, user_id: int, access: str) -> User:
+        """An admin approves ('active') or blocks ('blocked') a user."""
+        return await self._access.decide(admin_id, user_id, access)
 
     async def unsubscribe(self, user_id: int) -> bool:
         return await self._users.set_subscribed(user_id, False)
