@@ -55,6 +55,15 @@ class UserStats:
     curve_times: list[datetime]  # the start, then each close
     curve_equity: list[float]
 
+    def marked_curve(self, now: datetime) -> tuple[list[datetime], list[float]]:
+        """The curve with its last point now, open positions at market: where the /stats
+        caption's equity is (the curve alone ends at the last close)."""
+        times, equity = list(self.curve_times), list(self.curve_equity)
+        if self.open_positions and times:
+            times.append(max(now, times[-1]))
+            equity.append(self.metrics.equity)
+        return times, equity
+
 
 class HistoryService:
     def __init__(

@@ -3,7 +3,10 @@ worked out by hand from the paper fills."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.bot.harness import ALICE, BOB, RunningBot
+from tests.bot.test_actionable_signals import card
 from tests.bot.test_flow import HOUR, buttons, press, publish
 from tests.conftest import T0
 from tests.fakes.market import FakeMarketData, candles_frame
@@ -33,3 +36,27 @@ async def test_daily_and_profit_after_a_winning_trade(bot: RunningBot, market: F
     assert "Закрытых сделок: 1 (в плюс 1, в минус 0, доля прибыльных 100,00%)" in await bot.reply_to(
         BOB, "/profit", language_code="ru"
     )
+
+
+async def test_the_stats_curve_ends_where_the_caption_does(bot: RunningBot, market: FakeMarketData) -> None:
+    await bot.reply_to(ALICE, "/start")
+    ids = await publish(bot, (ALICE,))
+    await press(bot, ALICE, buttons(bot, ALICE, ids[ALICE])[0], ids[ALICE])
+    market.add_candles("BTC/USDT", candles_frame(T0, [(100, 121, 99, 120)], HOUR))
+    await bot.services.trading.monitor()  # closed: +147.85
+    await bot.reply_to(1, "/signal ETH/USDT long sl=45 tp=55,60")
+    eth = await bot.fake.wait_for(lambda: card(bot, ALICE, "ETH/USDT"))
+    await press(bot, ALICE, buttons(bot, ALICE, eth["message_id"])[0], eth["message_id"])
+    market.prices["ETH/USDT"] = 49.0
+    (view,) = await bot.services.trading.positions_view(ALICE)
+    balance = await bot.services.users.balance(ALICE)
+    assert balance is not None
+    stats = await bot.services.history.stats(ALICE)
+    times, equity = stats.marked_curve(bot.services.clock.now())  # what /stats draws
+    marked = balance + view.position.quantity * (49.0 - 50.0)  # the open ETH long at market
+    assert equity[-1] == pytest.approx(marked) == pytest.approx(stats.metrics.equity)
+    assert equity[-2] == pytest.approx(10_000 + 147.85)  # after the closed trade
+    assert len(times) == len(equity)
+    bot.say(ALICE, "/stats")
+    photo = await bot.fake.wait_for("sendPhoto", chat_id=ALICE, count=2)  # the BTC signal's chart, then /stats
+    assert f"{marked:,.2f}" in str(photo.params.get("caption"))  # the caption's equity: the curve's last point
