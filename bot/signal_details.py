@@ -20,8 +20,9 @@ def signal_details(language: str, e: SignalIssued) -> list[str]:
     playbook = t(language, "playbook_manual") if e.source == "manual" else (e.playbook or e.source)
     regime = t(language, f"regime_{e.regime}") if f"regime_{e.regime}" in CATALOGUE else (e.regime or "—")
     why = t(language, "signal_why", playbook=playbook, regime=regime, strength=number(e.strength, language, 2))
-    if e.ml:
-        why += t(language, "signal_why_ml", ml=e.ml)
+    if e.ml:  # the passing models' reasons, as words
+        said = ", ".join(t(language, f"opinion_{c}") if f"opinion_{c}" in CATALOGUE else c for c in e.ml.split(","))
+        why += t(language, "signal_why_ml", ml=said)
     lines.append(why)
     risk_unit = abs(e.entry - e.stop)
     if risk_unit > 0:

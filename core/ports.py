@@ -303,6 +303,7 @@ class Candidate:
     levels: SignalLevels
     regime: str | None
     strength: float
+    opinions: tuple[str, ...] = ()  # the reasons of the models that passed it, in order
 
 
 @dataclass(frozen=True, slots=True)

@@ -124,7 +124,7 @@ def _issued(
         strength=draft.strength,
         regime=draft.regime,
         playbook=playbook_of(draft.source, draft.meta),
-        ml=str(ml) if ml else None,
+        ml=",".join(str(m) for m in ml) if isinstance(ml, list) and ml else None,
         risk_amount=sized.risk_amount,
         risk_pct=risk_pct,
         wanted_risk_pct=wanted if risk_pct < wanted * (1 - _CAPPED_TOLERANCE) else None,
