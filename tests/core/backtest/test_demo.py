@@ -8,8 +8,8 @@ from core.backtest import demo
 
 
 def test_demo_finds_the_sample_candles_and_their_signal(capsys: pytest.CaptureFixture[str]) -> None:
-    assert demo.main(["--symbols", "BTC/USD", "--start", "2019-03-04", "--days", "1"]) == 0
+    assert demo.main(["--symbols", "BTC/USD", "--start", "2019-02-18", "--days", "1"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("ATRA engine demo: BTC/USD 1h, 2019-03-04 .. 2019-03-05")
-    # the BTC/USD short on the 03:00 candle that tests/bot/test_process.py also trades
-    assert any(line.startswith("2019-03-04 03:00 BTC/USD   short") for line in out.splitlines())
+    assert out.startswith("ATRA engine demo: BTC/USD 1h, 2019-02-18 .. 2019-02-19")
+    # the default playbook's BTC/USD breakout long on the 13:00 candle that tests/bot/test_process.py trades
+    assert any(line.startswith("2019-02-18 13:00 BTC/USD   long") for line in out.splitlines())
