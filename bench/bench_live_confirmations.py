@@ -111,6 +111,7 @@ def build(base_url: str, db: Database, session: aiohttp.ClientSession, signals: 
         clock=clock,
         exchange=exchange,
         keys=keys,
+        users=users_repo,
         orders=orders,
         positions=positions,
         outbox=outbox,

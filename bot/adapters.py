@@ -28,9 +28,9 @@ from core.trading.accounts import AccountService, ExchangeAccountService, PaperA
 from core.trading.live import LiveConfig, LivePositions
 from core.trading.paper import PaperPositions
 from db.credentials import CredentialStore, make_cipher
-from db.database import Database
 from db.outbox import OutboxRepository
 from db.signals import SignalRepository
+from db.sql import SqlDatabase
 from db.system import SystemRepository
 from db.trades import OrderRepository, PositionRepository
 from db.users import UserRepository
@@ -72,7 +72,7 @@ class Adapters:
     def __init__(
         self,
         settings: Settings,
-        db: Database,
+        db: SqlDatabase,
         *,
         exchange: Exchange | None = None,
         exchange_session: aiohttp.ClientSession | None = None,
@@ -190,6 +190,7 @@ class Adapters:
                 clock=clock,
                 exchange=live,
                 keys=self.keys,
+                users=repos.users,
                 orders=repos.orders,
                 positions=repos.positions,
                 outbox=repos.outbox,

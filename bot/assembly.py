@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
-from telegram import Bot
+from telegram.ext import ExtBot
 
 from bot.adapters import Adapters, Repositories, TradingParts
 from bot.charts import SignalCharts
@@ -16,10 +16,12 @@ from bot.context import Services
 from bot.delivery import DeliveryWorker
 from bot.metrics import Metrics
 from bot.observability import AdminAlerts, Observability, ObservabilityConfig, ObservedScanner
-from bot.ratelimit import TelegramRateLimiter
+from bot.ratelimit import Bulk, TelegramRateLimiter
 from core.clock import SystemClock
 from core.errors import ConfigError
 from core.ports import Clock, MarketData
+from core.rules.exits import ManagementRules
+from core.rules.fills import FillModel
 from core.settings import Settings
 from core.signals.engine import EngineConfig, SignalEngine
 from core.signals.playbooks import PLAYBOOKS, Playbook, playbook
@@ -27,11 +29,13 @@ from core.trading.admin import AdminService
 from core.trading.history import HistoryService
 from core.trading.scanner import Scanner
 from core.trading.service import TradingConfig, TradingService
-from db.database import Database
+from core.trading.track_record import RecordConfig, TrackRecord
 from db.outbox import ChartRepository, OutboxRepository
 from db.signals import SignalRepository
+from db.sql import SqlDatabase
 from db.stats import StatsRepository
 from db.system import SystemRepository
+from db.track_record import ShadowRepository
 from db.trades import OrderRepository, PositionRepository
 from db.users import UserRepository
 
@@ -48,7 +52,7 @@ class Assembly:
     market_data: MarketData
 
 
-def repositories(db: Database, clock: Clock) -> Repositories:
+def repositories(db: SqlDatabase, clock: Clock) -> Repositories:
     return Repositories(
         users=UserRepository(db, clock),
         system=SystemRepository(db, clock),
@@ -60,9 +64,9 @@ def repositories(db: Database, clock: Clock) -> Repositories:
 
 
 async def assemble(
-    bot: Bot,
+    bot: ExtBot[Bulk],
     settings: Settings,
-    db: Database,
+    db: SqlDatabase,
     adapters: Adapters,
     limiter: TelegramRateLimiter,
     *,
@@ -91,7 +95,8 @@ async def assemble(
     models = [metrics.observed_model(m) for m in runtime.models] if runtime else []
     engine = SignalEngine(market_data, settings.timeframe, clock, EngineConfig(playbook=_playbook(settings)), models)
     parts = adapters.trading_parts(market_data, clock, repos, engine.management_rules, delivery.wake)
-    trading = _trading_service(settings, clock, market_data, repos, parts, delivery)
+    track_record = _track_record(settings, db, clock, market_data, repos, engine.management_rules, delivery)
+    trading = _trading_service(settings, clock, market_data, repos, parts, delivery, track_record)
     admin = _admin_service(settings, clock, market_data, repos, trading, adapters)
     scanner = Scanner(engine, trading, repos.system, clock, admin.tradable_symbols)
     observability = _observability(settings, db, adapters, limiter, metrics, repos, delivery, scanner, engine, clock)
@@ -106,6 +111,7 @@ async def assemble(
         accounts=parts.accounts,
         history=HistoryService(repos.positions, repos.users, market_data, repos.signals, clock),
         observability=observability,
+        track_record=track_record,
     )
     return Assembly(services, delivery, observability, clock, repos.system, market_data)
 
@@ -117,6 +123,7 @@ def _trading_service(
     repos: Repositories,
     parts: TradingParts,
     delivery: DeliveryWorker,
+    track_record: TrackRecord,
 ) -> TradingService:
     return TradingService(
         config=TradingConfig(
@@ -136,6 +143,28 @@ def _trading_service(
         positions=repos.positions,
         outbox=repos.outbox,
         manager=parts.manager,
+        wake_delivery=delivery.wake,
+        track_record=track_record,
+    )
+
+
+def _track_record(
+    settings: Settings,
+    db: SqlDatabase,
+    clock: Clock,
+    market_data: MarketData,
+    repos: Repositories,
+    rules: ManagementRules,
+    delivery: DeliveryWorker,
+) -> TrackRecord:
+    """A shadow position for every published signal: the paper fill model, the positions' exit rules."""
+    fills = FillModel(fee_rate=settings.paper_fee_pct / 100, slippage_pct=settings.paper_slippage_pct)
+    return TrackRecord(
+        config=RecordConfig(fills=fills, rules=rules, admin_ids=settings.admin_ids),
+        clock=clock,
+        market_data=market_data,
+        shadows=ShadowRepository(db),
+        system=repos.system,
         wake_delivery=delivery.wake,
     )
 
@@ -166,7 +195,7 @@ def _admin_service(
 
 def _observability(
     settings: Settings,
-    db: Database,
+    db: SqlDatabase,
     adapters: Adapters,
     limiter: TelegramRateLimiter,
     metrics: Metrics,

@@ -1,4 +1,4 @@
-"""JobQueue jobs that call into core (the scan, the position monitor) and their schedule."""
+"""JobQueue jobs that call into core (the scan, the position monitor, the track record) and their schedule."""
 
 from __future__ import annotations
 
@@ -37,6 +37,12 @@ async def monitor_job(context: BotContext) -> None:
         log.info("monitor: %d position(s) changed", changed)
 
 
+async def track_record_job(context: BotContext) -> None:
+    changed = await context.services.track_record.advance()
+    if changed:
+        log.info("track record: %d shadow position(s) changed", changed)
+
+
 JobCallback = Callable[[BotContext], Coroutine[Any, Any, None]]
 
 
@@ -56,7 +62,7 @@ def schedule_jobs(
     retrain: JobCallback | None,
     save_replay_clock: JobCallback | None,
 ) -> None:
-    """The scan, the position monitor and, when given, the retrain and the replay clock's save."""
+    """The scan, the position monitor, the track record and, when given, the retrain and the replay clock's save."""
     assert queue is not None, "python-telegram-bot[job-queue] is required"
     first = first_scan_delay(settings, datetime.now().timestamp())
     queue.run_repeating(scan_job, interval=settings.scan_interval, first=first, name="scan")  # type: ignore[arg-type]
@@ -65,6 +71,12 @@ def schedule_jobs(
         interval=settings.monitor_interval_seconds,
         first=2.0,
         name="monitor",  # type: ignore[arg-type]
+    )
+    queue.run_repeating(
+        track_record_job,
+        interval=settings.monitor_interval_seconds,
+        first=3.0,
+        name="track-record",  # type: ignore[arg-type]
     )
     if retrain is not None and settings.retrain_interval > 0:
         queue.run_repeating(

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from core.prefs import UserPrefs
+
 
 class Side(enum.StrEnum):
     """Direction of a signal or position."""
@@ -117,6 +119,7 @@ class User:
     paper_balance: float
     risk_pct: float | None = None  # None: the system's risk_per_trade_pct
     created_at: datetime | None = None
+    prefs: UserPrefs = field(default_factory=UserPrefs)  # the user's own choices (/settings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,6 +260,12 @@ class Limits:
     kelly_fraction: float = 0.25  # of full Kelly; 0 disables Kelly sizing
     kelly_min_trades: int = 30  # closed trades needed before Kelly replaces fixed-fractional
     kelly_min_risk_pct: float = 0.25  # Kelly never risks less than this (keeps trading, small)
+    # Probation of a playbook (core/trading/track_record.py): judged on its last `probation_trades`
+    # closed shadow trades (0: off); below `probation_min_r` average R it is on probation, and its
+    # signals are marked (probation_hold 0) or held from users (1) until the record recovers.
+    probation_trades: int = 20
+    probation_min_r: float = 0.0
+    probation_hold: int = 0
 
     def replace(self, **changes: Any) -> Limits:
         return dataclasses.replace(self, **changes)

@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     telegram_api_base_url: str = "https://api.telegram.org/bot"
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
     database_path: Path = Path("data/atra.sqlite3")
+    database_url: SecretStr | None = None  # postgresql://... selects PostgreSQL instead of SQLite
     trading_mode: Literal["paper", "live"] = "paper"
     exchange: str = "binance"
     exchange_sandbox: bool = False
@@ -100,6 +101,15 @@ class Settings(BaseSettings):
                 )
         return value
 
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        if not value.get_secret_value().strip().startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a postgresql://user:password@host:port/database URL (unset: SQLite)")
+        return SecretStr(value.get_secret_value().strip())
+
     @field_validator("admin_ids", mode="before")
     @classmethod
     def _admin_ids(cls, value: object) -> object:
@@ -120,6 +130,9 @@ class Settings(BaseSettings):
             raise ValueError(f"expected BASE/QUOTE in capitals, got {', '.join(bad)}")
         if len(set(value)) != len(value):
             raise ValueError("a symbol is listed twice")
+        quotes = sorted({s.split("/")[1] for s in value})
+        if len(quotes) > 1:  # balances, sizes and risk limits are kept in one currency
+            raise ValueError(f"all symbols must share one quote currency, got {', '.join(quotes)}")
         return value
 
     @field_validator("timeframe")

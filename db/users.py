@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 from core.models import User
 from core.ports import Clock
+from core.prefs import UserPrefs
 from db.database import from_db_time, to_db_time
 from db.sql import Row, SqlDatabase
 
@@ -17,6 +20,7 @@ def _user(row: Row) -> User:
         paper_balance=row["paper_balance"],
         risk_pct=row["risk_pct"],
         created_at=from_db_time(row["created_at"]),
+        prefs=UserPrefs.from_dict(json.loads(row["prefs"] or "{}")),
     )
 
 
@@ -66,6 +70,20 @@ class UserRepository:
             "UPDATE users SET risk_pct = ?, updated_at = ? WHERE id = ?", (risk_pct, self._now(), user_id)
         )
 
+    async def set_prefs(self, user_id: int, prefs: UserPrefs) -> None:
+        await self._db.execute(
+            "UPDATE users SET prefs = ?, updated_at = ? WHERE id = ?",
+            (json.dumps(prefs.to_dict(), sort_keys=True), self._now(), user_id),
+        )
+
+    async def equity_marks(self, day: str) -> dict[int, tuple[float | None, float | None]]:
+        """Every user's (peak equity, equity at the start of UTC `day`) as last marked,
+        read only; the day's start is None when the day was not marked yet."""
+        rows = await self._db.fetchall(
+            "SELECT id, peak_equity, CASE WHEN day_start = ? THEN day_start_equity END FROM users", (day,)
+        )
+        return {int(r[0]): (r[1], r[2]) for r in rows}
+
     async def mark_equity(self, user_id: int, equity: float, day: str) -> tuple[float, float]:
         """Record `equity` seen on UTC `day` (YYYY-MM-DD): raise the peak if it is higher and
         set the day's opening equity at the day's first look. Returns (peak, day start)."""
@@ -98,6 +116,31 @@ class UserRepository:
         )
         assert row is not None
         return int(row[0]), int(row[1])
+
+    async def record_balance(self, user_id: int, balance: float) -> float:
+        """Replace the balance with the account's as just read (live) and return the cash
+        flow: the difference from the balance as booked. Deposits and withdrawals are not
+        P&L, so the peak and the day's opening move by the same amount (one statement)."""
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute("SELECT paper_balance FROM users WHERE id = ?", (user_id,))
+            row = await cursor.fetchone()
+            if row is None:
+                raise LookupError(f"no user {user_id}")
+            flow = balance - float(row[0])
+            await conn.execute(
+                "UPDATE users SET peak_equity = peak_equity + ?, day_start_equity = day_start_equity + ?,"
+                " paper_balance = ?, updated_at = ? WHERE id = ?",
+                (flow, flow, balance, self._now(), user_id),
+            )
+        return flow
+
+    async def reset_marks(self, user_id: int) -> None:
+        """Forget the peak and the day's opening: the next mark starts them afresh (a new account)."""
+        await self._db.execute(
+            "UPDATE users SET peak_equity = NULL, day_start_equity = NULL, day_start = NULL, updated_at = ?"
+            " WHERE id = ?",
+            (self._now(), user_id),
+        )
 
     async def set_balance(self, user_id: int, balance: float) -> None:
         """Replace the balance used for sizing (live: the account's quote currency as last read)."""

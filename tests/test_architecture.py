@@ -27,6 +27,17 @@ FORBIDDEN = {  # package -> top-level names it must not import
     "db": ("bot", "ml", "telegram"),
 }
 CCXT_HOME = "core.exchange"
+# Inside core, a package may import only from a lower layer (or from itself): the kernel at
+# the bottom, the rules both signals and trading use just above it, backtest at the top.
+CORE_LAYERS = {
+    "core": 0,
+    "core.rules": 1,
+    "core.risk": 1,
+    "core.signals": 2,
+    "core.exchange": 2,
+    "core.trading": 3,
+    "core.backtest": 4,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,19 +168,40 @@ def direction_violations(modules: Mapping[str, Module]) -> list[str]:
     return sorted(set(found))
 
 
+def _core_package(name: str) -> str:
+    """core.rules.stops -> core.rules; core.models (a kernel module) -> core."""
+    package = ".".join(name.split(".")[:2])
+    return package if package in CORE_LAYERS else "core"
+
+
+def layer_violations(modules: Mapping[str, Module]) -> list[str]:
+    """Imports inside core that reach a package of the same or a higher layer."""
+    found = []
+    for name, target in every_import(modules):
+        if not (name.startswith("core.") and target.split(".")[0] == "core" and target in modules):
+            continue
+        source, reached = _core_package(name), _core_package(target)
+        if source != reached and CORE_LAYERS.get(reached, 0) >= CORE_LAYERS.get(source, 0):
+            found.append(f"{name} imports {target} ({source} may not reach {reached})")
+    return sorted(set(found))
+
+
 def oversized(modules: Mapping[str, Module], limit: int = MAX_MODULE_LINES) -> list[str]:
     return sorted(f"{m.path.relative_to(ROOT)} ({m.lines})" for m in modules.values() if m.lines > limit)
 
 
 MODULES = load_modules(ROOT)
-# Modules still over the limit are being split on other branches (issue 13): bot/delivery.py
-# (per-chat pacing), bot/app.py. The
-# reason names whatever is left; remove the mark when the list is empty.
+# Modules still over the limit are being split on another branch (issue 13): bot/delivery.py
+# (per-chat pacing). The reason names whatever is left; remove the mark when it is empty.
 _OVERSIZED_NOW = oversized(MODULES)
 
 
 def test_no_import_circle() -> None:
     assert circles(import_graph(MODULES)) == []
+
+
+def test_core_packages_import_only_lower_layers() -> None:
+    assert layer_violations(MODULES) == []
 
 
 def test_dependencies_point_inward() -> None:
@@ -249,3 +281,26 @@ def test_checker_flags_wrong_direction_and_size(tmp_path: Path) -> None:
         "core.x imports ml.registry",
     ]
     assert [m.lines for m in modules.values() if m.lines > MAX_MODULE_LINES] == [401]
+
+
+def test_checker_flags_an_import_up_the_core_layers(tmp_path: Path) -> None:
+    files = {
+        "core/__init__.py": "",
+        "core/models.py": "",
+        "core/rules/__init__.py": "",
+        "core/rules/stops.py": "from core.models import X\n",
+        "core/signals/__init__.py": "",
+        "core/signals/engine.py": "from core.rules.stops import f\nfrom core.signals import filters\n",
+        "core/signals/filters.py": "",
+        "core/trading/__init__.py": "",
+        "core/trading/service.py": "from core.signals.engine import E\n",
+        "core/risk/__init__.py": "",
+        "core/risk/sizing.py": "from core.trading.service import S\n",  # up: risk is below trading
+    }
+    for relative, text in files.items():
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_text(text, encoding="utf-8")
+    modules = load_modules(tmp_path, ("core",))
+    assert layer_violations(modules) == [
+        "core.risk.sizing imports core.trading.service (core.risk may not reach core.trading)"
+    ]

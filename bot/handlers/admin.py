@@ -5,12 +5,14 @@ from __future__ import annotations
 import functools
 import html
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from telegram import Update
 from telegram.ext import Application, CommandHandler, filters
 
 from bot.context import BotContext, is_admin, reply, user_language
+from bot.handlers.performance import probation_text
 from bot.i18n import t
 from bot.i18n.format import date_time, price
 from bot.render import MAX_MESSAGE, fit_html, health_text, limits_text, side_name
@@ -18,7 +20,7 @@ from core.errors import UserError
 from core.models import Side
 from core.trading.admin import limit_names
 
-Handler = Callable[[Update, BotContext], Awaitable[None]]
+Handler = Callable[[Update, BotContext], Coroutine[Any, Any, None]]
 PRIVATE = filters.ChatType.PRIVATE
 
 
@@ -104,6 +106,7 @@ async def status(update: Update, context: BotContext) -> None:
             outbox=st.outbox_depth,
         )
         + models
+        + probation_text(language, await context.services.track_record.probation_view())
         + health_text(language, health)
     )
     await reply(update, fit_html(text, MAX_MESSAGE))

@@ -112,7 +112,8 @@ class ExchangeAccountService:
             raise UserError("connect_rejected") from None  # the exchange's text could quote the request
         await self._keys.save(user_id, api_key, secret)
         await self._forget(user_id)
-        await self._remember_balance(user_id, balances)
+        await self._users.reset_marks(user_id)  # a new account: its peak and day start are its own
+        await self._users.set_balance(user_id, await self._account_balance(user_id, balances))
         return AccountView("live", self._exchange_id, balances)
 
     async def disconnect(self, user_id: int) -> int:
@@ -125,13 +126,17 @@ class ExchangeAccountService:
         if not await self._keys.has(user_id):
             raise UserError("live_connect_first")
         balances = await self._exchange.fetch_balances(user_id)
-        await self._remember_balance(user_id, balances)
+        await self._users.record_balance(user_id, await self._account_balance(user_id, balances))
         return AccountView("live", self._exchange_id, balances)
 
-    async def _remember_balance(self, user_id: int, balances: list[Balance]) -> None:
-        """The balance this user's signals are sized from and the risk limits measure: the
-        account's quote currency as last read, plus the cost of the open positions (bought
-        with that currency), the same convention as paper balances."""
+    async def _account_balance(self, user_id: int, balances: list[Balance]) -> float:
         quote = next((b.total for b in balances if b.currency == self._quote), 0.0)
-        at_cost = sum(p.entry_price * p.quantity for p in await self._positions.open_positions(user_id))
-        await self._users.set_balance(user_id, quote + at_cost)
+        return await live_balance(self._positions, user_id, quote)
+
+
+async def live_balance(positions: PositionRepository, user_id: int, quote_total: float) -> float:
+    """The balance a live user's signals are sized from and the risk limits measure: the
+    account's quote currency (free and locked) as just read, plus the cost of the open
+    positions (bought with that currency), the same convention as paper balances."""
+    at_cost = sum(p.entry_price * p.quantity for p in await positions.open_positions(user_id))
+    return quote_total + at_cost

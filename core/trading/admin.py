@@ -83,6 +83,10 @@ def parse_limit(name: str, raw: str) -> int | float:
 
 def _range(name: str, is_int: bool) -> tuple[float, bool, float, str]:
     """(low, whether low itself is allowed, high, the range in words)."""
+    if name == "probation_hold":  # 0: mark a playbook's signals on probation, 1: hold them
+        return 0, True, 1, "0…1"
+    if name == "probation_min_r":  # average R, may be below zero
+        return -5.0, True, 5.0, "-5…5"
     if is_int:
         return 0, True, 1000, "0…1000"
     if name == "max_correlation":

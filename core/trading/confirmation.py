@@ -39,6 +39,7 @@ class Confirmation:
             price = await ctx.market_data.last_price(row.symbol)
             self._check_price(row, price)
             await ctx.manager.admit(row)  # the account first: nothing is marked for one that cannot trade
+            await ctx.manager.refresh_balance(user_id, row.symbol.split("/")[1])  # live: the balance now
             row = await self._resize(row, price)
             await self._check_risk(row, price)
             if not await ctx.signals.transition(row.id, user_id, SignalState.PENDING, SignalState.CONFIRMED, now):
@@ -46,18 +47,23 @@ class Confirmation:
             return await self._executor.execute_entry(row, price)
 
     async def _resize(self, row: UserSignal, price: float) -> UserSignal:
-        """The row with its quantity worked out again from the price the entry will use and
-        the user's balance now: the risk to the stop is the configured one, whatever the
-        drift since the signal went out."""
+        """The row with its quantity worked out again for the price the entry will use and
+        the balance now: the published quantity scaled to the stop distance from `price`,
+        and never more than a fresh sizing allows. So the risk to the stop never exceeds the
+        configured one, whatever the drift or a withdrawal since the signal went out, and the
+        user never buys more than the signal showed."""
         ctx = self._ctx
         user = await ctx.users.get(row.user_id)
         if user is None:
             raise UserError("not_registered")
+        lv = row.levels
+        drifted = row.quantity * lv.risk_per_unit / abs(price - lv.stop)
         history = await ctx.positions.closed_net_pnls([user.id])
-        sized = size_for(user, price, row.levels.stop, await ctx.system.limits(), history.get(user.id, []))
-        if sized.quantity <= 0:
+        fresh = size_for(user, price, lv.stop, await ctx.system.limits(), history.get(user.id, []))
+        quantity = min(drifted, fresh.quantity)
+        if quantity <= 0:
             raise UserError("insufficient_funds")
-        return dataclasses.replace(row, quantity=sized.quantity)
+        return dataclasses.replace(row, quantity=quantity)
 
     async def _check_risk(self, row: UserSignal, price: float) -> None:
         """Every risk limit, on the user's account as of now (see core/risk/limits.py), for

@@ -30,6 +30,7 @@ from core.ports import (
     SystemRepository,
     UserRepository,
 )
+from core.records import NoRecord, RecordBriefs
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +41,7 @@ class TradingConfig:
     max_price_drift_pct: float
     admin_ids: frozenset[int]
     monitor_candles: int = 500
+    audit_seconds: float = 600.0  # how often the monitor holds accounts' coins against the positions
 
 
 @dataclass(slots=True)
@@ -58,6 +60,7 @@ class TradingContext:
     outbox: OutboxRepository
     manager: PositionManager
     wake: Callable[[], None]
+    record: RecordBriefs = field(default_factory=NoRecord)  # the track record's line per signal
     user_locks: defaultdict[int, asyncio.Lock] = field(default_factory=lambda: defaultdict(asyncio.Lock))
     position_locks: defaultdict[int, asyncio.Lock] = field(default_factory=lambda: defaultdict(asyncio.Lock))
     monitor_lock: asyncio.Lock = field(default_factory=asyncio.Lock)

@@ -19,16 +19,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import pandas as pd
 
 from core.errors import ExchangeError, FinalExchangeError, RetryableExchangeError, UserError
-from core.events import PositionClosed
+from core.events import Event, PositionClosed
 from core.models import ExitReason, OrderResult, OrderStatus, Position, PositionStatus, Side, StoredOrder, UserSignal
-from core.ports import Clock, OrderRepository, OutboxRepository, PositionRepository, SystemRepository
+from core.ports import (
+    Clock,
+    OrderRepository,
+    OutboxRepository,
+    PositionRepository,
+    SystemRepository,
+    UserRepository,
+)
 from core.rules.exits import ManagementRules
+from core.trading.accounts import live_balance
+from core.trading.episodes import Episodes
+from core.trading.live_audit import HoldingsAudit
 from core.trading.live_book import EPS, same_state, trail_stop
 from core.trading.live_guard import LiveGuard
 from core.trading.live_ledger import LiveLedger
@@ -47,6 +58,7 @@ class LiveConfig:
     admin_ids: frozenset[int]
     settle_seconds: float = 6.0  # the exchange's receive window and a margin: then "not found" is final
     min_stop_move_pct: float = 0.1  # a smaller trail step is not worth a cancel-then-place (of the stop)
+    balance_max_age: float = 5.0  # seconds an account's balance, as read before an entry, is reused
 
 
 class LivePositions:
@@ -59,6 +71,7 @@ class LivePositions:
         clock: Clock,
         exchange: LiveExchange,
         keys: Keyring,
+        users: UserRepository,
         orders: OrderRepository,
         positions: PositionRepository,
         outbox: OutboxRepository,
@@ -66,8 +79,12 @@ class LivePositions:
         rules: ManagementRules,
         wake_delivery: Callable[[], None] = lambda: None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._config = config
+        self._users = users
+        self._monotonic = monotonic
+        self._balance_read: dict[int, float] = {}  # user -> when their balance was last read
         self._clock = clock
         self._exchange = exchange
         self._keys = keys
@@ -89,9 +106,16 @@ class LivePositions:
             settle_seconds=config.settle_seconds,
             wake_delivery=wake_delivery,
         )
+        self._audit = HoldingsAudit(
+            exchange=exchange,
+            positions=positions,
+            episodes=Episodes(system, outbox, clock, wake_delivery),
+            admin_ids=config.admin_ids,
+        )
         self._guard = LiveGuard(
             exchange=exchange,
             orders=orders,
+            positions=positions,
             ledger=self._ledger,
             notices=self._notices,
             rules=rules,
@@ -106,6 +130,22 @@ class LivePositions:
         if not await self._keys.has(row.user_id):
             raise UserError("live_connect_first")
 
+    async def refresh_balance(self, user_id: int, quote: str) -> None:
+        """Read the account's `quote` balance (through the shared limiter) unless it was read
+        a moment ago; between reads the booked balance follows this process's own fills.
+        What differs from the booked balance is a deposit or a withdrawal: not P&L."""
+        read_at = self._balance_read.get(user_id)
+        if read_at is not None and self._monotonic() - read_at < self._config.balance_max_age:
+            return
+        account = await self._exchange.fetch_balance(user_id, quote)
+        balance = await live_balance(self._positions, user_id, account.total)
+        flow = await self._users.record_balance(user_id, balance)
+        self._balance_read[user_id] = self._monotonic()
+        if abs(flow) > 1e-6:
+            log.info(
+                "user %s: balance %.2f %s read from the exchange (%+.2f not booked here)", user_id, balance, quote, flow
+            )
+
     async def opened(self, position: Position) -> None:
         try:
             await self._guard.cover(position, await self._orders.for_position(position.id))
@@ -118,13 +158,13 @@ class LivePositions:
             changed = await self._ledger.sync(position)
             if position.status is PositionStatus.CLOSED:
                 return True
-            before = (position.last_candle_at, position.stop_price, position.highest, position.lowest)
-            events = await self._guard.enforce(position, trail_stop(position, candles, self._rules))
-            if events or (position.last_candle_at, position.stop_price, position.highest, position.lowest) != before:
-                await self._positions.save(position, 0.0, lambda _: events)
+            before = (position.last_candle_at, position.highest, position.lowest)
+            moved = await self._guard.enforce(position, trail_stop(position, candles, self._rules))
+            if moved:
                 self._wake()
-                changed = True
-            return changed
+            if (position.last_candle_at, position.highest, position.lowest) != before:
+                await self._positions.save(position, 0.0, lambda _: [])
+            return changed or moved or (position.last_candle_at, position.highest, position.lowest) != before
         except RetryableExchangeError as exc:  # the next run looks again; what rests keeps resting
             log.warning("position %s: exchange unavailable while following it: %s", position.id, exc)
             return False
@@ -132,6 +172,11 @@ class LivePositions:
             log.error("position %s: cannot follow or protect it: %s", position.id, exc)
             await self._notices.flag_unprotected(position, str(exc))
             return False
+
+    async def move_stop(self, position: Position, stop: float) -> list[Event]:
+        """Replace the stop resting on the exchange (the guard keeps the old one until the
+        new one is placed); the position is saved by the caller."""
+        return await self._guard.enforce(position, stop)
 
     async def close(self, position: Position, price: float) -> PositionClosed:
         await self._ledger.sync(position)
@@ -175,6 +220,10 @@ class LivePositions:
 
     async def lookup(self, order: StoredOrder) -> OrderResult | None:
         return await self._ledger.lookup(order)
+
+    async def audit(self) -> int:
+        """Hold each account's coins against its open positions; flag (never guess) a shortfall."""
+        return await self._audit.run()
 
     async def settle(self) -> None:
         young = [o for o in await self._orders.active() if o.result.status is OrderStatus.SUBMITTING]

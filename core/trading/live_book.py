@@ -20,7 +20,7 @@ from core.events import Event, PositionClosed, TakeProfitHit
 from core.models import ExitReason, OrderRequest, OrderResult, OrderStatus, Position, PositionStatus, StoredOrder
 from core.rules.exits import ManagementRules
 from core.rules.stops import update_stop
-from core.trading.orders import fee_in_quote
+from core.trading.orders import fee_in_quote, mean_exit_price
 from core.trading.protection import parse_leg, stop_reason, target_reason
 
 EPS = 1e-12
@@ -107,13 +107,16 @@ def book_fill(
         )
 
 
-def close(position: Position, batch: Batch, now: datetime) -> None:
-    """Close the position with the batch's last exit (what is left is dust below the lot
-    step, which stays in the account)."""
+def close(position: Position, batch: Batch, now: datetime, sold: float) -> None:
+    """Close the position (what is left is dust below the lot step, which stays in the
+    account). Its exit price is the mean of every exit, weighted by the `sold` quantities;
+    its reason, the last exit's."""
     position.quantity = 0.0
     position.status = PositionStatus.CLOSED
     position.closed_at = now
-    position.exit_price = batch.last_price or position.exit_price or position.entry_price
+    position.exit_price = (
+        mean_exit_price(position, sold) or batch.last_price or position.exit_price or position.entry_price
+    )
     position.exit_reason = batch.last_reason or ExitReason.MANUAL
     batch.tp1.clear()
     p = position.copy()

@@ -116,7 +116,8 @@ async def test_double_and_forged_presses_execute_once(bot: RunningBot) -> None:
     ids = await publish(bot, (ALICE, BOB))
     confirm = buttons(bot, ALICE, ids[ALICE])[0]
     forged = await press(bot, BOB, confirm, ids[ALICE], owner=ALICE)  # Bob replays Alice's callback data
-    assert "not yours" in forged["text"]
+    # A stale or foreign button says the signal is gone, never "not yours" (nothing leaks).
+    assert "expired or is no longer available" in forged["text"] and "yours" not in forged["text"]
     first = await press(bot, ALICE, confirm, ids[ALICE])
     second = await press(bot, ALICE, confirm, ids[ALICE])
     assert "Filled" in first["text"]
@@ -307,7 +308,8 @@ async def test_close_position_from_positions_needs_two_presses(bot: RunningBot, 
     await press(bot, ALICE, buttons(bot, ALICE, ids[ALICE])[0], ids[ALICE])
     await bot.reply_to(ALICE, "/positions")
     listing = bot.fake.messages(ALICE)[-1]
-    (ask,) = buttons(bot, ALICE, listing["message_id"])
+    ask, break_even = buttons(bot, ALICE, listing["message_id"])  # Close, and Stop to break-even
+    assert ask.startswith("pos:c:") and break_even.startswith("pos:b:")
     await press(bot, BOB, ask.replace("pos:c:", "pos:y:"), listing["message_id"], owner=ALICE)
     assert len(await bot.services.trading.positions_view(ALICE)) == 1  # Bob cannot close Alice's position
     await press(bot, ALICE, ask, listing["message_id"])
@@ -340,7 +342,7 @@ async def test_settings_language_and_risk(bot: RunningBot) -> None:
     # 0.5% of 10 000 = 50 at risk over a stop 10 away -> 5 units
     ids = await publish(bot, (ALICE,))
     text = next(m for m in bot.fake.messages(ALICE) if m["message_id"] == ids[ALICE])["caption"]
-    assert "Объём: 5 " in text and "ЛОНГ" in text
+    assert "Размер позиции: 5 " in text and "ЛОНГ" in text
 
 
 async def test_status_names_the_active_models(
@@ -377,3 +379,20 @@ async def test_missing_models_are_a_loud_state(
     async with running_bot(fake, settings, clock, market) as running:
         status = await running.reply_to(ADMIN, "/status")
     assert "NONE ACTIVE" in status
+
+
+async def test_tp1_and_tp2_in_one_candle_is_one_message(bot: RunningBot, market: FakeMarketData) -> None:
+    await subscribe(bot, ALICE)
+    await bot.reply_to(BOB, "/start", language_code="ru")
+    ids = await publish(bot, (ALICE, BOB))
+    for user in (ALICE, BOB):
+        await press(bot, user, buttons(bot, user, ids[user])[0], ids[user])
+    market.add_candles("BTC/USDT", candles_frame(T0, [(100, 121, 99, 120)], HOUR))  # through 110 and 120 at once
+    await bot.services.trading.monitor()
+    await bot.fake.wait_for(lambda: "closed (TP2)" in (bot.fake.last_text(ALICE) or ""))
+    await bot.fake.wait_for(lambda: "закрыта (TP2)" in (bot.fake.last_text(BOB) or ""))
+    for user in (ALICE, BOB):
+        texts = [str(c.params.get("text")) for c in bot.fake.sent(user)]
+        assert not any("TP1" in t and ("reached" in t or "достигнут" in t) for t in texts)
+    # Both halves count: -1.00 entry fee + (50 - 0.55) + (100 - 0.60) = +147.85
+    assert "realised P&L +147.85" in (bot.fake.last_text(ALICE) or "")

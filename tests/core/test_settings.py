@@ -115,3 +115,27 @@ def test_the_default_playbook_is_the_engines(monkeypatch: pytest.MonkeyPatch) ->
 
     monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
     assert Settings.load(env_file=None).playbook == DEFAULT_PLAYBOOK
+
+
+def test_database_url_selects_postgresql_and_a_wrong_one_is_named_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+    assert Settings.load(env_file=None).database_url is None  # SQLite, no server
+    monkeypatch.setenv("DATABASE_URL", "")
+    assert Settings.load(env_file=None).database_url is None  # as copied from .env.example
+    monkeypatch.setenv("DATABASE_URL", "postgres://atra:s3cret-pw@db.example:5432/atra")  # Heroku's spelling
+    url = Settings.load(env_file=None).database_url
+    assert url is not None and url.get_secret_value().endswith("@db.example:5432/atra")
+    assert "s3cret-pw" not in repr(Settings.load(env_file=None))
+    monkeypatch.setenv("DATABASE_URL", "mysql://atra:s3cret-pw@db.example/atra")
+    with pytest.raises(ConfigError) as error:
+        Settings.load(env_file=None)
+    assert "DATABASE_URL must be a postgresql://" in str(error.value) and "s3cret-pw" not in str(error.value)
+
+
+def test_symbols_in_two_quote_currencies_are_refused_with_the_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Balances, sizes and limits are in one quote currency: ETH/BTC would be sized in USDT.
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("SYMBOLS", "BTC/USDT,ETH/BTC")
+    with pytest.raises(ConfigError) as error:
+        Settings.load(env_file=None)
+    assert "SYMBOLS" in str(error.value) and "one quote currency" in str(error.value)

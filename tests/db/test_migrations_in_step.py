@@ -169,6 +169,10 @@ async def test_a_migration_merged_later_with_a_lower_number_is_still_applied(
 ) -> None:
     folder = tmp_path / "migrations"
     shutil.copytree(database.MIGRATIONS_DIR, folder)
+    for later, path in migrations(folder):  # the story is about 0001..0004; later ones are not part of it
+        if later > 4:
+            path.unlink()
+            override_path(path).unlink(missing_ok=True)
     delivery, delivery_pg = folder / "0003_delivery.sql", folder / "0003_delivery.postgresql.sql"
     scripts = delivery.read_text(), delivery_pg.read_text()
     delivery.unlink()

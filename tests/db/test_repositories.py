@@ -104,3 +104,15 @@ async def test_register_resubscribes_and_unblocks(db: SqlDatabase, clock) -> Non
     user, new = await users.register(10, "ru", 999)
     assert not new and user.subscribed and not user.blocked
     assert user.language == "en" and user.paper_balance == 1000  # kept from the first registration
+
+
+async def test_a_balance_read_from_the_account_moves_the_equity_marks_by_the_cash_flow(db: SqlDatabase, clock) -> None:  # type: ignore[no-untyped-def]
+    users = UserRepository(db, clock)
+    await users.register(1, "en", 10_000.0)
+    await users.mark_equity(1, 10_500.0, "2024-03-01")  # peak and day's opening 10 500
+    # 4 000 withdrawn: booked 10 000, the account says 6 000 -> flow -4 000, marks 6 500
+    assert await users.record_balance(1, 6_000.0) == pytest.approx(-4_000.0)
+    assert await users.balance(1) == pytest.approx(6_000.0)
+    assert await users.mark_equity(1, 6_000.0, "2024-03-01") == (pytest.approx(6_500.0), pytest.approx(6_500.0))
+    await users.reset_marks(1)  # a new account: the next mark starts them afresh
+    assert await users.mark_equity(1, 900.0, "2024-03-01") == (pytest.approx(900.0), pytest.approx(900.0))

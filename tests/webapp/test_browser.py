@@ -5,8 +5,9 @@ screenshot of every page in English (light theme) and Russian (dark theme) under
 out/dashboard/. telegram-web-app.js cannot load here (every name but 127.0.0.1 fails to
 resolve), so the page is shown to work without it.
 
-Expected figures are worked out by hand: fee 0.1 %, no slippage, balance 10 000, risk 1 %
-to the stop: BTC 100 (stop 90) -> 10 units, ETH 50 (stop 45) -> 20 units."""
+Expected figures are worked out by hand: fee 0.1 %, no slippage, risk 1 % of the balance to the
+stop: published at 10 000, BTC 100 (stop 90) -> 10 units, ETH 50 (stop 45) -> 20 units; a
+confirmation takes no more than the signal showed nor than a fresh sizing on the balance then."""
 
 from __future__ import annotations
 
@@ -106,8 +107,8 @@ async def test_english_pages_confirm_and_close(
 ) -> None:
     bot, browser = opened
     await subscribe(bot, ALICE)
-    await publish(bot, (ALICE,))  # BTC long 100, stop 90, TP 110/120: 10 units
-    await publish(bot, (ALICE,), "/signal ETH/USDT long sl=45 tp=55,60")  # 20 units
+    await publish(bot, (ALICE,))  # BTC long 100, stop 90, TP 110/120
+    await publish(bot, (ALICE,), "/signal ETH/USDT long sl=45 tp=55,60")
     await trade_eth(bot, market, clock, ALICE, 52.0)  # +40 gross, fees 1.00 + 1.04: +37.96
     await publish(bot, (ALICE,), "/signal ETH/USDT short sl=55 tp=45,40")  # stays pending
     eth_net = 37.96
@@ -117,6 +118,8 @@ async def test_english_pages_confirm_and_close(
     assert await browser.js("return document.documentElement.dataset.scheme") == "light"
     assert await browser.value(figure("balance")) == pytest.approx(10_000 + eth_net)
     assert await browser.text(figure("balance")) == "10,037.96"
+    btc_qty = min(10.0, (10_000 + eth_net) * 0.01 / (100 - 90))  # 10: never more than the signal showed
+    btc_fee = 100 * btc_qty * 0.001
     assert await browser.text(figure("pnl_today")) == "+37.96"
     assert await browser.text(figure("open_positions")) == "0"
 
@@ -127,21 +130,23 @@ async def test_english_pages_confirm_and_close(
     await browser.click(f".signal[data-id='{btc}'] button.confirm")
     await browser.wait(lambda: "Filled: BTC/USDT 10 @ 100." in browser.driver.find_element("id", "toast").text)
     (view,) = await bot.services.trading.positions_view(ALICE)
-    assert (view.position.symbol, view.position.quantity, view.position.entry_price) == ("BTC/USDT", 10, 100)
+    assert (view.position.symbol, view.position.entry_price) == ("BTC/USDT", 100)
+    assert view.position.quantity == pytest.approx(btc_qty)
     await browser.wait_page("signals")
     assert await browser.texts(".signal h2") == ["ETH/USDT SHORT"]
     await browser.screenshot("en-signals")
 
     market.prices["BTC/USDT"] = 106.0
     await browser.tab("home")
-    balance = 10_000 + eth_net - 1.0  # BTC entry fee
-    equity = balance + 6 * 10
-    assert await browser.text(figure("balance")) == "10,036.96"
-    assert await browser.text(figure("equity")) == "10,096.96" and await browser.value(
+    balance = 10_000 + eth_net - btc_fee
+    equity = balance + 6 * btc_qty
+    assert await browser.text(figure("balance")) == f"{balance:,.2f}" == "10,036.96"
+    assert await browser.text(figure("equity")) == f"{equity:,.2f}" == "10,096.96" and await browser.value(
         figure("equity")
     ) == pytest.approx(equity)
-    assert await browser.text(figure("unrealized_pnl")) == "+60.00"
-    assert await browser.text(figure("open_risk")) == f"100.00 ({100 / equity * 100:.2f}%)" == "100.00 (0.99%)"
+    assert await browser.text(figure("unrealized_pnl")) == f"+{6 * btc_qty:.2f}" == "+60.00"
+    risk = 10 * btc_qty
+    assert await browser.text(figure("open_risk")) == f"{risk:.2f} ({risk / equity * 100:.2f}%)" == "100.00 (0.99%)"
     assert await browser.text(figure("pnl_30d")) == "+37.96"
     path = await browser.js("return document.querySelector('svg.chart.equity path.stroke').getAttribute('d')")
     assert path.count("H") == 2  # start, ETH's close five hours later, now: a step at each
@@ -159,9 +164,9 @@ async def test_english_pages_confirm_and_close(
     assert await browser.text(f"{card} button.close") == "Close at market?"  # a second press closes
     assert await bot.services.trading.positions_view(ALICE)  # not yet
     await browser.click(f"{card} button.close")
-    btc_net = 60 - 1.0 - 1.06
+    btc_net = 6 * btc_qty - btc_fee - 106 * btc_qty * 0.001  # 60 - 1.00 - 1.06 = 57.94
     await browser.wait(
-        lambda: "Closed BTC/USDT at 106: +57.94 after fees." in browser.driver.find_element("id", "toast").text
+        lambda: f"Closed BTC/USDT at 106: +{btc_net:.2f} after fees." in browser.driver.find_element("id", "toast").text
     )
     assert await bot.services.trading.positions_view(ALICE) == []
     await bot.fake.wait_for(lambda: len(bot.fake.sent(ALICE)) > before)
@@ -173,8 +178,13 @@ async def test_english_pages_confirm_and_close(
     assert await browser.text(figure("n_trades")) == "2"
     assert await browser.text(figure("win_rate")) == "100.00%"
     assert await browser.value(figure("realized_pnl")) == pytest.approx(eth_net + btc_net)
-    assert await browser.text(figure("realized_pnl")) == "+95.90"
-    assert await browser.text(figure("fees")) == "4.10"  # 1.00 + 1.04 + 1.00 + 1.06
+    assert await browser.text(figure("realized_pnl")) == f"+{eth_net + btc_net:.2f}" == "+95.90"
+    fees = 1.00 + 1.04 + btc_fee + 106 * btc_qty * 0.001
+    assert await browser.text(figure("fees")) == f"{fees:.2f}" == "4.10"
+    card = ".playbook[data-name='admin']"
+    assert await browser.text(f"{card} h2") == "admin signals"  # the public record: 3 signals, none closed
+    assert await browser.text(f"{card} tr[data-field='signals'] td.recent") == "3"
+    assert await browser.text(f"{card} tr[data-field='closed'] td.all-time") == "0"
     await browser.screenshot("en-performance")
 
     await browser.tab("history")
@@ -248,17 +258,19 @@ async def test_russian_dark_pages_and_confirm(
     await browser.tab("signals")
     btc = next(r.id for r in await bot.services.trading.active_signals(BOB) if r.symbol == "BTC/USDT")
     await browser.click(f".signal[data-id='{btc}'] button.confirm")
-    await browser.wait(lambda: "Исполнено: BTC/USDT 10 по 100." in browser.driver.find_element("id", "toast").text)
+    await browser.wait(lambda: "Исполнено: BTC/USDT 9,95804 по 100." in browser.driver.find_element("id", "toast").text)
     assert [v.position.symbol for v in await bot.services.trading.positions_view(BOB)] == ["BTC/USDT"]
     await browser.wait_page("signals")
     await browser.screenshot("ru-signals")
 
     market.prices["BTC/USDT"] = 97.0
+    await browser.tab("performance")
+    assert await browser.text(".playbook[data-name='admin'] h2") == "сигналы администратора"
     for page in ("home", "positions", "performance", "history"):
         await browser.tab(page)
         await browser.screenshot(f"ru-{page}")
     await browser.tab("positions")
-    assert await browser.text(figure("unrealized_pnl")) == "-30,00"
+    assert await browser.text(figure("unrealized_pnl")) == "-29,87"  # -3 x 9.95804 (9 958.04 x 1 % / 10)
     assert await browser.text("button.close") == "Закрыть"
 
     await open_as(bot, browser, ADMIN, "ru", DARK, "admin")

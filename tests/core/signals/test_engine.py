@@ -10,6 +10,7 @@ from core.clock import ManualClock
 from core.errors import ConfigError
 from core.exchange.replay import ReplayMarketData, load_csv, resample
 from core.ports import Candidate, ModelOpinion
+from core.records import playbook_of
 from core.signals.engine import EngineConfig, SignalEngine, SignalPipeline, default_higher_timeframe
 from core.signals.playbooks import FILTER_NAMES, hybrid_playbook
 
@@ -100,6 +101,7 @@ async def test_scan_signals_what_the_vectorised_run_decided(decided):
     )
     assert signal.regime == row["regime"] and signal.strength == row["strength"]
     assert signal.meta["stop_type"] == "atr"
+    assert playbook_of(signal.source, signal.meta) == "hybrid"  # what the track record groups it by
     assert ("BTC/USD", "4h", 100_000) in market.calls
     assert result.rejections == {} and result.symbols == 1 and result.finished_at is not None
 

@@ -173,12 +173,14 @@ def start_process(
         clock=clock,
         exchange=exchange,
         keys=keys,
+        users=world.users,
         orders=orders,
         positions=world.positions,
         outbox=world.outbox,
         system=world.system,
         rules=rules or ManagementRules(trail_atr_multiplier=2.0),
         sleep=sleep,
+        monotonic=lambda: clock.now().timestamp(),
     )
     world.trading = _trading(world, limits_price_drift)
     return world

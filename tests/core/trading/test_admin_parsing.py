@@ -18,6 +18,9 @@ from core.trading.admin import parse_limit
         ("risk_per_trade_pct", "1.5", 1.5),
         ("risk_per_trade_pct", "2,5", 2.5),
         ("max_correlation", "0", 0.0),
+        ("probation_min_r", "-0,5", -0.5),  # an average R may be below zero
+        ("probation_hold", "1", 1),
+        ("probation_trades", "0", 0),  # probation off
     ],
 )
 def test_valid_limits(name: str, raw: str, expected: float) -> None:
@@ -37,6 +40,8 @@ def test_valid_limits(name: str, raw: str, expected: float) -> None:
         ("risk_per_trade_pct", "nan", "limit_not_number"),
         ("risk_per_trade_pct", "inf", "limit_not_number"),
         ("max_correlation", "1.5", "limit_out_of_range"),
+        ("probation_min_r", "-5.5", "limit_out_of_range"),
+        ("probation_hold", "2", "limit_out_of_range"),
         ("no_such_limit", "1", "limit_unknown"),
     ],
 )
