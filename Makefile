@@ -37,7 +37,7 @@ backtest: install
 
 research: install
 	mkdir -p reports
-	$(PY) -m core.backtest.research --data data/ohlcv --json reports/research.json --plot reports/research.png
+	$(PY) -m ml.research --data data/ohlcv --json reports/research.json --plot reports/research.png
 
 models: install
 	$(PY) -m ml.train --data data/ohlcv --symbols BTC/USD,ETH/USD,LTC/USD,XRP/USD,EOS/USD \

@@ -18,11 +18,13 @@ from bot.metrics import Metrics
 from bot.observability import AdminAlerts, Observability, ObservabilityConfig, ObservedScanner
 from bot.ratelimit import Bulk, TelegramRateLimiter
 from core.clock import SystemClock
+from core.errors import ConfigError
 from core.ports import Clock, MarketData
 from core.rules.exits import ManagementRules
 from core.rules.fills import FillModel
 from core.settings import Settings
-from core.signals.engine import SignalEngine
+from core.signals.engine import EngineConfig, SignalEngine
+from core.signals.playbooks import PLAYBOOKS, Playbook, playbook
 from core.trading.admin import AdminService
 from core.trading.history import HistoryService
 from core.trading.scanner import Scanner
@@ -91,7 +93,7 @@ async def assemble(
     )
     runtime = await adapters.load_models()
     models = [metrics.observed_model(m) for m in runtime.models] if runtime else []
-    engine = SignalEngine(market_data, settings.timeframe, clock, models=models)
+    engine = SignalEngine(market_data, settings.timeframe, clock, EngineConfig(playbook=_playbook(settings)), models)
     parts = adapters.trading_parts(market_data, clock, repos, engine.management_rules, delivery.wake)
     track_record = _track_record(settings, db, clock, market_data, repos, engine.management_rules, delivery)
     trading = _trading_service(settings, clock, market_data, repos, parts, delivery, track_record)
@@ -227,3 +229,9 @@ def _observability(
         model_ages=adapters.model_ages,
         exchange=(settings.exchange, gateway.limiter.usage) if gateway is not None else None,
     )
+
+
+def _playbook(settings: Settings) -> Playbook:
+    if settings.playbook not in PLAYBOOKS:
+        raise ConfigError(f"PLAYBOOK {settings.playbook!r} is unknown; choose one of {', '.join(sorted(PLAYBOOKS))}")
+    return playbook(settings.playbook)

@@ -50,10 +50,12 @@ class Settings(BaseSettings):
     replay_speed: float = Field(default=1.0, gt=0)
     symbols: Annotated[tuple[str, ...], NoDecode] = tuple(DEFAULT_SYMBOLS)
     timeframe: str = "1h"
+    playbook: str = "donchian"  # the engine's playbook by name (core.signals.playbooks; checked at start)
     scan_interval_seconds: float | None = Field(default=None, gt=0)
     paper_balance: float = Field(default=10_000.0, gt=0)
     model_dir: Path = DEFAULT_MODEL_DIR
-    ml_filters: bool = True  # ask the models about every candidate (false: engine rules only)
+    # auto: the models filter only when their walk-forward lift is real (ml.lift); true forces them
+    ml_filters: Literal["auto"] | bool = "auto"
     retrain_interval_hours: float | None = Field(default=None, ge=0)  # None: weekly, off in replay; 0: off
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["text", "json"] = "text"

@@ -355,6 +355,23 @@ async def test_status_names_the_active_models(
     assert "lightgbm" in status.lower() or "success" in status.lower()
 
 
+async def test_auto_ml_filters_follow_the_sets_walk_forward_verdict(
+    fake: FakeBotApi, tmp_path: Path, clock: ManualClock, market: FakeMarketData
+) -> None:
+    """ML_FILTERS=auto (the default): the shipped set filters only if its walk-forward lift
+    is real; otherwise the bot runs without it and /status says why in one line."""
+    from ml.runtime import load_active_models
+
+    settings = make_settings(fake, tmp_path / "atra.sqlite3", ml_filters="auto")
+    active, why = load_active_models(settings.model_dir, clock, settings.timeframe).default_verdict()
+    async with running_bot(fake, settings, clock, market) as running:
+        status = await running.reply_to(ADMIN, "/status")
+    if active:
+        assert why in status and "off by default" not in status
+    else:
+        assert f"ML filters: off by default, {why}; ML_FILTERS=true forces them" in status.replace("\n", " ")
+
+
 async def test_missing_models_are_a_loud_state(
     fake: FakeBotApi, tmp_path: Path, clock: ManualClock, market: FakeMarketData
 ) -> None:

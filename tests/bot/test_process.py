@@ -66,8 +66,9 @@ async def test_replay_signal_confirm_sigterm_and_restart(fake: FakeBotApi, tmp_p
         DATABASE_PATH=str(tmp_path / "atra.sqlite3"),
         MARKET_DATA="replay",
         REPLAY_DIR=str(ROOT / "data" / "ohlcv"),
-        # The hybrid playbook (long-only, spot) finds a BTC/USD long on the 2019-03-08 06:00 candle.
-        REPLAY_START="2019-03-08T06:30:00Z",
+        # The default playbook (Donchian, long-only on spot) finds a BTC/USD long on the
+        # 2019-02-18 13:00 candle.
+        REPLAY_START="2019-02-18T13:30:00Z",
         REPLAY_SPEED="3600",
         SYMBOLS="BTC/USD",
         SIGNAL_TTL_SECONDS="86400",

@@ -93,6 +93,30 @@ def test_replay_needs_dir_and_start(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     assert s.scan_interval == 1.0  # one hour of replay at 3600x
 
 
+@pytest.mark.parametrize(("value", "expected"), [(None, "auto"), ("auto", "auto"), ("true", True), ("false", False)])
+def test_ml_filters_are_auto_by_default_and_can_be_forced(
+    monkeypatch: pytest.MonkeyPatch, value: str | None, expected: object
+) -> None:
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+    if value is not None:
+        monkeypatch.setenv("ML_FILTERS", value)
+    assert Settings.load(env_file=None).ml_filters == expected
+
+
+def test_ml_filters_refuse_anything_else(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("ML_FILTERS", "sometimes")
+    with pytest.raises(ConfigError, match="ML_FILTERS"):
+        Settings.load(env_file=None)
+
+
+def test_the_default_playbook_is_the_engines(monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.signals.playbooks import DEFAULT_PLAYBOOK
+
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+    assert Settings.load(env_file=None).playbook == DEFAULT_PLAYBOOK
+
+
 def test_database_url_selects_postgresql_and_a_wrong_one_is_named_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
     assert Settings.load(env_file=None).database_url is None  # SQLite, no server
