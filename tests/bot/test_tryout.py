@@ -14,7 +14,7 @@ from pathlib import Path
 from tests.bot.test_process import ROOT, USER, clean_env, finish, run_bot
 from tests.fakes.bot_api import FakeBotApi
 
-SPEEDUP = 6  # 180x: the 06:00 candle can still be scanned after a start slowed by a busy machine
+SPEEDUP = 6  # 180x: the 13:00 candle can still be scanned after a start slowed by a busy machine
 
 
 def readme_recipe() -> dict[str, str]:
@@ -27,7 +27,7 @@ def readme_recipe() -> dict[str, str]:
 
 def test_the_recipe_is_what_this_test_runs() -> None:
     recipe = readme_recipe()
-    assert recipe["REPLAY_START"] == "2019-03-08T06:55:00Z" and recipe["REPLAY_SPEED"] == "30"
+    assert recipe["REPLAY_START"] == "2019-02-18T13:55:00Z" and recipe["REPLAY_SPEED"] == "30"
     assert recipe["SIGNAL_TTL_SECONDS"] == "3600" and "BTC/USD" in recipe["SYMBOLS"].split(",")
 
 
@@ -44,7 +44,7 @@ async def test_the_readme_replay_recipe(fake: FakeBotApi, tmp_path: Path) -> Non
     fake.inject_message(USER, "/start")
     process = await run_bot(env, tmp_path)
     try:
-        # Within the first replayed hour at 180x: the BTC/USD long of the 06:00 candle.
+        # Within the first replayed hour at 180x: the BTC/USD long of the 13:00 candle.
         call = await fake.wait_for(
             lambda: next(
                 (c for c in fake.sent(USER) if "BTC/USD" in str(c.params.get("caption") or c.params.get("text"))),
@@ -53,7 +53,7 @@ async def test_the_readme_replay_recipe(fake: FakeBotApi, tmp_path: Path) -> Non
             timeout=60,
         )
         body = str(call.params.get("caption") or call.params.get("text"))
-        assert "LONG" in body and "3,993.30" in body and "3,961.10" in body, body
+        assert "BTC/USD LONG" in body and "3,905.00" in body, body
         lifetime = float(recipe["SIGNAL_TTL_SECONDS"]) / speed  # wall seconds
         await asyncio.sleep(lifetime * 5 / 6)
         data = call.params["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
