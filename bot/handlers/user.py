@@ -11,6 +11,7 @@ from bot.context import BotContext, error_text, is_admin, reply, user_language
 from bot.i18n import language_for, t
 from bot.i18n.format import money
 from bot.render import close_keyboard, positions_list, signal_keyboard, signals_list
+from bot.words import word
 from core.errors import UserError
 from core.models import SignalState
 
@@ -31,7 +32,7 @@ async def start(update: Update, context: BotContext) -> None:
         text = t(
             user.language,
             "start_new",
-            mode=services.settings.trading_mode,
+            mode=word(user.language, "mode", services.settings.trading_mode),
             balance=money(user.paper_balance, user.language),
         )
     else:

@@ -91,6 +91,7 @@ async def test_connect_is_deleted_checked_stored_encrypted_and_never_echoed_or_l
     await bot.fake.wait_for(lambda: len(bot.fake.sent(ALICE)) > before)
     reply = str(bot.fake.sent(ALICE)[-1].params["text"])
     assert "account is linked" in reply and "USDT: 10,000.00 free" in reply
+    assert "&lt;b&gt;" not in reply  # the balance block's own markup is not escaped twice
     (deleted,) = bot.fake.deleted_incoming
     assert deleted[0] == ALICE and update  # the /connect message itself is gone
     deletes = [i for i, c in enumerate(bot.fake.calls) if c.method == "deleteMessage"]
