@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
@@ -33,6 +34,7 @@ def settings_text(user: User, default_risk: float) -> str:
         else t(lang, "risk_default", risk=compact(default_risk, lang))
     )
     sides = "both" if len(prefs.sides) == len(SIDES) else prefs.sides[0]
+    events: dict[str, Any] = {kind: t(lang, f"event_{prefs.event_mode(kind)}") for kind in EVENT_KINDS}
     return t(
         lang,
         "settings",
@@ -44,7 +46,7 @@ def settings_text(user: User, default_risk: float) -> str:
         blocked=t(lang, f"settings_blocked_{prefs.blocked}"),
         auto=t(lang, "settings_on" if prefs.auto_execute else "settings_off"),
         quiet=_quiet(lang, prefs),
-        **{kind: t(lang, f"event_{prefs.event_mode(kind)}") for kind in EVENT_KINDS},
+        **events,
     )
 
 

@@ -29,7 +29,7 @@ def signal_details(language: str, e: SignalIssued) -> list[str]:
         rr1, rr2 = abs(e.tp1 - e.entry) / risk_unit, abs(e.tp2 - e.entry) / risk_unit
         lines.append(t(language, "signal_rr", rr1=number(rr1, language, 1), rr2=number(rr2, language, 1)))
     if e.risk_amount is not None and e.risk_pct is not None:
-        money_params = {
+        money_params: dict[str, Any] = {
             "amount": money(e.risk_amount, language),
             "quote": e.quote or "",
             "pct": percent(e.risk_pct, language),
@@ -48,5 +48,5 @@ def signal_details(language: str, e: SignalIssued) -> list[str]:
 
 def refusal_text(language: str, key: str, params: dict[str, Any]) -> str:
     """A risk refusal's sentence (numbers per language), plain text."""
-    values = {k: number(v, language, 2) if isinstance(v, float) else v for k, v in params.items()}
+    values: dict[str, Any] = {k: number(v, language, 2) if isinstance(v, float) else v for k, v in params.items()}
     return html.unescape(_TAG.sub("", t(language, key, **values)))

@@ -72,13 +72,13 @@ class UserPrefs:
         events = data.get("events") if isinstance(data.get("events"), dict) else {}
         assert isinstance(events, dict)
         return cls(
-            blocked=data.get("blocked") if data.get("blocked") in BLOCKED_MODES else default.blocked,
+            blocked=str(data["blocked"]) if data.get("blocked") in BLOCKED_MODES else default.blocked,
             auto_execute=data.get("auto_execute") is True,
             symbols=tuple(s for s in data.get("symbols") or () if isinstance(s, str)),
             sides=tuple(s for s in SIDES if s in (data.get("sides") or SIDES)),
             quiet_from=_hour(data.get("quiet_from")),
             quiet_to=_hour(data.get("quiet_to")),
-            quiet_mode=data.get("quiet_mode") if data.get("quiet_mode") in QUIET_MODES else default.quiet_mode,
+            quiet_mode=str(data["quiet_mode"]) if data.get("quiet_mode") in QUIET_MODES else default.quiet_mode,
             events=tuple((k, events[k] if events.get(k) in EVENT_MODES else "on") for k in EVENT_KINDS),
         )
 

@@ -175,8 +175,10 @@ class LivePositions:
 
     async def move_stop(self, position: Position, stop: float) -> list[Event]:
         """Replace the stop resting on the exchange (the guard keeps the old one until the
-        new one is placed); the position is saved by the caller."""
-        return await self._guard.enforce(position, stop)
+        new one is placed, and saves a moved stop at once); nothing more to tell."""
+        if not await self._guard.enforce(position, stop):
+            raise UserError("break_even_not_moved", stop=position.stop_price)
+        return []
 
     async def close(self, position: Position, price: float) -> PositionClosed:
         await self._ledger.sync(position)

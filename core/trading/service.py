@@ -220,7 +220,9 @@ class TradingService:
         row = await ctx.signals.get_user_signal(user_signal_id)
         if row is None or row.user_id != user_id:
             return
-        ended = row.state if row.state is SignalState.EXPIRED and exc.key == "signal_state_expired" else None
+        ended: SignalState | None = (
+            row.state if row.state is SignalState.EXPIRED and exc.key == "signal_state_expired" else None
+        )
         if row.state is SignalState.PENDING and exc.key.startswith(_FINAL_REFUSALS):
             now = ctx.clock.now()
             if await self._signals.transition(row.id, user_id, SignalState.PENDING, SignalState.REJECTED, now, exc.key):

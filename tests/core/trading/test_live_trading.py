@@ -369,3 +369,19 @@ async def test_a_tp1_share_of_one_makes_a_single_list(start: Start) -> None:
     closed = await live.positions.get(p.id)
     assert closed is not None and closed.status is PositionStatus.CLOSED and closed.exit_reason is ExitReason.TP1
     await assert_agrees(live)
+
+
+async def test_a_manual_stop_to_break_even_replaces_both_stops_on_the_exchange(live: LiveWorld) -> None:
+    p = (await confirm(live)).position  # long 60 000, stop 58 800, both halves under OCO lists
+    live.set_price("BTC/USDT", 60_900)  # past the entry, below TP1 (61 800)
+    moved = await live.trading.stop_to_break_even(p.id, ALICE)
+    assert (moved.old_stop, moved.new_stop) == (58_800, 60_000)
+    legs = resting(live)
+    assert set(legs) == {f"atra-p{p.id}-{slot}2-{leg}" for slot in "ab" for leg in ("sl", "tp")}
+    assert {float(legs[f"atra-p{p.id}-{slot}2-sl"].stop_price) for slot in "ab"} == {60_000}
+    stored = await live.positions.get(p.id)
+    assert stored is not None and stored.stop_price == 60_000 and stored.status is PositionStatus.OPEN
+    with pytest.raises(UserError) as refused:
+        await live.trading.stop_to_break_even(p.id, ALICE)
+    assert refused.value.key == "break_even_already"
+    await assert_agrees(live)
