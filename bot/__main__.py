@@ -7,6 +7,7 @@ the environment), never a traceback; a stop signal ends the process within 10 s
 from __future__ import annotations
 
 import signal
+from urllib.parse import urlsplit
 
 # Until the event loop takes the signals over: a Ctrl-C during the imports just ends the process.
 signal.signal(signal.SIGINT, signal.SIG_DFL)
@@ -32,11 +33,15 @@ def main() -> int:
     secrets = [settings.telegram_bot_token.get_secret_value()]
     if settings.encryption_key is not None:
         secrets += [part.strip() for part in settings.encryption_key.get_secret_value().split(",")]
+    if settings.database_url is not None:  # the URL and its password, wherever they might show
+        url = settings.database_url.get_secret_value()
+        secrets += [url, urlsplit(url).password or ""]
     configure_logging(settings.log_level, settings.log_format, secrets)
     redactor = RedactSecrets(secrets)
     try:
         check_listen_addresses(settings)
-        asyncio.run(check_database(str(settings.database_path)))
+        if settings.database_url is None:  # SQLite: checked before Telegram and the leader lock
+            asyncio.run(check_database(str(settings.database_path)))
         from bot.app import build_application  # the heavy imports (models ...) once the checks pass
 
         app = build_application(settings)

@@ -34,6 +34,7 @@ from telegram.error import InvalidToken, NetworkError, TelegramError
 
 from bot.context import BotApplication
 from core.errors import ConfigError, ExchangeError
+from db.sql import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,8 @@ def explain_start_failure(
         return StartRefused("Telegram refused TELEGRAM_BOT_TOKEN (check it with @BotFather)", 2)
     if isinstance(error, ExchangeError):
         return StartRefused(f"exchange {exchange} is unreachable or refused ({describe(str(error))})", 1)
+    if isinstance(error, DatabaseUnavailable):
+        return StartRefused(describe(str(error)), 1)
     if isinstance(error, sqlite3.DatabaseError):
         return StartRefused(f"DATABASE_PATH cannot be used ({error})", 1)
     if isinstance(error, OSError):  # a port in use, an address that cannot be listened on

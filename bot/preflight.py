@@ -14,11 +14,10 @@ from db.database import Database
 
 
 async def check_database(path: str) -> None:
-    """Open, migrate and write-probe the database once (db/database.py refuses an unusable
-    file with a ConfigError naming DATABASE_PATH), then close it."""
-    database = Database(path)
-    await database.connect()
-    await database.close()
+    """Open and write-probe the SQLite file once, changing nothing (db/database.py refuses an
+    unusable file with a ConfigError naming DATABASE_PATH): migrations wait for the start,
+    which may first have to wait for the leader lock."""
+    await Database(path).check()
 
 
 def check_listen_addresses(settings: Settings) -> None:

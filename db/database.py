@@ -124,6 +124,27 @@ class Database:
             await self.close()
             raise
 
+    async def check(self) -> None:
+        """What `connect` refuses, found without migrating anything (the file is created if
+        missing, and written once with what it holds); then closed."""
+        try:
+            self._check_path()
+            await self._open()
+            cursor = await self.conn.execute(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+            )
+            row = await cursor.fetchone()
+            applied: set[int] = set()
+            if row is not None and row[0]:
+                cursor = await self.conn.execute("SELECT number FROM schema_migrations")
+                applied = {int(r[0]) for r in await cursor.fetchall()}
+            self._refuse_newer(applied, await self.schema_version())
+            await self._check_writable()
+        except sqlite3.DatabaseError as exc:
+            raise ConfigError(self._refusal(exc)) from None
+        finally:
+            await self.close()
+
     async def _open(self) -> None:
         self._conn = await aiosqlite.connect(self._path, isolation_level=None)
         self._conn.row_factory = aiosqlite.Row

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import time
 
-from db.database import Database
+from db.sql import SqlDatabase
 
 
 class InboxRepository:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: SqlDatabase) -> None:
         self._db = db
 
     async def store(self, update_id: int, payload: str) -> bool | None:

@@ -32,6 +32,10 @@ class IntegrityError(sqlite3.IntegrityError):
     that catches `sqlite3.IntegrityError` keeps working on PostgreSQL."""
 
 
+class DatabaseUnavailable(Exception):
+    """The database cannot be reached or refuses us at start (the message never holds a password)."""
+
+
 class Cursor(Protocol):
     """What a statement run inside a transaction returns."""
 
@@ -71,6 +75,10 @@ class SqlDatabase(Protocol):
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """One statement on its own (autocommit); the number of rows changed."""
+
+    async def execute_soon(self, sql: str, params: Sequence[Any] = (), *, within: float = 1.0) -> int | None:
+        """One write if it can be done within `within` seconds, else None: for a write that may
+        be skipped rather than wait (the inbox of updates)."""
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None: ...
 

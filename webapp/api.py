@@ -119,7 +119,9 @@ async def skip_signal(request: web.Request) -> web.Response:
 
 async def performance(request: web.Request) -> web.Response:
     user = await _me(request)
-    return web.json_response(views.performance_json(await request.app[SERVICES].history.stats(user.id)))
+    services = request.app[SERVICES]
+    stats = await services.history.stats(user.id)
+    return web.json_response(views.performance_json(stats, await services.track_record.performance()))
 
 
 def _filters(request: web.Request) -> tuple[str | None, datetime | None, datetime | None] | None:

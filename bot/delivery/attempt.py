@@ -2,7 +2,8 @@
 answer means for the row.
 
 - A blocked user's row, or a signal that expired or was answered meanwhile, is dropped;
-  while trading is paused a signal is not attempted (released as it was).
+  while trading is paused a signal is not attempted (released as it was); a kind of message
+  the user turned off in /settings is marked sent unsent (bot/delivery_rules.py).
 - The row is claimed ("being sent", committed) only when its turn at the rate limiter has
   come, just before the HTTP request: a row waiting for its turn is never in doubt, so a
   crash leaves in doubt only what was really on the wire.
@@ -30,6 +31,7 @@ from typing import Protocol
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError, TimedOut
 
 from bot.delivery.sending import MessageSender
+from bot.delivery_rules import deliverable, muted
 from bot.ratelimit import Bulk, LimiterClosed, TurnDeclined, retry_seconds
 from core.events import Event, SignalIssued, from_payload
 from core.logcontext import log_context
@@ -124,9 +126,12 @@ class MessageAttempt:
         if isinstance(event, SignalIssued):
             if self.paused:
                 return Outcome.RELEASED
-            if item.signal_state != "pending" or event.expires_at <= self._market_clock.now():
+            if not deliverable(item, event) or event.expires_at <= self._market_clock.now():
                 await self._drop(item, "stale", f"stale: {item.signal_state}")
                 return Outcome.DROPPED
+        if muted(item, event):  # the user turned these messages off in /settings
+            await self._outbox.mark_sent(item, None, "muted", self._clock.now())
+            return Outcome.SENT
         claim = _Claim(self, item)
         try:
             message_id, delivered_as = await self._sender.send(item, event, Bulk(item.priority, item.id, claim))

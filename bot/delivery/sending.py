@@ -1,7 +1,9 @@
 """The Bot API calls of one outbox message: a signal as a photo (its chart) with the text as
-caption and the Confirm/Skip buttons, a fill as an edit of the signal's own message, the
-rest as text. Every call carries the row's `Bulk` rate-limit args (its priority, and the
-claim made when its turn comes)."""
+caption and the Confirm/Skip buttons (none when it cannot be confirmed), a fill as an edit
+of the signal's own message, a signal's end as its buttons taken off, the rest as text
+(silent when the user chose so; an access request with the admin's buttons). Every call
+carries the row's `Bulk` rate-limit args (its priority, and the claim made when its turn
+comes)."""
 
 from __future__ import annotations
 
@@ -11,10 +13,12 @@ from telegram.error import BadRequest
 from telegram.ext import ExtBot
 
 from bot.charts import SignalCharts
+from bot.delivery_rules import event_mode
 from bot.i18n import DEFAULT_LANGUAGE
 from bot.ratelimit import Bulk
 from bot.render import MAX_CAPTION, MAX_MESSAGE, event_text, fit_html, signal_keyboard, signal_text
-from core.events import Event, OrderFilled, SignalIssued
+from bot.words import request_keyboard
+from core.events import AccessRequested, Event, OrderFilled, SignalEnded, SignalIssued
 from db.outbox import OutboxItem
 
 log = logging.getLogger(__name__)
@@ -32,16 +36,25 @@ class MessageSender:
         language = item.language or DEFAULT_LANGUAGE
         if isinstance(event, SignalIssued):
             return await self._send_signal(item, event, language, limit)
+        if isinstance(event, SignalEnded):
+            return await self._end_signal(item, limit)
         text = event_text(language, event)
         if isinstance(event, OrderFilled) and item.signal_message_id is not None:
             edited = await self._edit_signal_message(item, text, limit)
             if edited is not None:
                 return edited
-        message = await self._bot.send_message(item.user_id, fit_html(text, MAX_MESSAGE), rate_limit_args=limit)
+        message = await self._bot.send_message(
+            item.user_id,
+            fit_html(text, MAX_MESSAGE),
+            reply_markup=request_keyboard(language, event.applicant) if isinstance(event, AccessRequested) else None,
+            disable_notification=event_mode(item, event) == "silent",
+            rate_limit_args=limit,
+        )
         return message.message_id, "text"
 
     async def _send_signal(self, item: OutboxItem, event: SignalIssued, language: str, limit: Bulk) -> Delivered:
-        keyboard = signal_keyboard(language, event.user_signal_id)
+        offer = item.signal_state == "pending" and event.refusal is None
+        keyboard = signal_keyboard(language, event.user_signal_id) if offer else None
         text = signal_text(language, event)
         if item.signal_id is not None:
             async with self._charts.photo(item.signal_id, language, event) as chart:
@@ -68,6 +81,19 @@ class MessageSender:
             item.user_id, fit_html(text, MAX_MESSAGE), reply_markup=keyboard, rate_limit_args=limit
         )
         return message.message_id, "text"
+
+    async def _end_signal(self, item: OutboxItem, limit: Bulk) -> Delivered:
+        """Take the buttons off a signal's message (it expired or was refused)."""
+        if item.signal_message_id is None:  # never sent: the stale signal itself is dropped
+            return None, "none"
+        try:
+            await self._bot.edit_message_reply_markup(
+                chat_id=item.user_id, message_id=item.signal_message_id, reply_markup=None, rate_limit_args=limit
+            )
+        except BadRequest as exc:
+            if "not modified" not in exc.message.lower():
+                raise
+        return item.signal_message_id, "edit"
 
     async def _edit_signal_message(self, item: OutboxItem, text: str, limit: Bulk) -> Delivered | None:
         """Show the fill in the signal's own message, its buttons gone. None when the

@@ -9,9 +9,10 @@ an unclassified error) the order is looked up by its client order id with backof
   no longer appear): an OrderResult with status UNKNOWN is RETURNED. It means "not
   placed": the caller may record it and, if it still wants the trade, send again with the
   same client order id;
-- the lookups themselves keep failing: OrderOutcomeUnknown (a RetryableExchangeError) is
-  RAISED. The order must stay "submitting" and be resolved later with fetch_order; it
-  must not be sent again before that.
+- the lookups themselves keep failing, or are refused (a revoked key, a delisted pair):
+  OrderOutcomeUnknown (a RetryableExchangeError) is RAISED. The order must stay
+  "submitting" and be resolved later with fetch_order; it must not be sent again before
+  that.
 
 A refusal (OrderRejected, InsufficientFunds, AuthenticationFailed, UnknownSymbol,
 RateLimited) means the order was not placed. A duplicate client order id is not an
@@ -131,7 +132,8 @@ class CcxtExchange:
     async def cancel_order(self, request: OrderRequest) -> OrderResult:
         """Cancel by client order id. Idempotent: an order already gone is looked up and
         returned as it ended (filled, canceled), or UNKNOWN if it never existed. On
-        Binance, cancelling one leg of an OCO cancels the whole list."""
+        Binance, cancelling one leg of an OCO cancels the whole list. A part filled before
+        the cancel comes with its fee (read from its trades: the cancel answer has none)."""
         try:
             order = await self._gw.call(
                 lambda c: c.cancel_order(None, request.symbol, {"clientOrderId": request.client_order_id}),
@@ -142,7 +144,7 @@ class CcxtExchange:
         except OrderNotFound:
             found = await self.fetch_order(request)
             return found if found is not None else unknown_result(request)
-        return to_result(request, order, order_fee(order))
+        return await self._with_fee(request, order)  # a cancel answer carries no fills: a part filled has its fee read
 
     async def fetch_balance(self, user_id: int, currency: str) -> Balance:
         """Free and total of one currency on the user's account (zeros if absent)."""
@@ -185,7 +187,7 @@ class CcxtExchange:
                 OrderType.LIMIT,
                 float(order.get("amount") or 0.0),
             )
-            results.append(to_result(request, order, order_fee(order)))
+            results.append(to_result(request, order, order_fee(order, symbol)))
         return results
 
     async def tradable_amount(self, symbol: str, amount: float, price: float) -> float:
@@ -254,7 +256,7 @@ class CcxtExchange:
                     legs.append(await self._resolve(leg, departure))
                     continue
                 order = self._gw.public.parse_order(report, market)
-                legs.append(to_result(leg, order, order_fee(order)))
+                legs.append(to_result(leg, order, order_fee(order, leg.symbol)))
             return ProtectiveOrders(list_id, legs[0], legs[1])
         return ProtectiveOrders(
             list_id, await self._resolve(stop, departure), await self._resolve(take_profit, departure)
@@ -305,6 +307,8 @@ class CcxtExchange:
             except RetryableExchangeError as exc:
                 last_error = exc
                 continue
+            except FinalExchangeError as exc:  # the key refused, the pair gone: it cannot be looked up
+                raise OrderOutcomeUnknown(request.client_order_id, str(exc)) from exc
             if found is not None:
                 return found
             last_error = None
@@ -316,7 +320,7 @@ class CcxtExchange:
         await self._sleep(max(0.0, sent_at + self._settle - self._clock()))
         try:
             found = await self._fetch(request, idempotent=True)
-        except RetryableExchangeError as exc:
+        except ExchangeError as exc:
             raise OrderOutcomeUnknown(request.client_order_id, str(exc)) from exc
         return found if found is not None else unknown_result(request)
 
@@ -335,7 +339,7 @@ class CcxtExchange:
     async def _with_fee(self, request: OrderRequest, order: Mapping[str, Any]) -> OrderResult:
         """The result with its fee; an order looked up (no fills in the answer) that has
         filled gets its fee from its trades."""
-        fee = order_fee(order)
+        fee = order_fee(order, request.symbol)
         if fee is None and float(order.get("filled") or 0) > 0 and order.get("id") is not None:
             trades = await self._gw.call(
                 lambda c: c.fetch_order_trades(str(order["id"]), request.symbol),
@@ -346,6 +350,7 @@ class CcxtExchange:
             fee = sum_fees(
                 [t["fee"] for t in trades if t.get("fee") and t["fee"].get("cost") is not None],
                 request.client_order_id,
+                request.symbol,
             )
         result = to_result(request, order, fee)
         if result.status is OrderStatus.FILLED:

@@ -121,6 +121,12 @@ class CcxtGateway:
                     await self.call(lambda c: c.load_markets(), weight=self.profile.load_markets, idempotent=True)
         return self.public.markets
 
+    def exchange_offset_ms(self) -> float:
+        """How far the local clock runs ahead of the exchange's, in whole seconds as ms
+        (measured by ccxt on load_markets, adjustForTimeDifference; what is below a second is
+        the measurement's own latency): the exchange's time is local minus this."""
+        return round(float(self.public.options.get("timeDifference") or 0.0) / 1000.0) * 1000.0
+
     async def market(self, symbol: str) -> dict[str, Any]:
         """One market (ccxt structure); UnknownSymbol if the exchange does not list it."""
         markets = await self.markets()

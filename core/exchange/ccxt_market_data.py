@@ -81,7 +81,7 @@ class ExchangeMarketData:
             raise ValueError("limit must be positive")
         await self._gw.market(symbol)  # UnknownSymbol for a symbol the exchange lacks
         cached = self._candles.get((symbol, timeframe, limit))
-        if cached is not None and self._clock.now().timestamp() * 1000 < cached[0]:
+        if cached is not None and self._exchange_now_ms() < cached[0]:
             return cached[1].copy()
         frame = await self._flights.run(
             ("candles", symbol, timeframe, limit), lambda: self._fetch_candles(symbol, timeframe, limit)
@@ -96,7 +96,7 @@ class ExchangeMarketData:
             weight=self._gw.profile.ohlcv,
             idempotent=True,
         )
-        now_ms = self._clock.now().timestamp() * 1000
+        now_ms = self._exchange_now_ms()
         closed = [row for row in rows if row[0] + step_ms <= now_ms]
         frame = pd.DataFrame([row[:6] for row in closed[-limit:]], columns=["timestamp", *COLUMNS])
         frame.index = pd.DatetimeIndex(pd.to_datetime(frame.pop("timestamp"), unit="ms", utc=True), name="timestamp")
@@ -105,6 +105,11 @@ class ExchangeMarketData:
         if closed and closed[-1][0] >= latest_due:  # complete: valid until the next one closes
             self._candles[(symbol, timeframe, limit)] = (latest_due + 2 * step_ms, frame)
         return frame
+
+    def _exchange_now_ms(self) -> float:
+        """Now on the exchange's clock: a candle has closed when the EXCHANGE says so (a local
+        clock a few seconds fast would take the forming candle for a closed one)."""
+        return self._clock.now().timestamp() * 1000 - self._gw.exchange_offset_ms()
 
     async def last_price(self, symbol: str) -> float:
         """The latest traded price (at most `price_max_age` seconds old)."""

@@ -234,27 +234,31 @@ def plan_oco(
     return OcoPlan(params, list_client_order_id)
 
 
-def order_fee(order: Mapping[str, Any]) -> tuple[float, str | None] | None:
+def order_fee(order: Mapping[str, Any], symbol: str | None = None) -> tuple[float, str | None] | None:
     """(fee, currency) from a ccxt order's `fees`/`fee`; None when the order carries none.
-
-    Fees in more than one currency (e.g. part in BNB) are summed per the first currency
-    and the others are logged, since OrderResult holds one currency.
-    """
+    `symbol`: the order's market, whose base currency is preferred (see `sum_fees`)."""
     fees = [f for f in (order.get("fees") or []) if f and f.get("cost") is not None]
     if not fees and order.get("fee") and order["fee"].get("cost") is not None:
         fees = [order["fee"]]
-    return sum_fees(fees, order.get("clientOrderId"))
+    return sum_fees(fees, order.get("clientOrderId"), symbol)
 
 
-def sum_fees(fees: list[Mapping[str, Any]], label: Any) -> tuple[float, str | None] | None:
-    """Total of ccxt fee structures in the first one's currency."""
+def sum_fees(
+    fees: list[Mapping[str, Any]], label: Any, symbol: str | None = None
+) -> tuple[float, str | None] | None:
+    """Total of ccxt fee structures in one currency: the base currency of `symbol` when any
+    fee was paid in it (a buy's fee in the coin is coins not held: the one part that changes
+    what the position holds), else the first one's. Fees in other currencies (BNB) cannot be
+    held in one figure: they are logged, not booked."""
     if not fees:
         return None
-    currency = fees[0].get("currency")
+    currencies = [f.get("currency") for f in fees]
+    base = symbol.split("/")[0] if symbol else None
+    currency = base if base in currencies else currencies[0]
     total = sum(float(f["cost"]) for f in fees if f.get("currency") == currency)
     others = [f for f in fees if f.get("currency") != currency and float(f["cost"])]
     if others:
-        log.warning("order %s paid fees in several currencies; recording %s only: %s", label, currency, others)
+        log.warning("order %s paid fees in several currencies; booking the %s part only: %s", label, currency, others)
     return total, currency
 
 

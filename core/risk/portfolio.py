@@ -192,7 +192,7 @@ def trade_metrics(
 ) -> PortfolioMetrics:
     """Metrics for /stats: the equity curve steps at each trade's close (in close order),
     so Sharpe, Sortino and VaR are per trade; `equity` adds the open positions'
-    unrealised P&L to the realised curve's end."""
+    unrealised P&L to the realised curve's end, and the drawdown counts that end too."""
     ordered = sorted(trades, key=lambda t: t.exit_time)
     pnls = [t.pnl for t in ordered]
     curve = pd.Series(initial_equity + np.concatenate([[0.0], np.cumsum(pnls)]))
@@ -203,4 +203,7 @@ def trade_metrics(
         unrealized_pnl=unrealized_pnl,
         periods_per_year=1.0,
     )
-    return dataclasses.replace(metrics, equity=metrics.equity + unrealized_pnl)
+    marked = pd.Series([*curve, float(curve.iloc[-1]) + unrealized_pnl])  # the open positions at market now
+    return dataclasses.replace(
+        metrics, equity=metrics.equity + unrealized_pnl, max_drawdown_pct=max_drawdown_pct(marked)
+    )

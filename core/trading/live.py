@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from core.errors import ExchangeError, FinalExchangeError, RetryableExchangeError, UserError
-from core.events import PositionClosed
+from core.events import Event, PositionClosed
 from core.models import ExitReason, OrderResult, OrderStatus, Position, PositionStatus, Side, StoredOrder, UserSignal
 from core.ports import (
     Clock,
@@ -38,6 +38,8 @@ from core.ports import (
 )
 from core.rules.exits import ManagementRules
 from core.trading.accounts import live_balance
+from core.trading.episodes import Episodes
+from core.trading.live_audit import HoldingsAudit
 from core.trading.live_book import EPS, same_state, trail_stop
 from core.trading.live_guard import LiveGuard
 from core.trading.live_ledger import LiveLedger
@@ -104,9 +106,16 @@ class LivePositions:
             settle_seconds=config.settle_seconds,
             wake_delivery=wake_delivery,
         )
+        self._audit = HoldingsAudit(
+            exchange=exchange,
+            positions=positions,
+            episodes=Episodes(system, outbox, clock, wake_delivery),
+            admin_ids=config.admin_ids,
+        )
         self._guard = LiveGuard(
             exchange=exchange,
             orders=orders,
+            positions=positions,
             ledger=self._ledger,
             notices=self._notices,
             rules=rules,
@@ -149,13 +158,13 @@ class LivePositions:
             changed = await self._ledger.sync(position)
             if position.status is PositionStatus.CLOSED:
                 return True
-            before = (position.last_candle_at, position.stop_price, position.highest, position.lowest)
-            events = await self._guard.enforce(position, trail_stop(position, candles, self._rules))
-            if events or (position.last_candle_at, position.stop_price, position.highest, position.lowest) != before:
-                await self._positions.save(position, 0.0, lambda _: events)
+            before = (position.last_candle_at, position.highest, position.lowest)
+            moved = await self._guard.enforce(position, trail_stop(position, candles, self._rules))
+            if moved:
                 self._wake()
-                changed = True
-            return changed
+            if (position.last_candle_at, position.highest, position.lowest) != before:
+                await self._positions.save(position, 0.0, lambda _: [])
+            return changed or moved or (position.last_candle_at, position.highest, position.lowest) != before
         except RetryableExchangeError as exc:  # the next run looks again; what rests keeps resting
             log.warning("position %s: exchange unavailable while following it: %s", position.id, exc)
             return False
@@ -163,6 +172,13 @@ class LivePositions:
             log.error("position %s: cannot follow or protect it: %s", position.id, exc)
             await self._notices.flag_unprotected(position, str(exc))
             return False
+
+    async def move_stop(self, position: Position, stop: float) -> list[Event]:
+        """Replace the stop resting on the exchange (the guard keeps the old one until the
+        new one is placed, and saves a moved stop at once); nothing more to tell."""
+        if not await self._guard.enforce(position, stop):
+            raise UserError("break_even_not_moved", stop=position.stop_price)
+        return []
 
     async def close(self, position: Position, price: float) -> PositionClosed:
         await self._ledger.sync(position)
@@ -206,6 +222,10 @@ class LivePositions:
 
     async def lookup(self, order: StoredOrder) -> OrderResult | None:
         return await self._ledger.lookup(order)
+
+    async def audit(self) -> int:
+        """Hold each account's coins against its open positions; flag (never guess) a shortfall."""
+        return await self._audit.run()
 
     async def settle(self) -> None:
         young = [o for o in await self._orders.active() if o.result.status is OrderStatus.SUBMITTING]

@@ -9,7 +9,6 @@ records and the events in one transaction.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,9 +17,9 @@ import pandas as pd
 
 from core.events import Event, PositionClosed, TakeProfitHit
 from core.models import ExitReason, OrderRequest, OrderResult, OrderStatus, Position, PositionStatus, StoredOrder
-from core.rules.exits import ManagementRules
+from core.rules.exits import ManagementRules, trails
 from core.rules.stops import update_stop
-from core.trading.orders import fee_in_quote
+from core.trading.orders import fee_in_quote, mean_exit_price
 from core.trading.protection import parse_leg, stop_reason, target_reason
 
 EPS = 1e-12
@@ -107,13 +106,16 @@ def book_fill(
         )
 
 
-def close(position: Position, batch: Batch, now: datetime) -> None:
-    """Close the position with the batch's last exit (what is left is dust below the lot
-    step, which stays in the account)."""
+def close(position: Position, batch: Batch, now: datetime, sold: float) -> None:
+    """Close the position (what is left is dust below the lot step, which stays in the
+    account). Its exit price is the mean of every exit, weighted by the `sold` quantities;
+    its reason, the last exit's."""
     position.quantity = 0.0
     position.status = PositionStatus.CLOSED
     position.closed_at = now
-    position.exit_price = batch.last_price or position.exit_price or position.entry_price
+    position.exit_price = (
+        mean_exit_price(position, sold) or batch.last_price or position.exit_price or position.entry_price
+    )
     position.exit_reason = batch.last_reason or ExitReason.MANUAL
     batch.tp1.clear()
     p = position.copy()
@@ -144,21 +146,19 @@ def trail_stop(position: Position, candles: pd.DataFrame, rules: ManagementRules
         return wanted
     if position.last_candle_at is not None:
         candles = candles[candles.index > pd.Timestamp(position.last_candle_at)]
-    atr = position.atr
-    trail = atr is not None and math.isfinite(atr) and atr > 0 and rules.trail_atr_multiplier > 0
     for stamp, row in zip(candles.index, candles.itertuples(index=False), strict=True):
         position.highest = max(position.highest, row.high)
         position.lowest = min(position.lowest, row.low)
         position.last_candle_at = stamp.to_pydatetime()
-        if position.tp1_done and trail:
-            assert atr is not None
+        if trails(position, rules):  # the paper rules' own test: after TP1, or from the entry
+            assert position.atr is not None
             wanted = update_stop(
                 position.side,
                 wanted,
                 position.highest,
                 position.lowest,
                 row.close,
-                atr,
+                position.atr,
                 rules.trail_atr_multiplier,
             )
     return wanted

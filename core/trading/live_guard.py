@@ -16,9 +16,9 @@ crossed is executed at market instead.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from core.errors import FinalExchangeError, OrderRejected, RateLimited
+from core.errors import FinalExchangeError, InsufficientFunds, OrderRejected, RateLimited
 from core.events import Event, StopMoved
 from core.models import (
     ExitReason,
@@ -30,7 +30,7 @@ from core.models import (
     PositionStatus,
     StoredOrder,
 )
-from core.ports import OrderRepository
+from core.ports import OrderRepository, PositionRepository
 from core.rules.exits import ManagementRules
 from core.trading.live_book import EPS
 from core.trading.live_ledger import LiveLedger
@@ -55,6 +55,9 @@ from core.trading.protection import (
 
 log = logging.getLogger(__name__)
 
+#: The most the wallet may hold less than a position before it is flagged instead of believed.
+WALLET_TOLERANCE = 0.02
+
 
 class LiveGuard:
     def __init__(
@@ -62,6 +65,7 @@ class LiveGuard:
         *,
         exchange: LiveExchange,
         orders: OrderRepository,
+        positions: PositionRepository,
         ledger: LiveLedger,
         notices: LiveNotices,
         rules: ManagementRules,
@@ -69,15 +73,18 @@ class LiveGuard:
     ) -> None:
         self._exchange = exchange
         self._orders = orders
+        self._positions = positions
         self._ledger = ledger
         self._notices = notices
         self._rules = rules
         self._min_stop_move_pct = min_stop_move_pct
 
-    async def enforce(self, position: Position, wanted: float) -> list[Event]:
+    async def enforce(self, position: Position, wanted: float) -> bool:
         """Make the exchange hold what the position should have: its stop at `wanted`,
-        every tradable unit covered. Returns the events to queue."""
-        events: list[Event] = []
+        every tradable unit covered. A moved stop is saved at once (with its event), so what
+        fails later in the run cannot leave the stored stop behind the one that rests.
+        True if a stop moved."""
+        moved = False
         for slot in current_slots(await self._orders.for_position(position.id)).values():
             step = abs(slot.stop_price - wanted)
             to_break_even = wanted == position.entry_price
@@ -89,13 +96,12 @@ class LiveGuard:
             if await self._move(position, slot, wanted) and position.status is PositionStatus.OPEN:
                 position.stop_price = wanted
                 announced = old != position.entry_price and wanted == position.entry_price  # with TP1
-                if not announced:
-                    events.append(
-                        StopMoved(position.user_id, position.id, position.symbol, old_stop=old, new_stop=wanted)
-                    )
+                event = StopMoved(position.user_id, position.id, position.symbol, old_stop=old, new_stop=wanted)
+                await self._positions.save(position, 0.0, _queue([] if announced else [event]))
+                moved = True
         if position.status is PositionStatus.OPEN:
             await self.cover(position, await self._orders.for_position(position.id))
-        return events
+        return moved
 
     async def _move(self, position: Position, slot: Slot, wanted: float) -> bool:
         """Replace the slot's list with one at `wanted`: cancel, then place (spot locks the
@@ -123,7 +129,37 @@ class LiveGuard:
         return False
 
     async def cover(self, position: Position, stored: Sequence[StoredOrder]) -> None:
-        """Place lists for whatever tradable quantity no resting list covers."""
+        """Place lists for whatever tradable quantity no resting list covers. Refused for
+        want of coins, the wallet decides when it is a hair short (a fee paid in the coin
+        the exchange did not report as such); anything more is not guessed (it raises)."""
+        try:
+            await self._cover(position, stored)
+        except InsufficientFunds:
+            if not await self._fit_to_wallet(position):
+                raise
+            await self._cover(position, await self._orders.for_position(position.id))
+
+    async def _fit_to_wallet(self, position: Position) -> bool:
+        """The position holds what the wallet holds when that is at most `WALLET_TOLERANCE`
+        less (freqtrade does the same): saved, logged, True. Else False (flag, not guess)."""
+        slots = current_slots(await self._orders.for_position(position.id))
+        needed = position.quantity - sum(s.covers for s in slots.values())
+        free = (await self._exchange.fetch_balance(position.user_id, position.symbol.split("/")[0])).free
+        short = needed - free
+        if short <= EPS or short > position.quantity * WALLET_TOLERANCE:
+            return False
+        log.warning(
+            "position %s: the wallet holds %.8g free, %.8g less than the position (a fee paid in the coin?);"
+            " the position now holds what the wallet has",
+            position.id,
+            free,
+            short,
+        )
+        position.quantity -= short
+        await self._positions.save(position, 0.0, lambda _: [])
+        return True
+
+    async def _cover(self, position: Position, stored: Sequence[StoredOrder]) -> None:
         slots = current_slots(stored)
         if any(s.unresolved for s in slots.values()):
             return  # a list is being sent or resolved: decide after it is known
@@ -229,6 +265,10 @@ class LiveGuard:
         request = exit_request(position, slot_exit_id(position.id, slot, generation), amount, reason)
         result = await send_once(self._exchange, self._orders, request)
         await self._ledger.book(position, {request.client_order_id: result})
+
+
+def _queue(events: list[Event]) -> Callable[[float], list[Event]]:
+    return lambda _balance: events
 
 
 def _legs(

@@ -120,7 +120,8 @@ class LiveLedger:
         if not batch.results and not force_close:
             return []
         if force_close or await self._only_dust_left(position, fresh, stored):
-            close(position, batch, self._clock.now())
+            sold = sum(fresh.get(cid, o.result).filled for cid, o in stored.items() if o.request.purpose != "entry")
+            close(position, batch, self._clock.now(), sold)
         built: list[Event] = []
 
         def events(balance: float) -> list[Event]:

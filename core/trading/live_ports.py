@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from core.models import OrderRequest, OrderResult, ProtectiveOrders
+from core.models import Balance, OrderRequest, OrderResult, ProtectiveOrders
 from core.ports import Exchange, OnSent
 
 
@@ -21,6 +21,8 @@ class LiveExchange(Exchange, Protocol):
     ) -> ProtectiveOrders: ...
 
     async def fetch_open_orders(self, user_id: int, symbol: str) -> list[OrderResult]: ...
+
+    async def fetch_balances(self, user_id: int) -> list[Balance]: ...
 
     async def tradable_amount(self, symbol: str, amount: float, price: float) -> float: ...
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 
 import pandas as pd
 
@@ -42,6 +43,7 @@ class Monitor:
         self._recovery = recovery
         self._episodes = episodes
         self._marks = marks
+        self._audited_at: datetime | None = None
 
     async def monitor(self) -> int:
         """Apply every closed candle since the last look to each open position.
@@ -57,7 +59,16 @@ class Monitor:
                     continue
                 async with lock:
                     changed += await self._follow(listed.id, frames)
+            await self._audit()
             return changed
+
+    async def _audit(self) -> None:
+        """Every `audit_seconds`: the coins each account holds against its open positions."""
+        now = self._ctx.clock.now()
+        if self._audited_at is not None and (now - self._audited_at).total_seconds() < self._ctx.config.audit_seconds:
+            return
+        self._audited_at = now
+        await self._ctx.manager.audit()
 
     async def _follow(self, position_id: int, frames: dict[str, pd.DataFrame | Exception]) -> int:
         """Follow one position, as it is now (not as listed); 1 if it changed."""

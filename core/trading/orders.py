@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import logging
 
-from core.errors import FinalExchangeError, OrderOutcomeUnknown, RateLimited, RetryableExchangeError
+from core.errors import ExchangeError, FinalExchangeError, OrderOutcomeUnknown, RateLimited, RetryableExchangeError
 from core.logcontext import log_context
-from core.models import ExitReason, OrderRequest, OrderResult, OrderStatus
+from core.models import ExitReason, OrderRequest, OrderResult, OrderStatus, Position
 from core.ports import Exchange, OrderRepository
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ async def _send_once(exchange: Exchange, orders: OrderRepository, request: Order
     except RetryableExchangeError as unanswered:
         try:
             found = await exchange.fetch_order(request)
-        except RetryableExchangeError:
+        except ExchangeError:  # not even a lookup goes through: its outcome stays unknown
             found = None
         if found is None:  # not on the exchange (yet): the intent stays `submitting` for reconciliation
             raise unanswered from None
@@ -124,3 +124,11 @@ def fee_in_quote(fill: OrderResult, symbol: str, price: float | None) -> float:
     if fill.fee_currency == base_currency(symbol) and price:
         return fill.fee * price
     return fill.fee
+
+
+def mean_exit_price(position: Position, sold: float) -> float | None:
+    """The quantity-weighted mean price of the exits that sold `sold` of the position, from
+    its gross realised P&L (sum of (price - entry) x quantity x side); None if nothing sold."""
+    if sold <= 0:
+        return None
+    return position.entry_price + position.realized_pnl / (sold * position.side.sign)

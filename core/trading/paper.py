@@ -25,7 +25,7 @@ from core.models import (
 )
 from core.ports import Clock, Exchange, OrderRepository, PositionRepository
 from core.rules.exits import Candle, ManagementRules, Trigger, apply_candle
-from core.trading.orders import exit_client_order_id, submit_once
+from core.trading.orders import exit_client_order_id, mean_exit_price, submit_once
 
 
 class PaperPositions:
@@ -65,6 +65,10 @@ class PaperPositions:
     async def refresh_balance(self, user_id: int, quote: str) -> None:
         """The paper balance is the database's: always up to date."""
 
+    async def audit(self) -> int:
+        """Paper positions hold nothing anywhere but in the database."""
+        return 0
+
     async def settle(self) -> None:
         """Paper orders fill at once: nothing can be in flight after a restart."""
 
@@ -72,8 +76,14 @@ class PaperPositions:
         """The paper exchange has no state of its own beyond the database."""
         return 0
 
+    async def move_stop(self, position: Position, stop: float) -> list[Event]:
+        """The stored stop is the paper stop; the position is saved by the caller."""
+        old = position.stop_price
+        position.stop_price = stop
+        return [self._stop_moved_event(position, old)(0.0)]
+
     async def close(self, position: Position, price: float) -> PositionClosed:
-        delta, make_event = await self._exit(position, Trigger(ExitReason.MANUAL, price, position.quantity))
+        delta, make_event = await self._exit(position, Trigger(ExitReason.MANUAL, price, position.quantity), 0.0)
         position.quantity = 0.0
         position.status = PositionStatus.CLOSED
         position.closed_at = self._clock.now()
@@ -93,6 +103,7 @@ class PaperPositions:
             candles = candles[candles.index > pd.Timestamp(position.last_candle_at)]
         changed = unsaved = False
         for stamp, row in zip(candles.index, candles.itertuples(index=False), strict=True):
+            held = position.quantity  # before this candle's exits (apply_candle takes them all at once)
             outcome = apply_candle(position, Candle(row.open, row.high, row.low, row.close), self._rules)
             position.last_candle_at = stamp.to_pydatetime()
             unsaved = True
@@ -101,7 +112,8 @@ class PaperPositions:
             events: list[Callable[[float], Event]] = []
             balance_delta = 0.0
             for trigger in outcome.triggers:
-                delta, event = await self._exit(position, trigger)
+                held -= trigger.quantity
+                delta, event = await self._exit(position, trigger, remaining=held)
                 balance_delta += delta
                 events.append(event)
             if outcome.stop_moved_from is not None and not outcome.triggers:
@@ -109,7 +121,8 @@ class PaperPositions:
             if outcome.closed:
                 position.status = PositionStatus.CLOSED
                 position.closed_at = self._clock.now()
-            await self._positions.save(position, balance_delta, lambda bal, ev=events: [e(bal) for e in ev])
+                events = events[-1:]  # TP1 and the close in one candle: one message, the close (P&L over all)
+            await self._positions.save(position, balance_delta, lambda bal, ev=events: [e(bal) for e in ev])  # type: ignore[misc]
             self._wake()
             changed, unsaved = True, False
             if outcome.closed:
@@ -127,8 +140,11 @@ class PaperPositions:
             new_stop=position.stop_price,
         )
 
-    async def _exit(self, position: Position, trigger: Trigger) -> tuple[float, Callable[[float], Event]]:
-        """Execute one exit; return the balance change and the event to queue."""
+    async def _exit(
+        self, position: Position, trigger: Trigger, remaining: float
+    ) -> tuple[float, Callable[[float], Event]]:
+        """Execute one exit (`remaining`: what the position holds after it); return the
+        balance change and the event to queue."""
         if trigger.reason is ExitReason.MANUAL:
             order_type = OrderType.MARKET
         elif trigger.reason in (ExitReason.TP1, ExitReason.TP2):
@@ -163,9 +179,9 @@ class PaperPositions:
                 price=price,
                 pnl=gross - fill.fee,
                 new_stop=p.stop_price,
-                remaining=p.quantity,
+                remaining=remaining,
             )
-        position.exit_price = price
+        position.exit_price = mean_exit_price(position, position.initial_quantity) or price  # paper sells it all
         position.exit_reason = trigger.reason
         p = position.copy()
         notional = p.entry_price * p.initial_quantity
@@ -176,7 +192,7 @@ class PaperPositions:
             side=p.side.value,
             quantity=p.initial_quantity,
             entry_price=p.entry_price,
-            exit_price=price,
+            exit_price=p.exit_price or price,
             reason=trigger.reason.value,
             pnl=p.net_pnl,
             pnl_pct=p.net_pnl / notional * 100 if notional else 0.0,

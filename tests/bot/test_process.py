@@ -11,10 +11,16 @@ import socket
 import sqlite3
 from pathlib import Path
 
-from tests.bot.processes import clean_env, replay_env, run_bot
+from tests.bot.processes import ROOT, BotProcess, clean_env, replay_env, run_bot
 from tests.fakes.bot_api import FakeBotApi
 
+__all__ = ["ROOT", "USER", "clean_env", "finish", "run_bot"]  # the try-out test runs the bot the same way
 USER = 5001
+
+
+async def finish(process: BotProcess, seconds: float) -> tuple[bytes, bytes]:
+    """Wait (at most `seconds`) for the process to end; (b"", everything it wrote)."""
+    return await asyncio.wait_for(process.communicate(), timeout=seconds)
 
 
 async def test_refuses_to_start_without_a_token(tmp_path: Path) -> None:
@@ -25,12 +31,13 @@ async def test_refuses_to_start_without_a_token(tmp_path: Path) -> None:
 
 
 async def test_replay_signal_confirm_sigterm_and_restart(fake: FakeBotApi, tmp_path: Path) -> None:
-    # The hybrid playbook (long-only, spot) finds a BTC/USD long on the 2019-03-08 06:00 candle.
-    # It closes 3 s after the replay clock starts and is the last closed candle for 6 s more:
-    # a scan every second sees it however long the start takes.
+    # The default playbook (Donchian, long-only on spot) finds a BTC/USD long on the 2019-02-18
+    # 13:00 candle. It closes 3 s after the replay clock starts and is the last closed candle
+    # for 6 s more: a scan every second sees it however long the start takes.
     env = replay_env(
         fake,
         tmp_path / "atra.sqlite3",
+        REPLAY_START="2019-02-18T13:30:00Z",
         SIGNAL_TTL_SECONDS="86400",
         MAX_PRICE_DRIFT_PCT="5",
         MONITOR_INTERVAL_SECONDS="0.5",

@@ -26,6 +26,7 @@ class AccountApi:
 
     prices: dict[str, Decimal]
     liquidity: dict[str, Decimal]  # symbol -> the most a market order can fill (absent: no limit)
+    fills_per_market_order: int  # 2: a market order fills in two trades (two levels of the book)
     _next_order_id: int
     _next_list_id: int
     _next_trade_id: int
@@ -126,7 +127,9 @@ class AccountApi:
         """A market order takes what the book holds; what it could not fill expires."""
         depth = self.liquidity.get(spec.symbol)
         qty = order.orig_qty if depth is None else min(order.orig_qty, depth)
-        self._trade(account, spec, order, self.prices[spec.symbol], qty)
+        first = (qty / self.fills_per_market_order).quantize(dec(spec.step_size), ROUND_DOWN)
+        for part in (first, qty - first) if 0 < first < qty else (qty,):  # one trade per level taken
+            self._trade(account, spec, order, self.prices[spec.symbol], part)
         if qty < order.orig_qty:
             order.status = "EXPIRED"
 
@@ -138,16 +141,17 @@ class AccountApi:
                 raise ApiError(400, -2010, "Account has insufficient balance for requested action.")
             commission, commission_asset = (qty * COMMISSION).quantize(Decimal("1e-8"), ROUND_DOWN), spec.base
             account.free[spec.quote] = account.balance(spec.quote) - cost
-            account.free[spec.base] = account.balance(spec.base) + qty - commission
+            account.free[spec.base] = account.balance(spec.base) + qty
         else:
             if account.balance(spec.base) < qty:
                 raise ApiError(400, -2010, "Account has insufficient balance for requested action.")
-            commission, commission_asset = (
-                (cost * COMMISSION).quantize(Decimal("1e-8"), ROUND_DOWN),
-                spec.quote,
-            )
+            commission, commission_asset = (cost * COMMISSION).quantize(Decimal("1e-8"), ROUND_DOWN), spec.quote
             account.free[spec.base] = account.balance(spec.base) - qty
-            account.free[spec.quote] = account.balance(spec.quote) + cost - commission
+            account.free[spec.quote] = account.balance(spec.quote) + cost
+        in_bnb = _in_bnb(account, cost)
+        if in_bnb is not None:  # BNB pays the commission while there is enough of it
+            commission, commission_asset = in_bnb, "BNB"
+        account.free[commission_asset] = account.balance(commission_asset) - commission
         order.executed_qty += qty
         order.quote_qty += cost
         order.status = "FILLED" if order.executed_qty >= order.orig_qty else "PARTIALLY_FILLED"
@@ -352,3 +356,12 @@ class AccountApi:
                 self._cancel(account, order)
                 reports.append(order.report())
         return reports
+
+
+def _in_bnb(account: FakeAccount, cost: Decimal) -> Decimal | None:
+    """The commission of a trade worth `cost` (quote) in BNB at 25 % off, if the account pays
+    in BNB and holds enough of it; else None."""
+    if account.bnb_price is None:
+        return None
+    commission = (cost * COMMISSION * Decimal("0.75") / account.bnb_price).quantize(Decimal("1e-8"), ROUND_DOWN)
+    return commission if account.balance("BNB") >= commission else None

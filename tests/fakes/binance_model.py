@@ -166,6 +166,7 @@ class FakeAccount:
     order_windows: Counter[int] = field(default_factory=Counter)
     order_days: Counter[int] = field(default_factory=Counter)
     order_lists: dict[int, dict[str, Any]] = field(default_factory=dict)
+    bnb_price: Decimal | None = None  # set: commissions are paid in BNB (25 % off) while it lasts
 
     def balance(self, asset: str) -> Decimal:
         return self.free.get(asset, Decimal(0))

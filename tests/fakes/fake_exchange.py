@@ -28,6 +28,7 @@ import asyncio
 import hashlib
 import hmac
 import math
+import random
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Mapping
@@ -83,6 +84,8 @@ class FakeBinance(PublicApi, AccountApi):
         self.specs = {s.symbol: s for s in symbols}
         self.prices = {s.symbol: dec(s.price) for s in symbols}
         self.liquidity: dict[str, Decimal] = {}
+        self.time_offset = 0.0  # seconds the exchange's clock (as /time tells it) is ahead of ours
+        self.fills_per_market_order = 1
         self.market_clock = market_clock  # klines and tickers; signatures use the real clock
         self.stall_seconds = stall_seconds
         self.accounts: dict[str, FakeAccount] = {}
@@ -94,6 +97,9 @@ class FakeBinance(PublicApi, AccountApi):
         self.late_refused = 0  # ACCEPT_LATE requests the backend refused (their recvWindow had passed)
         self.weight_windows: Counter[int] = Counter()
         self._faults: dict[tuple[str, str], deque[FaultSpec]] = {}
+        self._chaos: dict[tuple[str, str], list[tuple[FaultSpec, float]]] = {}
+        self.rng = random.Random(0)  # draws the chances of `chaos`
+        self.revoked: set[str] = set()
         self._next_order_id = 1000
         self._next_list_id = 1
         self._next_trade_id = 1
@@ -102,7 +108,9 @@ class FakeBinance(PublicApi, AccountApi):
         self.base_url = ""
         self._routes: dict[tuple[str, str], Route] = {
             ("GET", "/api/v3/ping"): Route(lambda a, p: {}, 1, False),
-            ("GET", "/api/v3/time"): Route(lambda a, p: {"serverTime": now_ms()}, 1, False),
+            ("GET", "/api/v3/time"): Route(
+                lambda a, p: {"serverTime": now_ms() + int(self.time_offset * 1000)}, 1, False
+            ),
             ("GET", "/api/v3/exchangeInfo"): Route(self._exchange_info, 20, False),
             ("GET", "/api/v3/klines"): Route(self._klines, 2, False),
             ("GET", "/api/v3/ticker/price"): Route(self._ticker_price, 2, False),
@@ -169,6 +177,12 @@ class FakeBinance(PublicApi, AccountApi):
         """The exchange stops listing `symbol`: every call about it answers -1121 Invalid symbol."""
         self.specs.pop(symbol)
 
+    def pay_fees_in_bnb(self, api_key: str, bnb: float | str, bnb_price: float | str) -> None:
+        """The account holds `bnb` BNB and pays commissions with it (25 % off) while it lasts."""
+        account = self.accounts[api_key]
+        account.free["BNB"] = account.balance("BNB") + dec(bnb)
+        account.bnb_price = dec(bnb_price)
+
     def thin_book(self, symbol: str, quantity: float | str) -> None:
         """A market order on `symbol` fills at most `quantity`; the rest EXPIRES (as on Binance)."""
         self.liquidity[symbol] = dec(quantity)
@@ -214,9 +228,20 @@ class FakeBinance(PublicApi, AccountApi):
         """Answer every request to (method, path) `seconds` late (0: on time again)."""
         self._slow[(method, path)] = seconds
 
+    def chaos(self, fault: Fault, probability: float, *, method: str = "POST", path: str = "/api/v3/order") -> None:
+        """From now on each request to (method, path) meets `fault` with `probability` (drawn
+        from `rng`, after any queued fault), until `clear_faults`."""
+        spec = FaultSpec(fault, 1, 503, 0.4)
+        self._chaos.setdefault((method, path), []).append((spec, probability))
+
+    def revoke(self, api_key: str) -> None:
+        """The user revokes the key on the exchange: every signed call with it answers -2015."""
+        self.revoked.add(api_key)
+
     def clear_faults(self) -> None:
-        """Drop every queued fault."""
+        """Drop every queued fault and every chance of one."""
         self._faults.clear()
+        self._chaos.clear()
 
     # ---------------------------------------------------------------- inspection
 
@@ -318,7 +343,14 @@ class FakeBinance(PublicApi, AccountApi):
 
     def _next_fault(self, method: str, path: str) -> FaultSpec | None:
         queue = self._faults.get((method, path))
-        return queue.popleft() if queue else None
+        if queue:
+            return queue.popleft()
+        draw = self.rng.random()
+        for spec, probability in self._chaos.get((method, path), ()):
+            if draw < probability:
+                return spec
+            draw -= probability
+        return None
 
     async def _stall(self) -> None:
         try:
@@ -328,7 +360,7 @@ class FakeBinance(PublicApi, AccountApi):
 
     def _authenticate(self, api_key: str | None, raw_query: str, body: str, params: dict[str, str]) -> FakeAccount:
         account = self.accounts.get(api_key or "")
-        if account is None:
+        if account is None or api_key in self.revoked:
             raise ApiError(401, -2015, "Invalid API-key, IP, or permissions for action.")
         signature = params.get("signature")
         if signature is None:

@@ -82,3 +82,18 @@ async def test_an_incomplete_answer_is_not_kept(setup: tuple[FakeBinance, CcxtGa
     await data.candles("BTC/USDT", "1h", 24)
     await data.candles("BTC/USDT", "1h", 24)
     assert len(fake.requests_to("GET", "/api/v3/klines")) == 2
+
+
+async def test_closed_candles_are_judged_by_the_exchanges_clock_not_a_fast_local_one(
+    setup: tuple[FakeBinance, CcxtGateway],
+) -> None:
+    fake, gateway = setup
+    fake.time_offset = -3.0  # the exchange's clock is 3 s behind ours (ours is 3 s fast)
+    clock = ManualClock(datetime(2024, 5, 1, 11, 0, 2, tzinfo=UTC))  # our clock: the 10:00 candle closed 2 s ago
+    clock_now[0] = clock.now() - timedelta(seconds=3)  # the exchange's: 10:59:59, the 10:00 candle still forming
+    data = ExchangeMarketData(gateway, ["BTC/USDT"], clock=clock)
+    frame = await data.candles("BTC/USDT", "1h", 24)
+    assert frame.index[-1] == datetime(2024, 5, 1, 9, 0, tzinfo=UTC)  # the forming candle is not taken as closed
+    clock.advance(timedelta(seconds=5))  # the exchange's 11:00:02: now it has closed
+    clock_now[0] = clock.now() - timedelta(seconds=3)
+    assert (await data.candles("BTC/USDT", "1h", 24)).index[-1] == datetime(2024, 5, 1, 10, 0, tzinfo=UTC)

@@ -73,3 +73,27 @@ def test_trade_metrics_orders_trades_by_close_for_stats():
     assert m.max_drawdown_pct == pytest.approx(2.0)
     assert m.equity == pytest.approx(1_040.0)
     assert m.realized_pnl == pytest.approx(30.0)
+
+
+def test_stats_drawdown_counts_the_open_positions_at_market() -> None:
+    from datetime import UTC, datetime
+
+    from core.risk.portfolio import ClosedTrade, trade_metrics
+
+    won = ClosedTrade(
+        "BTC/USDT",
+        "long",
+        datetime(2024, 1, 1, tzinfo=UTC),
+        100.0,
+        datetime(2024, 1, 2, tzinfo=UTC),
+        110.0,
+        10.0,
+        100.0,
+        10.0,
+        "tp2",
+        0.0,
+    )
+    # closed: 1 000 -> 1 100; an open position is 220 down now: equity 880, 20 % below the 1 100 peak
+    metrics = trade_metrics([won], 1_000.0, unrealized_pnl=-220.0)
+    assert metrics.equity == pytest.approx(880.0)
+    assert metrics.max_drawdown_pct == pytest.approx(20.0)

@@ -160,3 +160,25 @@ async def test_market_data_failing_after_the_fill_does_not_keep_the_position_fro
     # the monitor applies candles from the one the fill happened in (12:00 UTC, the clock's hour)
     assert p.last_candle_at == T0 - timedelta(hours=1)
     await assert_agrees(live)
+
+
+async def test_an_entry_whose_lookups_are_refused_is_left_unresolved_never_taken_for_rejected(
+    start: Start,
+) -> None:
+    live = start(timeout_ms=300)
+    await live.trading.register(ALICE, "en")
+    await live.keys.save(ALICE, KEY, SECRET)
+    live.fake.inject(Fault.STALL_AFTER_ACCEPT)  # taken, the answer lost ...
+    live.fake.inject(Fault.INVALID_KEY, method="GET", path=ENTRY, times=12)  # ... and the lookups refused (-2015)
+    with pytest.raises(UserError) as unconfirmed:
+        await confirm(live)
+    assert unconfirmed.value.key == "entry_unconfirmed"  # not "rejected": it may well have filled
+    (order,) = await live.db.fetchall("SELECT status FROM orders")
+    assert order["status"] == OrderStatus.SUBMITTING.value
+    await monitor(live)  # the lookup is refused again: flagged, told once
+    assert sorted(a.key for a in await live.alerts()) == ["confirm_unresolved", "confirm_unresolved_admin"]
+    live.fake.clear_faults()
+    await monitor(live)  # it filled: the position is opened and protected
+    assert len(await live.positions.open_positions(ALICE)) == 1 and len(resting(live)) == 4
+    assert len(live.fake.requests_to("POST", ENTRY)) == 1
+    await assert_agrees(live)
