@@ -125,10 +125,13 @@ class Database:
             raise
 
     async def check(self) -> None:
-        """What `connect` refuses, found without migrating anything (the file is created if
-        missing, and written once with what it holds); then closed."""
+        """What `connect` refuses, found without migrating or creating anything (an existing
+        file is written once with what it holds); then closed. A missing file is only
+        checked for its folder: the start creates it."""
         try:
             self._check_path()
+            if self._path == ":memory:" or not os.path.exists(self._absolute):  # noqa: ASYNC240 - one stat
+                return
             await self._open()
             cursor = await self.conn.execute(
                 "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
