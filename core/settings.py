@@ -177,7 +177,8 @@ class Settings(BaseSettings):
     @field_validator("timeframe")
     @classmethod
     def _timeframe(cls, value: str) -> str:
-        timeframe_seconds(value)
+        if not 60 <= timeframe_seconds(value) <= 7 * _DAY:
+            raise ValueError("must be between 1m and 1w")
         return value
 
     @field_validator("telegram_api_base_url")

@@ -113,5 +113,6 @@ async def test_sigterm_ends_the_bot_within_10_s_while_the_database_cannot_be_wri
             holder.close()
         if process.returncode is None:
             process.process.kill()
+    print(f"SIGTERM with the database locked: ended in {elapsed:.1f} s")
     assert elapsed <= LIMIT, f"{elapsed:.1f} s"
     assert "SIGTERM: stopping" in process.output

@@ -166,6 +166,7 @@ def test_symbols_in_two_quote_currencies_are_refused_with_the_reason(monkeypatch
         ("WEBAPP_HOST", "exa mple"),
         ("ADMIN_IDS", "1,100000000000000000000"),
         ("DATABASE_PATH", "."),
+        ("TIMEFRAME", "99999w"),
     ],
 )
 def test_every_setting_has_a_sane_range(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
