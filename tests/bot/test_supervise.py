@@ -84,3 +84,25 @@ async def test_the_delivery_worker_comes_back_and_the_admins_hear_once(
 
 async def _no_failures_left(worker: Any) -> bool:
     return bool(worker._outbox.failures == 0)  # noqa: SLF001
+
+
+async def test_a_worker_that_recovered_is_told_again_when_it_dies_again() -> None:
+    now = [0.0]
+    told: list[str] = []
+    lives = iter([0.0, 0.0, 120.0, 0.0, None])  # seconds each run lasts before it dies; None: it ends
+
+    async def run() -> None:
+        life = next(lives)
+        if life is None:
+            return
+        now[0] += life
+        raise RuntimeError("boom")
+
+    async def alert(name: str, error: str) -> None:
+        told.append(error)
+
+    async def fake_sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    await supervise("delivery", run, alert=alert, stopping=lambda: False, clock=lambda: now[0], sleep=fake_sleep)
+    assert len(told) == 2  # the first death, and the one after it had run two minutes (a new episode)
