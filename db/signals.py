@@ -62,6 +62,63 @@ async def _insert_user_signals(
     return ids
 
 
+async def _insert_signal(conn: Connection, draft: SignalDraft, created: str) -> int | None:
+    """The signal's row; its id, or None when the engine already published this candle (a
+    unique index: a second time inserts nothing). Any other source's conflict is an error."""
+    lv = draft.levels
+    cursor = await conn.execute(
+        "INSERT INTO signals (source, symbol, timeframe, side, entry, stop, tp1, tp2, strength,"
+        " regime, atr, candle_time, meta, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT DO NOTHING RETURNING id",
+        (
+            draft.source,
+            draft.symbol,
+            draft.timeframe,
+            lv.side.value,
+            lv.entry,
+            lv.stop,
+            lv.tp1,
+            lv.tp2,
+            draft.strength,
+            draft.regime,
+            draft.atr,
+            to_db_time(draft.candle_time),
+            json.dumps(draft.meta),
+            created,
+        ),
+    )
+    inserted = await cursor.fetchone()
+    if inserted is None:
+        if draft.source == "engine":
+            return None
+        raise IntegrityError(f"signal {draft.source} {draft.symbol} conflicts with a stored one")
+    return int(inserted[0])
+
+
+def _fanned_out(
+    draft: SignalDraft,
+    signal_id: int,
+    user_signal_id: int,
+    allocation: Allocation,
+    created_at: datetime,
+    expires_at: datetime,
+) -> UserSignal:
+    """The user_signals row just stored for one allocation, as the caller gets it back."""
+    return UserSignal(
+        id=user_signal_id,
+        signal_id=signal_id,
+        user_id=allocation.user_id,
+        symbol=draft.symbol,
+        timeframe=draft.timeframe,
+        levels=draft.levels,
+        quantity=allocation.quantity,
+        state=_initial_state(allocation),
+        created_at=created_at,
+        expires_at=expires_at,
+        reason=allocation.refusal,
+    )
+
+
 def _initial_state(allocation: Allocation) -> SignalState:
     return SignalState.PENDING if allocation.refusal is None else SignalState.REJECTED
 
@@ -80,58 +137,15 @@ class SignalRepository:
     ) -> list[UserSignal] | None:
         """Store the signal once, a row and an outbox message per allocation, in one
         transaction. Returns None if the engine already published this candle."""
-        lv = draft.levels
         created, expires = to_db_time(created_at), to_db_time(expires_at)
-        rows: list[UserSignal] = []
         async with self._db.transaction() as conn:
-            # The engine's candle is published once (a unique index): a second time inserts nothing.
-            cursor = await conn.execute(
-                "INSERT INTO signals (source, symbol, timeframe, side, entry, stop, tp1, tp2, strength,"
-                " regime, atr, candle_time, meta, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT DO NOTHING RETURNING id",
-                (
-                    draft.source,
-                    draft.symbol,
-                    draft.timeframe,
-                    lv.side.value,
-                    lv.entry,
-                    lv.stop,
-                    lv.tp1,
-                    lv.tp2,
-                    draft.strength,
-                    draft.regime,
-                    draft.atr,
-                    to_db_time(draft.candle_time),
-                    json.dumps(draft.meta),
-                    created,
-                ),
-            )
-            inserted = await cursor.fetchone()
-            if inserted is None:
-                if draft.source == "engine":
-                    return None
-                raise IntegrityError(f"signal {draft.source} {draft.symbol} conflicts with a stored one")
-            signal_id = int(inserted[0])
+            signal_id = await _insert_signal(conn, draft, created)
+            if signal_id is None:
+                return None
             ids = await _insert_user_signals(conn, signal_id, allocations, created, expires)
-            events = []
-            for allocation in allocations:
-                row = UserSignal(
-                    id=ids[allocation.user_id],
-                    signal_id=signal_id,
-                    user_id=allocation.user_id,
-                    symbol=draft.symbol,
-                    timeframe=draft.timeframe,
-                    levels=lv,
-                    quantity=allocation.quantity,
-                    state=_initial_state(allocation),
-                    created_at=created_at,
-                    expires_at=expires_at,
-                    reason=allocation.refusal,
-                )
-                rows.append(row)
-                events.append(make_event(row))
+            rows = [_fanned_out(draft, signal_id, ids[a.user_id], a, created_at, expires_at) for a in allocations]
             hold = {a.user_id: a.hold_seconds for a in allocations if a.hold_seconds is not None}
-            await queue_events(conn, events, created_at, hold)
+            await queue_events(conn, [make_event(row) for row in rows], created_at, hold)
         return rows
 
     async def get_user_signal(self, user_signal_id: int) -> UserSignal | None:
