@@ -42,6 +42,7 @@ class TradingConfig:
     admin_ids: frozenset[int]
     monitor_candles: int = 500
     audit_seconds: float = 600.0  # how often the monitor holds accounts' coins against the positions
+    monitor_concurrency: int = 8  # positions followed at once by a monitor run
 
 
 @dataclass(slots=True)
