@@ -23,12 +23,13 @@ test: install
 
 lint: install
 	$(PY) -m ruff check bot core db ml tests bench webapp
+	$(PY) -m mypy
 
 demo: install
 	$(PY) -m core.backtest.demo
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
 
 backtest: install
 	$(PY) -m core.backtest --data data/ohlcv --symbols BTC/USD,ETH/USD,LTC/USD,XRP/USD,EOS/USD \
@@ -36,7 +37,7 @@ backtest: install
 
 research: install
 	mkdir -p reports
-	$(PY) -m core.backtest.research --data data/ohlcv --json reports/research.json --plot reports/research.png
+	$(PY) -m ml.research --data data/ohlcv --json reports/research.json --plot reports/research.png
 
 models: install
 	$(PY) -m ml.train --data data/ohlcv --symbols BTC/USD,ETH/USD,LTC/USD,XRP/USD,EOS/USD \

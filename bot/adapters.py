@@ -28,9 +28,9 @@ from core.trading.accounts import AccountService, ExchangeAccountService, PaperA
 from core.trading.live import LiveConfig, LivePositions
 from core.trading.paper import PaperPositions
 from db.credentials import CredentialStore, make_cipher
-from db.database import Database
 from db.outbox import OutboxRepository
 from db.signals import SignalRepository
+from db.sql import SqlDatabase
 from db.system import SystemRepository
 from db.trades import OrderRepository, PositionRepository
 from db.users import UserRepository
@@ -72,7 +72,7 @@ class Adapters:
     def __init__(
         self,
         settings: Settings,
-        db: Database,
+        db: SqlDatabase,
         *,
         exchange: Exchange | None = None,
         exchange_session: aiohttp.ClientSession | None = None,
@@ -83,6 +83,7 @@ class Adapters:
         self._exchange_session = exchange_session
         self.gateway: CcxtGateway | None = None
         self.models: ModelRuntime | None = None
+        self.models_off = "ML filters: off (ML_FILTERS=false)"  # the /status line when there are none
         self.credentials: CredentialsProvider = NoCredentials()
         self.keys: CredentialStore | None = None
         if settings.trading_mode == "live":
@@ -209,13 +210,20 @@ class Adapters:
         )
 
     async def load_models(self) -> ModelRuntime | None:
-        if not self.settings.ml_filters:
+        if self.settings.ml_filters is False:
             log.warning("ML filters are off (ML_FILTERS=false): signals pass on the engine's rules alone")
             return None
         # Model ages are wall-clock ages, even in replay.
-        self.models = await asyncio.to_thread(
+        runtime = await asyncio.to_thread(
             load_active_models, self.settings.model_dir, SystemClock(), self.settings.timeframe
         )
+        if self.settings.ml_filters == "auto":
+            active, why = runtime.default_verdict()
+            if not active:
+                self.models_off = f"ML filters: off by default, {why}; ML_FILTERS=true forces them"
+                log.warning("%s", self.models_off)
+                return None
+        self.models = runtime
         return self.models
 
     def model_ages(self) -> dict[str, timedelta]:
@@ -227,7 +235,7 @@ class Adapters:
 
     def models_status(self) -> list[str]:
         if self.models is None:
-            return ["ML filters: off (ML_FILTERS=false)"]
+            return [self.models_off]
         return self.models.describe()
 
     async def close(self) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
-from telegram import Bot
+from telegram.ext import ExtBot
 
 from bot.adapters import Adapters, Repositories, TradingParts
 from bot.charts import SignalCharts
@@ -16,21 +16,23 @@ from bot.context import Services
 from bot.delivery import DeliveryWorker
 from bot.metrics import Metrics
 from bot.observability import AdminAlerts, Observability, ObservabilityConfig, ObservedScanner
-from bot.ratelimit import TelegramRateLimiter
+from bot.ratelimit import Bulk, TelegramRateLimiter
 from core.clock import SystemClock
+from core.errors import ConfigError
 from core.ports import Clock, MarketData
 from core.rules.exits import ManagementRules
 from core.rules.fills import FillModel
 from core.settings import Settings
-from core.signals.engine import SignalEngine
+from core.signals.engine import EngineConfig, SignalEngine
+from core.signals.playbooks import PLAYBOOKS, Playbook, playbook
 from core.trading.admin import AdminService
 from core.trading.history import HistoryService
 from core.trading.scanner import Scanner
 from core.trading.service import TradingConfig, TradingService
 from core.trading.track_record import RecordConfig, TrackRecord
-from db.database import Database
 from db.outbox import ChartRepository, OutboxRepository
 from db.signals import SignalRepository
+from db.sql import SqlDatabase
 from db.stats import StatsRepository
 from db.system import SystemRepository
 from db.track_record import ShadowRepository
@@ -50,7 +52,7 @@ class Assembly:
     market_data: MarketData
 
 
-def repositories(db: Database, clock: Clock) -> Repositories:
+def repositories(db: SqlDatabase, clock: Clock) -> Repositories:
     return Repositories(
         users=UserRepository(db, clock),
         system=SystemRepository(db, clock),
@@ -62,9 +64,9 @@ def repositories(db: Database, clock: Clock) -> Repositories:
 
 
 async def assemble(
-    bot: Bot,
+    bot: ExtBot[Bulk],
     settings: Settings,
-    db: Database,
+    db: SqlDatabase,
     adapters: Adapters,
     limiter: TelegramRateLimiter,
     *,
@@ -91,7 +93,7 @@ async def assemble(
     )
     runtime = await adapters.load_models()
     models = [metrics.observed_model(m) for m in runtime.models] if runtime else []
-    engine = SignalEngine(market_data, settings.timeframe, clock, models=models)
+    engine = SignalEngine(market_data, settings.timeframe, clock, EngineConfig(playbook=_playbook(settings)), models)
     parts = adapters.trading_parts(market_data, clock, repos, engine.management_rules, delivery.wake)
     track_record = _track_record(settings, db, clock, market_data, repos, engine.management_rules, delivery)
     trading = _trading_service(settings, clock, market_data, repos, parts, delivery, track_record)
@@ -130,6 +132,7 @@ def _trading_service(
             signal_ttl_seconds=settings.signal_ttl,
             max_price_drift_pct=settings.max_price_drift_pct,
             admin_ids=settings.admin_ids,
+            access=settings.access,
         ),
         clock=clock,
         market_data=market_data,
@@ -148,7 +151,7 @@ def _trading_service(
 
 def _track_record(
     settings: Settings,
-    db: Database,
+    db: SqlDatabase,
     clock: Clock,
     market_data: MarketData,
     repos: Repositories,
@@ -193,7 +196,7 @@ def _admin_service(
 
 def _observability(
     settings: Settings,
-    db: Database,
+    db: SqlDatabase,
     adapters: Adapters,
     limiter: TelegramRateLimiter,
     metrics: Metrics,
@@ -226,3 +229,9 @@ def _observability(
         model_ages=adapters.model_ages,
         exchange=(settings.exchange, gateway.limiter.usage) if gateway is not None else None,
     )
+
+
+def _playbook(settings: Settings) -> Playbook:
+    if settings.playbook not in PLAYBOOKS:
+        raise ConfigError(f"PLAYBOOK {settings.playbook!r} is unknown; choose one of {', '.join(sorted(PLAYBOOKS))}")
+    return playbook(settings.playbook)

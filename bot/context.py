@@ -4,13 +4,14 @@ string keys of bot_data."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from telegram import Update
-from telegram.ext import Application, CallbackContext, ExtBot
+from telegram.ext import Application, CallbackContext, ExtBot, JobQueue
 
 from bot.i18n import language_for, t
 from bot.i18n.format import price
+from bot.ratelimit import Bulk
 from core.errors import UserError
 
 if TYPE_CHECKING:
@@ -62,7 +63,7 @@ class BotContext(CallbackContext[ExtBot, dict, dict, BotData]):  # type: ignore[
         return services
 
 
-BotApplication = Application[ExtBot, BotContext, dict, dict, BotData, object]  # type: ignore[type-arg]
+BotApplication = Application[ExtBot[Bulk], BotContext, dict[Any, Any], dict[Any, Any], BotData, JobQueue[Any]]
 
 
 async def user_language(update: Update, context: BotContext) -> str:
@@ -81,7 +82,7 @@ def is_admin(update: Update, context: BotContext) -> bool:
 
 def error_text(language: str, error: UserError) -> str:
     """Render a refusal, translating the parameters that are themselves catalogue words."""
-    params = {k: price(v, language) if isinstance(v, float) else v for k, v in error.params.items()}
+    params: dict[str, Any] = {k: price(v, language) if isinstance(v, float) else v for k, v in error.params.items()}
     if "where" in params:
         params["where"] = t(language, str(params["where"]))
     if "kind" in params:

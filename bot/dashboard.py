@@ -37,6 +37,7 @@ async def start_dashboard(services: Services, market_data: MarketData) -> WebApp
             trading=services.trading,
             history=services.history,
             admin=services.admin,
+            track_record=services.track_record,
             market_data=market_data,
             clock=services.clock,
             language_for=language_for,

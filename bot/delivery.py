@@ -43,10 +43,12 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from telegram.ext import ExtBot
 
 from bot.charts import SignalCharts
+from bot.delivery_rules import deliverable, event_mode, muted
 from bot.i18n import DEFAULT_LANGUAGE
 from bot.ratelimit import Bulk, LimiterClosed, TelegramRateLimiter, retry_seconds
 from bot.render import MAX_CAPTION, MAX_MESSAGE, event_text, fit_html, signal_keyboard, signal_text
-from core.events import Event, OrderFilled, SignalIssued, from_payload
+from bot.words import request_keyboard
+from core.events import AccessRequested, Event, OrderFilled, SignalEnded, SignalIssued, from_payload
 from core.logcontext import log_context
 from core.ports import Clock, SystemRepository, UserRepository
 from db.outbox import OutboxItem, OutboxRepository
@@ -279,9 +281,12 @@ class DeliveryWorker:
         if isinstance(event, SignalIssued):
             if self._paused:
                 return Outcome.RELEASED
-            if item.signal_state != "pending" or event.expires_at <= self._market_clock.now():
+            if not deliverable(item, event) or event.expires_at <= self._market_clock.now():
                 await self._drop(item, "stale", f"stale: {item.signal_state}")
                 return Outcome.DROPPED
+        if muted(item, event):  # the user turned these messages off in /settings
+            await self._outbox.mark_sent(item, None, "muted", self._clock.now())
+            return Outcome.SENT
         if not await self._outbox.claim(item, f"{self._run_id}-{next(self._attempt_ids)}"):
             return Outcome.DROPPED  # resolved meanwhile (e.g. the user blocked us)
         try:
@@ -339,18 +344,27 @@ class DeliveryWorker:
         limit = Bulk(item.priority, item.id)
         if isinstance(event, SignalIssued):
             return await self._send_signal(item, event, language, limit)
+        if isinstance(event, SignalEnded):
+            return await self._end_signal(item, limit)
         text = event_text(language, event)
         if isinstance(event, OrderFilled) and item.signal_message_id is not None:
             edited = await self._edit_signal_message(item, text, limit)
             if edited is not None:
                 return edited
-        message = await self._bot.send_message(item.user_id, fit_html(text, MAX_MESSAGE), rate_limit_args=limit)
+        message = await self._bot.send_message(
+            item.user_id,
+            fit_html(text, MAX_MESSAGE),
+            reply_markup=request_keyboard(language, event.applicant) if isinstance(event, AccessRequested) else None,
+            disable_notification=event_mode(item, event) == "silent",
+            rate_limit_args=limit,
+        )
         return message.message_id, "text"
 
     async def _send_signal(
         self, item: OutboxItem, event: SignalIssued, language: str, limit: Bulk
     ) -> tuple[int | None, str]:
-        keyboard = signal_keyboard(language, event.user_signal_id)
+        offer = item.signal_state == "pending" and event.refusal is None
+        keyboard = signal_keyboard(language, event.user_signal_id) if offer else None
         text = signal_text(language, event)
         if item.signal_id is not None:
             async with self._charts.photo(item.signal_id, language, event) as chart:
@@ -377,6 +391,19 @@ class DeliveryWorker:
             item.user_id, fit_html(text, MAX_MESSAGE), reply_markup=keyboard, rate_limit_args=limit
         )
         return message.message_id, "text"
+
+    async def _end_signal(self, item: OutboxItem, limit: Bulk) -> tuple[int | None, str]:
+        """Take the buttons off a signal's message (it expired or was refused)."""
+        if item.signal_message_id is None:  # never sent: the stale signal itself is dropped
+            return None, "none"
+        try:
+            await self._bot.edit_message_reply_markup(
+                chat_id=item.user_id, message_id=item.signal_message_id, reply_markup=None, rate_limit_args=limit
+            )
+        except BadRequest as exc:
+            if "not modified" not in exc.message.lower():
+                raise
+        return item.signal_message_id, "edit"
 
     async def _edit_signal_message(self, item: OutboxItem, text: str, limit: Bulk) -> tuple[int | None, str] | None:
         """Show the fill in the signal's own message, its buttons gone. None when the

@@ -12,7 +12,18 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from bot.health import Health
 from bot.i18n import t
 from bot.i18n.format import amount, date_time, money, number, percent, price, seconds, signed_money
-from core.events import Alert, Event, OrderFilled, PositionClosed, SignalIssued, StopMoved, TakeProfitHit
+from bot.signal_details import signal_details
+from bot.words import holding, word
+from core.events import (
+    AccessRequested,
+    Alert,
+    Event,
+    OrderFilled,
+    PositionClosed,
+    SignalIssued,
+    StopMoved,
+    TakeProfitHit,
+)
 from core.models import Limits, UserSignal
 from core.trading.accounts import AccountView
 from core.trading.service import PositionView
@@ -24,6 +35,9 @@ SKIP_PREFIX = "sig:s:"
 CLOSE_ASK_PREFIX = "pos:c:"
 CLOSE_SURE_PREFIX = "pos:y:"
 CLOSE_CANCEL = "pos:n"
+BREAK_EVEN_PREFIX = "pos:b:"
+CLOSE_ALL_ASK = "pos:all"
+CLOSE_ALL_SURE = "pos:ya"
 
 
 def side_name(language: str, side: str) -> str:
@@ -41,17 +55,40 @@ def signal_keyboard(language: str, user_signal_id: int) -> InlineKeyboardMarkup:
     )
 
 
-def close_keyboard(language: str, views: Iterable[PositionView]) -> InlineKeyboardMarkup | None:
-    rows = [
-        [
+def close_keyboard(
+    language: str, views: Iterable[PositionView], *, break_even: bool = True, close_all: bool = False
+) -> InlineKeyboardMarkup | None:
+    """Per position: Close (asks once more) and, while the stop is short of the entry,
+    Stop to break-even; with `close_all`, one button that closes them all."""
+    rows = []
+    for v in views:
+        p = v.position
+        row = [
             InlineKeyboardButton(
-                t(language, "button_close", symbol=v.position.symbol, id=v.position.id),
-                callback_data=f"{CLOSE_ASK_PREFIX}{v.position.id}",
+                t(language, "button_close", symbol=p.symbol, id=p.id), callback_data=f"{CLOSE_ASK_PREFIX}{p.id}"
             )
         ]
-        for v in views
-    ]
+        if break_even and p.side.sign * (p.stop_price - p.entry_price) < 0:
+            row.append(
+                InlineKeyboardButton(
+                    t(language, "button_break_even", id=p.id), callback_data=f"{BREAK_EVEN_PREFIX}{p.id}"
+                )
+            )
+        rows.append(row)
+    if close_all and rows:
+        rows.append([InlineKeyboardButton(t(language, "button_close_all"), callback_data=CLOSE_ALL_ASK)])
     return InlineKeyboardMarkup(rows[:90]) if rows else None
+
+
+def close_all_keyboard(language: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(t(language, "button_close_all_sure"), callback_data=CLOSE_ALL_SURE),
+                InlineKeyboardButton(t(language, "button_cancel"), callback_data=CLOSE_CANCEL),
+            ]
+        ]
+    )
 
 
 def close_confirm_keyboard(language: str, position_id: int) -> InlineKeyboardMarkup:
@@ -72,6 +109,23 @@ def playbook_name(language: str, playbook: str) -> str:
     return t(language, "playbook_admin") if playbook == "admin" else playbook
 
 
+def plural_form(language: str, count: int) -> str:
+    """Which form of a counted word `count` takes: English one/many; Russian one (1, 21, 101),
+    few (2-4, 22-24) or many (0, 5-20, 25 ...)."""
+    if language != "ru":
+        return "one" if count == 1 else "many"
+    if count % 10 == 1 and count % 100 != 11:
+        return "one"
+    if 2 <= count % 10 <= 4 and not 12 <= count % 100 <= 14:
+        return "few"
+    return "many"
+
+
+def signal_count(language: str, count: int) -> str:
+    """'1 signal', '14 signals' / '1 сигнал', '3 сигнала', '14 сигналов'."""
+    return t(language, f"signals_count_{plural_form(language, count)}", n=count)
+
+
 def record_lines(language: str, record: dict[str, Any] | None) -> str:
     """The line of its playbook's 30-day record a signal carries (core.records.RecordBrief),
     and a warning when the playbook is on probation."""
@@ -79,10 +133,11 @@ def record_lines(language: str, record: dict[str, Any] | None) -> str:
         return ""
     name = playbook_name(language, str(record["playbook"]))
     if record.get("avg_r") is None:
-        line = t(language, "signal_record_none", playbook=name, signals=record["signals"])
+        line = t(language, "signal_record_none", playbook=name, signals=signal_count(language, int(record["signals"])))
     else:
         avg_r = number(float(record["avg_r"]), language, 2, signed=True)
-        line = t(language, "signal_record", playbook=name, signals=record["signals"], avg_r=avg_r)
+        signals = signal_count(language, int(record["signals"]))
+        line = t(language, "signal_record", playbook=name, signals=signals, avg_r=avg_r)
     if record.get("on_probation"):
         avg = record.get("probation_avg_r")
         line += "\n" + t(
@@ -96,23 +151,24 @@ def record_lines(language: str, record: dict[str, Any] | None) -> str:
 
 def signal_text(language: str, e: SignalIssued) -> str:
     stop_pct = abs(e.entry - e.stop) / e.entry * 100
-    return t(
-        language,
-        "signal_message",
-        icon="🟢" if e.side == "long" else "🔴",
-        symbol=e.symbol,
-        side=side_name(language, e.side),
-        source=t(language, "source_manual") if e.source == "manual" else "",
-        timeframe=e.timeframe,
-        entry=price(e.entry, language),
-        stop=price(e.stop, language),
-        stop_pct=percent(stop_pct, language),
-        tp1=price(e.tp1, language),
-        tp2=price(e.tp2, language),
-        quantity=amount(e.quantity, language),
-        notional=money(e.quantity * e.entry, language),
-        expires=date_time(e.expires_at, language),
-    ) + record_lines(language, e.record)
+    params = {
+        "icon": "🟢" if e.side == "long" else "🔴",
+        "symbol": e.symbol,
+        "side": side_name(language, e.side),
+        "source": t(language, "source_manual") if e.source == "manual" else "",
+        "timeframe": e.timeframe,
+        "entry": price(e.entry, language),
+        "stop": price(e.stop, language),
+        "stop_pct": percent(stop_pct, language),
+        "tp1": price(e.tp1, language),
+        "tp2": price(e.tp2, language),
+        "quantity": amount(e.quantity, language),
+        "notional": money(e.quantity * e.entry, language),
+        "expires": date_time(e.expires_at, language),
+    }
+    escaped = {k: html.escape(str(v), quote=False) for k, v in params.items()}
+    details = "".join(f"{line}\n" for line in signal_details(language, e))
+    return t(language, "signal_message", escape=False, details=details, **escaped) + record_lines(language, e.record)
 
 
 def event_text(language: str, event: Event) -> str:
@@ -165,6 +221,8 @@ def event_text(language: str, event: Event) -> str:
             pnl_pct=percent(event.pnl_pct, language, signed=True),
             balance=money(event.balance, language),
         )
+    if isinstance(event, AccessRequested):
+        return t(language, "access_request", name=event.name, user=event.applicant)
     if isinstance(event, Alert):
         params: dict[str, Any] = {k: price(v, language) if isinstance(v, float) else v for k, v in event.params.items()}
         return t(language, event.key, **params)
@@ -228,7 +286,13 @@ def balance_text(language: str, view: AccountView) -> str:
     else:
         header = t(language, "balance_header", exchange=view.exchange)
     lines = [
-        t(language, "balance_line", currency=b.currency, free=amount(b.free, language), total=amount(b.total, language))
+        t(
+            language,
+            "balance_line",
+            currency=b.currency,
+            free=holding(b.free, b.currency, language),
+            total=holding(b.total, b.currency, language),
+        )
         for b in view.balances
     ]
     return "\n".join([header, *(lines or [t(language, "balance_empty")])])
@@ -327,7 +391,7 @@ def health_text(language: str, health: Health) -> str:
         rejected=states.get("rejected", 0),
         pending=states.get("pending", 0),
         scan=seconds(health.last_scan_seconds, language, 2) if health.last_scan_seconds is not None else "—",
-        rejections=", ".join(f"{reason} {count}" for reason, count in top) or nothing,
+        rejections=", ".join(f"{word(language, 'reject', reason)} {count}" for reason, count in top) or nothing,
         ml="; ".join(ml_parts) or nothing,
         orders=", ".join(f"{status} {n}" for status, n in sorted(f.counts.orders_by_status.items())) or nothing,
         limiter=limiter,

@@ -5,21 +5,24 @@ let sends in flight finish and keep the replay clock; on shutdown, close connect
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 
 from bot.adapters import REPLAY_CLOCK_KEY, Adapters
 from bot.assembly import Assembly, assemble
+from bot.commands_menu import publish_commands
 from bot.context import BotApplication, BotContext
 from bot.dashboard import start_dashboard, sync_menu_button
 from bot.jobs import schedule_jobs
 from bot.ratelimit import TelegramLimits, TelegramRateLimiter
 from core.ports import Clock, Exchange, MarketData
 from core.settings import Settings
-from db.database import Database
+from db.backend import leader_lock, open_database
 from webapp.server import WebAppServer
 
 log = logging.getLogger(__name__)
@@ -45,7 +48,10 @@ class Runtime:
         self.settings = settings
         self.overrides = overrides
         self.limiter = limiter
-        self.db = Database(settings.database_path)
+        url = settings.database_url.get_secret_value() if settings.database_url else None
+        self.db = open_database(url, settings.database_path)  # PostgreSQL if DATABASE_URL, else SQLite
+        self.leader = leader_lock(url, settings.database_path)  # one instance works, the others wait
+        self._standby: asyncio.Task[Any] | None = None  # the start, while it waits for the lock
         self.adapters = Adapters(
             settings, self.db, exchange=overrides.exchange, exchange_session=overrides.exchange_session
         )
@@ -55,6 +61,9 @@ class Runtime:
 
     async def start(self, app: BotApplication) -> None:
         settings = self.settings
+        self._standby = asyncio.current_task()
+        await self.leader.acquire(on_lost=app.stop_running)  # a standby waits here
+        self._standby = None
         await self.db.connect()
         parts = await assemble(
             app.bot,
@@ -84,6 +93,7 @@ class Runtime:
         if settings.webapp_port:
             self.dashboard = await start_dashboard(parts.services, parts.market_data)
         await sync_menu_button(app.bot, parts.system, settings.webapp_url)
+        await publish_commands(app.bot, settings.admin_ids)
         gc.collect()
         gc.freeze()  # the start-up objects never need collecting: keeps full GCs short
         log.info(
@@ -117,8 +127,13 @@ class Runtime:
             await self._keep_replay_clock()
 
     async def shutdown(self, app: BotApplication) -> None:
+        if self._standby is not None and self._standby is not asyncio.current_task():  # stopped while waiting
+            self._standby.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._standby
         await self.adapters.close()
         await self.db.close()
+        await self.leader.release()  # last: nothing of this run writes after it
 
 
 def _log_task_end(task: asyncio.Task[None]) -> None:

@@ -45,7 +45,29 @@ class SignalIssued(Event):
     source: str
     strength: float
     regime: str | None
+    # Why it exists and what it risks for this user (absent in events stored before them).
+    playbook: str | None = None
+    ml: str | None = None  # the ML filters' say, when they spoke
+    risk_amount: float | None = None  # quote currency lost at the stop with `quantity`
+    risk_pct: float | None = None  # ... in percent of the user's balance
+    wanted_risk_pct: float | None = None  # the user's risk setting (more when the position cap cut it)
+    quote: str | None = None
+    refusal: str | None = None  # catalogue key: a risk limit refuses it (delivered without Confirm)
+    refusal_params: dict[str, Any] = dataclasses.field(default_factory=dict)
+    auto: bool = False  # the user's auto-execution takes it (no Confirm button)
     record: dict[str, Any] | None = None  # its playbook's track record (core.records.RecordBrief.payload)
+
+
+@dataclass(frozen=True, slots=True)
+class SignalEnded(Event):
+    """A signal's row left `pending` without a fill (expired, refused, skipped): its
+    message loses its buttons."""
+
+    kind: ClassVar[str] = "signal_end"
+    priority: ClassVar[int] = PRIORITY_TRADE
+
+    user_signal_id: int
+    state: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +138,17 @@ class PositionClosed(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class AccessRequested(Event):
+    """To an admin: a new user waits for approval (ACCESS=approval)."""
+
+    kind: ClassVar[str] = "access_request"
+    priority: ClassVar[int] = PRIORITY_TRADE
+
+    applicant: int
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
 class Alert(Event):
     """A notice for one user (often an admin): `key` names a catalogue message."""
 
@@ -127,7 +160,17 @@ class Alert(Event):
 
 
 _KINDS: dict[str, type[Event]] = {
-    cls.kind: cls for cls in (SignalIssued, OrderFilled, TakeProfitHit, StopMoved, PositionClosed, Alert)
+    cls.kind: cls
+    for cls in (
+        SignalIssued,
+        SignalEnded,
+        OrderFilled,
+        TakeProfitHit,
+        StopMoved,
+        PositionClosed,
+        AccessRequested,
+        Alert,
+    )
 }
 
 

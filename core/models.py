@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from core.prefs import UserPrefs
+
 
 class Side(enum.StrEnum):
     """Direction of a signal or position."""
@@ -117,6 +119,8 @@ class User:
     paper_balance: float
     risk_pct: float | None = None  # None: the system's risk_per_trade_pct
     created_at: datetime | None = None
+    prefs: UserPrefs = field(default_factory=UserPrefs)  # the user's own choices (/settings)
+    access: str = "active"  # active, waiting (for an admin's approval) or blocked
 
 
 @dataclass(frozen=True, slots=True)

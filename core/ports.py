@@ -27,6 +27,7 @@ from core.models import (
     User,
     UserSignal,
 )
+from core.prefs import UserPrefs
 
 
 class Clock(Protocol):
@@ -74,10 +75,13 @@ class Exchange(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Allocation:
-    """One subscriber's share of a signal: the quantity sized for them."""
+    """One subscriber's share of a signal: the quantity sized for them. With `refusal`
+    (a catalogue key) the row is stored already rejected: the user cannot take it."""
 
     user_id: int
     quantity: float
+    refusal: str | None = None
+    hold_seconds: float | None = None  # quiet hours: the message waits this long
 
 
 class UserRepository(Protocol):
@@ -93,6 +97,13 @@ class UserRepository(Protocol):
     async def set_risk_pct(self, user_id: int, risk_pct: float | None) -> None: ...
 
     async def mark_blocked(self, user_id: int) -> None: ...
+
+    async def set_prefs(self, user_id: int, prefs: UserPrefs) -> None: ...
+
+    async def set_access(self, user_id: int, access: str) -> bool: ...
+
+    async def equity_marks(self, day: str) -> dict[int, tuple[float | None, float | None]]:
+        """Every user's (peak equity, today's starting equity or None), read only."""
 
     async def mark_equity(self, user_id: int, equity: float, day: str) -> tuple[float, float]:
         """Record equity seen today; return (peak equity, today's opening equity)."""
@@ -148,6 +159,8 @@ class SignalRepository(Protocol):
 
     async def get_user_signal(self, user_signal_id: int) -> UserSignal | None: ...
 
+    async def for_signal(self, signal_id: int, user_id: int) -> UserSignal | None: ...
+
     async def transition(
         self,
         user_signal_id: int,
@@ -165,7 +178,9 @@ class SignalRepository(Protocol):
     async def recent_for_user(self, user_id: int, now: datetime, limit: int = 20) -> list[UserSignal]:
         """Rows no longer active (executed, skipped, expired, rejected), newest first."""
 
-    async def expire_due(self, now: datetime) -> int: ...
+    async def expire_due(self, now: datetime, make_event: Callable[[int, int], Event] | None = None) -> int:
+        """Expire pending rows past their time, queueing `make_event(id, user)` for each
+        whose message was sent."""
 
     async def stuck_confirmed(self) -> list[UserSignal]: ...
 
@@ -247,6 +262,10 @@ class PositionManager(Protocol):
     async def close(self, position: Position, price: float) -> PositionClosed:
         """Close what is left of the position now, at market (`price`: the latest)."""
 
+    async def move_stop(self, position: Position, stop: float) -> list[Event]:
+        """Move the position's stop to `stop` (set on `position`); the events to send.
+        The caller saves the position."""
+
     async def lookup(self, order: StoredOrder) -> OrderResult | None:
         """The exchange's account of a stored order: None while it may still arrive (sent
         less than a receive window ago), UNKNOWN once it provably never will."""
@@ -285,6 +304,7 @@ class Candidate:
     levels: SignalLevels
     regime: str | None
     strength: float
+    opinions: tuple[str, ...] = ()  # the reasons of the models that passed it, in order
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,10 +21,14 @@ ADMIN_PLAYBOOK = "admin"
 
 def playbook_of(source: str, meta: Mapping[str, Any]) -> str:
     """The playbook a signal belongs to: `admin` for a manual one, else the engine's
-    playbook name as the engine wrote it in the signal's meta."""
+    playbook name as the engine wrote it in the signal's meta (`strategy`, or the `name` of
+    its `playbook` description)."""
     if source == "manual":
         return ADMIN_PLAYBOOK
-    name = meta.get("playbook") or meta.get("strategy")
+    name = meta.get("strategy")
+    described = meta.get("playbook")
+    if not name and isinstance(described, Mapping):
+        name = described.get("name")
     return str(name) if name else "engine"
 
 

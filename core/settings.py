@@ -36,7 +36,9 @@ class Settings(BaseSettings):
     telegram_bot_token: SecretStr
     telegram_api_base_url: str = "https://api.telegram.org/bot"
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
+    access: Literal["open", "approval"] = "open"  # approval: an admin approves each new user
     database_path: Path = Path("data/atra.sqlite3")
+    database_url: SecretStr | None = None  # postgresql://... selects PostgreSQL instead of SQLite
     trading_mode: Literal["paper", "live"] = "paper"
     exchange: str = "binance"
     exchange_sandbox: bool = False
@@ -48,10 +50,12 @@ class Settings(BaseSettings):
     replay_speed: float = Field(default=1.0, gt=0)
     symbols: Annotated[tuple[str, ...], NoDecode] = tuple(DEFAULT_SYMBOLS)
     timeframe: str = "1h"
+    playbook: str = "donchian"  # the engine's playbook by name (core.signals.playbooks; checked at start)
     scan_interval_seconds: float | None = Field(default=None, gt=0)
     paper_balance: float = Field(default=10_000.0, gt=0)
     model_dir: Path = DEFAULT_MODEL_DIR
-    ml_filters: bool = True  # ask the models about every candidate (false: engine rules only)
+    # auto: the models filter only when their walk-forward lift is real (ml.lift); true forces them
+    ml_filters: Literal["auto"] | bool = "auto"
     retrain_interval_hours: float | None = Field(default=None, ge=0)  # None: weekly, off in replay; 0: off
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["text", "json"] = "text"
@@ -97,6 +101,15 @@ class Settings(BaseSettings):
                     " python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
                 )
         return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        if not value.get_secret_value().strip().startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a postgresql://user:password@host:port/database URL (unset: SQLite)")
+        return SecretStr(value.get_secret_value().strip())
 
     @field_validator("admin_ids", mode="before")
     @classmethod

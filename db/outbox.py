@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from core.events import Event, to_payload
+from core.events import Event, SignalEnded, to_payload
 from db.database import to_db_time
 from db.sql import Connection, SqlDatabase
 
@@ -39,14 +39,24 @@ class OutboxItem:
     signal_state: str | None = None
     signal_message_id: int | None = None  # the signal's own message, once sent
     signal_message_is_photo: bool = False
+    prefs: str = "{}"  # the user's own choices, JSON (core/prefs.py)
 
 
-async def queue_events(conn: Connection, events: Sequence[Event], now: datetime) -> None:
-    """Insert events into the outbox on an open transaction's connection."""
+def _wall_time(unix_seconds: float) -> str:
+    return to_db_time(datetime.fromtimestamp(unix_seconds, UTC))
+
+
+async def queue_events(
+    conn: Connection, events: Sequence[Event], now: datetime, hold: Mapping[int, float] | None = None
+) -> None:
+    """Insert events into the outbox on an open transaction's connection; `hold` (user id ->
+    seconds) keeps a user's new signal back that long (their quiet hours), in wall-clock
+    time as the delivery worker reads `not_before`."""
     enqueued = time.time()
+    hold = hold or {}
     await conn.executemany(
-        "INSERT INTO outbox (user_id, kind, priority, payload, created_at, user_signal_id, enqueued_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO outbox (user_id, kind, priority, payload, created_at, user_signal_id, enqueued_at, not_before)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         [
             (
                 e.user_id,
@@ -56,6 +66,7 @@ async def queue_events(conn: Connection, events: Sequence[Event], now: datetime)
                 to_db_time(now),
                 getattr(e, "user_signal_id", None),
                 enqueued,
+                _wall_time(enqueued + hold[e.user_id]) if e.user_id in hold and e.kind == "signal" else None,
             )
             for e in events
         ],
@@ -71,12 +82,13 @@ WITH due AS (
           SELECT 1 FROM outbox b
           WHERE b.user_id = o.user_id AND b.status = 'pending'
             AND (b.priority < o.priority OR (b.priority = o.priority AND b.id < o.id))
-            AND (b.attempt_id IS NOT NULL OR b.not_before > ?))
+            -- a signal waiting (quiet hours, a retry) never holds back the chat's trade news
+            AND (b.attempt_id IS NOT NULL OR (b.not_before > ? AND b.kind <> 'signal')))
 )
 SELECT d.id, d.user_id, d.kind, d.priority, d.payload, d.attempts, d.in_doubt, d.enqueued_at,
        u.language, COALESCE(u.blocked, 0) AS blocked,
        us.signal_id, us.state AS signal_state, us.message_id AS signal_message_id,
-       COALESCE(us.message_is_photo, 0) AS signal_message_is_photo
+       COALESCE(us.message_is_photo, 0) AS signal_message_is_photo, COALESCE(u.prefs, '{{}}') AS prefs
 FROM due d
 LEFT JOIN users u ON u.id = d.user_id
 LEFT JOIN user_signals us ON us.id = d.user_signal_id
@@ -128,6 +140,7 @@ class OutboxRepository:
                 signal_state=r["signal_state"],
                 signal_message_id=r["signal_message_id"],
                 signal_message_is_photo=bool(r["signal_message_is_photo"]),
+                prefs=r["prefs"],
             )
             for r in rows
         ]
@@ -157,10 +170,14 @@ class OutboxRepository:
             )
             user_signal_id = item.payload.get("user_signal_id")
             if item.kind == "signal" and user_signal_id is not None and message_id is not None:
-                await conn.execute(
-                    "UPDATE user_signals SET message_id = ?, message_is_photo = ? WHERE id = ?",
+                cursor = await conn.execute(
+                    "UPDATE user_signals SET message_id = ?, message_is_photo = ? WHERE id = ?"
+                    " RETURNING state, user_id",
                     (message_id, int(delivered_as == "photo"), user_signal_id),
                 )
+                rows = await cursor.fetchall()
+                if rows and rows[0][0] == "expired":  # it expired while on its way: its buttons go too
+                    await queue_events(conn, [SignalEnded(int(rows[0][1]), int(user_signal_id), "expired")], now)
 
     async def retry_later(self, item: OutboxItem, not_before: datetime, error: str, *, rate_limited: bool) -> None:
         """Unclaim and hold until `not_before`; a 429 is counted apart from failed attempts."""

@@ -92,7 +92,7 @@ def translate(script: str, name: str = "migration") -> str:
     out = []
     for is_code, text in parts:
         if is_code:
-            for pattern, replacement in _REWRITES:
-                text = pattern.sub(replacement, text)
+            for rewrite, replacement in _REWRITES:
+                text = rewrite.sub(replacement, text)
         out.append(text)
     return "".join(out)

@@ -19,12 +19,13 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 
 from db.database import MIGRATIONS_DIR, migrations, to_db_time
 from db.pg_schema import postgres_form
-from db.sql import IntegrityError, Row
+from db.sql import DatabaseUnavailable, IntegrityError, Row
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,20 @@ def to_numbered(sql: str) -> str:
         return f"${count}"
 
     return _TOKENS.sub(number, sql)
+
+
+def describe(url: str) -> str:
+    """host:port/database of a URL, without its user and password (for messages)."""
+    parts = urlsplit(url)
+    return f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path or '/'}"
+
+
+async def connect_once(url: str, **options: Any) -> asyncpg.Connection:
+    """One connection; what keeps it from being made, as DatabaseUnavailable."""
+    try:
+        return await asyncpg.connect(url, timeout=10, **options)
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, ValueError) as exc:
+        raise DatabaseUnavailable(f"the PostgreSQL database at {describe(url)} cannot be used ({exc})") from exc
 
 
 def _rowcount(status: str) -> int:
@@ -126,6 +141,7 @@ class PostgresDatabase:
         return self._pool
 
     async def connect(self) -> None:
+        await (await connect_once(self._url)).close()  # a clear error first, if there is one
         self._pool = await asyncpg.create_pool(
             self._url,
             min_size=1,

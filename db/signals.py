@@ -42,19 +42,85 @@ def _user_signal(row: Row) -> UserSignal:
 async def _insert_user_signals(
     conn: Connection, signal_id: int, allocations: Sequence[Allocation], created: str, expires: str
 ) -> dict[int, int]:
-    """One pending row per allocation, a few hundred per statement; their ids by user."""
+    """One row per allocation (pending, or rejected with the refusal as its reason), a few
+    hundred per statement; their ids by user."""
     ids: dict[int, int] = {}
     for start in range(0, len(allocations), _FAN_OUT_CHUNK):
         chunk = allocations[start : start + _FAN_OUT_CHUNK]
-        values = ", ".join("(?, ?, ?, 'pending', ?, ?, ?)" for _ in chunk)
-        params = [v for a in chunk for v in (signal_id, a.user_id, a.quantity, created, expires, created)]
+        values = ", ".join("(?, ?, ?, ?, ?, ?, ?, ?)" for _ in chunk)
+        params = [
+            v
+            for a in chunk
+            for v in (signal_id, a.user_id, a.quantity, _initial_state(a).value, a.refusal, created, expires, created)
+        ]
         cursor = await conn.execute(
-            "INSERT INTO user_signals (signal_id, user_id, quantity, state, created_at, expires_at, updated_at)"
+            "INSERT INTO user_signals (signal_id, user_id, quantity, state, reason, created_at, expires_at, updated_at)"
             f" VALUES {values} RETURNING id, user_id",
             params,
         )
         ids.update({int(row[1]): int(row[0]) for row in await cursor.fetchall()})
     return ids
+
+
+async def _insert_signal(conn: Connection, draft: SignalDraft, created: str) -> int | None:
+    """The signal's row; its id, or None when the engine already published this candle (a
+    unique index: a second time inserts nothing). Any other source's conflict is an error."""
+    lv = draft.levels
+    cursor = await conn.execute(
+        "INSERT INTO signals (source, symbol, timeframe, side, entry, stop, tp1, tp2, strength,"
+        " regime, atr, candle_time, meta, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT DO NOTHING RETURNING id",
+        (
+            draft.source,
+            draft.symbol,
+            draft.timeframe,
+            lv.side.value,
+            lv.entry,
+            lv.stop,
+            lv.tp1,
+            lv.tp2,
+            draft.strength,
+            draft.regime,
+            draft.atr,
+            to_db_time(draft.candle_time),
+            json.dumps(draft.meta),
+            created,
+        ),
+    )
+    inserted = await cursor.fetchone()
+    if inserted is None:
+        if draft.source == "engine":
+            return None
+        raise IntegrityError(f"signal {draft.source} {draft.symbol} conflicts with a stored one")
+    return int(inserted[0])
+
+
+def _fanned_out(
+    draft: SignalDraft,
+    signal_id: int,
+    user_signal_id: int,
+    allocation: Allocation,
+    created_at: datetime,
+    expires_at: datetime,
+) -> UserSignal:
+    """The user_signals row just stored for one allocation, as the caller gets it back."""
+    return UserSignal(
+        id=user_signal_id,
+        signal_id=signal_id,
+        user_id=allocation.user_id,
+        symbol=draft.symbol,
+        timeframe=draft.timeframe,
+        levels=draft.levels,
+        quantity=allocation.quantity,
+        state=_initial_state(allocation),
+        created_at=created_at,
+        expires_at=expires_at,
+        reason=allocation.refusal,
+    )
+
+
+def _initial_state(allocation: Allocation) -> SignalState:
+    return SignalState.PENDING if allocation.refusal is None else SignalState.REJECTED
 
 
 class SignalRepository:
@@ -71,62 +137,30 @@ class SignalRepository:
     ) -> list[UserSignal] | None:
         """Store the signal once, a row and an outbox message per allocation, in one
         transaction. Returns None if the engine already published this candle."""
-        lv = draft.levels
         created, expires = to_db_time(created_at), to_db_time(expires_at)
-        rows: list[UserSignal] = []
         async with self._db.transaction() as conn:
-            # The engine's candle is published once (a unique index): a second time inserts nothing.
-            cursor = await conn.execute(
-                "INSERT INTO signals (source, symbol, timeframe, side, entry, stop, tp1, tp2, strength,"
-                " regime, atr, candle_time, meta, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT DO NOTHING RETURNING id",
-                (
-                    draft.source,
-                    draft.symbol,
-                    draft.timeframe,
-                    lv.side.value,
-                    lv.entry,
-                    lv.stop,
-                    lv.tp1,
-                    lv.tp2,
-                    draft.strength,
-                    draft.regime,
-                    draft.atr,
-                    to_db_time(draft.candle_time),
-                    json.dumps(draft.meta),
-                    created,
-                ),
-            )
-            inserted = await cursor.fetchone()
-            if inserted is None:
-                if draft.source == "engine":
-                    return None
-                raise IntegrityError(f"signal {draft.source} {draft.symbol} conflicts with a stored one")
-            signal_id = int(inserted[0])
+            signal_id = await _insert_signal(conn, draft, created)
+            if signal_id is None:
+                return None
             ids = await _insert_user_signals(conn, signal_id, allocations, created, expires)
-            events = []
-            for allocation in allocations:
-                row = UserSignal(
-                    id=ids[allocation.user_id],
-                    signal_id=signal_id,
-                    user_id=allocation.user_id,
-                    symbol=draft.symbol,
-                    timeframe=draft.timeframe,
-                    levels=lv,
-                    quantity=allocation.quantity,
-                    state=SignalState.PENDING,
-                    created_at=created_at,
-                    expires_at=expires_at,
-                )
-                rows.append(row)
-                events.append(make_event(row))
-            await queue_events(conn, events, created_at)
+            rows = [_fanned_out(draft, signal_id, ids[a.user_id], a, created_at, expires_at) for a in allocations]
+            hold = {a.user_id: a.hold_seconds for a in allocations if a.hold_seconds is not None}
+            await queue_events(conn, [make_event(row) for row in rows], created_at, hold)
         return rows
 
     async def get_user_signal(self, user_signal_id: int) -> UserSignal | None:
         row = await self._db.fetchone(
             f"SELECT {_USER_SIGNAL_COLUMNS} FROM user_signals us JOIN signals s ON s.id = us.signal_id WHERE us.id = ?",
             (user_signal_id,),
+        )
+        return _user_signal(row) if row else None
+
+    async def for_signal(self, signal_id: int, user_id: int) -> UserSignal | None:
+        """The user's own row of signal `signal_id`, if they got one."""
+        row = await self._db.fetchone(
+            f"SELECT {_USER_SIGNAL_COLUMNS} FROM user_signals us JOIN signals s ON s.id = us.signal_id"
+            " WHERE us.signal_id = ? AND us.user_id = ?",
+            (signal_id, user_id),
         )
         return _user_signal(row) if row else None
 
@@ -172,11 +206,21 @@ class SignalRepository:
         )
         return [_user_signal(r) for r in rows]
 
-    async def expire_due(self, now: datetime) -> int:
-        return await self._db.execute(
-            "UPDATE user_signals SET state = 'expired', updated_at = ? WHERE state = 'pending' AND expires_at <= ?",
-            (to_db_time(now), to_db_time(now)),
-        )
+    async def expire_due(self, now: datetime, make_event: Callable[[int, int], Event] | None = None) -> int:
+        """Expire every pending row past its time; with `make_event(user_signal_id,
+        user_id)`, queue that event for each expired row whose message was sent (in the
+        same transaction)."""
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute(
+                "UPDATE user_signals SET state = 'expired', updated_at = ? WHERE state = 'pending' AND expires_at <= ?"
+                " RETURNING id, user_id, message_id",
+                (to_db_time(now), to_db_time(now)),
+            )
+            expired = await cursor.fetchall()
+            if make_event is not None:
+                events = [make_event(int(r[0]), int(r[1])) for r in expired if r[2] is not None]
+                await queue_events(conn, events, now)
+        return len(expired)
 
     async def stuck_confirmed(self) -> list[UserSignal]:
         """Rows confirmed but neither executed nor rejected: a crash hit mid-execution."""

@@ -32,6 +32,10 @@ class IntegrityError(sqlite3.IntegrityError):
     that catches `sqlite3.IntegrityError` keeps working on PostgreSQL."""
 
 
+class DatabaseUnavailable(Exception):
+    """The database cannot be reached or refuses us at start (the message never holds a password)."""
+
+
 class Cursor(Protocol):
     """What a statement run inside a transaction returns."""
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 from core.models import User
 from core.ports import Clock
+from core.prefs import UserPrefs
 from db.database import from_db_time, to_db_time
 from db.sql import Row, SqlDatabase
 
@@ -17,6 +20,8 @@ def _user(row: Row) -> User:
         paper_balance=row["paper_balance"],
         risk_pct=row["risk_pct"],
         created_at=from_db_time(row["created_at"]),
+        prefs=UserPrefs.from_dict(json.loads(row["prefs"] or "{}")),
+        access=row["access"],
     )
 
 
@@ -66,6 +71,29 @@ class UserRepository:
             "UPDATE users SET risk_pct = ?, updated_at = ? WHERE id = ?", (risk_pct, self._now(), user_id)
         )
 
+    async def set_access(self, user_id: int, access: str) -> bool:
+        """active / waiting / blocked; a blocked user is unsubscribed too."""
+        changed = await self._db.execute(
+            "UPDATE users SET access = ?, subscribed = CASE WHEN ? = 'blocked' THEN 0 ELSE subscribed END,"
+            " updated_at = ? WHERE id = ?",
+            (access, access, self._now(), user_id),
+        )
+        return changed == 1
+
+    async def set_prefs(self, user_id: int, prefs: UserPrefs) -> None:
+        await self._db.execute(
+            "UPDATE users SET prefs = ?, updated_at = ? WHERE id = ?",
+            (json.dumps(prefs.to_dict(), sort_keys=True), self._now(), user_id),
+        )
+
+    async def equity_marks(self, day: str) -> dict[int, tuple[float | None, float | None]]:
+        """Every user's (peak equity, equity at the start of UTC `day`) as last marked,
+        read only; the day's start is None when the day was not marked yet."""
+        rows = await self._db.fetchall(
+            "SELECT id, peak_equity, CASE WHEN day_start = ? THEN day_start_equity END FROM users", (day,)
+        )
+        return {int(r[0]): (r[1], r[2]) for r in rows}
+
     async def mark_equity(self, user_id: int, equity: float, day: str) -> tuple[float, float]:
         """Record `equity` seen on UTC `day` (YYYY-MM-DD): raise the peak if it is higher and
         set the day's opening equity at the day's first look. Returns (peak, day start)."""
@@ -84,7 +112,9 @@ class UserRepository:
         await self._db.execute("UPDATE users SET blocked = 1, updated_at = ? WHERE id = ?", (self._now(), user_id))
 
     async def subscribers(self) -> list[User]:
-        rows = await self._db.fetchall("SELECT * FROM users WHERE subscribed = 1 AND blocked = 0 ORDER BY id")
+        rows = await self._db.fetchall(
+            "SELECT * FROM users WHERE subscribed = 1 AND blocked = 0 AND access = 'active' ORDER BY id"
+        )
         return [_user(r) for r in rows]
 
     async def list_users(self, limit: int = 100) -> list[User]:

@@ -1,5 +1,5 @@
-"""The success model's dataset: the engine's own candidates on history, labelled by the
-triple-barrier method with the engine's own stop and first target.
+"""The success model's dataset: a playbook's own candidates on history, labelled by what
+each would have made under the bot's exit rules (its realised R).
 
 For each symbol:
 1. `SignalPipeline.decide` runs over the symbol's candles (those before `until` only),
@@ -11,9 +11,13 @@ For each symbol:
 3. features: `ml.spec.candidate_features().table` on `pipeline.candidate(...)`, the very
    call the live `SuccessFilter` makes, so training and serving compute features by one
    code path;
-4. labels: `ml.labels.triple_barrier` with the candidate's stop and TP1 over `horizon`
-   candles (fill at the next candle's open); samples whose outcome the data cannot decide
-   yet are dropped.
+4. labels: `core.backtest.outcomes.trade_outcome`: confirmed at the next candle's open
+   with the bot's entry check, then managed by the monitor's own rules (stop, TP1 part,
+   break-even, trail, TP2) with fees and slippage, up to `horizon` candles. success = the
+   realised R after fees is positive; the regressor learns the realised return %. A
+   candidate refused at the open, or whose trade is still open when the data (or the
+   horizon) ends, is dropped. This is the label the filter's decision is about: the
+   trade's result as the bot would have managed it, not a barrier its exit never uses.
 
 No feature uses a candle after its decision candle: the pipeline is causal per row and the
 features read the candidate's frame, which ends at the decision candle.
@@ -31,13 +35,14 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from core.backtest.outcomes import trade_outcome
 from core.exchange.replay import resample
-from core.models import Side
+from core.models import Side, SignalLevels
+from core.rules.fills import FillModel
 from core.signals.engine import SignalPipeline
 from core.signals.filters import PASS
 from core.signals.playbooks import Playbook
 from ml.features import CandidateFeatures
-from ml.labels import ExitReason, triple_barrier
 from ml.train_success import SuccessDataset
 
 
@@ -50,12 +55,11 @@ class CandidateScope(enum.StrEnum):
 class LabelConfig:
     """How a candidate's outcome is decided."""
 
-    horizon: int = 48  # candles the trade is watched for (2 days of 1 h candles)
-    target: str = "tp1"  # the take-profit barrier: "tp1" (then break-even) or "tp2"
+    horizon: int = 720  # candles a trade may stay open before it counts as undecided (30 days of 1 h)
+    fills: FillModel = dataclasses.field(default_factory=FillModel)  # the bot's fees and slippage
+    max_drift_pct: float = 1.0  # the bot's MAX_PRICE_DRIFT_PCT at confirmation
 
     def __post_init__(self) -> None:
-        if self.target not in ("tp1", "tp2"):
-            raise ValueError(f"target must be tp1 or tp2, got {self.target!r}")
         if self.horizon < 1:
             raise ValueError(f"horizon must be >= 1 candle, got {self.horizon}")
 
@@ -83,8 +87,8 @@ class EngineDataset:
             "success_rate": float(samples.success.mean()) if len(samples) else float("nan"),
             "mean_return_pct": float(samples.return_pct.mean()) if len(samples) else float("nan"),
             "per_symbol": {str(k): int(v) for k, v in info["symbol"].value_counts().sort_index().items()},
+            "label": "realised_r",
             "label_horizon": self.labels.horizon,
-            "label_target": self.labels.target,
         }
 
 
@@ -163,21 +167,8 @@ def build_dataset(
         frames[symbol] = decided
         if table.empty:
             continue
-        outcome = triple_barrier(
-            data,
-            info["row"].to_numpy(),
-            [Side.LONG if s > 0 else Side.SHORT for s in info["side"]],
-            info["stop"].to_numpy(),
-            info[labels.target].to_numpy(),
-            labels.horizon,
-        )
-        keep = outcome.complete
-        info = info.assign(
-            success=outcome.success,
-            return_pct=outcome.return_pct,
-            label_end_time=data.index[np.minimum(outcome.label_end, len(data) - 1)],
-            exit_reason=[ExitReason(code).name.lower() for code in outcome.exit_reason],
-        )
+        info = info.assign(**_outcomes(data, info, decided, playbook, labels))
+        keep = np.isfinite(info["r"].to_numpy())
         tables.append(table[keep])
         infos.append(info[keep])
     if not tables:
@@ -188,10 +179,30 @@ def build_dataset(
     table, info = table.iloc[order].reset_index(drop=True), info.iloc[order].reset_index(drop=True)
     samples = SuccessDataset(
         features=table,
-        success=info["success"].to_numpy(dtype=bool),
+        success=info["r"].to_numpy(dtype=float) > 0,
         return_pct=info["return_pct"].to_numpy(dtype=float),
         decision_time=pd.DatetimeIndex(info["decision_time"]),
         label_end_time=pd.DatetimeIndex(info["label_end_time"]),
     )
-    columns = [*INFO_COLUMNS, "exit_reason"]
+    columns = [*INFO_COLUMNS, "r", "return_pct"]
     return EngineDataset(samples, info[columns], frames, scope, labels)
+
+
+def _outcomes(
+    candles: pd.DataFrame, info: pd.DataFrame, decided: pd.DataFrame, playbook: Playbook, labels: LabelConfig
+) -> dict[str, list[object]]:
+    """Realised R, return % and exit time of each candidate (NaN when undecided)."""
+    atr = decided["atr_14"].to_numpy(dtype=float)
+    rs, returns, ends = [], [], []
+    closes = candles["close"].to_numpy(dtype=float)
+    for c in info[["row", "side", "stop", "tp1", "tp2"]].itertuples(index=False):
+        row = int(c.row)
+        side = Side.LONG if c.side > 0 else Side.SHORT
+        levels = SignalLevels(side, float(closes[row]), float(c.stop), float(c.tp1), float(c.tp2))
+        window = candles.iloc[: row + 1 + labels.horizon]
+        rules, fills = playbook.management, labels.fills
+        out = trade_outcome(window, row, levels, float(atr[row]), rules, fills, labels.max_drift_pct)
+        rs.append(out.r if out.complete else np.nan)
+        returns.append(out.return_pct if out.complete else np.nan)
+        ends.append(candles.index[out.exit_row])
+    return {"r": rs, "return_pct": returns, "label_end_time": ends}

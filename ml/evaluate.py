@@ -26,7 +26,7 @@ from core.backtest.data import load_candles
 from core.backtest.simulation import BacktestConfig, BacktestResult, NoCandles, run_backtest
 from core.ports import SignalModel
 from core.rules.fills import FillModel
-from core.signals.playbooks import PLAYBOOKS, playbook
+from core.signals.playbooks import DEFAULT_PLAYBOOK, PLAYBOOKS, playbook
 from ml.cli import parse_symbols, parse_time
 from ml.errors import ModelsUnavailable
 from ml.registry import ModelSet, engine_models, open_model_set
@@ -113,7 +113,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--start", required=True, help="ISO time (UTC) of the first decision candle")
     parser.add_argument("--end", help="ISO time (UTC) of the last candle, inclusive")
     parser.add_argument("--timeframe", default="1h")
-    parser.add_argument("--strategy", default="hybrid", choices=sorted(PLAYBOOKS))
+    parser.add_argument("--strategy", choices=sorted(PLAYBOOKS), help="playbook (default: the one the set filters)")
     parser.add_argument("--fee", type=float, default=0.001, help="fee rate per fill")
     parser.add_argument("--slippage", type=float, default=0.05, help="market-order slippage, percent")
     parser.add_argument("--balance", type=float, default=10_000.0)
@@ -149,13 +149,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         initial_equity=args.balance,
         fills=FillModel(fee_rate=args.fee, slippage_pct=args.slippage),
     )
+    strategy = args.strategy or str(model_set.training.get("strategy") or DEFAULT_PLAYBOOK)
     try:
-        rows = evaluate(candles, args.strategy, config, engine_models(model_set))
+        rows = evaluate(candles, strategy, config, engine_models(model_set))
     except NoCandles as exc:
         raise SystemExit(str(exc)) from exc
     period = rows[0].result.equity.index
     print(
-        f"{args.strategy} engine on {', '.join(symbols)} {args.timeframe}, "
+        f"{playbook(strategy).label} on {', '.join(symbols)} {args.timeframe}, "
         f"{period[0]:%Y-%m-%d %H:%M} .. {period[-1]:%Y-%m-%d %H:%M} UTC; models {model_set.directory.name} "
         f"trained on candles up to {trained_until:%Y-%m-%d %H:%M}"
         + (" (IN-SAMPLE: the period overlaps the training data)" if in_sample else "")

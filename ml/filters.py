@@ -42,6 +42,7 @@ PRICE_UNAVAILABLE = "ml_price_unavailable"
 PRICE_AGAINST = "ml_price_against"
 PRICE_AGREES = "ml_price_agrees"
 PRICE_NEUTRAL = "ml_price_neutral"
+PRICE_NO_EDGE = "ml_price_no_edge"  # the GRU did not beat the naive rules: it is not asked
 
 
 class SuccessFilter:
@@ -76,6 +77,8 @@ class PriceFilter:
     """Confirms or vetoes a candidate by the GRU's expected move.
 
     A long is vetoed when the GRU says SELL, a short when it says BUY; NEUTRAL passes.
+    With `veto` off (a GRU that did not beat the naive direction rules out of time) every
+    candidate passes and the GRU is not run.
     When the expected move exceeds `strong_move_pct` in the candidate's direction, the
     candidate's strength is multiplied by min(max_strength_factor, 1 + confidence). A
     candidate whose frame cannot feed the GRU (too short, non-finite inputs) is vetoed
@@ -84,13 +87,22 @@ class PriceFilter:
 
     name = "gru_price"
 
-    def __init__(self, model: PricePredictor, strong_move_pct: float = 0.5, max_strength_factor: float = 2.0) -> None:
+    def __init__(
+        self,
+        model: PricePredictor,
+        strong_move_pct: float = 0.5,
+        max_strength_factor: float = 2.0,
+        veto: bool = True,
+    ) -> None:
         self._model = model
+        self.veto = veto
         self._strong_move_pct = strong_move_pct
         self._max_strength_factor = max_strength_factor
 
     def assess(self, candidates: Sequence[Candidate]) -> list[ModelOpinion]:
         """One opinion per candidate; all predictable frames in one forward pass."""
+        if not self.veto:
+            return [ModelOpinion(passed=True, reason=PRICE_NO_EDGE) for _ in candidates]
         outcomes = self._model.predict_each([c.frame for c in candidates])
         return [self._opinion(c.side, outcome) for c, outcome in zip(candidates, outcomes, strict=True)]
 

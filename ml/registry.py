@@ -371,9 +371,10 @@ def engine_registry(model_dir: Path, clock: Clock, timeframe: str | None = None)
 
 
 def engine_models(model_set: ModelSet) -> list[SignalModel]:
-    """The engine's filters on a loaded set, in the order the engine runs them:
-    the LightGBM success filter, then the GRU direction check."""
-    return [SuccessFilter(model_set.success, candidate_features().table), PriceFilter(model_set.price)]
+    """The engine's filters on a loaded set, in order: the success filter, then the GRU,
+    which may veto only if it beat every naive direction rule out of time (`beats_naive`)."""
+    may_veto = model_set.price.metadata.scores.get("beats_naive", 0.0) == 1.0
+    return [SuccessFilter(model_set.success, candidate_features().table), PriceFilter(model_set.price, veto=may_veto)]
 
 
 def open_model_set(path: Path, timeframe: str | None = None) -> ModelSet:

@@ -43,6 +43,7 @@ from core.exchange.replay import symbol_file_stem
 from core.ports import Candidate, Clock, MarketData, ModelOpinion, SignalModel
 from ml.errors import ModelArtifactError, ModelsUnavailable
 from ml.filters import PriceFilter, SuccessFilter
+from ml.lift import LiftVerdict
 from ml.registry import (
     ModelRegistry,
     RegistryStatus,
@@ -142,10 +143,26 @@ class ModelRuntime:
         """The active set's models with their age now, or why none is active."""
         return self._registry.status()
 
+    def default_verdict(self) -> tuple[bool, str]:
+        """Whether the active set filters by default (ML_FILTERS=auto): only when its
+        walk-forward lift, written by ml.train into the set's manifest, is real. The reason
+        is one line for /status."""
+        try:
+            training = self._registry.active().training
+        except ModelsUnavailable as exc:
+            return False, f"no valid model set ({exc})"
+        verdict = training.get("walk_forward")
+        if not isinstance(verdict, dict):
+            return False, "the active set has no walk-forward verdict (trained before it existed: run make models)"
+        lift = LiftVerdict.from_json(verdict)
+        return lift.active, lift.reason()
+
     def describe(self) -> list[str]:
         """Lines for /status: the set, each model's age, data and scores, problems, the
         last retrain."""
         lines = self.status().describe()
+        if self.active:
+            lines.append("  " + self.default_verdict()[1])
         if self.last_retrain is not None:
             lines.append("  " + self.last_retrain.describe())
         return lines

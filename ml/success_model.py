@@ -32,21 +32,25 @@ PASSED = "ml_success_pass"
 
 @dataclass(frozen=True, slots=True)
 class SuccessThresholds:
-    """A candidate passes when both values reach their minimum (inclusive)."""
+    """A candidate passes when both values reach their minimum (inclusive); no profit
+    floor when `min_expected_profit` is None (thresholds calibrated by training have none)."""
 
     min_win_probability: float = 0.40
-    min_expected_profit: float = 0.50  # percent
+    min_expected_profit: float | None = 0.50  # percent
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.min_win_probability <= 1.0:
             raise ValueError(f"min_win_probability must be in [0, 1], got {self.min_win_probability}")
+
+    def to_json(self) -> dict[str, float | None]:
+        return {"min_win_probability": self.min_win_probability, "min_expected_profit": self.min_expected_profit}
 
     def judge(self, success_probability: float, expected_profit_pct: float) -> tuple[bool, str]:
         """(passed, reason) for one prediction; the reason is a category (the numbers are
         in the prediction): the probability is checked first."""
         if success_probability < self.min_win_probability:
             return False, LOW_PROBABILITY
-        if expected_profit_pct < self.min_expected_profit:
+        if self.min_expected_profit is not None and expected_profit_pct < self.min_expected_profit:
             return False, LOW_PROFIT
         return True, PASSED
 
@@ -130,7 +134,7 @@ class SuccessModel:
         self._regressor.save_model(directory / REGRESSOR_FILE)
         importance = self.feature_importance().to_dict(orient="index")
         (directory / IMPORTANCE_FILE).write_text(json.dumps(importance, indent=2) + "\n", encoding="utf-8")
-        params = {**self.metadata.params, "thresholds": _thresholds_json(self.thresholds)}
+        params = {**self.metadata.params, "thresholds": self.thresholds.to_json()}
         metadata = dataclasses.replace(self.metadata, params=params)
         self.metadata = write_metadata(
             directory, metadata, [CLASSIFIER_FILE, REGRESSOR_FILE, IMPORTANCE_FILE]
@@ -169,15 +173,9 @@ def _check_names(expected: tuple[str, ...], given: object) -> None:
         raise ValueError(f"features do not match the model: missing {missing}, unexpected {unexpected}")
 
 
-def _thresholds_json(thresholds: SuccessThresholds) -> dict[str, float]:
-    return {
-        "min_win_probability": thresholds.min_win_probability,
-        "min_expected_profit": thresholds.min_expected_profit,
-    }
-
-
 def _thresholds_from(metadata: ModelMetadata) -> SuccessThresholds:
     saved = metadata.params.get("thresholds")
     if not isinstance(saved, Mapping):
         raise ModelArtifactError("success model metadata has no thresholds")
-    return SuccessThresholds(float(saved["min_win_probability"]), float(saved["min_expected_profit"]))
+    floor = saved.get("min_expected_profit")
+    return SuccessThresholds(float(saved["min_win_probability"]), None if floor is None else float(floor))

@@ -1,15 +1,19 @@
 """Train the engine's model set on history and write it to a model directory.
 
     python -m ml.train --data data/ohlcv --symbols BTC/USD,ETH/USD --timeframe 1h \
-        [--start ISO] [--until ISO] --out models [--seed 42] [--candidates base|accepted] \
-        [--horizon 48] [--cv-folds 5] [--gru-epochs 10] [--gru-stride 1] [--threads 2] [--no-refit]
+        [--start ISO] [--until ISO] --out models [--seed 42] [--strategy NAME] \
+        [--candidates accepted|base] [--horizon 720] [--pass-fraction 0.5] [--cv-folds 5] \
+        [--gru-epochs 10] [--gru-stride 1] [--threads 2] [--no-refit]
 
-1. Dataset (`ml.dataset`): the engine's candidates on each symbol's candles before
-   `--until` (exclusive), features as the live filter computes them, triple-barrier labels
-   with the engine's stop and TP1 over `--horizon` candles.
+1. Dataset (`ml.dataset`): the playbook's candidates on each symbol's candles before
+   `--until` (exclusive), features as the live filter computes them, labelled by the
+   trade's realised R under the bot's own entry and exit rules (up to `--horizon` candles).
 2. Success model (`ml.train_success`): purged hold-out for early stopping, purged K-fold
    CV scores (per fold: AUC, log loss, precision at the probability threshold, the filter's
-   pass rate and the win rate of what it passes), then the final model.
+   pass rate and the win rate of what it passes), the pass threshold calibrated on the
+   out-of-fold probabilities (the top `--pass-fraction` passes), then the final model.
+   Its walk-forward lift (`ml.lift`: train 6 months, test the next 2, out of time) decides
+   whether the set is active by default (written into the set's manifest).
 3. GRU (`ml.train_price`): on every candle of the symbols before `--until`, validated on
    the last 20 % against the no-change and persistence baselines, then the final network.
 4. The set is written to `OUT/.incoming/<stamp>` and renamed to `OUT/<stamp>` (atomic; a
@@ -36,14 +40,17 @@ import pandas as pd
 import torch
 
 from core.backtest.data import load_candles
-from core.signals.playbooks import PLAYBOOKS, playbook
+from core.signals.playbooks import DEFAULT_PLAYBOOK, PLAYBOOKS, playbook
 from ml.artifacts import library_versions
 from ml.cli import parse_symbols, parse_time
 from ml.dataset import CandidateScope, EngineDataset, LabelConfig, build_dataset
+from ml.lift import LiftVerdict, walk_forward_lift
 from ml.registry import ModelSet, engine_registry, save_model_set, set_name
 from ml.spec import PRICE_SPEC, candidate_features
 from ml.train_price import PriceTrainingConfig, PriceTrainingReport, train_price_model
 from ml.train_success import SuccessTrainingConfig, SuccessTrainingReport, train_success_model
+
+MIN_SAMPLES = 30  # labelled candidates below which no model is worth training
 
 FOLD_COLUMNS = (
     "auc",
@@ -68,9 +75,10 @@ class TrainRequest:
     start: pd.Timestamp | None = None
     until: pd.Timestamp | None = None
     seed: int = 42
-    strategy: str = "hybrid"
-    scope: CandidateScope = CandidateScope.BASE
-    horizon: int = 48
+    strategy: str = DEFAULT_PLAYBOOK
+    scope: CandidateScope = CandidateScope.ACCEPTED
+    horizon: int = 720
+    pass_fraction: float = 0.5
     cv_folds: int = 5
     gru_epochs: int = 10
     gru_stride: int = 1
@@ -87,6 +95,7 @@ class TrainOutcome:
     dataset: EngineDataset
     success: SuccessTrainingReport
     price: PriceTrainingReport
+    lift: LiftVerdict
     seconds: float
 
 
@@ -125,16 +134,20 @@ def train(request: TrainRequest) -> TrainOutcome:
         request.until,
         request.progress,
     )
+    if len(dataset.samples) < MIN_SAMPLES:
+        raise ValueError(f"{len(dataset.samples)} labelled candidates: too few to train (at least {MIN_SAMPLES})")
     subset = ("accepted", dataset.info["accepted"].to_numpy()) if request.scope is CandidateScope.BASE else None
-    success, success_report = train_success_model(
-        dataset.samples,
-        created_at,
-        SuccessTrainingConfig(
-            n_splits=request.cv_folds, seed=request.seed, num_threads=request.threads, refit=request.refit
-        ),
-        evaluation_subset=subset,
-        progress=request.progress,
+    success_config = SuccessTrainingConfig(
+        n_splits=request.cv_folds,
+        seed=request.seed,
+        num_threads=request.threads,
+        refit=request.refit,
+        pass_fraction=request.pass_fraction,
     )
+    success, success_report = train_success_model(
+        dataset.samples, created_at, success_config, evaluation_subset=subset, progress=request.progress
+    )
+    lift = walk_forward_lift(dataset.samples, success_config, request.pass_fraction)
     price, price_report = train_price_model(
         dataset.frames,
         PRICE_SPEC,
@@ -146,12 +159,13 @@ def train(request: TrainRequest) -> TrainOutcome:
     )
     seconds = time.perf_counter() - started
     training = _training_section(request, history, dataset, success_report, price_report, seconds)
+    training["walk_forward"] = lift.to_json()
     incoming = request.out / ".incoming"
     written = save_model_set(incoming, success, price, created_at, training)
     os.replace(written, target)
     _remove_if_empty(incoming)
     model_set = engine_registry(request.out, _FixedClock(created_at), request.timeframe).open_set(target)
-    return TrainOutcome(target, model_set, dataset, success_report, price_report, seconds)
+    return TrainOutcome(target, model_set, dataset, success_report, price_report, lift, seconds)
 
 
 class _FixedClock:
@@ -230,8 +244,10 @@ def _argv(request: TrainRequest) -> list[str]:
     args += [
         f"--out {request.out}",
         f"--seed {request.seed}",
+        f"--strategy {request.strategy}",
         f"--candidates {request.scope.value}",
         f"--horizon {request.horizon}",
+        f"--pass-fraction {request.pass_fraction}",
         f"--cv-folds {request.cv_folds}",
         f"--gru-epochs {request.gru_epochs}",
         f"--gru-stride {request.gru_stride}",
@@ -248,7 +264,7 @@ def format_outcome(outcome: TrainOutcome) -> str:
         f"dataset: {summary['samples']} labelled {summary['scope']} candidates "
         f"({summary['accepted_by_engine']} accepted by the engine's filters), "
         f"success rate {summary['success_rate']:.3f}, mean return {summary['mean_return_pct']:+.3f}% "
-        f"(TP1 before the stop within {summary['label_horizon']} candles)",
+        f"(realised R > 0 under the bot's exits, within {summary['label_horizon']} candles)",
         "",
         "success model, purged CV per fold:",
         "fold " + " ".join(FOLD_COLUMNS),
@@ -263,6 +279,7 @@ def format_outcome(outcome: TrainOutcome) -> str:
     lines += [
         f"hold-out: auc {scores['val_auc']:.4f}, log loss {scores['val_logloss']:.4f}, "
         f"rounds {outcome.success.best_iteration_classifier} / {outcome.success.best_iteration_regressor}",
+        f"success filter by default: {'on' if outcome.lift.active else 'off'}, {outcome.lift.reason()}",
         "",
         outcome.price.summary(),
         "",
@@ -281,14 +298,15 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--until", help="ISO time (UTC): candles opening at or after it are not used")
     parser.add_argument("--out", type=Path, required=True, help="model directory (MODEL_DIR)")
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--strategy", default="hybrid", choices=sorted(PLAYBOOKS))
+    parser.add_argument("--strategy", default=DEFAULT_PLAYBOOK, choices=sorted(PLAYBOOKS), help="playbook filtered")
     parser.add_argument(
         "--candidates",
-        default=CandidateScope.BASE.value,
+        default=CandidateScope.ACCEPTED.value,
         choices=[s.value for s in CandidateScope],
-        help="base: every base-strategy candidate (default); accepted: only what the filters pass",
+        help="accepted: the playbook's signals (default); base: every base-strategy candidate",
     )
-    parser.add_argument("--horizon", type=int, default=48, help="label horizon in candles")
+    parser.add_argument("--horizon", type=int, default=720, help="candles a labelled trade may stay open")
+    parser.add_argument("--pass-fraction", type=float, default=0.5, help="share of candidates the filter passes")
     parser.add_argument("--cv-folds", type=int, default=5)
     parser.add_argument("--gru-epochs", type=int, default=10, help="most GRU epochs (early stopping)")
     parser.add_argument("--gru-stride", type=int, default=1, help="keep every k-th GRU sample")
@@ -314,6 +332,7 @@ def request_from(argv: Sequence[str] | None = None) -> TrainRequest:
         strategy=args.strategy,
         scope=CandidateScope(args.candidates),
         horizon=args.horizon,
+        pass_fraction=args.pass_fraction,
         cv_folds=args.cv_folds,
         gru_epochs=args.gru_epochs,
         gru_stride=args.gru_stride,

@@ -10,8 +10,10 @@ nothing later.
 
 The report compares the network with naive baselines on the validation samples: mean
 absolute error against predicting no change (the last close), direction accuracy against
-persistence (the last candle's direction) and against always predicting "up" (`up_share`;
-always "down" scores 1 - up_share).
+persistence (the last candle's direction), contrarian (its opposite), always "up"
+(`up_share`) and always "down" (1 - up_share). `beats_naive` says whether it beats all
+four on the validation samples, which come after its training samples: only then may the
+GRU veto a signal (`ml.registry.engine_models`).
 
 With `refit`, the kept network is trained again, from the same seed, on every sample
 (validation period included) for the number of epochs validation chose, with scalers
@@ -76,7 +78,10 @@ class PriceTrainingReport:
             f"GRU validation on {self.n_validation} samples from {self.validation_start.isoformat()}: "
             f"MAE {s['val_mae_pct']:.4f}% vs no-change {s['naive_mae_pct']:.4f}%; "
             f"direction {s['val_direction_accuracy']:.3f} vs persistence "
-            f"{s['persistence_direction_accuracy']:.3f}, always-up {s['up_share']:.3f}; "
+            f"{s['persistence_direction_accuracy']:.3f}, contrarian {s['contrarian_direction_accuracy']:.3f}, "
+            f"always-up {s['up_share']:.3f}, always-down {1 - s['up_share']:.3f} "
+            f"({'beats' if s['beats_naive'] else 'does not beat'} them all: "
+            f"{'may veto' if s['beats_naive'] else 'no veto'}); "
             f"outside the ±band {s['band_coverage']:.3f} of the time, right {s['band_hit_rate']:.3f} of those"
         )
 
@@ -102,23 +107,9 @@ def train_price_model(
     if not 0.0 < config.validation_fraction < 1.0:
         raise ValueError(f"validation_fraction must be in (0, 1), got {config.validation_fraction}")
     samples = {symbol: _samples(frame, spec, config.sample_stride) for symbol, frame in frames.items()}
-    all_times = np.sort(np.concatenate([s.times.as_unit("ns").asi8 for s in samples.values()]))
-    if len(all_times) < 2:
-        raise ValueError("not enough candles to make training and validation samples")
-    cutoff = pd.Timestamp(int(all_times[int(len(all_times) * (1 - config.validation_fraction))]), tz="UTC")
-
-    train_parts, val_parts, scaler_rows = [], [], []
-    for s in samples.values():
-        first_val_candle = int(s.index.searchsorted(cutoff))
-        is_val = s.times >= cutoff
-        is_train = ~is_val & (s.decisions + spec.horizon <= first_val_candle)
-        train_parts.append((s, s.decisions[is_train], s.targets[is_train]))
-        val_parts.append((s, s.decisions[is_val], s.targets[is_val]))
-        scaler_rows.append(s.inputs[_covered_rows(len(s.inputs), s.decisions[is_train], spec.window)])
+    cutoff, train_parts, val_parts, scaler_rows = _split(samples, spec, config.validation_fraction)
     n_train = sum(len(d) for _, d, _ in train_parts)
     n_val = sum(len(d) for _, d, _ in val_parts)
-    if n_train == 0 or n_val == 0:
-        raise ValueError(f"need training and validation samples, got {n_train} and {n_val}")
 
     input_scaler = Standardizer.fit(np.concatenate(scaler_rows))
     y_train = np.concatenate([t for _, _, t in train_parts])
@@ -144,15 +135,30 @@ def train_price_model(
     if config.refit:
         del X_train, X_val
         network, input_scaler, target_scaler = _refit(samples, spec, config, best_epoch, progress)
-    first_candle = min(frame.index[0] for frame in frames.values())
-    last_candle = max(frame.index[-1] for frame in frames.values())
-    metadata = ModelMetadata(
+    metadata = _metadata(frames, spec, created_at, config, scores, best_epoch, cutoff, n_train + n_val)
+    model = PriceModel(network, spec, input_scaler, target_scaler, metadata, config.band_pct)
+    report = PriceTrainingReport(scores, n_train, n_val, best_epoch, epochs_run, cutoff.to_pydatetime())
+    return model, report
+
+
+def _metadata(
+    frames: Mapping[str, pd.DataFrame],
+    spec: PriceInputSpec,
+    created_at: datetime,
+    config: PriceTrainingConfig,
+    scores: dict[str, float],
+    best_epoch: int,
+    cutoff: pd.Timestamp,
+    n_samples: int,
+) -> ModelMetadata:
+    final = f"refit on every sample for {best_epoch} epochs" if config.refit else "trained without validation"
+    return ModelMetadata(
         kind=KIND,
         created_at=created_at,
         feature_names=spec.input_names,
-        data_start=first_candle.to_pydatetime(),
-        data_end=last_candle.to_pydatetime(),
-        n_samples=n_train + n_val,
+        data_start=min(frame.index[0] for frame in frames.values()).to_pydatetime(),
+        data_end=max(frame.index[-1] for frame in frames.values()).to_pydatetime(),
+        n_samples=n_samples,
         scores=scores,
         params={
             "input_spec": spec.to_json(),
@@ -160,17 +166,43 @@ def train_price_model(
             "band_pct": config.band_pct,
             "training": asdict(config),
             "best_epoch": best_epoch,
-            "final_model": (
-                f"refit on every sample for {best_epoch} epochs" if config.refit else "trained without validation"
-            ),
+            "final_model": final,
             "validation_start": cutoff.isoformat(),
             "symbols": sorted(frames),
         },
         library_versions=library_versions(),
     )
-    model = PriceModel(network, spec, input_scaler, target_scaler, metadata, config.band_pct)
-    report = PriceTrainingReport(scores, n_train, n_val, best_epoch, epochs_run, cutoff.to_pydatetime())
-    return model, report
+
+
+Parts = list[tuple["_SymbolSamples", np.ndarray, np.ndarray]]
+
+
+def _split(
+    samples: Mapping[str, _SymbolSamples], spec: PriceInputSpec, validation_fraction: float
+) -> tuple[pd.Timestamp, Parts, Parts, list[np.ndarray]]:
+    """One cut-off time for every symbol: the last `validation_fraction` of the decision
+    times validate; training samples whose target reaches past the cut-off are dropped.
+    Returns the cut-off, (samples, decisions, targets) for training and validation, and
+    the input rows the training windows cover (what the scaler may see)."""
+    all_times = np.sort(np.concatenate([s.times.as_unit("ns").asi8 for s in samples.values()]))
+    if len(all_times) < 2:
+        raise ValueError("not enough candles to make training and validation samples")
+    cutoff = pd.Timestamp(int(all_times[int(len(all_times) * (1 - validation_fraction))]), unit="ns", tz="UTC")
+    train_parts: Parts = []
+    val_parts: Parts = []
+    scaler_rows = []
+    for s in samples.values():
+        first_val_candle = int(s.index.searchsorted(cutoff))
+        is_val = s.times >= cutoff
+        is_train = ~is_val & (s.decisions + spec.horizon <= first_val_candle)
+        train_parts.append((s, s.decisions[is_train], s.targets[is_train]))
+        val_parts.append((s, s.decisions[is_val], s.targets[is_val]))
+        scaler_rows.append(s.inputs[_covered_rows(len(s.inputs), s.decisions[is_train], spec.window)])
+    n_train = sum(len(d) for _, d, _ in train_parts)
+    n_val = sum(len(d) for _, d, _ in val_parts)
+    if n_train == 0 or n_val == 0:
+        raise ValueError(f"need training and validation samples, got {n_train} and {n_val}")
+    return cutoff, train_parts, val_parts, scaler_rows
 
 
 def _refit(
@@ -307,13 +339,23 @@ def _scores(predicted: np.ndarray, actual: np.ndarray, last_change: np.ndarray, 
     outside_band = np.abs(predicted) > band_pct
     val_mae = float(np.mean(np.abs(predicted - actual)))
     naive_mae = float(np.mean(np.abs(actual)))
+    accuracy = _share(np.sign(predicted[moved]) == np.sign(actual[moved]))
+    persistence = _share(np.sign(last_change[moved]) == np.sign(actual[moved]))
+    contrarian = _share(-np.sign(last_change[moved]) == np.sign(actual[moved]))
+    up = _share(actual[moved] > 0)
+    best_naive = max(persistence, contrarian, up, 1.0 - up)
     return {
         "val_mae_pct": val_mae,
         "naive_mae_pct": naive_mae,
         "mae_skill": 1.0 - val_mae / naive_mae if naive_mae > 0 else math.nan,
-        "val_direction_accuracy": _share(np.sign(predicted[moved]) == np.sign(actual[moved])),
-        "persistence_direction_accuracy": _share(np.sign(last_change[moved]) == np.sign(actual[moved])),
-        "up_share": _share(actual[moved] > 0),
+        "val_direction_accuracy": accuracy,
+        "persistence_direction_accuracy": persistence,
+        "contrarian_direction_accuracy": contrarian,
+        "up_share": up,
+        "best_naive_direction_accuracy": best_naive,
+        # the GRU may veto only where it beats every naive rule out of time (persistence,
+        # contrarian, always up, always down); 1.0 yes, 0.0 no
+        "beats_naive": float(accuracy > best_naive),
         "band_coverage": _share(outside_band),
         "band_hit_rate": _share(np.sign(predicted[outside_band]) == np.sign(actual[outside_band])),
     }

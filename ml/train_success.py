@@ -23,6 +23,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from typing import Any
 
 import lightgbm as lgb
 import numpy as np
@@ -82,6 +83,7 @@ class SuccessTrainingConfig:
     seed: int = 42
     num_threads: int = 2
     refit: bool = False  # keep a model trained on every sample (see the module docstring)
+    pass_fraction: float = 0.5  # calibrated threshold: the top share of out-of-fold probabilities passes
 
     def booster_params(self, objective: str, metric: str) -> dict[str, object]:
         return {
@@ -124,63 +126,60 @@ def train_success_model(
 ) -> tuple[SuccessModel, SuccessTrainingReport]:
     """Train, validate and cross-validate; return the model (metadata filled) and a report.
 
-    `evaluation_subset`: (name, boolean mask over the samples) scored on its own in each
-    fold as `cv_<name>_*`."""
+    `thresholds`: fixed ones; by default they are calibrated on these samples: the
+    probability threshold passes the top `config.pass_fraction` of the purged
+    out-of-fold probabilities, with no floor on the expected profit (a fixed floor the
+    model's outputs rarely reach vetoes everything). `evaluation_subset`: (name, boolean
+    mask over the samples) scored on its own in each fold as `cv_<name>_*`."""
     config = config or SuccessTrainingConfig()
-    thresholds = thresholds or SuccessThresholds()
     names = [str(name) for name in dataset.features.columns]
-    X = dataset.features.to_numpy(dtype=float)
-    y = dataset.success.astype(float)
-    r = dataset.return_pct.astype(float)
+    X, y, r = dataset.features.to_numpy(dtype=float), dataset.success.astype(float), dataset.return_pct.astype(float)
     train, validation = purged_train_test_indices(
         len(dataset), config.validation_size, config.purge_gap, dataset.decision_time, dataset.label_end_time
     )
     if len(train) == 0:
         raise ValueError("no training samples remain after purging the validation set")
-
     classifier = _fit_early_stopped(X, y, train, validation, names, config, "binary", "binary_logloss")
     regressor = _fit_early_stopped(X, r, train, validation, names, config, "regression", "l2")
-    rounds_clf, rounds_reg = classifier.current_iteration(), regressor.current_iteration()
-    val_scores = _scores(
-        y[validation],
-        r[validation],
-        _predict(classifier, X[validation]),
-        _predict(regressor, X[validation]),
-        thresholds,
-    )
-
-    fold_scores = []
-    splitter = PurgedKFold(config.n_splits, config.purge_gap, config.embargo_pct)
-    folds = splitter.split(X, timestamps=dataset.decision_time, label_end=dataset.label_end_time)
-    for fold_train, fold_test in tqdm(
-        folds, desc="success CV", total=config.n_splits, unit="fold", disable=not progress, file=sys.stderr
-    ):
-        fold_clf = _fit(X, y, fold_train, names, config, "binary", "binary_logloss", rounds_clf)
-        fold_reg = _fit(X, r, fold_train, names, config, "regression", "l2", rounds_reg)
-        probability, profit = _predict(fold_clf, X[fold_test]), _predict(fold_reg, X[fold_test])
-        fold = _scores(y[fold_test], r[fold_test], probability, profit, thresholds)
-        fold |= {"n_train": float(len(fold_train)), "n_test": float(len(fold_test))}
-        if evaluation_subset is not None:
-            label, mask = evaluation_subset
-            inside = np.asarray(mask, dtype=bool)[fold_test]
-            subset = _scores(
-                y[fold_test][inside], r[fold_test][inside], probability[inside], profit[inside], thresholds
-            )
-            fold |= {f"{label}_{k}": v for k, v in subset.items()} | {f"{label}_n_test": float(inside.sum())}
-        fold_scores.append(fold)
-
+    rounds = (classifier.current_iteration(), regressor.current_iteration())
+    folds = _cross_validate(X, y, r, dataset, names, config, rounds, progress)
+    if thresholds is None:
+        out_of_fold = np.concatenate([probability for _, probability, _, _ in folds])
+        thresholds = SuccessThresholds(float(np.quantile(out_of_fold, 1.0 - config.pass_fraction)), None)
+    held = X[validation]
+    val_scores = _scores(y[validation], r[validation], _predict(classifier, held), _predict(regressor, held),
+                         thresholds)  # fmt: skip
+    fold_scores = [
+        _fold_scores(y, r, test, p, profit, thresholds, evaluation_subset) | {"n_train": float(n_train)}
+        for test, p, profit, n_train in folds
+    ]
     if config.refit:
         every = np.arange(len(dataset))
-        classifier = _fit(X, y, every, names, config, "binary", "binary_logloss", rounds_clf)
-        regressor = _fit(X, r, every, names, config, "regression", "l2", rounds_reg)
-
+        classifier = _fit(X, y, every, names, config, "binary", "binary_logloss", rounds[0])
+        regressor = _fit(X, r, every, names, config, "regression", "l2", rounds[1])
     scores = {f"val_{k}": v for k, v in val_scores.items()}
     scores |= {
         f"cv_{k}": _nanmean([fold[k] for fold in fold_scores])
         for k in fold_scores[0]
         if not k.endswith(("n_train", "n_test"))
     }
-    metadata = ModelMetadata(
+    params = {
+        "training": asdict(config),
+        "best_iteration_classifier": rounds[0],
+        "best_iteration_regressor": rounds[1],
+        "validation_start": dataset.decision_time[validation[0]].isoformat(),
+        "final_model": "refit on every sample" if config.refit else "trained without the hold-out",
+        "cv_folds": [{k: _finite_or_none(v) for k, v in fold.items()} for fold in fold_scores],
+        "thresholds": thresholds.to_json(),
+    }
+    model = SuccessModel(classifier, regressor, _metadata(dataset, created_at, names, scores, params), thresholds)
+    return model, SuccessTrainingReport(scores, fold_scores, rounds[0], rounds[1], len(train), len(validation))
+
+
+def _metadata(
+    dataset: SuccessDataset, created_at: datetime, names: list[str], scores: dict[str, float], params: dict[str, Any]
+) -> ModelMetadata:
+    return ModelMetadata(
         kind=KIND,
         created_at=created_at,
         feature_names=tuple(names),
@@ -188,23 +187,50 @@ def train_success_model(
         data_end=dataset.label_end_time.max().to_pydatetime(),
         n_samples=len(dataset),
         scores=scores,
-        params={
-            "training": asdict(config),
-            "best_iteration_classifier": rounds_clf,
-            "best_iteration_regressor": rounds_reg,
-            "validation_start": dataset.decision_time[validation[0]].isoformat(),
-            "final_model": "refit on every sample" if config.refit else "trained without the hold-out",
-            "cv_folds": [{k: _finite_or_none(v) for k, v in fold.items()} for fold in fold_scores],
-            "thresholds": {
-                "min_win_probability": thresholds.min_win_probability,
-                "min_expected_profit": thresholds.min_expected_profit,
-            },
-        },
+        params=params,
         library_versions=library_versions(),
     )
-    model = SuccessModel(classifier, regressor, metadata, thresholds)
-    report = SuccessTrainingReport(scores, fold_scores, rounds_clf, rounds_reg, len(train), len(validation))
-    return model, report
+
+
+def _cross_validate(
+    X: np.ndarray,
+    y: np.ndarray,
+    r: np.ndarray,
+    dataset: SuccessDataset,
+    names: list[str],
+    config: SuccessTrainingConfig,
+    rounds: tuple[int, int],
+    progress: bool,
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, int]]:
+    """Purged K-fold: (test rows, probabilities, expected profits, train size) per fold, each fold's
+    models trained with the round counts early stopping chose."""
+    out = []
+    splitter = PurgedKFold(config.n_splits, config.purge_gap, config.embargo_pct)
+    folds = splitter.split(X, timestamps=dataset.decision_time, label_end=dataset.label_end_time)
+    bar = tqdm(folds, desc="success CV", total=config.n_splits, unit="fold", disable=not progress, file=sys.stderr)
+    for fold_train, fold_test in bar:
+        fold_clf = _fit(X, y, fold_train, names, config, "binary", "binary_logloss", rounds[0])
+        fold_reg = _fit(X, r, fold_train, names, config, "regression", "l2", rounds[1])
+        out.append((fold_test, _predict(fold_clf, X[fold_test]), _predict(fold_reg, X[fold_test]), len(fold_train)))
+    return out
+
+
+def _fold_scores(
+    y: np.ndarray,
+    r: np.ndarray,
+    test: np.ndarray,
+    probability: np.ndarray,
+    profit: np.ndarray,
+    thresholds: SuccessThresholds,
+    evaluation_subset: tuple[str, np.ndarray] | None,
+) -> dict[str, float]:
+    fold = _scores(y[test], r[test], probability, profit, thresholds) | {"n_test": float(len(test))}
+    if evaluation_subset is not None:
+        label, mask = evaluation_subset
+        inside = np.asarray(mask, dtype=bool)[test]
+        subset = _scores(y[test][inside], r[test][inside], probability[inside], profit[inside], thresholds)
+        fold |= {f"{label}_{k}": v for k, v in subset.items()} | {f"{label}_n_test": float(inside.sum())}
+    return fold
 
 
 def _fit_early_stopped(
@@ -258,7 +284,7 @@ def _scores(
     """Quality of the probabilities and of the filter the thresholds make of them."""
     if len(success) == 0:
         return dict.fromkeys(SCORE_NAMES, math.nan)
-    passed = (probability >= thresholds.min_win_probability) & (profit >= thresholds.min_expected_profit)
+    passed = np.array([thresholds.judge(float(p), float(e))[0] for p, e in zip(probability, profit, strict=True)], bool)
     likely = probability >= thresholds.min_win_probability
     both_classes = 0 < success.sum() < len(success)
     return {

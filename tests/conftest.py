@@ -19,7 +19,9 @@ from core.trading.paper import PaperPositions
 from core.trading.service import TradingConfig, TradingService
 from db.database import Database
 from db.outbox import OutboxRepository
+from db.postgres import PostgresDatabase
 from db.signals import SignalRepository
+from db.sql import SqlDatabase
 from db.system import SystemRepository
 from db.trades import OrderRepository, PositionRepository
 from db.users import UserRepository
@@ -35,8 +37,12 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(tmp_path / "atra.sqlite3")
+async def db(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[SqlDatabase]:
+    """SQLite; ATRA_TEST_DATABASE=postgresql runs every test that takes it on PostgreSQL
+    instead (tests/db runs on both always)."""
+    database: SqlDatabase = Database(tmp_path / "atra.sqlite3")
+    if os.environ.get("ATRA_TEST_DATABASE") == "postgresql":
+        database = PostgresDatabase(await request.getfixturevalue("postgres").empty_database())
     await database.connect()
     yield database
     await database.close()
@@ -46,7 +52,7 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
 class World:
     """Everything a trading-service test touches."""
 
-    db: Database
+    db: SqlDatabase
     clock: ManualClock
     market: FakeMarketData
     exchange: PaperExchange
@@ -60,7 +66,7 @@ class World:
 
 
 def make_world(
-    db: Database, clock: ManualClock, *, fee_pct: float = 0.1, slippage_pct: float = 0.0, balance: float = 10_000.0
+    db: SqlDatabase, clock: ManualClock, *, fee_pct: float = 0.1, slippage_pct: float = 0.0, balance: float = 10_000.0
 ) -> World:
     market = FakeMarketData({"BTC/USDT": 100.0, "ETH/USDT": 50.0})
     users = UserRepository(db, clock)
@@ -100,7 +106,7 @@ def make_world(
 
 
 @pytest.fixture
-def world(db: Database, clock: ManualClock) -> World:
+def world(db: SqlDatabase, clock: ManualClock) -> World:
     return make_world(db, clock)
 
 

@@ -104,7 +104,8 @@ class PostgresServer:
         prefix, reason = _as_user()
         if reason:
             raise RuntimeError(reason)
-        directory = Path(tempfile.mkdtemp(prefix="atra-pg-"))
+        # As root the server runs as `postgres`, which must reach its folder: /tmp, not $TMPDIR.
+        directory = Path(tempfile.mkdtemp(prefix="atra-pg-", dir="/tmp" if prefix else None))
         if prefix:
             shutil.chown(directory, "postgres")
         data, port = directory / "data", _free_port()

@@ -1,7 +1,9 @@
 """The house rules of the layout, read from the source with `ast` (nothing is imported):
 no import circle between modules, dependencies point inward (core knows no ml, telegram,
-aiosqlite or bot; db knows no bot, ml or telegram; only core/exchange imports ccxt), and no
-module of bot/ core/ ml/ db/ webapp/ over 400 lines.
+aiosqlite or bot; db knows no bot, ml or telegram; only core/exchange imports ccxt), no
+module of bot/ core/ ml/ db/ webapp/ over 400 lines and no function or method in them over 60
+(`end_lineno - lineno + 1` of the def, decorators not counted; nested functions count on their own
+and inside their parent).
 
 A circle is counted on module-level imports, those under `if TYPE_CHECKING:` included (a
 circle through a type-only import is still a circle a reader has to untangle, and mypy
@@ -22,6 +24,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("bot", "core", "ml", "db", "webapp")
 MAX_MODULE_LINES = 400
+MAX_FUNCTION_LINES = 60
 FORBIDDEN = {  # package -> top-level names it must not import
     "core": ("ml", "telegram", "aiosqlite", "bot"),
     "db": ("bot", "ml", "telegram"),
@@ -190,6 +193,17 @@ def oversized(modules: Mapping[str, Module], limit: int = MAX_MODULE_LINES) -> l
     return sorted(f"{m.path.relative_to(ROOT)} ({m.lines})" for m in modules.values() if m.lines > limit)
 
 
+def long_functions(modules: Mapping[str, Module], limit: int = MAX_FUNCTION_LINES) -> list[str]:
+    """Every function or method (async too, nested too) longer than `limit` lines."""
+    return sorted(
+        f"{m.name}:{node.lineno} {node.name} ({(node.end_lineno or node.lineno) - node.lineno + 1})"
+        for m in modules.values()
+        for node in ast.walk(m.tree)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and (node.end_lineno or node.lineno) - node.lineno + 1 > limit
+    )
+
+
 MODULES = load_modules(ROOT)
 # Modules still over the limit are being split on another branch (issue 13): bot/delivery.py
 # (per-chat pacing). The reason names whatever is left; remove the mark when it is empty.
@@ -214,6 +228,10 @@ def test_dependencies_point_inward() -> None:
 )
 def test_no_module_over_400_lines() -> None:
     assert oversized(MODULES) == []
+
+
+def test_no_function_over_60_lines() -> None:
+    assert long_functions(MODULES) == []
 
 
 def test_every_package_is_read() -> None:
@@ -304,3 +322,19 @@ def test_checker_flags_an_import_up_the_core_layers(tmp_path: Path) -> None:
     assert layer_violations(modules) == [
         "core.risk.sizing imports core.trading.service (core.risk may not reach core.trading)"
     ]
+
+
+def test_checker_flags_a_long_function_and_method(tmp_path: Path) -> None:
+    body60 = "    x = 1\n" * 59  # with the def line: 60 lines, the limit itself
+    body61 = "    x = 1\n" * 60
+    method61 = "        x = 1\n" * 60
+    modules = _write(
+        tmp_path,
+        {
+            "pkg/__init__.py": "",
+            "pkg/a.py": f"def ok():\n{body60}\n\n@decorated\nasync def long():\n{body61}",
+            "pkg/b.py": f"class C:\n    def method(self):\n{method61}",
+        },
+    )
+    # a.py: ok is lines 1-60, two blanks, the decorator on 63, long on 64-124; b.py: method on 2-62
+    assert long_functions(modules) == ["pkg.a:64 long (61)", "pkg.b:2 method (61)"]

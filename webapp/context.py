@@ -14,6 +14,7 @@ from core.ports import Clock, MarketData
 from core.trading.admin import AdminService
 from core.trading.history import HistoryService
 from core.trading.service import TradingService
+from core.trading.track_record import TrackRecord
 from webapp.auth import InitData
 from webapp.guard import NonceStore, RateLimiter
 
@@ -39,6 +40,7 @@ class DashboardServices:
     trading: TradingService
     history: HistoryService
     admin: AdminService
+    track_record: TrackRecord  # every playbook's record from its shadow positions (/performance)
     market_data: MarketData
     clock: Clock  # the market clock (the replay clock in replay mode)
     language_for: Callable[[str | None], str]  # Telegram's language_code -> en/ru
@@ -51,7 +53,7 @@ SERVICES = web.AppKey("services", DashboardServices)
 NONCES = web.AppKey("nonces", NonceStore)
 USER_LIMITS = web.AppKey("user_limits", RateLimiter)
 AUTH_FAILURES = web.AppKey("auth_failures", RateLimiter)
-WALL = web.AppKey("wall", Callable[[], float])
+WALL = web.AppKey[Callable[[], float]]("wall")
 AUTH = web.RequestKey("auth", InitData)
 
 

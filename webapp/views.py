@@ -21,6 +21,8 @@ from core.risk.limits import open_risk
 from core.risk.portfolio import drawdown_pct_series
 from core.trading.history import HistoryEntry, SignalOutcome, UserStats
 from core.trading.monitor import PositionView
+from core.trading.record_stats import RecordStats
+from core.trading.track_record import Performance
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -139,13 +141,29 @@ def summary_json(
     }
 
 
-def performance_json(stats: UserStats) -> dict[str, Any]:
-    """The user's own record, and the per-playbook track record: empty until the engine
-    records playbooks. The page reads each entry as {"name", "n_trades", "win_rate" (%),
-    "avg_r", "expectancy", "expectancy_ci": [low, high], "equity": [...]} (static/performance.js)."""
+def record_json(stats: RecordStats) -> dict[str, Any]:
+    """One playbook over one window (core/trading/record_stats.py)."""
+    out = {f.name: getattr(stats, f.name) for f in dataclasses.fields(stats)}
+    out["expectancy_interval"] = list(stats.expectancy_interval) if stats.expectancy_interval else None
+    return out
+
+
+def performance_json(stats: UserStats, performance: Performance) -> dict[str, Any]:
+    """The user's own record, and the public track record per playbook (the same as
+    /performance: the shadow positions of every published signal, the last `window_days`
+    and all time)."""
     return {
         "own": stats.metrics.to_dict() | {"fees": stats.fees},
-        "playbooks": [],
+        "window_days": performance.window_days,
+        "playbooks": [
+            {
+                "name": record.playbook,
+                "on_probation": record.on_probation,
+                "recent": record_json(record.recent),
+                "all_time": record_json(record.all_time),
+            }
+            for record in performance.playbooks
+        ],
     }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from telegram.ext import Application
 
 from bot.handlers import (
+    access,
     account,
     admin,
     callbacks,
@@ -12,6 +13,7 @@ from bot.handlers import (
     fallback,
     history,
     performance,
+    profit,
     settings,
     stats,
     tracing,
@@ -19,7 +21,21 @@ from bot.handlers import (
 )
 
 # Order matters: the first matching handler of a group wins, so fallback (the catch-all) comes last.
-FEATURES = (tracing, user, settings, account, history, stats, performance, dashboard, admin, callbacks, fallback)
+FEATURES = (
+    tracing,
+    access,
+    user,
+    settings,
+    account,
+    history,
+    stats,
+    profit,
+    performance,
+    dashboard,
+    admin,
+    callbacks,
+    fallback,
+)
 
 
 def register_all(app: Application) -> None:  # type: ignore[type-arg]

@@ -7,6 +7,7 @@ happens, even when it is malformed or posted in a group, and nothing of it is ec
 
 from __future__ import annotations
 
+import html
 import logging
 
 from telegram import Update
@@ -45,7 +46,9 @@ async def connect(update: Update, context: BotContext) -> None:
     exchange, api_key, secret = args
     del args
     view = await services.accounts.connect(user.id, exchange, api_key, secret)
-    text = t(language, "connect_ok", exchange=view.exchange, balances=balance_text(language, view))
+    # The balances are HTML already: only the exchange's name is escaped here.
+    exchange = html.escape(view.exchange, quote=False)
+    text = t(language, "connect_ok", escape=False, exchange=exchange, balances=balance_text(language, view))
     await context.bot.send_message(chat.id, text)
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import functools
 import html
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from telegram import Update
 from telegram.ext import Application, CommandHandler, filters
@@ -15,11 +16,12 @@ from bot.handlers.performance import probation_text
 from bot.i18n import t
 from bot.i18n.format import date_time, price
 from bot.render import MAX_MESSAGE, fit_html, health_text, limits_text, side_name
+from bot.words import word
 from core.errors import UserError
 from core.models import Side
 from core.trading.admin import limit_names
 
-Handler = Callable[[Update, BotContext], Awaitable[None]]
+Handler = Callable[[Update, BotContext], Coroutine[Any, Any, None]]
 PRIVATE = filters.ChatType.PRIVATE
 
 
@@ -93,8 +95,8 @@ async def status(update: Update, context: BotContext) -> None:
         t(
             language,
             "status",
-            mode=st.mode,
-            market_data=st.market_data,
+            mode=word(language, "mode", st.mode),
+            market_data=word(language, "market_data", st.market_data),
             trading=t(language, "status_paused" if st.paused else "status_running"),
             last_scan=last,
             n_symbols=len(st.symbols),

@@ -3,20 +3,26 @@ answered, whatever happens."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from telegram import CallbackQuery, Update
+from telegram.error import BadRequest
 from telegram.ext import Application, CallbackQueryHandler
 
 from bot.context import BotContext, error_text, user_language
 from bot.i18n import t
 from bot.i18n.format import amount, price, signed_money
 from bot.render import (
+    BREAK_EVEN_PREFIX,
+    CLOSE_ALL_ASK,
+    CLOSE_ALL_SURE,
     CLOSE_ASK_PREFIX,
     CLOSE_CANCEL,
     CLOSE_SURE_PREFIX,
     CONFIRM_PREFIX,
     SKIP_PREFIX,
+    close_all_keyboard,
     close_confirm_keyboard,
     side_name,
 )
@@ -29,6 +35,13 @@ _ACTIONS = (
     (SKIP_PREFIX, "skip"),
     (CLOSE_ASK_PREFIX, "close_ask"),
     (CLOSE_SURE_PREFIX, "close"),
+    (BREAK_EVEN_PREFIX, "break_even"),
+)
+
+
+#: Answers that mean the pressed signal can no longer be taken.
+_ENDED_STATES = frozenset(
+    f"signal_state_{state}" for state in ("confirmed", "executed", "skipped", "expired", "rejected")
 )
 
 
@@ -36,6 +49,8 @@ def parse_button(data: str) -> tuple[str, int]:
     """(action, id) from callback data, or UserError('button_stale')."""
     if data == CLOSE_CANCEL:
         return "close_cancel", 0
+    if data in (CLOSE_ALL_ASK, CLOSE_ALL_SURE):
+        return ("close_all_ask" if data == CLOSE_ALL_ASK else "close_all"), 0
     for prefix, action in _ACTIONS:
         if data.startswith(prefix):
             digits = data[len(prefix) :]
@@ -83,6 +98,13 @@ async def _close(query: CallbackQuery, context: BotContext, language: str, posit
     await query.edit_message_reply_markup(reply_markup=None)
 
 
+async def _close_all(query: CallbackQuery, context: BotContext, language: str) -> None:
+    closed = await context.services.trading.close_all(query.from_user.id)
+    total = sum(c.pnl for c in closed)
+    await query.answer(t(language, "close_all_done", count=len(closed), pnl=signed_money(total, language)))
+    await query.edit_message_reply_markup(reply_markup=None)
+
+
 async def on_button(update: Update, context: BotContext) -> None:
     query = update.callback_query
     assert query is not None
@@ -98,11 +120,24 @@ async def on_button(update: Update, context: BotContext) -> None:
             await query.edit_message_reply_markup(reply_markup=close_confirm_keyboard(language, ident))
         elif action == "close":
             await _close(query, context, language, ident)
+        elif action == "break_even":
+            moved = await context.services.trading.stop_to_break_even(ident, query.from_user.id)
+            await query.answer(
+                t(language, "break_even_done", symbol=moved.symbol, stop=price(moved.new_stop, language))
+            )
+        elif action == "close_all_ask":
+            await query.answer()
+            await query.edit_message_reply_markup(reply_markup=close_all_keyboard(language))
+        elif action == "close_all":
+            await _close_all(query, context, language)
         else:
             await query.answer(t(language, "close_cancelled"))
             await query.edit_message_reply_markup(reply_markup=None)
     except UserError as exc:
         await query.answer(error_text(language, exc)[:200], show_alert=True)
+        if exc.key in _ENDED_STATES:  # the press found the signal over: its buttons go
+            with contextlib.suppress(BadRequest):  # already gone ("not modified")
+                await query.edit_message_reply_markup(reply_markup=None)
     except RetryableExchangeError as exc:
         log.warning("button %r: exchange unavailable: %s", query.data, exc)
         await query.answer(t(language, "exchange_unavailable")[:200], show_alert=True)

@@ -9,7 +9,7 @@ from telegram.ext import Application, CommandHandler, filters
 from bot.context import BotContext, reply, user_language
 from bot.i18n import t
 from bot.i18n.format import MISSING, number, percent
-from bot.render import playbook_name, split_message
+from bot.render import playbook_name, signal_count, split_message
 from core.trading.record_stats import RecordStats
 from core.trading.track_record import Performance, ProbationView
 
@@ -24,7 +24,8 @@ def _pct(value: float | None, language: str) -> str:
 
 def window_text(language: str, label: str, s: RecordStats) -> str:
     if s.closed == 0:
-        return t(language, "performance_window_empty", window=label, signals=s.signals, open=s.open_now)
+        signals = signal_count(language, s.signals)
+        return t(language, "performance_window_empty", window=label, signals=signals, open=s.open_now)
     expectancy = _pct(s.expectancy_pct, language)
     if s.expectancy_interval is not None:
         low, high = s.expectancy_interval
@@ -33,7 +34,7 @@ def window_text(language: str, label: str, s: RecordStats) -> str:
         language,
         "performance_window",
         window=label,
-        signals=s.signals,
+        signals=signal_count(language, s.signals),
         closed=s.closed,
         open=s.open_now,
         win=MISSING if s.win_pct is None else percent(s.win_pct, language),

@@ -55,7 +55,8 @@ async def stats(update: Update, context: BotContext) -> None:
     if result.metrics.n_trades == 0:
         await message.reply_text(t(language, "stats_none", balance=money(result.balance, language)))
         return
-    png = await asyncio.to_thread(render_equity_chart, result.curve_times, result.curve_equity, language)
+    times, equity = result.marked_curve(context.services.clock.now())
+    png = await asyncio.to_thread(render_equity_chart, times, equity, language)
     await message.reply_photo(png, caption=fit_html(stats_text(language, result), MAX_CAPTION))
 
 

@@ -1,5 +1,5 @@
 """Bind each update's user to the log context, so every line logged while handling it
-(core's included) says whose it was. Runs first (group -1) and lets the update go on."""
+(core's included) says whose it was. Runs first (group -2) and lets the update go on."""
 
 from __future__ import annotations
 
@@ -17,4 +17,4 @@ async def bind_update(update: Update, context: BotContext) -> None:
 
 
 def register(app: Application) -> None:  # type: ignore[type-arg]
-    app.add_handler(TypeHandler(Update, bind_update), group=-1)
+    app.add_handler(TypeHandler(Update, bind_update), group=-2)

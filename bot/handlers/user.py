@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import re
+
 from telegram import Update
 from telegram.ext import Application, CommandHandler, filters
 
-from bot.context import BotContext, is_admin, reply, user_language
+from bot.context import BotContext, error_text, is_admin, reply, user_language
 from bot.i18n import language_for, t
 from bot.i18n.format import money
-from bot.render import close_keyboard, positions_list, signals_list
+from bot.render import close_keyboard, positions_list, signal_keyboard, signals_list
+from bot.words import word
+from core.errors import UserError
+from core.models import SignalState
 
 PRIVATE = filters.ChatType.PRIVATE
 
@@ -18,18 +23,35 @@ async def start(update: Update, context: BotContext) -> None:
     assert tg_user is not None
     services = context.services
     user, new = await services.trading.register(tg_user.id, language_for(tg_user.language_code))
+    if await services.trading.admit(user, new, tg_user.full_name) != "active":
+        await reply(update, t(user.language, "access_waiting_notice"))
+        return
     if new and services.settings.trading_mode == "live":
         text = t(user.language, "start_new_live", exchange=services.settings.exchange)
     elif new:
         text = t(
             user.language,
             "start_new",
-            mode=services.settings.trading_mode,
+            mode=word(user.language, "mode", services.settings.trading_mode),
             balance=money(user.paper_balance, user.language),
         )
     else:
         text = t(user.language, "start_back")
     await reply(update, text)
+    if context.args and re.fullmatch(r"s\d{1,18}", context.args[0]):  # a deep link: t.me/<bot>?start=s<id>
+        await _open_linked_signal(update, context, user.language, int(context.args[0][1:]))
+
+
+async def _open_linked_signal(update: Update, context: BotContext, language: str, signal_id: int) -> None:
+    assert update.effective_user is not None and update.effective_message is not None
+    try:
+        row = await context.services.trading.linked_signal(signal_id, update.effective_user.id)
+    except UserError as exc:
+        await reply(update, error_text(language, exc))
+        return
+    live = row.state is SignalState.PENDING and row.expires_at > context.services.clock.now()
+    keyboard = signal_keyboard(language, row.id) if live else None
+    await update.effective_message.reply_text(signals_list(language, [row])[0], reply_markup=keyboard)
 
 
 async def help_command(update: Update, context: BotContext) -> None:
@@ -66,9 +88,22 @@ async def positions(update: Update, context: BotContext) -> None:
     await update.effective_message.reply_text(messages[-1], reply_markup=close_keyboard(language, views))
 
 
+async def close(update: Update, context: BotContext) -> None:
+    """/close: each open position with its Close button, and Close all."""
+    language = await user_language(update, context)
+    assert update.effective_user is not None and update.effective_message is not None
+    views = await context.services.trading.positions_view(update.effective_user.id)
+    if not views:
+        await reply(update, t(language, "positions_none"))
+        return
+    keyboard = close_keyboard(language, views, break_even=False, close_all=True)
+    await update.effective_message.reply_text(t(language, "close_choose"), reply_markup=keyboard)
+
+
 def register(app: Application) -> None:  # type: ignore[type-arg]
     app.add_handler(CommandHandler("start", start, filters=PRIVATE))
     app.add_handler(CommandHandler("help", help_command, filters=PRIVATE))
     app.add_handler(CommandHandler("stop", stop, filters=PRIVATE))
     app.add_handler(CommandHandler("signals", signals, filters=PRIVATE))
     app.add_handler(CommandHandler("positions", positions, filters=PRIVATE))
+    app.add_handler(CommandHandler("close", close, filters=PRIVATE))

@@ -25,7 +25,7 @@ def _localise(text: str, language: str) -> str:
     """'-12345.678' (Python's plain notation) in `language`: groups of three, its decimal mark."""
     sign = text[0] if text[:1] in "+-" else ""
     whole, _, fraction = text[len(sign) :].partition(".")
-    groups = []
+    groups: list[str] = []
     while len(whole) > 3:
         whole, tail = whole[:-3], whole[-3:]
         groups.insert(0, tail)

@@ -13,7 +13,7 @@ import logging
 import math
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import numpy as np
@@ -181,8 +181,8 @@ def keep_passed(
     kept: list[Candidate] = []
     rejections: Counter[str] = Counter()
     for candidate, opinion in zip(candidates, opinions, strict=True):
-        if opinion.passed:
-            kept.append(scale_strength(candidate, opinion))
+        if opinion.passed:  # its say goes with the signal (the card shows it)
+            kept.append(replace(scale_strength(candidate, opinion), opinions=(*candidate.opinions, opinion.reason)))
         else:
             rejections[opinion.reason] += 1
     return kept, rejections
@@ -290,5 +290,6 @@ class SignalEngine:
                 "stop_type": str(last["stop_type"]),
                 "atr_multiplier": multiplier if math.isfinite(multiplier) else None,
                 "stop_pct": levels.stop_pct,
+                "ml": list(candidate.opinions),
             },
         )

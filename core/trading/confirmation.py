@@ -10,6 +10,7 @@ from core.errors import UnknownSymbol, UserError
 from core.events import Alert
 from core.models import Position, SignalState, UserSignal
 from core.risk.limits import AccountSnapshot, Proposal, check_new_position, return_correlation
+from core.rules.entry import entry_refusal
 from core.trading.context import TradingContext, state_key
 from core.trading.equity import EquityMarks
 from core.trading.execution import Execution, Executor
@@ -125,10 +126,7 @@ class Confirmation:
         ctx.wake()
 
     def _check_price(self, row: UserSignal, price: float) -> None:
-        """Refuse when price has run away: past the stop, at or past TP1, or further
-        from the entry than the allowed drift."""
-        lv = row.levels
-        s = lv.side.sign
-        drift_pct = abs(price - lv.entry) / lv.entry * 100
-        if s * (price - lv.stop) <= 0 or s * (price - lv.tp1) >= 0 or drift_pct > self._ctx.config.max_price_drift_pct:
-            raise UserError("price_moved", price=price, entry=lv.entry)
+        """Refuse when price has run away (core.rules.entry, the backtester's own check):
+        past the stop, at or past TP1, or further from the entry than the allowed drift."""
+        if entry_refusal(row.levels, price, self._ctx.config.max_price_drift_pct) is not None:
+            raise UserError("price_moved", price=price, entry=row.levels.entry)

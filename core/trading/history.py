@@ -17,6 +17,7 @@ from core.errors import RetryableExchangeError, UnknownSymbol, UserError
 from core.models import Position, SignalState, UserSignal
 from core.ports import Clock, MarketData, PositionRepository, SignalRepository, UserRepository
 from core.risk.portfolio import ClosedTrade, PortfolioMetrics, trade_metrics
+from core.trading.profit import DayPnl, Profit, daily_pnl, profit
 
 HISTORY_PAGE_SIZE = 8
 
@@ -53,6 +54,15 @@ class UserStats:
     open_positions: int
     curve_times: list[datetime]  # the start, then each close
     curve_equity: list[float]
+
+    def marked_curve(self, now: datetime) -> tuple[list[datetime], list[float]]:
+        """The curve with its last point now, open positions at market: where the /stats
+        caption's equity is (the curve alone ends at the last close)."""
+        times, equity = list(self.curve_times), list(self.curve_equity)
+        if self.open_positions and times:
+            times.append(max(now, times[-1]))
+            equity.append(self.metrics.equity)
+        return times, equity
 
 
 class HistoryService:
@@ -138,3 +148,25 @@ class HistoryService:
             curve_times=times,
             curve_equity=equity if trades else [],
         )
+
+    async def daily(self, user_id: int, days: int = 14) -> list[DayPnl]:
+        """Realised P&L per UTC day over the last `days` days, newest first."""
+        balance = await self._users.balance(user_id)
+        if balance is None:
+            raise UserError("not_registered")
+        trades = [ClosedTrade.from_position(p) for p in await self._positions.closed_positions(user_id)]
+        return daily_pnl(trades, balance, self._clock.now().date(), days)
+
+    async def profit(self, user_id: int) -> Profit:
+        """Closed trades' results and the open positions' P&L marked to market."""
+        balance = await self._users.balance(user_id)
+        if balance is None:
+            raise UserError("not_registered")
+        trades = [ClosedTrade.from_position(p) for p in await self._positions.closed_positions(user_id)]
+        unrealised = 0.0
+        for position in await self._positions.open_positions(user_id):
+            try:
+                unrealised += position.unrealized_pnl(await self._market_data.last_price(position.symbol))
+            except (UnknownSymbol, RetryableExchangeError):
+                continue
+        return profit(trades, balance, unrealised)

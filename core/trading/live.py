@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from core.errors import ExchangeError, FinalExchangeError, RetryableExchangeError, UserError
-from core.events import PositionClosed
+from core.events import Event, PositionClosed
 from core.models import ExitReason, OrderResult, OrderStatus, Position, PositionStatus, Side, StoredOrder, UserSignal
 from core.ports import (
     Clock,
@@ -178,6 +178,13 @@ class LivePositions:
             log.error("position %s: cannot follow or protect it: %s", position.id, exc)
             await self._notices.flag_unprotected(position, str(exc))
             return False
+
+    async def move_stop(self, position: Position, stop: float) -> list[Event]:
+        """Replace the stop resting on the exchange (the guard keeps the old one until the
+        new one is placed, and saves a moved stop at once); nothing more to tell."""
+        if not await self._guard.enforce(position, stop):
+            raise UserError("break_even_not_moved", stop=position.stop_price)
+        return []
 
     async def close(self, position: Position, price: float) -> PositionClosed:
         await self._ledger.sync(position)

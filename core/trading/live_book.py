@@ -9,7 +9,6 @@ records and the events in one transaction.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,7 +17,7 @@ import pandas as pd
 
 from core.events import Event, PositionClosed, TakeProfitHit
 from core.models import ExitReason, OrderRequest, OrderResult, OrderStatus, Position, PositionStatus, StoredOrder
-from core.rules.exits import ManagementRules
+from core.rules.exits import ManagementRules, trails
 from core.rules.stops import update_stop
 from core.trading.orders import fee_in_quote, mean_exit_price
 from core.trading.protection import parse_leg, stop_reason, target_reason
@@ -147,21 +146,19 @@ def trail_stop(position: Position, candles: pd.DataFrame, rules: ManagementRules
         return wanted
     if position.last_candle_at is not None:
         candles = candles[candles.index > pd.Timestamp(position.last_candle_at)]
-    atr = position.atr
-    trail = atr is not None and math.isfinite(atr) and atr > 0 and rules.trail_atr_multiplier > 0
     for stamp, row in zip(candles.index, candles.itertuples(index=False), strict=True):
         position.highest = max(position.highest, row.high)
         position.lowest = min(position.lowest, row.low)
         position.last_candle_at = stamp.to_pydatetime()
-        if position.tp1_done and trail:
-            assert atr is not None
+        if trails(position, rules):  # the paper rules' own test: after TP1, or from the entry
+            assert position.atr is not None
             wanted = update_stop(
                 position.side,
                 wanted,
                 position.highest,
                 position.lowest,
                 row.close,
-                atr,
+                position.atr,
                 rules.trail_atr_multiplier,
             )
     return wanted

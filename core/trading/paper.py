@@ -76,6 +76,12 @@ class PaperPositions:
         """The paper exchange has no state of its own beyond the database."""
         return 0
 
+    async def move_stop(self, position: Position, stop: float) -> list[Event]:
+        """The stored stop is the paper stop; the position is saved by the caller."""
+        old = position.stop_price
+        position.stop_price = stop
+        return [self._stop_moved_event(position, old)(0.0)]
+
     async def close(self, position: Position, price: float) -> PositionClosed:
         delta, make_event = await self._exit(position, Trigger(ExitReason.MANUAL, price, position.quantity), 0.0)
         position.quantity = 0.0
@@ -115,7 +121,8 @@ class PaperPositions:
             if outcome.closed:
                 position.status = PositionStatus.CLOSED
                 position.closed_at = self._clock.now()
-            await self._positions.save(position, balance_delta, lambda bal, ev=events: [e(bal) for e in ev])
+                events = events[-1:]  # TP1 and the close in one candle: one message, the close (P&L over all)
+            await self._positions.save(position, balance_delta, lambda bal, ev=events: [e(bal) for e in ev])  # type: ignore[misc]
             self._wake()
             changed, unsaved = True, False
             if outcome.closed:

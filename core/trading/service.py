@@ -9,10 +9,11 @@ One facade over the steps, each in its own module and sharing one `TradingContex
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 
-from core.errors import UserError
-from core.events import PositionClosed
+from core.errors import RetryableExchangeError, UserError
+from core.events import PositionClosed, SignalEnded, StopMoved
 from core.models import Limits, SignalDraft, SignalState, User, UserSignal
 from core.ports import (
     Clock,
@@ -28,6 +29,7 @@ from core.ports import (
 )
 from core.records import NoRecord, RecordBriefs
 from core.risk.sizing import SizeDecision
+from core.trading.access import AccessControl
 from core.trading.confirmation import Confirmation
 from core.trading.context import TradingConfig, TradingContext, state_key
 from core.trading.episodes import Episodes
@@ -35,7 +37,15 @@ from core.trading.equity import EquityMarks
 from core.trading.execution import Execution, Executor, entry_client_order_id
 from core.trading.fanout import FanOut, size_for
 from core.trading.monitor import Monitor, PositionView
+from core.trading.position_actions import PositionActions
+from core.trading.preferences import apply_change
 from core.trading.recovery import Recovery
+
+log = logging.getLogger(__name__)
+
+#: Refusals after which a signal cannot be taken: its row is rejected, its buttons go. (A
+#: pause is the admins' to lift: a signal refused while paused stays confirmable.)
+_FINAL_REFUSALS = ("risk_",)
 
 __all__ = [
     "USER_RISK_CAP_PCT",
@@ -95,11 +105,21 @@ class TradingService:
         self._confirmation = Confirmation(ctx, executor, marks)
         self._recovery = Recovery(ctx, executor, self.episodes)
         self._monitor = Monitor(ctx, self._recovery, self.episodes, marks)
+        self._actions = PositionActions(ctx, self._monitor)
+        self._access = AccessControl(ctx, config.access)
 
     # ----------------------------------------------------------------- users
 
     async def register(self, user_id: int, language: str) -> tuple[User, bool]:
         return await self._users.register(user_id, language, self._ctx.config.paper_balance)
+
+    async def admit(self, user: User, new: bool, name: str) -> str:
+        """After /start: the user's access (a new user waits under ACCESS=approval)."""
+        return await self._access.on_start(user, new, name)
+
+    async def decide_access(self, admin_id: int, user_id: int, access: str) -> User:
+        """An admin approves ('active') or blocks ('blocked') a user."""
+        return await self._access.decide(admin_id, user_id, access)
 
     async def unsubscribe(self, user_id: int) -> bool:
         return await self._users.set_subscribed(user_id, False)
@@ -123,11 +143,34 @@ class TradingService:
         await self._users.set_risk_pct(user_id, risk_pct)
         return await self.user(user_id)
 
+    async def change_prefs(self, user_id: int, field: str, value: str, symbols: Sequence[str]) -> User:
+        """One of the user's own choices changed (see core/trading/preferences.py);
+        UserError('button_stale') for a change that does not exist."""
+        user = await self.user(user_id)
+        await self._users.set_prefs(user_id, apply_change(user.prefs, field, value, symbols))
+        return await self.user(user_id)
+
     # --------------------------------------------------------------- signals
 
     async def publish(self, draft: SignalDraft) -> list[UserSignal] | None:
-        """Store the signal once; a sized row and a message per reachable subscriber."""
-        return await self._fanout.publish(draft)
+        """Store the signal once; a sized row and a message per reachable subscriber.
+        Users with auto-execution on then confirm it at once, as a press would."""
+        published = await self._fanout.publish(draft)
+        if published is None:
+            return None
+        rows, auto = published
+        for row in rows:
+            if row.user_id in auto:
+                await self._auto_confirm(row)
+        return rows
+
+    async def _auto_confirm(self, row: UserSignal) -> None:
+        try:
+            await self.confirm(row.id, row.user_id)
+        except UserError as exc:
+            log.info("auto-execution of signal row %s refused: %s", row.id, exc.key)
+        except RetryableExchangeError as exc:
+            log.warning("auto-execution of signal row %s: exchange unavailable (%s)", row.id, exc)
 
     @staticmethod
     def size_for(user: User, entry: float, stop: float, limits: Limits, closed_pnls: Sequence[float]) -> SizeDecision:
@@ -144,14 +187,49 @@ class TradingService:
             raise UserError(state_key(await self._ctx.own_row(user_signal_id, user_id)))
         return row
 
+    async def linked_signal(self, signal_id: int, user_id: int) -> UserSignal:
+        """The user's own copy of signal `signal_id` (a deep link `s<id>`)."""
+        row = await self._signals.for_signal(signal_id, user_id)
+        if row is None:
+            raise UserError("signal_not_found")
+        return row
+
     async def expire_signals(self) -> int:
-        return await self._signals.expire_due(self._ctx.clock.now())
+        """Expire due rows; each expired signal's message loses its buttons."""
+        count = await self._signals.expire_due(
+            self._ctx.clock.now(), lambda row_id, user_id: SignalEnded(user_id, row_id, SignalState.EXPIRED.value)
+        )
+        if count:
+            self._ctx.wake()
+        return count
 
     # -------------------------------------------------------------- confirm
 
     async def confirm(self, user_signal_id: int, user_id: int) -> Execution:
-        """Check, claim the row pending -> confirmed atomically, execute the entry."""
-        return await self._confirmation.confirm(user_signal_id, user_id)
+        """Check, claim the row pending -> confirmed atomically, execute the entry. A
+        refusal by a risk limit rejects the row;
+        a row that ends here (rejected, expired) has its message's buttons removed."""
+        try:
+            return await self._confirmation.confirm(user_signal_id, user_id)
+        except UserError as exc:
+            await self._after_refusal(user_signal_id, user_id, exc)
+            raise
+
+    async def _after_refusal(self, user_signal_id: int, user_id: int, exc: UserError) -> None:
+        ctx = self._ctx
+        row = await ctx.signals.get_user_signal(user_signal_id)
+        if row is None or row.user_id != user_id:
+            return
+        ended: SignalState | None = (
+            row.state if row.state is SignalState.EXPIRED and exc.key == "signal_state_expired" else None
+        )
+        if row.state is SignalState.PENDING and exc.key.startswith(_FINAL_REFUSALS):
+            now = ctx.clock.now()
+            if await self._signals.transition(row.id, user_id, SignalState.PENDING, SignalState.REJECTED, now, exc.key):
+                ended = SignalState.REJECTED
+        if ended is not None and row.message_id is not None:
+            await self._outbox.enqueue([SignalEnded(user_id, row.id, ended.value)], ctx.clock.now())
+            ctx.wake()
 
     # -------------------------------------------------------------- monitor
 
@@ -165,6 +243,14 @@ class TradingService:
     async def close_position(self, position_id: int, user_id: int) -> PositionClosed:
         """Close what is left of the user's position at market, now."""
         return await self._monitor.close_position(position_id, user_id)
+
+    async def close_all(self, user_id: int) -> list[PositionClosed]:
+        """Close every open position of the user at market, now."""
+        return await self._actions.close_all(user_id)
+
+    async def stop_to_break_even(self, position_id: int, user_id: int) -> StopMoved:
+        """Move the position's stop to its entry (refused unless the price is past it)."""
+        return await self._actions.stop_to_break_even(position_id, user_id)
 
     # ------------------------------------------------------------- recovery
 

@@ -190,6 +190,8 @@ class TrackRecord:
         """Apply the candles after the shadow's last one; True if it changed."""
         p = shadow.position
         assert p.last_candle_at is not None
+        if candles.empty:
+            return False
         last = pd.Timestamp(p.last_candle_at)
         new = candles[candles.index > last]
         if not len(new):

@@ -36,6 +36,8 @@ def make_settings(fake: FakeBotApi, db_path: Path, **extra: Any) -> Settings:
         "paper_fee_pct": 0.1,
         "paper_slippage_pct": 0.0,
         "ml_filters": False,  # loading torch models per test is slow; one test turns them on
+        # the seeds' exits (TP1 closes half, stop to break-even) the flow tests were worked out for
+        "playbook": "hybrid_seeds",
     }
     values.update(extra)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -69,7 +69,7 @@ async def test_start_registers_in_the_users_language(bot: RunningBot) -> None:
     english = await bot.reply_to(ALICE, "/start", language_code="en-GB")
     russian = await bot.reply_to(BOB, "/start", language_code="ru")
     assert "Welcome to" in english and "10,000.00" in english
-    assert "Добро пожаловать" in russian
+    assert "Добро пожаловать" in russian and "бумажная торговля" in russian and "paper" not in russian
     user = await bot.services.users.get(BOB)
     assert user is not None and user.language == "ru" and user.subscribed
     again = await bot.reply_to(BOB, "/start", language_code="ru")
@@ -116,7 +116,8 @@ async def test_double_and_forged_presses_execute_once(bot: RunningBot) -> None:
     ids = await publish(bot, (ALICE, BOB))
     confirm = buttons(bot, ALICE, ids[ALICE])[0]
     forged = await press(bot, BOB, confirm, ids[ALICE], owner=ALICE)  # Bob replays Alice's callback data
-    assert "not yours" in forged["text"]
+    # A stale or foreign button says the signal is gone, never "not yours" (nothing leaks).
+    assert "expired or is no longer available" in forged["text"] and "yours" not in forged["text"]
     first = await press(bot, ALICE, confirm, ids[ALICE])
     second = await press(bot, ALICE, confirm, ids[ALICE])
     assert "Filled" in first["text"]
@@ -307,11 +308,12 @@ async def test_close_position_from_positions_needs_two_presses(bot: RunningBot, 
     await press(bot, ALICE, buttons(bot, ALICE, ids[ALICE])[0], ids[ALICE])
     await bot.reply_to(ALICE, "/positions")
     listing = bot.fake.messages(ALICE)[-1]
-    (ask,) = buttons(bot, ALICE, listing["message_id"])
+    ask, break_even = buttons(bot, ALICE, listing["message_id"])  # Close, and Stop to break-even
+    assert ask.startswith("pos:c:") and break_even.startswith("pos:b:")
     await press(bot, BOB, ask.replace("pos:c:", "pos:y:"), listing["message_id"], owner=ALICE)
     assert len(await bot.services.trading.positions_view(ALICE)) == 1  # Bob cannot close Alice's position
     await press(bot, ALICE, ask, listing["message_id"])
-    await bot.fake.wait_for(lambda: len(buttons(bot, ALICE, listing["message_id"])) == 2)
+    await bot.fake.wait_for(lambda: buttons(bot, ALICE, listing["message_id"])[0].startswith("pos:y:"))
     sure, cancel = buttons(bot, ALICE, listing["message_id"])
     assert len(await bot.services.trading.positions_view(ALICE)) == 1  # the first press only asks
     market.prices["BTC/USDT"] = 104.0
@@ -340,7 +342,7 @@ async def test_settings_language_and_risk(bot: RunningBot) -> None:
     # 0.5% of 10 000 = 50 at risk over a stop 10 away -> 5 units
     ids = await publish(bot, (ALICE,))
     text = next(m for m in bot.fake.messages(ALICE) if m["message_id"] == ids[ALICE])["caption"]
-    assert "Объём: 5 " in text and "ЛОНГ" in text
+    assert "Размер позиции: 5 " in text and "ЛОНГ" in text
 
 
 async def test_status_names_the_active_models(
@@ -353,6 +355,23 @@ async def test_status_names_the_active_models(
     assert "lightgbm" in status.lower() or "success" in status.lower()
 
 
+async def test_auto_ml_filters_follow_the_sets_walk_forward_verdict(
+    fake: FakeBotApi, tmp_path: Path, clock: ManualClock, market: FakeMarketData
+) -> None:
+    """ML_FILTERS=auto (the default): the shipped set filters only if its walk-forward lift
+    is real; otherwise the bot runs without it and /status says why in one line."""
+    from ml.runtime import load_active_models
+
+    settings = make_settings(fake, tmp_path / "atra.sqlite3", ml_filters="auto")
+    active, why = load_active_models(settings.model_dir, clock, settings.timeframe).default_verdict()
+    async with running_bot(fake, settings, clock, market) as running:
+        status = await running.reply_to(ADMIN, "/status")
+    if active:
+        assert why in status and "off by default" not in status
+    else:
+        assert f"ML filters: off by default, {why}; ML_FILTERS=true forces them" in status.replace("\n", " ")
+
+
 async def test_missing_models_are_a_loud_state(
     fake: FakeBotApi, tmp_path: Path, clock: ManualClock, market: FakeMarketData
 ) -> None:
@@ -360,3 +379,29 @@ async def test_missing_models_are_a_loud_state(
     async with running_bot(fake, settings, clock, market) as running:
         status = await running.reply_to(ADMIN, "/status")
     assert "NONE ACTIVE" in status
+
+
+async def test_tp1_and_tp2_in_one_candle_is_one_message(bot: RunningBot, market: FakeMarketData) -> None:
+    await subscribe(bot, ALICE)
+    await bot.reply_to(BOB, "/start", language_code="ru")
+    ids = await publish(bot, (ALICE, BOB))
+    for user in (ALICE, BOB):
+        await press(bot, user, buttons(bot, user, ids[user])[0], ids[user])
+    market.add_candles("BTC/USDT", candles_frame(T0, [(100, 121, 99, 120)], HOUR))  # through 110 and 120 at once
+    await bot.services.trading.monitor()
+    await bot.fake.wait_for(lambda: "closed (TP2)" in (bot.fake.last_text(ALICE) or ""))
+    await bot.fake.wait_for(lambda: "закрыта (TP2)" in (bot.fake.last_text(BOB) or ""))
+    for user in (ALICE, BOB):
+        texts = [str(c.params.get("text")) for c in bot.fake.sent(user)]
+        assert not any("TP1" in t and ("reached" in t or "достигнут" in t) for t in texts)
+    # Both halves count: -1.00 entry fee + (50 - 0.55) + (100 - 0.60) = +147.85
+    assert "realised P&L +147.85" in (bot.fake.last_text(ALICE) or "")
+
+
+async def test_status_in_russian_has_no_english_words_of_ours(bot: RunningBot) -> None:
+    await bot.reply_to(ADMIN, "/start", language_code="ru")
+    await bot.reply_to(ADMIN, "/scan")
+    status = await bot.reply_to(ADMIN, "/status")
+    assert "Режим: бумажная торговля · данные: биржа" in status
+    assert "paper" not in status and "exchange" not in status and "not_enough_data" not in status
+    assert "мало данных 2" in status  # the engine's reason codes in words (one candle each: not enough data)

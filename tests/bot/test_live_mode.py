@@ -90,7 +90,8 @@ async def test_connect_is_deleted_checked_stored_encrypted_and_never_echoed_or_l
     update = bot.fake.inject_message(ALICE, f"/connect binance {KEY} {SECRET}")
     await bot.fake.wait_for(lambda: len(bot.fake.sent(ALICE)) > before)
     reply = str(bot.fake.sent(ALICE)[-1].params["text"])
-    assert "account is linked" in reply and "USDT: 10,000 free" in reply
+    assert "account is linked" in reply and "USDT: 10,000.00 free" in reply
+    assert "&lt;b&gt;" not in reply  # the balance block's own markup is not escaped twice
     (deleted,) = bot.fake.deleted_incoming
     assert deleted[0] == ALICE and update  # the /connect message itself is gone
     deletes = [i for i, c in enumerate(bot.fake.calls) if c.method == "deleteMessage"]
@@ -251,4 +252,6 @@ async def test_in_paper_mode_connect_is_deleted_and_balance_is_virtual(fake: Fak
         await paper.reply_to(ALICE, "/start")
         assert "paper mode" in await paper.reply_to(ALICE, f"/connect binance {KEY} {SECRET}")
         assert len(fake.deleted_incoming) == 1
-        assert "Virtual balance (paper)\nUSDT: 10,000 free · 10,000 total" in await paper.reply_to(ALICE, "/balance")
+        assert "Virtual balance (paper)\nUSDT: 10,000.00 free · 10,000.00 total" in await paper.reply_to(
+            ALICE, "/balance"
+        )

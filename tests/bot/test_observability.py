@@ -110,7 +110,7 @@ async def test_status_shows_the_same_at_a_glance(bot: RunningBot) -> None:
     await bot.reply_to(ADMIN, "/scan")
     status = await bot.reply_to(ADMIN, "/status")
     for fragment in ("Delivery: 0 waiting", "since start 3 sent, 0 dropped, 0 × 429", "Signals: 1 generated",
-                     "3 pending", "Engine: last scan took", "rejections since start: not_enough_data 2",
+                     "3 pending", "Engine: last scan took", "rejections since start: not enough data 2",
                      "ML: none", "Orders: none", "Exchange limiter: none"):  # fmt: skip
         assert fragment in status, fragment
 

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from bot.render import signal_count
 from core.models import Side, SignalDraft, SignalLevels
 from tests.bot.harness import ADMIN, ALICE, RunningBot
 from tests.bot.test_flow import buttons, press, publish
@@ -23,12 +24,12 @@ TEXT = {
         "first_line": "📊 admin signals · 30 d: 0 signals, none closed yet",
         "performance": (
             "<b>admin signals</b>",
-            "Last 30 days: 1 signals, 1 closed, 0 open now",
+            "Last 30 days: 1 signal, 1 closed, 0 open now",
             "win 100.00% · avg +1.48 R · expectancy +14.79%",
             "best +1.48 R · worst +1.48 R",
-            "All time: 1 signals, 1 closed, 0 open now",
+            "All time: 1 signal, 1 closed, 0 open now",
         ),
-        "second_line": "📊 admin signals · 30 d: 1 signals, +1.48 R avg",
+        "second_line": "📊 admin signals · 30 d: 1 signal, +1.48 R avg",
         "set": "✅ probation_trades = 2",
         "range": "probation_min_r must be -5…5",
         "hold_range": "probation_hold must be 0…1",
@@ -41,15 +42,15 @@ TEXT = {
         "status_off": "✅ hybrid: -1.02 R avg over 2",
     },
     "ru": {
-        "first_line": "📊 сигналы администратора · 30 дн.: сигналов 0, закрытых пока нет",
+        "first_line": "📊 сигналы администратора · 30 дн.: 0 сигналов, закрытых пока нет",
         "performance": (
             "<b>сигналы администратора</b>",
-            "Последние 30 дн.: сигналов 1, закрыто 1, открыто сейчас 0",
+            "Последние 30 дн.: 1 сигнал, закрыто 1, открыто сейчас 0",
             "прибыльных 100,00% · в среднем +1,48 R · матожидание +14,79%",
             "лучший +1,48 R · худший +1,48 R",
-            "За всё время: сигналов 1, закрыто 1, открыто сейчас 0",
+            "За всё время: 1 сигнал, закрыто 1, открыто сейчас 0",
         ),
-        "second_line": "📊 сигналы администратора · 30 дн.: сигналов 1, в среднем +1,48 R",
+        "second_line": "📊 сигналы администратора · 30 дн.: 1 сигнал, в среднем +1,48 R",
         "set": "✅ probation_trades = 2",
         "range": "probation_min_r",
         "hold_range": "probation_hold",
@@ -59,7 +60,7 @@ TEXT = {
             "⚠️ hybrid: в среднем -1,02 R (закрытых: 2)",
         ),
         "marked": "⚠️ Эта стратегия на испытательном сроке: по последним 2 закрытым сигналам в среднем -1,02 R.",
-        "hybrid_line": "📊 hybrid · 30 дн.: сигналов 2, в среднем -1,02 R",
+        "hybrid_line": "📊 hybrid · 30 дн.: 2 сигнала, в среднем -1,02 R",
         "on_probation": "<b>hybrid</b> ⚠️ на испытательном сроке",
         "alert_off": "Стратегия hybrid снята с испытательного срока: по последним 2 закрытым сигналам в среднем -1,02 R (граница -1,5 R).",
         "status_off": "✅ hybrid: в среднем -1,02 R (закрытых: 2)",
@@ -169,3 +170,22 @@ async def test_probation_set_alerted_shown_marked_held_and_lifted(
     assert words["status_off"] in await command(bot, ADMIN, "/status", language)
     alerts = [html_of(c.result) for c in bot.fake.sent(ADMIN) if "hybrid" in html_of(c.result)]
     assert sum(words["alert_on"] in a for a in alerts) == 1
+
+
+@pytest.mark.parametrize(
+    ("count", "en", "ru"),
+    [
+        (0, "0 signals", "0 сигналов"),
+        (1, "1 signal", "1 сигнал"),
+        (2, "2 signals", "2 сигнала"),
+        (4, "4 signals", "4 сигнала"),
+        (5, "5 signals", "5 сигналов"),
+        (11, "11 signals", "11 сигналов"),
+        (12, "12 signals", "12 сигналов"),
+        (21, "21 signals", "21 сигнал"),
+        (24, "24 signals", "24 сигнала"),
+        (111, "111 signals", "111 сигналов"),
+    ],
+)
+def test_signals_are_counted_in_each_languages_grammar(count: int, en: str, ru: str) -> None:
+    assert (signal_count("en", count), signal_count("ru", count)) == (en, ru)

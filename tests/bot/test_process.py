@@ -26,7 +26,9 @@ def clean_env(**values: str) -> dict[str, str]:
 
 
 async def run_bot(env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
+    """Start `python -m bot`; its output is drained as it comes (a DEBUG log fills a pipe's
+    64 KiB in seconds, and a bot blocked writing its log stops answering), see `finish`."""
+    process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "bot",
@@ -35,11 +37,24 @@ async def run_bot(env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
+    assert process.stdout is not None and process.stderr is not None
+    _DRAINS[process.pid] = (asyncio.create_task(process.stdout.read()), asyncio.create_task(process.stderr.read()))
+    return process
+
+
+_DRAINS: dict[int, tuple[asyncio.Task[bytes], asyncio.Task[bytes]]] = {}
+
+
+async def finish(process: asyncio.subprocess.Process, seconds: float) -> tuple[bytes, bytes]:
+    """Wait for the process to end; its whole stdout and stderr."""
+    await asyncio.wait_for(process.wait(), timeout=seconds)
+    out, err = _DRAINS.pop(process.pid)
+    return await out, await err
 
 
 async def test_refuses_to_start_without_a_token(tmp_path: Path) -> None:
     process = await run_bot(clean_env(), tmp_path)
-    _, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+    _, stderr = await finish(process, seconds=60)
     assert process.returncode == 2
     assert b"copy .env.example to .env and set TELEGRAM_BOT_TOKEN" in stderr
 
@@ -51,8 +66,9 @@ async def test_replay_signal_confirm_sigterm_and_restart(fake: FakeBotApi, tmp_p
         DATABASE_PATH=str(tmp_path / "atra.sqlite3"),
         MARKET_DATA="replay",
         REPLAY_DIR=str(ROOT / "data" / "ohlcv"),
-        # The hybrid playbook (long-only, spot) finds a BTC/USD long on the 2019-03-08 06:00 candle.
-        REPLAY_START="2019-03-08T06:30:00Z",
+        # The default playbook (Donchian, long-only on spot) finds a BTC/USD long on the
+        # 2019-02-18 13:00 candle.
+        REPLAY_START="2019-02-18T13:30:00Z",
         REPLAY_SPEED="3600",
         SYMBOLS="BTC/USD",
         SIGNAL_TTL_SECONDS="86400",
@@ -76,7 +92,7 @@ async def test_replay_signal_confirm_sigterm_and_restart(fake: FakeBotApi, tmp_p
         assert "Filled" in fake.answers[query]["text"]
     finally:
         process.send_signal(signal.SIGTERM)
-        stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=15)
+        stdout, stderr = await finish(process, seconds=15)
     assert process.returncode == 0, stderr.decode()[-2000:]
     logs = (stdout + stderr).decode()
     assert "ATRA started" in logs
@@ -98,7 +114,7 @@ async def test_replay_signal_confirm_sigterm_and_restart(fake: FakeBotApi, tmp_p
         assert ("BTC/USD LONG" in reply) if status == "open" else ("No open positions" in reply), reply
     finally:
         restarted.send_signal(signal.SIGTERM)
-        await asyncio.wait_for(restarted.communicate(), timeout=15)
+        await finish(restarted, seconds=15)
     assert restarted.returncode == 0
 
 
@@ -111,7 +127,7 @@ async def test_unreachable_exchange_stops_the_start_with_a_clear_message(fake: F
         EXCHANGE_API_BASE_URL="http://127.0.0.1:9",  # nothing listens there
     )
     process = await run_bot(env, tmp_path)
-    _, stderr = await asyncio.wait_for(process.communicate(), timeout=120)
+    _, stderr = await finish(process, seconds=120)
     assert process.returncode == 1
     assert b"ATRA cannot start: exchange binance is unreachable" in stderr
     assert fake.token.encode() not in stderr

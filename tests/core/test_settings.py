@@ -93,6 +93,45 @@ def test_replay_needs_dir_and_start(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     assert s.scan_interval == 1.0  # one hour of replay at 3600x
 
 
+@pytest.mark.parametrize(("value", "expected"), [(None, "auto"), ("auto", "auto"), ("true", True), ("false", False)])
+def test_ml_filters_are_auto_by_default_and_can_be_forced(
+    monkeypatch: pytest.MonkeyPatch, value: str | None, expected: object
+) -> None:
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+    if value is not None:
+        monkeypatch.setenv("ML_FILTERS", value)
+    assert Settings.load(env_file=None).ml_filters == expected
+
+
+def test_ml_filters_refuse_anything_else(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("ML_FILTERS", "sometimes")
+    with pytest.raises(ConfigError, match="ML_FILTERS"):
+        Settings.load(env_file=None)
+
+
+def test_the_default_playbook_is_the_engines(monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.signals.playbooks import DEFAULT_PLAYBOOK
+
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+    assert Settings.load(env_file=None).playbook == DEFAULT_PLAYBOOK
+
+
+def test_database_url_selects_postgresql_and_a_wrong_one_is_named_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+    assert Settings.load(env_file=None).database_url is None  # SQLite, no server
+    monkeypatch.setenv("DATABASE_URL", "")
+    assert Settings.load(env_file=None).database_url is None  # as copied from .env.example
+    monkeypatch.setenv("DATABASE_URL", "postgres://atra:s3cret-pw@db.example:5432/atra")  # Heroku's spelling
+    url = Settings.load(env_file=None).database_url
+    assert url is not None and url.get_secret_value().endswith("@db.example:5432/atra")
+    assert "s3cret-pw" not in repr(Settings.load(env_file=None))
+    monkeypatch.setenv("DATABASE_URL", "mysql://atra:s3cret-pw@db.example/atra")
+    with pytest.raises(ConfigError) as error:
+        Settings.load(env_file=None)
+    assert "DATABASE_URL must be a postgresql://" in str(error.value) and "s3cret-pw" not in str(error.value)
+
+
 def test_symbols_in_two_quote_currencies_are_refused_with_the_reason(monkeypatch: pytest.MonkeyPatch) -> None:
     # Balances, sizes and limits are in one quote currency: ETH/BTC would be sized in USDT.
     monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from core.backtest.data import load_candles
+from ml.dataset import CandidateScope
 from ml.train import TrainOutcome, TrainRequest, train
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "ohlcv"
@@ -29,6 +30,10 @@ def slice_request(out: Path, created_at: datetime = SLICE_CREATED_AT, **changes:
         "start": SLICE_START,
         "until": SLICE_UNTIL,
         "seed": 7,
+        # the hybrid's every base-strategy candidate: enough samples for the training mechanics
+        # on half a year of a falling market (the default playbook signals far less often)
+        "strategy": "hybrid",
+        "scope": CandidateScope.BASE,
         "cv_folds": 3,
         "gru_epochs": 2,
         "gru_stride": 4,

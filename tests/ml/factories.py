@@ -11,7 +11,6 @@ import pandas as pd
 from core.models import Side, SignalLevels
 from core.ports import Candidate
 from ml.features import LOOKBACK, CandidateFeatures
-from ml.labels import triple_barrier
 from ml.price_model import PriceInputSpec, PriceModel
 from ml.success_model import SuccessModel
 from ml.train_price import PriceTrainingConfig, train_price_model
@@ -105,22 +104,19 @@ def pipeline_dataset(frames: dict[str, pd.DataFrame], every: int = 4, horizon: i
             toy_candidate(symbol, frame.iloc[: d + 1], Side.LONG if frame["rsi"].iloc[d] > 50 else Side.SHORT)
             for d in decisions
         ]
-        outcomes = triple_barrier(
-            frame,
-            decisions,
-            [c.side for c in candidates],
-            [c.levels.stop for c in candidates],
-            [c.levels.tp1 for c in candidates],
-            horizon,
-        )
-        keep = outcomes.complete
+        # a toy label: the side's return from the next open to the close `horizon` candles later
+        keep = decisions + horizon < len(frame)
+        ends = decisions[keep] + horizon
+        signs = np.array([c.side.sign for c in candidates])[keep]
+        opens, closes = frame["open"].to_numpy(), frame["close"].to_numpy()
+        returns = signs * (closes[ends] / opens[decisions[keep] + 1] - 1.0) * 100.0
         rows = pd.DataFrame([PIPELINE_FEATURES(c) for c in candidates])[keep]
         parts.append(
             rows.assign(
-                _success=outcomes.success[keep],
-                _return=outcomes.return_pct[keep],
+                _success=returns > 0,
+                _return=returns,
                 _time=frame.index[decisions[keep]],
-                _end=frame.index[outcomes.label_end[keep]],
+                _end=frame.index[ends],
             )
         )
     table = pd.concat(parts).sort_values("_time", kind="stable")

@@ -1,5 +1,5 @@
-"""The dataset: the engine's own candidates, features without look-ahead, labels with the
-engine's stop and TP1, the training cut-off respected."""
+"""The dataset: the engine's own candidates, features without look-ahead, labels by the
+trade's realised R under the bot's exits, the training cut-off respected."""
 
 from __future__ import annotations
 
@@ -99,12 +99,20 @@ def test_labels_use_only_candles_before_until(sample_candles: dict[str, pd.DataF
     assert samples.decision_time.is_monotonic_increasing
     assert (samples.label_end_time > samples.decision_time).all()
     assert (samples.label_end_time - samples.decision_time).max() <= pd.Timedelta(hours=24)
-    assert set(dataset.info["exit_reason"]) <= {"take_profit", "stop_loss", "horizon"}
-    assert np.array_equal(samples.success, (dataset.info["exit_reason"] == "take_profit").to_numpy())
-    wins = samples.return_pct[samples.success]
-    assert (wins > 0).all()
+    r = dataset.info["r"].to_numpy()
+    assert np.array_equal(samples.success, r > 0)
+    assert (samples.return_pct[samples.success] > 0).all() and (samples.return_pct[~samples.success] <= 0).all()
+    # R and the return differ by the risk: return % / R = the stop's distance from the fill, % of the fill
+    first = dataset.info.iloc[0]
+    data = candles[first["symbol"]]
+    row = data.index.get_loc(first["decision_time"])
+    fill = data["open"].iloc[row + 1] * 1.0005  # market buy at the next open, 0.05 % slippage
+    decided = candidate_rows(first["symbol"], data[data.index < until], PLAYBOOK, "1h", FEATURES,
+                             CandidateScope.BASE)[1]  # fmt: skip
+    stop = decided.loc[decided["decision_time"] == first["decision_time"], "stop"].iloc[0]
+    assert first["return_pct"] / first["r"] == pytest.approx(abs(fill - stop) / fill * 100.0)
     summary = dataset.summary()
-    assert summary["samples"] == len(samples) and summary["label_target"] == "tp1"
+    assert summary["samples"] == len(samples) and summary["label"] == "realised_r"
 
 
 def test_higher_context_by_hand() -> None:

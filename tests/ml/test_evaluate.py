@@ -26,7 +26,8 @@ def test_prints_one_table_of_the_four_variants(
     code = main([*ARGS, "--models", str(trained.directory.parent), "--start", "2018-07-01", "--json", str(figures)])
     out = capsys.readouterr().out.splitlines()
     assert code == 0
-    assert out[0].startswith("hybrid engine on BTC/USD, ETH/USD, XRP/USD 1h, 2018-07-01 00:00 .. 2018-08-15 23:00")
+    # the playbook the set was trained for (hybrid here), with its variant
+    assert out[0].startswith("hybrid(filters=mtf+volume, exit=trail) on BTC/USD, ETH/USD, XRP/USD 1h, 2018-07-01 00:00")
     assert "trained on candles up to 2018-06-30 23:00" in out[0] and "IN-SAMPLE" not in out[0]
     header = [cell.strip() for cell in out[1].strip("|").split("|")]
     assert header == ["variant", *COLUMNS]

@@ -84,6 +84,12 @@ def test_price_filter_vetoes_what_it_cannot_see_and_batches() -> None:
     assert fake.calls == [2]  # one call for the whole scan
 
 
+def test_a_price_filter_without_an_edge_passes_everything_unasked() -> None:
+    fake = FakePricePredictor([PricePrediction.from_change(-3.0)])  # a strong SELL, were it asked
+    opinions = PriceFilter(fake, veto=False).assess([_candidate(Side.LONG)])
+    assert opinions == [ModelOpinion(True, "ml_price_no_edge")] and fake.calls == []
+
+
 def test_success_filter_maps_predictions_to_opinions() -> None:
     fake = FakeSuccessPredictor(
         [

@@ -171,3 +171,13 @@ def test_swap_refuses_older_or_unstaged_candidates(staged: dict[str, Path], tmp_
         registry.swap_if_better(staged["old"], AUC)
     with pytest.raises(ValueError, match="stage candidate sets outside MODEL_DIR"):
         registry.swap_if_better(tmp_path / "20250302T120000Z", AUC)
+
+
+@pytest.mark.parametrize(("beats", "veto"), [(1.0, True), (0.0, False)])
+def test_the_gru_may_veto_only_when_it_beat_every_naive_rule(tmp_path: Path, beats: float, veto: bool) -> None:
+    from ml.registry import ModelSet, engine_models
+
+    price = price_model(OLD)
+    with_scores(price, beats_naive=beats)
+    success_filter, price_filter = engine_models(ModelSet(tmp_path, OLD, success_model(OLD), price))
+    assert success_filter.name == "lightgbm_success" and price_filter.veto is veto

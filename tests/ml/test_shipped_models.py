@@ -1,4 +1,5 @@
-"""The default model set in models/: a fresh clone runs with the filters on."""
+"""The default model set in models/: valid for this code, trained before 2019, with its
+calibrated threshold and its walk-forward verdict (which decides ML_FILTERS=auto)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from core.clock import ManualClock
+from core.signals.playbooks import DEFAULT_PLAYBOOK
 from ml.registry import engine_registry
 from ml.spec import PRICE_INPUTS, SUCCESS_FEATURES
 
@@ -30,7 +32,10 @@ def test_the_shipped_set_is_valid_for_this_code_and_left_2019_out() -> None:
         end = model_set.metadata(kind).data_end
         assert end is not None and pd.Timestamp(end) < until
     thresholds = model_set.success.thresholds
-    assert (thresholds.min_win_probability, thresholds.min_expected_profit) == (0.40, 0.50)
+    assert 0.0 < thresholds.min_win_probability < 1.0 and thresholds.min_expected_profit is None  # calibrated
+    assert model_set.training["strategy"] == DEFAULT_PLAYBOOK
+    verdict = model_set.training["walk_forward"]
+    assert {"auc", "candidates", "active", "reason"} <= verdict.keys()
 
 
 def test_the_shipped_set_is_small() -> None:

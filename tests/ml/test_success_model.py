@@ -93,7 +93,9 @@ def test_save_load_round_trip(trained, rows, tmp_path: Path) -> None:  # noqa: A
     model.save(tmp_path / "success")
     loaded = SuccessModel.load(tmp_path / "success", SUCCESS_FEATURES)
     assert loaded.predict_batch(rows) == model.predict_batch(rows)
-    assert loaded.thresholds == SuccessThresholds()
+    # thresholds calibrated on the out-of-fold probabilities: a probability floor, no profit floor
+    assert loaded.thresholds == model.thresholds and model.thresholds.min_expected_profit is None
+    assert 0.0 < model.thresholds.min_win_probability < 1.0
     meta = loaded.metadata
     assert meta.feature_names == SUCCESS_FEATURES
     assert meta.created_at == CREATED_AT

@@ -53,7 +53,13 @@ def test_metadata_says_what_the_set_learnt_from_and_how_well(trained: TrainOutco
     assert {"cv_auc", "cv_logloss", "cv_precision_at_threshold", "val_auc"} <= set(success.scores)
     assert success.params["cv_folds"] == folds
     assert success.params["final_model"] == "refit on every sample"
-    assert success.params["thresholds"] == {"min_win_probability": 0.4, "min_expected_profit": 0.5}
+    # calibrated: the threshold passes the top half of the out-of-fold probabilities, no profit floor
+    thresholds = success.params["thresholds"]
+    assert thresholds["min_expected_profit"] is None and 0.0 < thresholds["min_win_probability"] < 1.0
+    assert success.scores["cv_pass_rate"] == pytest.approx(0.5, abs=0.15)
+    assert {"contrarian_direction_accuracy", "best_naive_direction_accuracy", "beats_naive"} <= set(price_scores)
+    verdict = training["walk_forward"]
+    assert verdict["active"] is False and "reason" in verdict  # half a year holds too few out-of-time candidates
 
 
 def test_same_seed_same_models(trained: TrainOutcome, tmp_path: Path) -> None:
@@ -75,8 +81,8 @@ def test_same_seed_same_models(trained: TrainOutcome, tmp_path: Path) -> None:
 def test_cli_prints_the_folds_and_writes_the_set(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(
         [
-            "--data", str(DATA), "--symbols", "BTC/USD,XRP/USD", "--timeframe", "1h",
-            "--start", "2018-01-01", "--until", "2018-05-01", "--out", str(tmp_path),
+            "--data", str(DATA), "--symbols", "BTC/USD,XRP/USD", "--timeframe", "1h", "--strategy", "hybrid",
+            "--candidates", "base", "--start", "2018-01-01", "--until", "2018-05-01", "--out", str(tmp_path),
             "--cv-folds", "2", "--gru-epochs", "1", "--gru-stride", "8", "--seed", "3", "--quiet",
             "--created-at", "2025-01-02T03:04:05Z",
         ]
@@ -86,6 +92,18 @@ def test_cli_prints_the_folds_and_writes_the_set(tmp_path: Path, capsys: pytest.
     assert "success model, purged CV per fold:" in out and "precision_at_threshold" in out
     assert "vs no-change" in out and "persistence" in out
     assert (tmp_path / "20250102T030405Z" / "metadata.json").is_file()
+
+
+def test_cli_refuses_too_few_candidates_with_a_message(tmp_path: Path) -> None:
+    # the default playbook (a 20-day breakout, longs only) signals rarely in a falling quarter
+    with pytest.raises(SystemExit, match="labelled candidates: too few to train"):
+        main(
+            [
+                "--data", str(DATA), "--symbols", "BTC/USD", "--start", "2018-01-01", "--until", "2018-04-01",
+                "--out", str(tmp_path), "--quiet",
+            ]
+        )  # fmt: skip
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_cli_refuses_too_little_history(tmp_path: Path) -> None:

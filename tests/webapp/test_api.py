@@ -3,9 +3,10 @@ the figures of the user's own account, Close/Confirm/Skip through the chat's ser
 the refusals: forged, expired or missing initData, another user's objects, replays.
 
 Expected numbers are worked out by hand from the test's own setup: fee 0.1 %, no slippage,
-risk 1 % of the balance at confirmation to the stop, under the 25 % notional cap (ETH first:
-10 000 x 1 % / (50 - 45) = 20 units; BTC after the ETH trade: 10 037.96 x 1 % / (100 - 90)
-= 10.03796 units)."""
+risk 1 % of the balance to the stop, under the 25 % notional cap: published at 10 000, BTC
+100 / (100 - 90) = 10 units and ETH 100 / (50 - 45) = 20 units; a confirmation never takes
+more than the signal showed nor more than a fresh sizing on the balance then (BTC after the
+ETH gain: min(10, 10 037.96 x 1 % / 10) = 10)."""
 
 from __future__ import annotations
 
@@ -20,13 +21,15 @@ from core.clock import ManualClock
 from core.models import PositionStatus, SignalState
 from tests.bot.harness import ADMIN, ALICE, BOB, RunningBot
 from tests.bot.test_flow import publish, subscribe
-from tests.fakes.market import FakeMarketData
+from tests.conftest import T0
+from tests.fakes.market import FakeMarketData, candles_frame
 from tests.webapp.api_client import DashboardClient
 from tests.webapp.conftest import base_url
 from tests.webapp.signing import sign_init_data, tma
 
+HOUR = timedelta(hours=1)
 ETH_NET = (52 - 50) * 20 - 50 * 20 * 0.001 - 52 * 20 * 0.001  # 40 - 1.00 - 1.04 = 37.96
-BTC_QTY = (10_000 + ETH_NET) * 0.01 / (100 - 90)  # 10.03796
+BTC_QTY = min(10_000 * 0.01 / (100 - 90), (10_000 + ETH_NET) * 0.01 / (100 - 90))  # 10
 BTC_FEE = 100 * BTC_QTY * 0.001  # the entry fee
 
 
@@ -73,7 +76,7 @@ async def test_summary_is_the_users_account_marked_to_market(
     assert status == 200, s
     balance = 10_000 + ETH_NET - BTC_FEE
     equity = balance + (95 - 100) * BTC_QTY
-    assert s["balance"] == pytest.approx(balance) and s["balance"] == pytest.approx(10_036.956204)
+    assert s["balance"] == pytest.approx(balance) and s["balance"] == pytest.approx(10_036.96)
     assert s["equity"] == pytest.approx(equity) and s["unrealized_pnl"] == pytest.approx(-5 * BTC_QTY)
     assert s["open_risk"] == pytest.approx(10 * BTC_QTY)
     assert s["open_risk_pct"] == pytest.approx(10 * BTC_QTY / equity * 100)
@@ -118,16 +121,55 @@ async def test_close_acts_through_the_service_and_the_chat_hears_of_it(
     before = len(bot.fake.sent(ALICE))
     status, closed = await api.act(f"/api/positions/{p['id']}/close", ALICE)
     assert status == 200, closed
-    net = 5 * BTC_QTY - BTC_FEE - 105 * BTC_QTY * 0.001  # 48.13
+    net = 5 * BTC_QTY - BTC_FEE - 105 * BTC_QTY * 0.001  # 50 - 1.00 - 1.05 = 47.95
     assert closed["exit_price"] == 105 and closed["pnl"] == pytest.approx(net)
     stored = await bot.services.trading.positions_view(ALICE)
     assert stored == []
     await bot.fake.wait_for(lambda: len(bot.fake.sent(ALICE)) > before)
     text = bot.fake.last_text(ALICE) or ""
-    assert "BTC/USDT LONG closed (manual) @ 105" in text and f"+{net:.2f}" == "+48.13" and "+48.13" in text
+    assert "BTC/USDT LONG closed (manual) @ 105" in text and f"+{net:.2f}" == "+47.95" and "+47.95" in text
 
     status, again = await api.act(f"/api/positions/{p['id']}/close", ALICE)
     assert status == 409 and again["error"] == "position_already_closed" and again["message"]
+
+
+async def test_break_even_moves_the_stop_to_the_entry_through_the_service(
+    dashboard_bot: RunningBot, api: DashboardClient, market: FakeMarketData
+) -> None:
+    bot = dashboard_bot
+    await setup_trades(bot, market)  # Alice holds BTC from 100 with the stop at 90
+    position = await alice_btc_position(bot)
+    market.prices["BTC/USDT"] = 105.0  # past the entry: a stop at 100 would rest
+
+    status, body = await api.act(f"/api/positions/{position}/break-even", BOB)
+    assert status == 404 and body["error"] == "position_not_found"
+    (view,) = await bot.services.trading.positions_view(ALICE)
+    assert view.position.stop_price == 90  # Bob's request changed nothing
+
+    status, moved = await api.act(f"/api/positions/{position}/break-even", ALICE)
+    assert status == 200, moved
+    assert (moved["position_id"], moved["symbol"], moved["stop"]) == (position, "BTC/USDT", 100)
+    (view,) = await bot.services.trading.positions_view(ALICE)
+    assert view.position.stop_price == 100 and view.position.status is PositionStatus.OPEN
+    _, listed = await api.get("/api/positions", ALICE)
+    assert listed["positions"][0]["stop"] == 100
+
+    status, again = await api.act(f"/api/positions/{position}/break-even", ALICE)
+    assert status == 409 and again["error"] == "break_even_already"
+    assert again["message"] == "The stop is already at or past the entry."
+
+
+async def test_break_even_before_the_price_passes_the_entry_is_refused(
+    dashboard_bot: RunningBot, api: DashboardClient, market: FakeMarketData
+) -> None:
+    bot = dashboard_bot
+    await setup_trades(bot, market)
+    position = await alice_btc_position(bot)
+    market.prices["BTC/USDT"] = 99.0  # under the entry of a long: a stop at 100 would fill at once
+    status, body = await api.act(f"/api/positions/{position}/break-even", ALICE)
+    assert status == 409 and body["error"] == "break_even_not_past_entry" and "99" in body["message"]
+    (view,) = await bot.services.trading.positions_view(ALICE)
+    assert view.position.stop_price == 90
 
 
 async def test_confirm_and_skip_then_recent_outcomes(
@@ -186,12 +228,14 @@ async def test_bad_init_data_changes_nothing(
     rows = await signals_for(bot, ALICE)
     await bot.services.trading.confirm(rows["ETH/USDT"], ALICE)
     position = (await bot.services.trading.positions_view(ALICE))[0].position.id
+    market.prices["ETH/USDT"] = 52.0  # past the entry (50): a genuine break-even would move the stop
     headers = forge(bot.fake.token, ALICE)  # type: ignore[operator]
 
     assert (await api.get("/api/summary", headers=headers))[0] == 401
     assert (await api.get("/api/nonce", headers=headers))[0] == 401
     good_nonce = await api.nonce(api.headers(ALICE))  # even with a genuine nonce beside it
-    for path in (f"/api/signals/{rows['BTC/USDT']}/confirm", f"/api/positions/{position}/close"):
+    paths = [f"/api/signals/{rows['BTC/USDT']}/confirm", f"/api/positions/{position}/close"]
+    for path in paths + [f"/api/positions/{position}/break-even"]:
         status, body = await api.post(path, headers, nonce=good_nonce)
         assert status == 401 and body["error"] == "unauthorized", body
     status, _ = await api.post("/api/admin/pause", headers, nonce=good_nonce)
@@ -199,7 +243,8 @@ async def test_bad_init_data_changes_nothing(
 
     row = await bot.services.trading.active_signals(ALICE)
     assert {r.id: r.state for r in row}[rows["BTC/USDT"]] is SignalState.PENDING
-    assert (await bot.services.trading.positions_view(ALICE))[0].position.status is PositionStatus.OPEN
+    (view,) = await bot.services.trading.positions_view(ALICE)
+    assert view.position.status is PositionStatus.OPEN and view.position.stop_price == 45
     assert (await bot.services.admin.status()).paused is False
 
 
@@ -253,6 +298,27 @@ async def test_replayed_or_unsigned_for_one_use_requests_are_refused(
     assert status == 409
 
     assert {r.id for r in await bot.services.trading.active_signals(ALICE)} == {rows["ETH/USDT"]}
+
+
+async def test_break_even_without_a_fresh_nonce_changes_nothing(
+    dashboard_bot: RunningBot, api: DashboardClient, market: FakeMarketData
+) -> None:
+    bot = dashboard_bot
+    await setup_trades(bot, market)
+    position = await alice_btc_position(bot)
+    market.prices["BTC/USDT"] = 105.0
+    headers = api.headers(ALICE)
+    path = f"/api/positions/{position}/break-even"
+    status, body = await api.post(path, headers)
+    assert status == 428 and body["error"] == "nonce_required"
+    nonce = await api.nonce(headers)
+    assert (await api.post("/api/signals/999/skip", headers, nonce=nonce))[0] == 404  # spends the nonce
+    status, body = await api.post(path, headers, nonce=nonce)
+    assert status == 409 and body["error"] == "replayed"
+    status, body = await api.post(path, headers, nonce="made-up")
+    assert status == 409 and body["error"] == "replayed"
+    (view,) = await bot.services.trading.positions_view(ALICE)
+    assert view.position.stop_price == 90
 
 
 async def test_admin_routes_check_admin_ids_on_the_server(dashboard_bot: RunningBot, api: DashboardClient) -> None:
@@ -320,15 +386,34 @@ async def test_history_filters_and_csv(
     )
 
 
-async def test_performance_is_the_users_own_record_with_room_for_playbooks(
+async def test_performance_is_the_users_own_record_and_the_track_record(
     dashboard_bot: RunningBot, api: DashboardClient, market: FakeMarketData
 ) -> None:
-    await setup_trades(dashboard_bot, market)
+    bot = dashboard_bot
+    await setup_trades(bot, market)
     status, body = await api.get("/api/performance", ALICE)
-    assert status == 200 and body["playbooks"] == []
+    assert status == 200 and body["window_days"] == 30
     own = body["own"]
     assert own["n_trades"] == 1 and own["win_rate"] == 100 and own["realized_pnl"] == pytest.approx(37.96)
     assert own["fees"] == pytest.approx(2.04) and own["profit_factor"] is None  # no loss: infinite, sent as null
+    (admin,) = body["playbooks"]  # both signals were the admin's: one playbook, none closed yet
+    assert admin["name"] == "admin" and admin["on_probation"] is False
+    assert (admin["recent"]["signals"], admin["recent"]["closed"], admin["recent"]["avg_r"]) == (2, 0, None)
+
+    # The BTC signal's shadow (one unit) runs 100 -> half at TP1 110, half at TP2 120: +15 gross,
+    # fees 0.100 + 0.055 + 0.060 -> +14.785 on 10 risked: +1.4785 R, +14.785 % of the entry notional.
+    market.add_candles("BTC/USDT", candles_frame(T0, [(100, 111, 99, 108), (108, 121, 107, 120)], HOUR))
+    market.add_candles("ETH/USDT", candles_frame(T0, [(52, 53, 51, 52), (52, 53, 51, 52)], HOUR))  # ETH's stays open
+    await bot.services.track_record.advance()
+    _, body = await api.get("/api/performance", BOB)  # the same public record for every user
+    (admin,) = body["playbooks"]
+    for window in ("recent", "all_time"):
+        record = admin[window]
+        assert (record["signals"], record["closed"], record["open_now"], record["win_pct"]) == (2, 1, 1, 100)
+        assert record["avg_r"] == pytest.approx(1.4785) and record["expectancy_pct"] == pytest.approx(14.785)
+        assert record["best_r"] == record["worst_r"] == pytest.approx(1.4785)
+        assert record["expectancy_interval"] is None  # one closed signal: no interval
+    assert body["own"]["n_trades"] == 0  # Bob's own record: he traded nothing
 
 
 async def test_a_signed_user_who_never_started_the_bot(dashboard_bot: RunningBot, api: DashboardClient) -> None:

@@ -5,9 +5,9 @@ screenshot of every page in English (light theme) and Russian (dark theme) under
 out/dashboard/. telegram-web-app.js cannot load here (every name but 127.0.0.1 fails to
 resolve), so the page is shown to work without it.
 
-Expected figures are worked out by hand: fee 0.1 %, no slippage, risk 1 % of the balance at
-confirmation to the stop: ETH 50 (stop 45) first, 10 000 -> 20 units; BTC 100 (stop 90) after
-the ETH trade, balance x 1 % / 10 units."""
+Expected figures are worked out by hand: fee 0.1 %, no slippage, risk 1 % of the balance to the
+stop: published at 10 000, BTC 100 (stop 90) -> 10 units, ETH 50 (stop 45) -> 20 units; a
+confirmation takes no more than the signal showed nor than a fresh sizing on the balance then."""
 
 from __future__ import annotations
 
@@ -118,7 +118,7 @@ async def test_english_pages_confirm_and_close(
     assert await browser.js("return document.documentElement.dataset.scheme") == "light"
     assert await browser.value(figure("balance")) == pytest.approx(10_000 + eth_net)
     assert await browser.text(figure("balance")) == "10,037.96"
-    btc_qty = (10_000 + eth_net) * 0.01 / (100 - 90)  # 10.03796
+    btc_qty = min(10.0, (10_000 + eth_net) * 0.01 / (100 - 90))  # 10: never more than the signal showed
     btc_fee = 100 * btc_qty * 0.001
     assert await browser.text(figure("pnl_today")) == "+37.96"
     assert await browser.text(figure("open_positions")) == "0"
@@ -128,7 +128,7 @@ async def test_english_pages_confirm_and_close(
     assert cards == ["ETH/USDT SHORT", "BTC/USDT LONG"]  # newest first
     btc = await browser.js("return document.querySelector('.signal:nth-of-type(2)').dataset.id")
     await browser.click(f".signal[data-id='{btc}'] button.confirm")
-    await browser.wait(lambda: "Filled: BTC/USDT 10.03796 @ 100." in browser.driver.find_element("id", "toast").text)
+    await browser.wait(lambda: "Filled: BTC/USDT 10 @ 100." in browser.driver.find_element("id", "toast").text)
     (view,) = await bot.services.trading.positions_view(ALICE)
     assert (view.position.symbol, view.position.entry_price) == ("BTC/USDT", 100)
     assert view.position.quantity == pytest.approx(btc_qty)
@@ -141,12 +141,12 @@ async def test_english_pages_confirm_and_close(
     balance = 10_000 + eth_net - btc_fee
     equity = balance + 6 * btc_qty
     assert await browser.text(figure("balance")) == f"{balance:,.2f}" == "10,036.96"
-    assert await browser.text(figure("equity")) == f"{equity:,.2f}" == "10,097.18" and await browser.value(
+    assert await browser.text(figure("equity")) == f"{equity:,.2f}" == "10,096.96" and await browser.value(
         figure("equity")
     ) == pytest.approx(equity)
-    assert await browser.text(figure("unrealized_pnl")) == f"+{6 * btc_qty:.2f}" == "+60.23"
+    assert await browser.text(figure("unrealized_pnl")) == f"+{6 * btc_qty:.2f}" == "+60.00"
     risk = 10 * btc_qty
-    assert await browser.text(figure("open_risk")) == f"{risk:.2f} ({risk / equity * 100:.2f}%)" == "100.38 (0.99%)"
+    assert await browser.text(figure("open_risk")) == f"{risk:.2f} ({risk / equity * 100:.2f}%)" == "100.00 (0.99%)"
     assert await browser.text(figure("pnl_30d")) == "+37.96"
     path = await browser.js("return document.querySelector('svg.chart.equity path.stroke').getAttribute('d')")
     assert path.count("H") == 2  # start, ETH's close five hours later, now: a step at each
@@ -156,15 +156,26 @@ async def test_english_pages_confirm_and_close(
     card = f".position[data-id='{view.position.id}']"
     for field, text in (("entry", "100"), ("stop", "90"), ("tp1", "110"), ("tp2", "120"), ("price", "106")):
         assert await browser.text(f"{card} {figure(field)}") == text, field
-    assert await browser.text(f"{card} {figure('unrealized_pnl')}") == "+60.23"
+    assert await browser.text(f"{card} {figure('unrealized_pnl')}") == "+60.00"
     assert await browser.js(f'return document.querySelectorAll("{card} svg .level").length') == 4
     await browser.screenshot("en-positions")
+    assert await browser.text(f"{card} button.break-even") == "Stop to break-even"
+    await browser.click(f"{card} button.break-even")  # 106 is past the entry: the stop may rest at 100
+    await browser.wait(
+        lambda: "BTC/USDT: stop moved to the entry, 100." in browser.driver.find_element("id", "toast").text
+    )
+    (moved,) = await bot.services.trading.positions_view(ALICE)
+    assert moved.position.stop_price == 100
+    await browser.wait(
+        lambda: browser.driver.find_element("css selector", f"{card} {figure('stop')}").text == "100",
+        what="the card's stop refreshed to the entry",
+    )
     before = len(bot.fake.sent(ALICE))
     await browser.click(f"{card} button.close")
     assert await browser.text(f"{card} button.close") == "Close at market?"  # a second press closes
     assert await bot.services.trading.positions_view(ALICE)  # not yet
     await browser.click(f"{card} button.close")
-    btc_net = 6 * btc_qty - btc_fee - 106 * btc_qty * 0.001  # 58.16
+    btc_net = 6 * btc_qty - btc_fee - 106 * btc_qty * 0.001  # 60 - 1.00 - 1.06 = 57.94
     await browser.wait(
         lambda: f"Closed BTC/USDT at 106: +{btc_net:.2f} after fees." in browser.driver.find_element("id", "toast").text
     )
@@ -178,14 +189,18 @@ async def test_english_pages_confirm_and_close(
     assert await browser.text(figure("n_trades")) == "2"
     assert await browser.text(figure("win_rate")) == "100.00%"
     assert await browser.value(figure("realized_pnl")) == pytest.approx(eth_net + btc_net)
-    assert await browser.text(figure("realized_pnl")) == f"+{eth_net + btc_net:.2f}" == "+96.12"
+    assert await browser.text(figure("realized_pnl")) == f"+{eth_net + btc_net:.2f}" == "+95.90"
     fees = 1.00 + 1.04 + btc_fee + 106 * btc_qty * 0.001
-    assert await browser.text(figure("fees")) == f"{fees:.2f}" == "4.11"
+    assert await browser.text(figure("fees")) == f"{fees:.2f}" == "4.10"
+    card = ".playbook[data-name='admin']"
+    assert await browser.text(f"{card} h2") == "admin signals"  # the public record: 3 signals, none closed
+    assert await browser.text(f"{card} tr[data-field='signals'] td.recent") == "3"
+    assert await browser.text(f"{card} tr[data-field='closed'] td.all-time") == "0"
     await browser.screenshot("en-performance")
 
     await browser.tab("history")
     assert await browser.texts("table.trades tr[data-id] td:nth-child(2)") == ["BTC/USDT LONG", "ETH/USDT LONG"]
-    assert await browser.text("table.trades tr.total td:nth-child(2)") == "+96.12"
+    assert await browser.text("table.trades tr.total td:nth-child(2)") == "+95.90"
     await browser.screenshot("en-history")
     downloads = tmp_path / "downloads"
     downloads.mkdir()
@@ -260,12 +275,15 @@ async def test_russian_dark_pages_and_confirm(
     await browser.screenshot("ru-signals")
 
     market.prices["BTC/USDT"] = 97.0
+    await browser.tab("performance")
+    assert await browser.text(".playbook[data-name='admin'] h2") == "сигналы администратора"
     for page in ("home", "positions", "performance", "history"):
         await browser.tab(page)
         await browser.screenshot(f"ru-{page}")
     await browser.tab("positions")
     assert await browser.text(figure("unrealized_pnl")) == "-29,87"  # -3 x 9.95804 (9 958.04 x 1 % / 10)
     assert await browser.text("button.close") == "Закрыть"
+    assert await browser.text("button.break-even") == "Стоп в безубыток"
 
     await open_as(bot, browser, ADMIN, "ru", DARK, "admin")
     assert await browser.text(figure("trading")) == "идёт"

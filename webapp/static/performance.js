@@ -1,5 +1,5 @@
-// Performance: the user's own record after fees; the per-playbook track record when the
-// engine records playbooks (the API already answers the list, empty until then).
+// Performance: the user's own record after fees, and the public track record per playbook
+// (every published signal followed by a shadow position, as /performance shows it).
 import { get } from './api.js';
 import { figure, h, section } from './dom.js';
 import { money, number, percent, signedMoney, tone } from './fmt.js';
@@ -9,15 +9,48 @@ function ratio(value) {
   return value === null || value === undefined ? '—' : number(value, 2);
 }
 
-function playbookRow(p) {
+function signedR(value) {
+  return value === null || value === undefined ? '—' : number(value, 2, true) + ' R';
+}
+
+function expectancy(record) {
+  if (record.expectancy_pct === null) return '—';
+  const text = percent(record.expectancy_pct, true);
+  if (!record.expectancy_interval) return text;
+  const [low, high] = record.expectancy_interval;
+  return `${text} [${percent(low, true)}; ${percent(high, true)}]`;
+}
+
+function windowRows(record) {
+  return [
+    ['signals', String(record.signals)],
+    ['closed', String(record.closed)],
+    ['open_now', String(record.open_now)],
+    ['win_pct', record.win_pct === null ? '—' : percent(record.win_pct)],
+    ['avg_r', signedR(record.avg_r)],
+    ['expectancy', expectancy(record)],
+    ['best_r', signedR(record.best_r)],
+    ['worst_r', signedR(record.worst_r)],
+  ];
+}
+
+/** One playbook: the last `days` days beside all time, one figure a row. */
+function playbookCard(p, days) {
+  const recent = windowRows(p.recent);
+  const allTime = windowRows(p.all_time);
+  const name = p.name === 'admin' ? t('playbook_admin') : p.name;
   return h(
-    'tr',
-    { 'data-name': p.name },
-    h('td', { text: p.name }),
-    h('td', { text: String(p.n_trades) }),
-    h('td', { text: percent(p.win_rate) }),
-    h('td', { text: ratio(p.avg_r) }),
-    h('td', { text: signedMoney(p.expectancy) }),
+    'article',
+    { class: 'card playbook', 'data-name': p.name },
+    h('h2', {}, name, p.on_probation ? h('span', { class: 'probation', text: ' ⚠️ ' + t('on_probation') }) : null),
+    h(
+      'table',
+      { class: 'list record' },
+      h('tr', {}, h('th', {}), h('th', { text: t('last_days', { days }) }), h('th', { text: t('all_time') })),
+      recent.map(([key, text], i) =>
+        h('tr', { 'data-field': key }, h('th', { text: t('record_' + key) }), h('td', { class: 'recent', text }), h('td', { class: 'all-time', text: allTime[i][1] })),
+      ),
+    ),
   );
 }
 
@@ -39,12 +72,7 @@ export async function performance() {
     figure('total_return_pct', t('return'), percent(m.total_return_pct, true), m.total_return_pct),
   );
   const playbooks = data.playbooks.length
-    ? h(
-        'table',
-        { class: 'list playbooks' },
-        h('tr', {}, [t('playbook'), t('trades'), t('win_rate'), t('avg_r'), t('expectancy')].map((c) => h('th', { text: c }))),
-        data.playbooks.map(playbookRow),
-      )
-    : h('p', { class: 'empty', text: t('no_playbooks') });
-  return [section(t('your_record'), own), section(t('playbooks'), playbooks)];
+    ? data.playbooks.map((p) => playbookCard(p, data.window_days))
+    : [h('p', { class: 'empty', text: t('no_playbooks') })];
+  return [section(t('your_record'), own), h('h2', { class: 'heading', text: t('playbooks') }), ...playbooks];
 }

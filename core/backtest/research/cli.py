@@ -15,19 +15,22 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+
+import pandas as pd
 
 from core.backtest.data import SAMPLE_DIR, SAMPLE_SYMBOLS, load_markets
 from core.backtest.research.report import format_study, plot, write_json
-from core.backtest.research.spaces import spaces
+from core.backtest.research.spaces import PlaybookSpace, spaces
 from core.backtest.research.study import run_study
-from core.backtest.research.walkforward import rolling_windows
+from core.backtest.research.walkforward import Window, rolling_windows
 from core.rules.fills import FillModel
 from core.timeframes import timeframe_delta
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m core.backtest.research", description=__doc__.split("\n\n")[0])
+def parser(prog: str = "python -m core.backtest.research") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=SAMPLE_DIR)
     parser.add_argument("--symbols", default=",".join(SAMPLE_SYMBOLS))
     parser.add_argument("--timeframes", default="1h,4h", help="comma-separated, e.g. 30m,1h,4h")
@@ -37,6 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--step-months", type=int, default=2)
     parser.add_argument("--fee", type=float, default=0.001, help="fee rate per fill")
     parser.add_argument("--slippage", type=float, default=0.05, help="market-order slippage, percent")
+    parser.add_argument("--jobs", type=int, default=2, help="worker processes for the backtests (1: in-process)")
     parser.add_argument("--json", type=Path, help="write the research as JSON")
     parser.add_argument("--plot", type=Path, help="write the out-of-sample equity curves as PNG")
     return parser
@@ -46,8 +50,17 @@ def _names(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+@dataclass(frozen=True, slots=True)
+class Setup:
+    markets: dict[str, dict[str, pd.DataFrame]]  # timeframe -> symbol -> candles
+    windows: list[Window]
+    fills: FillModel
+    spaces: list[PlaybookSpace]
+
+
+def setup(args: argparse.Namespace) -> Setup:
+    """Candles, windows, fills and playbooks from the parsed arguments (SystemExit with a
+    short message on bad input)."""
     known = spaces()
     chosen = _names(args.playbooks)
     unknown = [name for name in chosen if name not in known]
@@ -67,7 +80,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not windows:
         raise SystemExit(f"the data {first:%Y-%m-%d}..{end:%Y-%m-%d} is too short for one train and test window")
     fills = FillModel(fee_rate=args.fee, slippage_pct=args.slippage)
-    study = run_study(markets, [known[name] for name in chosen], windows, fills, sys.stderr.isatty())
+    return Setup(markets, windows, fills, [known[name] for name in chosen])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    ready = setup(args)
+    study = run_study(ready.markets, ready.spaces, ready.windows, ready.fills, sys.stderr.isatty(), args.jobs)
     print(format_study(study))
     if args.json:
         write_json(study, args.json)

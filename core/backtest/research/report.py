@@ -102,13 +102,15 @@ def _playbook_json(p: PlaybookStudy) -> dict[str, Any]:
     }
 
 
-def write_json(study: Study, path: Path) -> None:
+def write_json(study: Study, path: Path, extra: dict[str, Any] | None = None) -> None:
+    """The study as JSON; `extra` sections (e.g. the ML filters') are added as given."""
     payload = {
         "windows": [w.describe() for w in study.windows],
         "configurations": study.configurations,
         "seconds": round(study.seconds, 1),
         "playbooks": [_playbook_json(p) for p in study.playbooks],
         "benchmarks": {b.name: b.summary.to_dict() for b in study.benchmarks},
+        **(extra or {}),
     }
     path.write_text(json.dumps(payload, indent=2) + "\n")
 

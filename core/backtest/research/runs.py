@@ -81,7 +81,9 @@ class WalkForward:
 def stitch(runs: Sequence[FoldRun], labels: Sequence[str], chosen: Sequence[Config]) -> WalkForward:
     """Chain the folds' runs: each starts where the previous one ended."""
     level = INITIAL_EQUITY
-    curves, returns, pnls = [], [], []
+    curves: list[pd.Series] = []
+    returns: list[float] = []
+    pnls: list[float] = []
     exposure_weighted, candles = 0.0, 0
     for run in runs:
         scale = level / INITIAL_EQUITY

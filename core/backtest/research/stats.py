@@ -19,7 +19,7 @@ from core.risk.portfolio import max_drawdown_pct
 
 
 def bootstrap_mean_interval(
-    values: Sequence[float], level: float = 0.95, resamples: int = 10_000, seed: int = 7
+    values: Sequence[float] | np.ndarray, level: float = 0.95, resamples: int = 10_000, seed: int = 7
 ) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean: resample the values with replacement
     `resamples` times, take the (1 - level)/2 and (1 + level)/2 quantiles of the means.

@@ -24,7 +24,8 @@ import pandas as pd
 from tqdm import tqdm
 
 from core.backtest.research.benchmarks import Benchmark, buy_and_hold, daily, trend_reference
-from core.backtest.research.runs import INITIAL_EQUITY, ConfigRuns, WalkForward, evaluate_config, walk_forward
+from core.backtest.research.pool import evaluate_all
+from core.backtest.research.runs import INITIAL_EQUITY, ConfigRuns, WalkForward, walk_forward
 from core.backtest.research.spaces import PlaybookSpace
 from core.backtest.research.walkforward import Config, Window, plateau_chooser, trades_within
 from core.rules.fills import FillModel
@@ -78,18 +79,9 @@ def _prefer_off(value: Any) -> int:
 
 
 def study_playbook(
-    space: PlaybookSpace,
-    candles: Mapping[str, pd.DataFrame],
-    timeframe: str,
-    windows: Sequence[Window],
-    fills: FillModel,
-    bar: tqdm,
+    space: PlaybookSpace, timeframe: str, runs: Mapping[Config, ConfigRuns], windows: Sequence[Window]
 ) -> PlaybookStudy:
-    runs = {}
-    for config in space.grid.configs():
-        bar.set_postfix_str(f"{space.name} {timeframe}", refresh=False)
-        runs[config] = evaluate_config(space, config, candles, timeframe, windows, fills)
-        bar.update()
+    """The walk-forward, the switches and the recommendation from every configuration's runs."""
     switches = {
         axis: {value: walk_forward(space.restricted(axis, value), runs, windows) for value in space.grid.axes[axis]}
         for axis in space.switches
@@ -105,15 +97,19 @@ def run_study(
     windows: Sequence[Window],
     fills: FillModel,
     progress: bool = True,
+    jobs: int = 1,
 ) -> Study:
     """`markets`: timeframe -> symbol -> candles. Benchmarks on daily candles of the
-    finest timeframe given."""
+    finest timeframe given. `jobs` worker processes run the backtests."""
     started = time.perf_counter()
     total = sum(len(s.grid.configs()) for s in spaces) * len(markets)
-    studies = []
+    runs: dict[tuple[str, str], dict[Config, ConfigRuns]] = {}
     with tqdm(total=total, unit="config", file=sys.stderr, disable=not progress) as bar:
-        for timeframe, candles in markets.items():
-            studies += [study_playbook(s, candles, timeframe, windows, fills, bar) for s in spaces]
+        for (name, timeframe, config), result in evaluate_all(spaces, markets, windows, fills, jobs):
+            runs.setdefault((name, timeframe), {})[config] = result
+            bar.set_postfix_str(f"{name} {timeframe}", refresh=False)
+            bar.update()
+    studies = [study_playbook(s, tf, runs[(s.name, tf)], windows) for tf in markets for s in spaces]
     finest = min(markets, key=lambda tf: timeframe_delta(tf))
     days = daily(markets[finest])
     start, end = windows[0].test_start, windows[-1].test_end

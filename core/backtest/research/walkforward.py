@@ -53,7 +53,7 @@ def rolling_windows(
     if min(train_months, test_months, step_months) <= 0:
         raise ValueError("train, test and step must be positive numbers of months")
     start = first.normalize()
-    windows = []
+    windows: list[Window] = []
     for k in itertools.count():
         train_start = start + pd.DateOffset(months=k * step_months)
         train_end = train_start + pd.DateOffset(months=train_months)

@@ -120,3 +120,18 @@ def test_a_small_study_end_to_end(tmp_path):
     plot(study, tmp_path / "r.png")
     assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"
     assert np.isfinite(result.walk_forward.summary.max_drawdown_pct)
+
+
+def test_a_worker_rebuilds_the_playbook_by_name_and_runs_the_same_backtests():
+    from core.backtest.research import pool
+    from core.backtest.research.runs import evaluate_config
+
+    markets = {"4h": load_markets(SAMPLE_DIR, ["BTC/USD"], "4h")}
+    windows = rolling_windows(pd.Timestamp("2017-10-01", tz="UTC"), pd.Timestamp("2018-08-01", tz="UTC"))
+    space = spaces()["tsmom"]
+    pool._init(markets, windows, FillModel())
+    task, in_worker = pool._run(("tsmom", "4h", space.default))
+    here = evaluate_config(space, space.default, markets["4h"], "4h", windows, FillModel())
+    assert task == ("tsmom", "4h", space.default)
+    assert in_worker.history == here.history and in_worker.label == here.label
+    assert [f.trades for f in in_worker.folds] == [f.trades for f in here.folds]

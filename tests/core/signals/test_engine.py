@@ -10,10 +10,13 @@ from core.clock import ManualClock
 from core.errors import ConfigError
 from core.exchange.replay import ReplayMarketData, load_csv, resample
 from core.ports import Candidate, ModelOpinion
+from core.records import playbook_of
 from core.signals.engine import EngineConfig, SignalEngine, SignalPipeline, default_higher_timeframe
-from core.signals.playbooks import hybrid_playbook
+from core.signals.playbooks import FILTER_NAMES, hybrid_playbook
 
 DATA = Path(__file__).resolve().parents[3] / "data" / "ohlcv"
+# the seeds' hybrid playbook with all its filters and fixed targets (the engine's default is another)
+SEEDS_HYBRID = hybrid_playbook(filters=FILTER_NAMES, exit="targets")
 DECISION_COLUMNS = ["side", "strength", "reason", "regime", "entry", "stop", "tp1", "tp2", "atr_multiplier",
                     "stop_type", "htf_trend", "ema_200", "atr_14", "adx_14", "volume_ratio"]  # fmt: skip
 
@@ -25,7 +28,7 @@ def btc() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def decided(btc) -> pd.DataFrame:
-    return SignalPipeline(hybrid_playbook(), "1h").decide(btc, resample(btc, "4h"))
+    return SignalPipeline(SEEDS_HYBRID, "1h").decide(btc, resample(btc, "4h"))
 
 
 def test_decided_frame_has_signals_with_levels(decided):
@@ -39,7 +42,7 @@ def test_decided_frame_has_signals_with_levels(decided):
 def test_last_row_of_the_whole_run_equals_the_run_cut_there(btc, decided):
     """No look-ahead: row k-1 of one vectorised run over all candles is exactly what a
     run over the first k candles (with its own, partly formed, 4h candles) decides."""
-    pipeline = SignalPipeline(hybrid_playbook(), "1h")
+    pipeline = SignalPipeline(SEEDS_HYBRID, "1h")
     accepted = np.flatnonzero((decided["side"] != 0) & (decided["reason"] == ""))
     rejected = np.flatnonzero((decided["side"] != 0) & (decided["reason"] != ""))
     rows = sorted({*accepted[:6].tolist(), *rejected[-4:].tolist(), 900, 1501, 2002, 2499})
@@ -78,7 +81,7 @@ def replay_engine(decision_time: pd.Timestamp, models=(), lookback: int = 100_00
     """An engine whose clock stands just after the candle opened at `decision_time` closed."""
     clock = ManualClock((decision_time + timedelta(hours=1, minutes=5)).to_pydatetime())
     market = RecordingMarketData(ReplayMarketData(DATA, clock, ["BTC/USD", "ETH/USD"], "1h"))
-    config = EngineConfig(lookback=lookback, higher_lookback=100_000)
+    config = EngineConfig(lookback=lookback, higher_lookback=100_000, playbook=SEEDS_HYBRID)
     return SignalEngine(market, "1h", clock, config, models), market
 
 
@@ -98,6 +101,7 @@ async def test_scan_signals_what_the_vectorised_run_decided(decided):
     )
     assert signal.regime == row["regime"] and signal.strength == row["strength"]
     assert signal.meta["stop_type"] == "atr"
+    assert playbook_of(signal.source, signal.meta) == "hybrid"  # what the track record groups it by
     assert ("BTC/USD", "4h", 100_000) in market.calls
     assert result.rejections == {} and result.symbols == 1 and result.finished_at is not None
 
@@ -146,4 +150,4 @@ def test_lookback_below_the_warm_up_is_a_config_error():
     market = ReplayMarketData(DATA, clock, ["BTC/USD"], "1h")
     # the hybrid playbook's warm-up on 1h: 10 days of regime baseline (240 candles) + 15 for ATR
     with pytest.raises(ConfigError, match="warm-up 256"):
-        SignalEngine(market, "1h", clock, EngineConfig(lookback=250))
+        SignalEngine(market, "1h", clock, EngineConfig(lookback=250, playbook=SEEDS_HYBRID))

@@ -63,9 +63,9 @@ def test_playbooks_are_long_only_by_default_and_say_their_variant():
 def test_a_short_candidate_is_rejected_when_long_only():
     closes = np.concatenate([np.full(20, 100.0), [90.0]])  # the last close breaks below the channel
     frame = daily(closes, highs=closes + 1.0, lows=closes - 1.0).drop(columns="atr_14").assign(volume=1.0)
-    spot = SignalPipeline(donchian_playbook(channel_days=5.0, atr_multiplier=3.0), "1d").decide(frame)
+    spot = SignalPipeline(donchian_playbook(channel_days=5.0, atr_multiplier=3.0, filters=()), "1d").decide(frame)
     assert (spot["side"].iloc[-1], spot["reason"].iloc[-1]) == (-1, "long_only")
-    both = donchian_playbook(channel_days=5.0, atr_multiplier=3.0, long_only=False)
+    both = donchian_playbook(channel_days=5.0, atr_multiplier=3.0, filters=(), long_only=False)
     decided = SignalPipeline(both, "1d").decide(frame)
     assert decided["reason"].iloc[-1] == "" and decided["stop"].iloc[-1] > 90.0
 
@@ -80,7 +80,7 @@ def test_a_stop_beyond_zero_rejects_the_candidate_instead_of_failing():
     )
     frame.loc[index[-1], "high"] = 150.0  # a breakout above the channel's 145
     frame.loc[index[-1], "close"] = 146.0
-    decided = SignalPipeline(donchian_playbook(channel_days=5.0, atr_multiplier=8.0), "1d").decide(frame)
+    decided = SignalPipeline(donchian_playbook(channel_days=5.0, atr_multiplier=8.0, filters=()), "1d").decide(frame)
     assert decided["reason"].iloc[-1] == "stop_out_of_range"  # 146 - 8 x ~90 < 0
 
 

@@ -32,10 +32,15 @@ async def test_a_loss_after_midnight_counts_against_the_day_it_happened_in(world
     assert await world.users.balance(10) == pytest.approx(9_498.5)
     world.clock.advance(HOUR)  # 02:00: (9 999 - 9 498.5) / 9 999 = 5.0055 % lost today >= 5 %
     (second,) = await world.trading.publish(draft(symbol="ETH/USDT", entry=50, stop=45, tp1=55, tp2=60)) or []
+    # Known at fan-out (issue 11): the row is stored refused, its message says why.
+    assert second.reason == "risk_max_daily_loss"
+    (card,) = [
+        i for i in await world.outbox.due(world.clock.now(), 100) if i.payload.get("user_signal_id") == second.id
+    ]
+    assert card.payload["refusal_params"]["daily_loss_pct"] == pytest.approx(100 * 500.5 / 9_999)
     with pytest.raises(UserError) as refused:
         await world.trading.confirm(second.id, 10)
-    assert refused.value.key == "risk_max_daily_loss"
-    assert refused.value.params["daily_loss_pct"] == pytest.approx(100 * 500.5 / 9_999)
+    assert refused.value.key == "signal_state_rejected"
 
 
 async def test_the_peak_follows_open_positions_marked_to_market(world: World) -> None:

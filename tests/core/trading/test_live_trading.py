@@ -369,3 +369,36 @@ async def test_a_tp1_share_of_one_makes_a_single_list(start: Start) -> None:
     closed = await live.positions.get(p.id)
     assert closed is not None and closed.status is PositionStatus.CLOSED and closed.exit_reason is ExitReason.TP1
     await assert_agrees(live)
+
+
+async def test_a_manual_stop_to_break_even_replaces_both_stops_on_the_exchange(live: LiveWorld) -> None:
+    p = (await confirm(live)).position  # long 60 000, stop 58 800, both halves under OCO lists
+    live.set_price("BTC/USDT", 60_900)  # past the entry, below TP1 (61 800)
+    moved = await live.trading.stop_to_break_even(p.id, ALICE)
+    assert (moved.old_stop, moved.new_stop) == (58_800, 60_000)
+    legs = resting(live)
+    assert set(legs) == {f"atra-p{p.id}-{slot}2-{leg}" for slot in "ab" for leg in ("sl", "tp")}
+    assert {float(legs[f"atra-p{p.id}-{slot}2-sl"].stop_price) for slot in "ab"} == {60_000}
+    stored = await live.positions.get(p.id)
+    assert stored is not None and stored.stop_price == 60_000 and stored.status is PositionStatus.OPEN
+    with pytest.raises(UserError) as refused:
+        await live.trading.stop_to_break_even(p.id, ALICE)
+    assert refused.value.key == "break_even_already"
+    await assert_agrees(live)
+
+
+async def test_a_playbook_that_trails_from_the_entry_trails_live_before_tp1(start: Start) -> None:
+    # The default (Donchian) playbook trails from the entry: live must move the stop as paper and
+    # the backtester do, not only after TP1.
+    live = start(rules=ManagementRules(trail_atr_multiplier=2.0, trail_from_entry=True))
+    await live.trading.register(ALICE, "en")
+    await live.keys.save(ALICE, KEY, SECRET)
+    p = (await confirm(live)).position  # long 60 000, stop 58 800, TP1 61 800, ATR 600
+    live.set_price("BTC/USDT", 61_400)
+    live.add_candles("BTC/USDT", [(60_000, 61_500, 59_900, 61_400)])  # trail 61 500 - 2 x 600 = 60 300
+    await monitor(live)
+    moved = await live.positions.get(p.id)
+    assert moved is not None and not moved.tp1_done and moved.stop_price == pytest.approx(60_300)
+    legs = resting(live)
+    assert {float(legs[f"atra-p{p.id}-{slot}2-sl"].stop_price) for slot in "ab"} == {60_300}
+    await assert_agrees(live)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from core.records import ShadowOutcome, ShadowStatus
+from core.records import ShadowOutcome, ShadowStatus, playbook_of
 from core.trading.record_stats import BOOTSTRAP_SEED, bootstrap_mean_interval, summarize
 from tests.conftest import T0
 
@@ -85,3 +85,11 @@ def test_summary_with_nothing_closed() -> None:
     empty = summarize([outcome(1, None, status="open")])
     assert (empty.signals, empty.closed, empty.open_now) == (1, 0, 1)
     assert empty.avg_r is None and empty.win_pct is None and empty.expectancy_interval is None
+
+
+def test_a_signal_belongs_to_its_engine_playbook_or_to_the_admins() -> None:
+    meta = {"strategy": "donchian", "playbook": {"name": "donchian", "params": {"exit": "trail"}, "long_only": True}}
+    assert playbook_of("engine", meta) == "donchian"
+    assert playbook_of("engine", {"playbook": {"name": "tsmom"}}) == "tsmom"
+    assert playbook_of("engine", {}) == "engine"
+    assert playbook_of("manual", meta) == "admin"

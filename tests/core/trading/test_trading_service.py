@@ -189,7 +189,10 @@ async def test_max_open_positions_per_user(world: World) -> None:
     with pytest.raises(UserError) as refused:
         await world.trading.confirm(second.id, 10)
     assert refused.value.key == "risk_max_open_positions"
-    assert (await world.signals.get_user_signal(second.id)).state is SignalState.PENDING  # type: ignore[union-attr]
+    # Refused by a limit, the row is no longer "awaiting confirmation" (issue 11).
+    refused_row = await world.signals.get_user_signal(second.id)
+    assert refused_row is not None and refused_row.state is SignalState.REJECTED
+    assert refused_row.reason == "risk_max_open_positions"
 
 
 async def test_skip(world: World) -> None:
@@ -267,24 +270,28 @@ async def test_restart_finishes_an_interrupted_confirmation(world: World, db, cl
 async def test_drawdown_halts_and_tells_the_admins_once(world: World) -> None:
     await world.trading.register(10, "en")
     await world.system.save_limits(Limits(max_drawdown_pct=10.0), admin_id=1, changed="max_drawdown_pct")
+    # Both signals go out before the peak is known (a later one would be refused at fan-out).
+    rows = [(await world.trading.publish(draft(candle_offset=i)) or [])[0] for i in range(2)]
     await world.users.mark_equity(10, 12_000.0, "2024-02-01")  # an earlier peak
-    (row,) = await world.trading.publish(draft()) or []
-    for _ in range(2):
+    for row in rows:
         with pytest.raises(UserError) as refused:
             await world.trading.confirm(row.id, 10)
         # (12 000 - 10 000) / 12 000 = 16.67% >= 10%
         assert refused.value.key == "risk_max_drawdown"
         assert refused.value.params["drawdown_pct"] == pytest.approx(100 * 2_000 / 12_000)
-    assert (await world.signals.get_user_signal(row.id)).state is SignalState.PENDING  # type: ignore[union-attr]
+        assert (await world.signals.get_user_signal(row.id)).state is SignalState.REJECTED  # type: ignore[union-attr]
+    with pytest.raises(UserError) as again:
+        await world.trading.confirm(rows[0].id, 10)
+    assert again.value.key == "signal_state_rejected"
     alerts = [i for i in await world.outbox.due(world.clock.now() + HOUR, 100) if i.kind == "alert"]
     assert [(a.user_id, a.payload["key"]) for a in alerts] == [(1, "risk_halt_admin")]  # once, to admin 1
 
 
 async def test_daily_loss_halts(world: World) -> None:
     await world.trading.register(10, "en")
+    (row,) = await world.trading.publish(draft()) or []
     # The day opened at 10 600; equity now 10 000: loss 5.66% >= the default 5%.
     await world.users.mark_equity(10, 10_600.0, world.clock.now().strftime("%Y-%m-%d"))
-    (row,) = await world.trading.publish(draft()) or []
     with pytest.raises(UserError) as refused:
         await world.trading.confirm(row.id, 10)
     assert refused.value.key == "risk_max_daily_loss"
