@@ -274,9 +274,10 @@ class PositionManager(Protocol):
         """Before sizing an entry in `quote`: bring the user's balance up to date with the
         account (live: read through the shared limiter, reused for a few seconds)."""
 
-    async def audit(self) -> int:
-        """Hold what each account holds against its open positions; flag (never guess) a
-        shortfall. Returns how many shortfalls there are."""
+    async def audit(self, full: bool) -> int:
+        """Hold what accounts hold against their open positions (`full`: every account; else
+        only those a previous audit suspected); flag (never guess) a shortfall seen twice.
+        Returns how many shortfalls are flagged."""
 
     async def settle(self) -> None:
         """Before recovery: wait until no order a stopped process sent can still arrive."""

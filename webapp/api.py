@@ -86,6 +86,12 @@ async def close_position(request: web.Request) -> web.Response:
     )
 
 
+async def break_even(request: web.Request) -> web.Response:
+    user = await _me(request)
+    moved = await request.app[SERVICES].trading.stop_to_break_even(int(request.match_info["id"]), user.id)
+    return web.json_response({"position_id": moved.position_id, "symbol": moved.symbol, "stop": moved.new_stop})
+
+
 async def signals(request: web.Request) -> web.Response:
     user = await _me(request)
     services = request.app[SERVICES]
@@ -177,6 +183,7 @@ def register(router: web.UrlDispatcher) -> None:
     router.add_get("/api/summary", summary)
     router.add_get("/api/positions", positions)
     router.add_post(f"/api/positions/{_ID}/close", close_position)
+    router.add_post(f"/api/positions/{_ID}/break-even", break_even)
     router.add_get("/api/signals", signals)
     router.add_post(f"/api/signals/{_ID}/confirm", confirm_signal)
     router.add_post(f"/api/signals/{_ID}/skip", skip_signal)

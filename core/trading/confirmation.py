@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 
-from core.errors import UserError
+from core.errors import UnknownSymbol, UserError
 from core.events import Alert
-from core.models import SignalState, UserSignal
+from core.models import Position, SignalState, UserSignal
 from core.risk.limits import AccountSnapshot, Proposal, check_new_position, return_correlation
 from core.rules.entry import entry_refusal
 from core.trading.context import TradingContext, state_key
 from core.trading.equity import EquityMarks
 from core.trading.execution import Execution, Executor
 from core.trading.fanout import size_for
+
+log = logging.getLogger(__name__)
 
 
 class Confirmation:
@@ -72,16 +75,22 @@ class Confirmation:
         ctx = self._ctx
         limits = await ctx.system.limits()
         open_positions = await ctx.positions.open_positions(row.user_id)
-        prices = {p.symbol: await ctx.market_data.last_price(p.symbol) for p in open_positions}
+        prices = {p.symbol: await self._price_of(p) for p in open_positions}
         mark = await self._marks.mark(row.user_id, open_positions, prices)
         account = AccountSnapshot(mark.equity, mark.peak, mark.day_start, open_positions)
         lv = row.levels
         proposal = Proposal(row.symbol, lv.side, price, lv.stop, row.quantity)
         closes = {}
         for symbol in {row.symbol, *(p.symbol for p in open_positions)} if open_positions else ():
-            closes[symbol] = (await ctx.market_data.candles(symbol, ctx.config.timeframe, 200))["close"]
+            try:
+                closes[symbol] = (await ctx.market_data.candles(symbol, ctx.config.timeframe, 200))["close"]
+            except UnknownSymbol:  # an open position's market is gone: no correlation to measure
+                if symbol == row.symbol:
+                    raise
 
         def correlation(a: str, b: str) -> float:
+            if a not in closes or b not in closes:
+                return 0.0
             value = return_correlation(closes[a], closes[b])
             return 0.0 if math.isnan(value) else value
 
@@ -91,6 +100,15 @@ class Confirmation:
         if decision.halts:
             await self._alert_halt(row.user_id, decision.reason or "", decision.detail)
         raise UserError(f"risk_{decision.reason}", **decision.detail)
+
+    async def _price_of(self, position: Position) -> float:
+        """An open position's price now; at its entry when its market is gone (delisted):
+        one delisted coin must not lock its holder out of every other trade."""
+        try:
+            return await self._ctx.market_data.last_price(position.symbol)
+        except UnknownSymbol:
+            log.warning("no price for %s (position %s): valued at its entry", position.symbol, position.id)
+            return position.entry_price
 
     async def _alert_halt(self, user_id: int, reason: str, detail: dict[str, object]) -> None:
         """Tell the admins once per user and day that a risk limit halted the user."""

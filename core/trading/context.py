@@ -43,6 +43,7 @@ class TradingConfig:
     monitor_candles: int = 500
     access: str = "open"  # open, or approval: an admin approves each new user
     audit_seconds: float = 600.0  # how often the monitor holds accounts' coins against the positions
+    monitor_concurrency: int = 8  # positions followed at once by a monitor run
 
 
 @dataclass(slots=True)

@@ -52,6 +52,9 @@ __all__ = ["Keyring", "LiveConfig", "LiveExchange", "LivePositions"]
 
 log = logging.getLogger(__name__)
 
+#: A position whose orders were read this long ago at most counts in the holdings audit.
+FRESH_SECONDS = 60.0
+
 
 @dataclass(frozen=True, slots=True)
 class LiveConfig:
@@ -85,6 +88,7 @@ class LivePositions:
         self._users = users
         self._monotonic = monotonic
         self._balance_read: dict[int, float] = {}  # user -> when their balance was last read
+        self._synced: dict[int, float] = {}  # position -> when its orders were last read
         self._clock = clock
         self._exchange = exchange
         self._keys = keys
@@ -156,7 +160,9 @@ class LivePositions:
     async def follow(self, position: Position, candles: pd.DataFrame) -> bool:
         try:
             changed = await self._ledger.sync(position)
+            self._synced[position.id] = self._monotonic()
             if position.status is PositionStatus.CLOSED:
+                self._synced.pop(position.id, None)
                 return True
             before = (position.last_candle_at, position.highest, position.lowest)
             moved = await self._guard.enforce(position, trail_stop(position, candles, self._rules))
@@ -223,9 +229,13 @@ class LivePositions:
     async def lookup(self, order: StoredOrder) -> OrderResult | None:
         return await self._ledger.lookup(order)
 
-    async def audit(self) -> int:
-        """Hold each account's coins against its open positions; flag (never guess) a shortfall."""
-        return await self._audit.run()
+    async def audit(self, full: bool) -> int:
+        """Hold accounts' coins against their open positions; flag (never guess) a shortfall.
+        Only positions whose orders were read a moment ago count (what filled since the
+        last look is not booked yet in the others)."""
+        now = self._monotonic()
+        fresh = {pid for pid, at in self._synced.items() if now - at < FRESH_SECONDS}
+        return await self._audit.run(fresh, full)
 
     async def settle(self) -> None:
         young = [o for o in await self._orders.active() if o.result.status is OrderStatus.SUBMITTING]

@@ -1,11 +1,13 @@
 """The coins an account holds, held against the live positions ATRA keeps on it.
 
 Every few minutes the monitor asks each account with open positions what it holds (one
-balance call per user) and adds up, per coin, what the open positions hold. An account
-holding less than its positions (coins sold or moved outside ATRA, a fee not reported) is
-flagged to its user and the admins with both figures, once per episode, and nothing is
-changed: ATRA never guesses which position lost what. An account holding more is normal
-(coins of the user's own).
+balance call per user) and adds up, per coin, what the open positions hold. Only positions
+whose orders the monitor has just read count: a target that filled since the last look is
+not booked yet. A shortfall is suspected once, checked again on the next run (after its
+positions were read again), and if it is still there, flagged to the user and the admins
+with both figures, once per episode; nothing is changed: ATRA never guesses which position
+lost what (coins sold or moved outside ATRA, a fee not reported). An account holding more
+is normal (coins of the user's own).
 """
 
 from __future__ import annotations
@@ -40,36 +42,53 @@ class HoldingsAudit:
         self._positions = positions
         self._episodes = episodes
         self._admin_ids = admin_ids
+        self._suspects: set[tuple[int, str]] = set()  # (user, coin) short at the last look
 
-    async def run(self) -> int:
-        """Check every account with open positions; returns how many coins are short."""
+    async def run(self, fresh: set[int], full: bool) -> int:
+        """Check every account with open positions (`full`), or only those suspected last
+        time; count only positions in `fresh`. Returns how many shortfalls are flagged."""
         by_user: defaultdict[int, list[Position]] = defaultdict(list)
         for position in await self._positions.open_positions():
             by_user[position.user_id].append(position)
-        short = 0
+        suspected = {user for user, _ in self._suspects}
+        flagged = 0
         for user_id, positions in by_user.items():
+            if not full and user_id not in suspected:
+                continue
             try:
-                short += await self._check(user_id, positions)
+                flagged += await self._check(user_id, positions, fresh)
             except ExchangeError as exc:  # this account cannot be read now: the others can
                 log.warning("user %s: holdings not checked: %s", user_id, exc)
-        return short
+        return flagged
 
-    async def _check(self, user_id: int, positions: Sequence[Position]) -> int:
+    async def _check(self, user_id: int, positions: Sequence[Position], fresh: set[int]) -> int:
         expected: defaultdict[str, float] = defaultdict(float)
+        stale: set[str] = set()
         for position in positions:
-            expected[position.symbol.split("/")[0]] += position.quantity
+            asset = position.symbol.split("/")[0]
+            expected[asset] += position.quantity
+            if position.id not in fresh:
+                stale.add(asset)
         held = {b.currency: b.total for b in await self._exchange.fetch_balances(user_id)}
-        short = 0
+        flagged = 0
         for asset, quantity in sorted(expected.items()):
+            if asset in stale:
+                continue
             key = f"holdings:{user_id}:{asset}"
             has = held.get(asset, 0.0)
             if quantity - has <= quantity * TOLERANCE:
+                self._suspects.discard((user_id, asset))
                 await self._episodes.succeeded(key)
-                continue
-            short += 1
-            log.error("user %s holds %.8g %s, less than the %.8g of the open positions", user_id, has, asset, quantity)
-            params = {"asset": asset, "held": has, "expected": quantity}
-            alerts = [Alert(user_id, "holdings_short", params)]
-            alerts += [Alert(a, "holdings_short_admin", {**params, "user": user_id}) for a in sorted(self._admin_ids)]
-            await self._episodes.failed(key, alerts)
-        return short
+            elif (user_id, asset) not in self._suspects:
+                self._suspects.add((user_id, asset))  # seen once: look again after the next read
+            else:
+                flagged += 1
+                await self._flag(user_id, asset, has, quantity)
+        return flagged
+
+    async def _flag(self, user_id: int, asset: str, held: float, expected: float) -> None:
+        log.error("user %s holds %.8g %s, less than the %.8g of the open positions", user_id, held, asset, expected)
+        params = {"asset": asset, "held": held, "expected": expected}
+        alerts = [Alert(user_id, "holdings_short", params)]
+        alerts += [Alert(a, "holdings_short_admin", {**params, "user": user_id}) for a in sorted(self._admin_ids)]
+        await self._episodes.failed(f"holdings:{user_id}:{asset}", alerts)

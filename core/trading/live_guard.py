@@ -55,6 +55,11 @@ from core.trading.protection import (
 
 log = logging.getLogger(__name__)
 
+
+class ListNotPlaced(OrderRejected):
+    """The exchange never received the list (not found a receive window after it left)."""
+
+
 #: The most the wallet may hold less than a position before it is flagged instead of believed.
 WALLET_TOLERANCE = 0.02
 
@@ -191,7 +196,11 @@ class LiveGuard:
             ):
                 await self._exit_amount(position, name, generation, part, price)
                 continue
-            await self._place(position, name, generation, part, stop, price)
+            try:
+                await self._place(position, name, generation, part, stop, price)
+            except ListNotPlaced:  # it provably never arrived (a 5xx before the exchange took it): once more
+                log.warning("position %s: list %s%s never arrived; sending it once more", position.id, name, generation)
+                await self._place(position, name, generation + 1, part, stop)
         await self._notices.clear_flag(position)
 
     async def _split(self, position: Position, amount: float, stop: float) -> list[tuple[str, float]]:
@@ -231,7 +240,7 @@ class LiveGuard:
         await self._orders.record(placed.stop)
         await self._orders.record(placed.take_profit)
         if not all(r.status in LIVE_STATUSES or r.filled for r in (placed.stop, placed.take_profit)):
-            raise OrderRejected(f"list {name} was not placed")
+            raise ListNotPlaced(f"list {name} was not placed")
         log.info(
             "position %s: %s %.8g protected at stop %s / target %s", position.id, name, amount, stop, target_leg.price
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -47,28 +48,48 @@ class Monitor:
 
     async def monitor(self) -> int:
         """Apply every closed candle since the last look to each open position.
-        Returns how many positions changed."""
+        Returns how many positions changed. Positions are followed a few at a time, so one
+        whose exchange calls hang (timeouts, lookups) does not hold the others back."""
         ctx = self._ctx
         async with ctx.monitor_lock:
             changed = await self._recovery.resolve_interrupted()
             await self._marks.mark_all()  # before any fill of this run: the day opens at its first run
-            frames: dict[str, pd.DataFrame | Exception] = {}
-            for listed in await ctx.positions.open_positions():
-                lock = ctx.position_locks[listed.id]
-                if lock.locked():  # its confirmation (or a close) owns it right now: next run
-                    continue
-                async with lock:
-                    changed += await self._follow(listed.id, frames)
+            listed = await ctx.positions.open_positions()
+            frames = await self._frames(sorted({p.symbol for p in listed}))
+            gate = asyncio.Semaphore(ctx.config.monitor_concurrency)
+
+            async def follow(position_id: int) -> int:
+                async with gate:
+                    lock = ctx.position_locks[position_id]
+                    if lock.locked():  # its confirmation (or a close) owns it right now: next run
+                        return 0
+                    async with lock:
+                        return await self._follow(position_id, frames)
+
+            changed += sum(await asyncio.gather(*(follow(p.id) for p in listed)))
             await self._audit()
             return changed
 
+    async def _frames(self, symbols: list[str]) -> dict[str, pd.DataFrame | Exception]:
+        """Each symbol's candles, or why there are none (its positions are followed without)."""
+        ctx = self._ctx
+        frames: dict[str, pd.DataFrame | Exception] = {}
+        for symbol in symbols:
+            try:
+                frames[symbol] = await ctx.market_data.candles(symbol, ctx.config.timeframe, ctx.config.monitor_candles)
+            except Exception as exc:  # the symbol's trouble: its positions are followed without candles
+                log.warning("no candles for %s: %s", symbol, exc)
+                frames[symbol] = exc
+        return frames
+
     async def _audit(self) -> None:
-        """Every `audit_seconds`: the coins each account holds against its open positions."""
+        """Every `audit_seconds` the coins each account holds against its open positions (and
+        every run, the shortfalls the last audit suspected)."""
         now = self._ctx.clock.now()
-        if self._audited_at is not None and (now - self._audited_at).total_seconds() < self._ctx.config.audit_seconds:
-            return
-        self._audited_at = now
-        await self._ctx.manager.audit()
+        due = self._audited_at is None or (now - self._audited_at).total_seconds() >= self._ctx.config.audit_seconds
+        if due:
+            self._audited_at = now
+        await self._ctx.manager.audit(full=due)
 
     async def _follow(self, position_id: int, frames: dict[str, pd.DataFrame | Exception]) -> int:
         """Follow one position, as it is now (not as listed); 1 if it changed."""
@@ -76,15 +97,7 @@ class Monitor:
         position = await ctx.positions.get(position_id)
         if position is None or position.status is PositionStatus.CLOSED:
             return 0
-        if position.symbol not in frames:
-            try:
-                frames[position.symbol] = await ctx.market_data.candles(
-                    position.symbol, ctx.config.timeframe, ctx.config.monitor_candles
-                )
-            except Exception as exc:  # the symbol's trouble: its positions are followed without candles
-                log.warning("no candles for %s: %s", position.symbol, exc)
-                frames[position.symbol] = exc
-        frame = frames[position.symbol]
+        frame = frames.get(position.symbol, _NO_CANDLES)
         try:  # without candles a live position still books its fills and keeps its protection
             changed = await ctx.manager.follow(position, frame if isinstance(frame, pd.DataFrame) else _NO_CANDLES)
         except Exception as exc:  # one position's trouble is its own
@@ -98,18 +111,20 @@ class Monitor:
 
     async def _failed(self, position: Position, exc: Exception) -> None:
         key = f"position:{position.id}"
-        if isinstance(exc, ExchangeError):
-            log.warning(
-                "position %s not followed (%d in a row): %s", position.id, self._episodes.failures[key] + 1, exc
-            )
-        else:
-            log.exception("position %s not followed (%d in a row)", position.id, self._episodes.failures[key] + 1)
         reason = short_reason(exc)
         params = {"symbol": position.symbol, "id": position.id, "reason": reason}
         alerts = [Alert(position.user_id, "monitor_failed", params)]
         admin_params = {**params, "user": position.user_id}
         alerts += [Alert(a, "monitor_failed_admin", admin_params) for a in sorted(self._ctx.config.admin_ids)]
-        await self._episodes.failed(key, alerts)
+        started = await self._episodes.failed(key, alerts)
+        log.log(
+            logging.ERROR if started else logging.WARNING,  # loud once per episode
+            "position %s not followed (%d in a row): %s",
+            position.id,
+            self._episodes.failures[key],
+            exc,
+            exc_info=not isinstance(exc, ExchangeError),
+        )
 
     async def close_position(self, position_id: int, user_id: int) -> PositionClosed:
         """Close what is left of the user's position at market, now."""

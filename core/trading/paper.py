@@ -65,7 +65,7 @@ class PaperPositions:
     async def refresh_balance(self, user_id: int, quote: str) -> None:
         """The paper balance is the database's: always up to date."""
 
-    async def audit(self) -> int:
+    async def audit(self, full: bool) -> int:
         """Paper positions hold nothing anywhere but in the database."""
         return 0
 

@@ -60,15 +60,19 @@ class Recovery:
         return resolved
 
     async def _unresolved(self, row: UserSignal, exc: Exception) -> None:
-        if isinstance(exc, ExchangeError):
-            log.error("interrupted confirmation %s cannot be resolved: %s", row.id, exc)
-        else:
-            log.exception("interrupted confirmation %s cannot be resolved", row.id)
         reason = short_reason(exc)
         alerts = [Alert(row.user_id, "confirm_unresolved", {"symbol": row.symbol, "reason": reason})]
         params = {"row": row.id, "user": row.user_id, "symbol": row.symbol, "reason": reason}
         alerts += [Alert(a, "confirm_unresolved_admin", params) for a in sorted(self._ctx.config.admin_ids)]
-        await self._episodes.failed(f"confirm:{row.id}", alerts)
+        started = await self._episodes.failed(f"confirm:{row.id}", alerts)
+        level = logging.ERROR if started else logging.WARNING  # loud once per episode
+        log.log(
+            level,
+            "interrupted confirmation %s cannot be resolved: %s",
+            row.id,
+            exc,
+            exc_info=not isinstance(exc, ExchangeError),
+        )
 
     async def _resolve_entry(self, row: UserSignal) -> bool:
         """Open the position of a filled entry, or reject the row of one never placed.

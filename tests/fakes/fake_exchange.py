@@ -39,6 +39,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from tests.fakes.binance_account import AccountApi
+from tests.fakes.binance_faults import FaultsApi
 from tests.fakes.binance_model import (
     AFTER_ACCEPT,
     DEFAULT_SYMBOLS,
@@ -70,7 +71,7 @@ __all__ = [
 ]
 
 
-class FakeBinance(PublicApi, AccountApi):
+class FakeBinance(PublicApi, AccountApi, FaultsApi):
     """The fake server. `start()` returns its base URL (http://127.0.0.1:PORT)."""
 
     def __init__(
@@ -100,6 +101,7 @@ class FakeBinance(PublicApi, AccountApi):
         self._chaos: dict[tuple[str, str], list[tuple[FaultSpec, float]]] = {}
         self.rng = random.Random(0)  # draws the chances of `chaos`
         self.revoked: set[str] = set()
+        self.faults_met: Counter[str] = Counter()  # faults answered, by kind
         self._next_order_id = 1000
         self._next_list_id = 1
         self._next_trade_id = 1
@@ -208,41 +210,6 @@ class FakeBinance(PublicApi, AccountApi):
     def open_orders(self, api_key: str) -> list[FakeOrder]:
         return [o for o in self.accounts[api_key].orders if o.status in OPEN_STATUSES]
 
-    def inject(
-        self,
-        fault: Fault,
-        *,
-        method: str = "POST",
-        path: str = "/api/v3/order",
-        times: int = 1,
-        retry_after: int = 1,
-        status: int = 503,
-        delay: float = 0.5,
-    ) -> None:
-        """Queue `fault` for the next `times` requests to (method, path); `delay`: how late
-        an ACCEPT_LATE request is executed."""
-        queue = self._faults.setdefault((method, path), deque())
-        queue.extend(FaultSpec(fault, retry_after, status, delay) for _ in range(times))
-
-    def slow(self, method: str, path: str, seconds: float) -> None:
-        """Answer every request to (method, path) `seconds` late (0: on time again)."""
-        self._slow[(method, path)] = seconds
-
-    def chaos(self, fault: Fault, probability: float, *, method: str = "POST", path: str = "/api/v3/order") -> None:
-        """From now on each request to (method, path) meets `fault` with `probability` (drawn
-        from `rng`, after any queued fault), until `clear_faults`."""
-        spec = FaultSpec(fault, 1, 503, 0.4)
-        self._chaos.setdefault((method, path), []).append((spec, probability))
-
-    def revoke(self, api_key: str) -> None:
-        """The user revokes the key on the exchange: every signed call with it answers -2015."""
-        self.revoked.add(api_key)
-
-    def clear_faults(self) -> None:
-        """Drop every queued fault and every chance of one."""
-        self._faults.clear()
-        self._chaos.clear()
-
     # ---------------------------------------------------------------- inspection
 
     def orders_of(self, api_key: str) -> list[FakeOrder]:
@@ -296,30 +263,6 @@ class FakeBinance(PublicApi, AccountApi):
             return self._answer(record, err.status, {"code": err.code, "msg": err.msg}, headers)
         return self._answer(record, 200, payload, headers)
 
-    def _execute_late(self, route: Route, account: FakeAccount | None, params: dict[str, str], delay: float) -> None:
-        """Run the request `delay` seconds from now, as a backend that received it would:
-        refused if by then its timestamp is older than its recvWindow."""
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-        def run() -> None:
-            age = now_ms() - int(params.get("timestamp", "0"))
-            try:
-                if age > int(params.get("recvWindow", "5000")):
-                    self.late_refused += 1
-                    return
-                route.handler(account, params)
-            except ApiError:
-                self.late_refused += 1
-            finally:
-                done.set_result(None)
-
-        asyncio.get_running_loop().call_later(delay, run)
-        self._late.append(done)
-
-    async def settled(self) -> None:
-        """Wait until every request accepted late has been executed (or refused)."""
-        await asyncio.gather(*self._late)
-
     def _answer(self, record: RecordedRequest, status: int, payload: Any, headers: dict[str, str]) -> web.Response:
         record.status = status
         if status == 429:
@@ -340,23 +283,6 @@ class FakeBinance(PublicApi, AccountApi):
             return self._answer(record, 400, body, headers)
         body = {"code": -2015, "msg": "Invalid API-key, IP, or permissions for action."}
         return self._answer(record, 401, body, headers)
-
-    def _next_fault(self, method: str, path: str) -> FaultSpec | None:
-        queue = self._faults.get((method, path))
-        if queue:
-            return queue.popleft()
-        draw = self.rng.random()
-        for spec, probability in self._chaos.get((method, path), ()):
-            if draw < probability:
-                return spec
-            draw -= probability
-        return None
-
-    async def _stall(self) -> None:
-        try:
-            await asyncio.wait_for(self._release.wait(), self.stall_seconds)
-        except TimeoutError:
-            return
 
     def _authenticate(self, api_key: str | None, raw_query: str, body: str, params: dict[str, str]) -> FakeAccount:
         account = self.accounts.get(api_key or "")

@@ -133,6 +133,45 @@ async def test_close_acts_through_the_service_and_the_chat_hears_of_it(
     assert status == 409 and again["error"] == "position_already_closed" and again["message"]
 
 
+async def test_break_even_moves_the_stop_to_the_entry_through_the_service(
+    dashboard_bot: RunningBot, api: DashboardClient, market: FakeMarketData
+) -> None:
+    bot = dashboard_bot
+    await setup_trades(bot, market)  # Alice holds BTC from 100 with the stop at 90
+    position = await alice_btc_position(bot)
+    market.prices["BTC/USDT"] = 105.0  # past the entry: a stop at 100 would rest
+
+    status, body = await api.act(f"/api/positions/{position}/break-even", BOB)
+    assert status == 404 and body["error"] == "position_not_found"
+    (view,) = await bot.services.trading.positions_view(ALICE)
+    assert view.position.stop_price == 90  # Bob's request changed nothing
+
+    status, moved = await api.act(f"/api/positions/{position}/break-even", ALICE)
+    assert status == 200, moved
+    assert (moved["position_id"], moved["symbol"], moved["stop"]) == (position, "BTC/USDT", 100)
+    (view,) = await bot.services.trading.positions_view(ALICE)
+    assert view.position.stop_price == 100 and view.position.status is PositionStatus.OPEN
+    _, listed = await api.get("/api/positions", ALICE)
+    assert listed["positions"][0]["stop"] == 100
+
+    status, again = await api.act(f"/api/positions/{position}/break-even", ALICE)
+    assert status == 409 and again["error"] == "break_even_already"
+    assert again["message"] == "The stop is already at or past the entry."
+
+
+async def test_break_even_before_the_price_passes_the_entry_is_refused(
+    dashboard_bot: RunningBot, api: DashboardClient, market: FakeMarketData
+) -> None:
+    bot = dashboard_bot
+    await setup_trades(bot, market)
+    position = await alice_btc_position(bot)
+    market.prices["BTC/USDT"] = 99.0  # under the entry of a long: a stop at 100 would fill at once
+    status, body = await api.act(f"/api/positions/{position}/break-even", ALICE)
+    assert status == 409 and body["error"] == "break_even_not_past_entry" and "99" in body["message"]
+    (view,) = await bot.services.trading.positions_view(ALICE)
+    assert view.position.stop_price == 90
+
+
 async def test_confirm_and_skip_then_recent_outcomes(
     dashboard_bot: RunningBot, api: DashboardClient, market: FakeMarketData
 ) -> None:
@@ -189,12 +228,14 @@ async def test_bad_init_data_changes_nothing(
     rows = await signals_for(bot, ALICE)
     await bot.services.trading.confirm(rows["ETH/USDT"], ALICE)
     position = (await bot.services.trading.positions_view(ALICE))[0].position.id
+    market.prices["ETH/USDT"] = 52.0  # past the entry (50): a genuine break-even would move the stop
     headers = forge(bot.fake.token, ALICE)  # type: ignore[operator]
 
     assert (await api.get("/api/summary", headers=headers))[0] == 401
     assert (await api.get("/api/nonce", headers=headers))[0] == 401
     good_nonce = await api.nonce(api.headers(ALICE))  # even with a genuine nonce beside it
-    for path in (f"/api/signals/{rows['BTC/USDT']}/confirm", f"/api/positions/{position}/close"):
+    paths = [f"/api/signals/{rows['BTC/USDT']}/confirm", f"/api/positions/{position}/close"]
+    for path in paths + [f"/api/positions/{position}/break-even"]:
         status, body = await api.post(path, headers, nonce=good_nonce)
         assert status == 401 and body["error"] == "unauthorized", body
     status, _ = await api.post("/api/admin/pause", headers, nonce=good_nonce)
@@ -202,7 +243,8 @@ async def test_bad_init_data_changes_nothing(
 
     row = await bot.services.trading.active_signals(ALICE)
     assert {r.id: r.state for r in row}[rows["BTC/USDT"]] is SignalState.PENDING
-    assert (await bot.services.trading.positions_view(ALICE))[0].position.status is PositionStatus.OPEN
+    (view,) = await bot.services.trading.positions_view(ALICE)
+    assert view.position.status is PositionStatus.OPEN and view.position.stop_price == 45
     assert (await bot.services.admin.status()).paused is False
 
 
@@ -256,6 +298,27 @@ async def test_replayed_or_unsigned_for_one_use_requests_are_refused(
     assert status == 409
 
     assert {r.id for r in await bot.services.trading.active_signals(ALICE)} == {rows["ETH/USDT"]}
+
+
+async def test_break_even_without_a_fresh_nonce_changes_nothing(
+    dashboard_bot: RunningBot, api: DashboardClient, market: FakeMarketData
+) -> None:
+    bot = dashboard_bot
+    await setup_trades(bot, market)
+    position = await alice_btc_position(bot)
+    market.prices["BTC/USDT"] = 105.0
+    headers = api.headers(ALICE)
+    path = f"/api/positions/{position}/break-even"
+    status, body = await api.post(path, headers)
+    assert status == 428 and body["error"] == "nonce_required"
+    nonce = await api.nonce(headers)
+    assert (await api.post("/api/signals/999/skip", headers, nonce=nonce))[0] == 404  # spends the nonce
+    status, body = await api.post(path, headers, nonce=nonce)
+    assert status == 409 and body["error"] == "replayed"
+    status, body = await api.post(path, headers, nonce="made-up")
+    assert status == 409 and body["error"] == "replayed"
+    (view,) = await bot.services.trading.positions_view(ALICE)
+    assert view.position.stop_price == 90
 
 
 async def test_admin_routes_check_admin_ids_on_the_server(dashboard_bot: RunningBot, api: DashboardClient) -> None:

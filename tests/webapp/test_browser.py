@@ -159,6 +159,17 @@ async def test_english_pages_confirm_and_close(
     assert await browser.text(f"{card} {figure('unrealized_pnl')}") == "+60.00"
     assert await browser.js(f'return document.querySelectorAll("{card} svg .level").length') == 4
     await browser.screenshot("en-positions")
+    assert await browser.text(f"{card} button.break-even") == "Stop to break-even"
+    await browser.click(f"{card} button.break-even")  # 106 is past the entry: the stop may rest at 100
+    await browser.wait(
+        lambda: "BTC/USDT: stop moved to the entry, 100." in browser.driver.find_element("id", "toast").text
+    )
+    (moved,) = await bot.services.trading.positions_view(ALICE)
+    assert moved.position.stop_price == 100
+    await browser.wait(
+        lambda: browser.driver.find_element("css selector", f"{card} {figure('stop')}").text == "100",
+        what="the card's stop refreshed to the entry",
+    )
     before = len(bot.fake.sent(ALICE))
     await browser.click(f"{card} button.close")
     assert await browser.text(f"{card} button.close") == "Close at market?"  # a second press closes
@@ -272,6 +283,7 @@ async def test_russian_dark_pages_and_confirm(
     await browser.tab("positions")
     assert await browser.text(figure("unrealized_pnl")) == "-29,87"  # -3 x 9.95804 (9 958.04 x 1 % / 10)
     assert await browser.text("button.close") == "Закрыть"
+    assert await browser.text("button.break-even") == "Стоп в безубыток"
 
     await open_as(bot, browser, ADMIN, "ru", DARK, "admin")
     assert await browser.text(figure("trading")) == "идёт"

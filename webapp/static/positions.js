@@ -1,4 +1,5 @@
-// Positions: each open position with its levels, live P&L, a small chart, and Close.
+// Positions: each open position with its levels, live P&L, a small chart, Close and
+// stop to break-even (both through the same service as the chat).
 import { act, get } from './api.js';
 import { actionButton } from './actions.js';
 import { lineChart } from './chart.js';
@@ -31,6 +32,16 @@ function card(p, chart, ctx) {
       return t('closed', { symbol: done.symbol, price: price(done.exit_price), pnl: signedMoney(done.pnl) });
     },
   });
+  const breakEven = actionButton({
+    label: t('break_even'),
+    cls: 'break-even',
+    id: p.id,
+    ctx,
+    action: async () => {
+      const done = await act(`api/positions/${p.id}/break-even`);
+      return t('break_even_done', { symbol: done.symbol, stop: price(done.stop) });
+    },
+  });
   return h(
     'article',
     { class: 'card position', 'data-id': p.id },
@@ -49,7 +60,7 @@ function card(p, chart, ctx) {
       row(t('opened'), when(p.opened_at), 'opened_at', p.opened_at),
     ),
     chart ? lineChart({ values: chart.close, levels: levels(p), label: p.symbol, kind: 'price' }) : null,
-    h('div', { class: 'actions' }, close),
+    h('div', { class: 'actions' }, breakEven, close),
   );
 }
 

@@ -168,22 +168,28 @@ def start_process(
         positions=PositionRepository(db, clock),
         outbox=OutboxRepository(db),
     )
-    world.manager = LivePositions(
+    world.manager = _manager(world, settle_seconds, rules or ManagementRules(trail_atr_multiplier=2.0), sleep)
+    world.trading = _trading(world, limits_price_drift)
+    return world
+
+
+def _manager(
+    world: LiveWorld, settle_seconds: float, rules: ManagementRules, sleep: Callable[[float], Awaitable[None]]
+) -> LivePositions:
+    return LivePositions(
         config=LiveConfig(admin_ids=frozenset({ADMIN}), settle_seconds=settle_seconds),
-        clock=clock,
-        exchange=exchange,
-        keys=keys,
+        clock=world.clock,
+        exchange=world.exchange,
+        keys=world.keys,
         users=world.users,
-        orders=orders,
+        orders=world.orders,
         positions=world.positions,
         outbox=world.outbox,
         system=world.system,
-        rules=rules or ManagementRules(trail_atr_multiplier=2.0),
+        rules=rules,
         sleep=sleep,
-        monotonic=lambda: clock.now().timestamp(),
+        monotonic=lambda: world.clock.now().timestamp(),
     )
-    world.trading = _trading(world, limits_price_drift)
-    return world
 
 
 def _trading(world: LiveWorld, price_drift: float) -> TradingService:

@@ -89,3 +89,26 @@ async def test_one_unreadable_symbol_does_not_stop_the_other_positions(
     assert sorted(told) == [(ADMIN, "monitor_failed_admin", bob.id), (BOB, "monitor_failed", bob.id)]  # once
     assert all(o.result.status is not OrderStatus.SUBMITTING for o in await live.orders.for_position(alice.id))
     await assert_agrees(live)
+
+
+async def test_a_delisted_coin_held_does_not_lock_its_holder_out_of_other_trades(
+    live: LiveWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await confirm(live, symbol="ETH/USDT", entry=3_000, stop=2_900, tp1=3_150, tp2=3_250)
+    live.fake.delist("ETHUSDT")
+    price, candles = live.market.last_price, live.market.candles
+
+    async def no_eth_price(symbol: str) -> float:
+        if symbol == "ETH/USDT":
+            raise UnknownSymbol("ETH/USDT is no longer listed")
+        return await price(symbol)
+
+    async def no_eth_candles(symbol: str, timeframe: str, limit: int) -> Any:
+        if symbol == "ETH/USDT":
+            raise UnknownSymbol("ETH/USDT is no longer listed")
+        return await candles(symbol, timeframe, limit)
+
+    monkeypatch.setattr(live.market, "last_price", no_eth_price)
+    monkeypatch.setattr(live.market, "candles", no_eth_candles)
+    execution = await confirm(live, candle_hour=1)  # BTC: the ETH position is valued at its entry
+    assert execution.order.status is OrderStatus.FILLED
