@@ -3,7 +3,7 @@ delivery worker, rate limiter) against the fake Bot API server on 127.0.0.1, whi
 enforces Telegram's limits (30 messages/s overall, 1/s per chat with a burst of 3) and
 answers 429 whenever they are broken.
 
-    python -m bench.bench_delivery [--users 1000] [--probes 5]
+    python -m bench.bench_delivery [--users 1000] [--probes 5] [--flood-users 200] [--flood-rate 5]
 
 The admin publishes with `/signal`; every subscriber gets a photo (the chart) with the
 signal as caption and the Confirm/Skip buttons. While the fan-out runs, new users send
@@ -11,7 +11,12 @@ signal as caption and the Confirm/Skip buttons. While the fan-out runs, new user
 spread over the fan-out. Prints delivered messages per second, 429 answers, duplicates
 and losses, end-to-end latency percentiles (from the admin's command reaching the server
 to the server accepting each signal), chart uploads, and how long the /start replies and
-the Confirm answers took. Not a test: nothing here asserts a time.
+the Confirm answers took.
+
+Then the flood (issue 15): a signal fans out to `--flood-users` subscribers, once quietly and
+once while one of them sends /help `--flood-rate` times a second; meanwhile another user asks
+for /help. Prints both fan-out times and their ratio, the other user's wait, what the flooder
+got back, and the 429s by kind. Not a test: nothing here asserts a time.
 """
 
 from __future__ import annotations
@@ -24,8 +29,10 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bot.i18n import t
 from bot.ratelimit import TelegramLimits
 from core.clock import ManualClock
+from core.models import Side
 from tests.bot.harness import ADMIN, RunningBot, make_settings, running_bot
 from tests.fakes.bot_api import Call, FakeBotApi
 from tests.fakes.market import FakeMarketData, candles_frame
@@ -135,12 +142,89 @@ async def run(users: int, probes: int) -> None:
               f"max {max(times) * 1000:.0f} ms ({len(confirms)} probes; e.g. {confirms[0][1]!r})")  # fmt: skip
 
 
+FLOOD_FIRST = 200_000
+OTHER = 300_000
+
+
+async def flood_fan_out(bot: RunningBot, clock: ManualClock, users: range) -> float:
+    """Publish a signal; seconds from the publication to the last subscriber's acceptance."""
+    fake = bot.fake
+    started = time.monotonic()
+    await bot.services.admin.manual_signal("BTC/USDT", Side.LONG, 96.0, [104.0, 108.0])
+
+    def delivered() -> list[float]:
+        calls = fake.sent()
+        return [c.time for c in calls if c.time >= started and c.params.get("reply_markup") and c.chat_id in users]
+
+    await fake.wait_for(lambda: len(delivered()) >= len(users), timeout=600)
+    clock.advance(timedelta(hours=1))  # the next signal is another candle's
+    return max(delivered()) - started
+
+
+async def keep_flooding(bot: RunningBot, user: int, per_second: float, sent: list[float]) -> None:
+    while True:
+        bot.say(user, "/help")
+        sent.append(time.monotonic())
+        await asyncio.sleep(1 / per_second)
+
+
+async def probe_help(bot: RunningBot, user: int) -> float:
+    fake = bot.fake
+    before = len(fake.sent(user))
+    asked = time.monotonic()
+    bot.say(user, "/help")
+    await fake.wait_for(lambda: len(fake.sent(user)) > before, timeout=120)
+    return fake.sent(user)[before].time - asked
+
+
+async def run_flood(n_users: int, rate: float) -> None:
+    users = range(FLOOD_FIRST, FLOOD_FIRST + n_users)
+    flooder = users[n_users // 3]
+    clock = ManualClock(T0)
+    async with FakeBotApi() as fake:
+        fake.limits(global_per_second=30, per_chat_per_second=1, per_chat_burst=3)
+        with tempfile.TemporaryDirectory() as tmp:
+            settings = make_settings(fake, Path(tmp) / "atra.sqlite3", signal_ttl_seconds=86_400)
+            async with running_bot(fake, settings, clock, market(), limits=TelegramLimits()) as bot:
+                for user in [*users, OTHER]:
+                    await bot.services.trading.register(user, "en")
+                await bot.services.users.set_subscribed(OTHER, False)
+                print(f"\nflood: {n_users} subscribers; user {flooder} sends /help {rate:g} times a second")
+                quiet = await flood_fan_out(bot, clock, users)
+                await asyncio.sleep(1.5)
+                flood: list[float] = []
+                flooding = asyncio.create_task(keep_flooding(bot, flooder, rate, flood))
+                await asyncio.sleep(3)  # the flood is in full swing before the signal
+                publishing = asyncio.create_task(flood_fan_out(bot, clock, users))
+                waits = []
+                for _ in range(3):  # another user asks three times during the flooded fan-out
+                    await asyncio.sleep(quiet / 4)
+                    waits.append(await probe_help(bot, OTHER))
+                flooded = await publishing
+                flooding.cancel()
+                await asyncio.sleep(2)  # the flooder's last answers drain
+                replies = [c.result["text"] for c in fake.sent(flooder, "sendMessage")]
+    slow_down = t("en", "slow_down", escape=False)
+    print(f"fan-out:     {quiet:.1f} s unflooded, {flooded:.1f} s flooded (x{flooded / quiet:.2f})")
+    print(f"other user:  /help answered in median {statistics.median(waits) * 1000:.0f} ms, "
+          f"max {max(waits) * 1000:.0f} ms during the flooded fan-out ({len(waits)} probes)")  # fmt: skip
+    print(f"flooder:     sent {len(flood)} /help, got {len(replies) - replies.count(slow_down)} answers "
+          f"and {replies.count(slow_down)} 'slow down' (the rest dropped)")  # fmt: skip
+    print(f"429 answers: {fake.count_429_global} for the overall limit, {fake.count_429_chat} for one chat")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--probes", type=int, default=5)
+    parser.add_argument("--flood-users", type=int, default=200)
+    parser.add_argument("--flood-rate", type=float, default=5.0)
+    parser.add_argument("--only", choices=("fan-out", "flood"), help="run one scenario only")
     args = parser.parse_args()
-    asyncio.run(run(args.users, args.probes))
+    if args.only != "flood":
+        asyncio.run(run(args.users, args.probes))
+    if args.only != "fan-out":
+        asyncio.run(run_flood(args.flood_users, args.flood_rate))
 
 
 if __name__ == "__main__":

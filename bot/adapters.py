@@ -112,6 +112,13 @@ class Adapters:
                 raise ConfigError(
                     f"REPLAY_DIR {settings.replay_dir} has no {settings.timeframe} file for any of SYMBOLS"
                 )
+            end = replay.data_end()
+            if end is not None and clock.now() >= end:  # nothing left to replay: it would trade on the last price
+                raise ConfigError(
+                    f"the replay clock ({clock.now():%Y-%m-%d %H:%M} UTC: REPLAY_START, or where the last run"
+                    f" stopped) is at or after the end of the data in REPLAY_DIR ({end:%Y-%m-%d %H:%M} UTC):"
+                    " set REPLAY_START earlier (with a fresh DATABASE_PATH if an earlier run reached the end)"
+                )
             return replay
         data = ExchangeMarketData(self.exchange_gateway(), settings.symbols, clock)
         listed = await data.load()

@@ -37,7 +37,8 @@ def build_application(settings: Settings, overrides: Overrides | None = None) ->
         .rate_limiter(limiter)
         .context_types(ContextTypes(context=BotContext, bot_data=BotData))
         .defaults(Defaults(parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)))
-        .concurrent_updates(True)
+        .update_queue(runtime.intake.queue)  # each update kept before Telegram is told it arrived
+        .concurrent_updates(runtime.intake.processor)  # one user's flood bounded
         .post_init(runtime.start)
         .post_stop(runtime.stop)
         .post_shutdown(runtime.shutdown)

@@ -21,15 +21,36 @@ from core.logcontext import FIELDS, current
 
 _BOT_URL_TOKEN = re.compile(r"bot\d{3,20}:[A-Za-z0-9_-]{20,}")
 _TOKEN = re.compile(r"\b\d{3,20}:[A-Za-z0-9_-]{30,}\b")
-# /connect EXCHANGE API_KEY API_SECRET, as PTB's debug records show updates (repr or JSON).
-_CONNECT = re.compile(r"(/connect(?:@\w+)?)[^'\"\n]*")
+# /connect EXCHANGE API_KEY API_SECRET as Telegram parses it: the command at the start of a
+# message's text, in any case (/Connect, /CONNECT), optionally addressed (/connect@SomeBot),
+# ended by whitespace or the end of the text. PTB's debug records show the text quoted (repr
+# or JSON, with escapes such as \n): the arguments run to the closing quote. Anywhere else
+# (our own messages) the command stands after a space or at the start: they run to the end
+# of the line (of the record, when a new line follows the command). "/connection.py" in a
+# traceback is not the command and stays as it is.
+_COMMAND = r"/connect(?:@[A-Za-z0-9_]{1,64})?"
+_QUOTED_CONNECT = re.compile(
+    rf"""(?P<open>['"])(?P<command>\s*{_COMMAND})(?P<args>(?:\s|\\+[ntr])(?:\\.|(?!(?P=open))[^\\])*)(?=(?P=open))""",
+    re.IGNORECASE,
+)
+_BARE_CONNECT = re.compile(
+    rf"(?P<command>(?:^|(?<=\s)){_COMMAND})(?P<args>[ \t]+[^\n]*|\n[\s\S]*)", re.IGNORECASE | re.MULTILINE
+)
 # The loggers that write whole updates at DEBUG (the message text included).
 UPDATE_LOGGERS = ("telegram.Bot", "telegram.ext.ExtBot", "telegram.ext.Application", "telegram.ext.Updater")
 
 
+def is_connect_command(text: str | None) -> bool:
+    """Whether a message's text is the /connect command (API keys inside), however spelt."""
+    return bool(text) and re.match(rf"{_COMMAND}(?:\s|$)", text, re.IGNORECASE) is not None  # type: ignore[arg-type]
+
+
 def redact_connect(text: str) -> str:
-    """Hide the arguments of a /connect command (an API key and secret)."""
-    return _CONNECT.sub(r"\1 ***", text)
+    """Hide the arguments of a /connect command (an API key and secret), however it is spelt."""
+    if "/connect" not in text.lower():
+        return text
+    text = _QUOTED_CONNECT.sub(lambda m: f"{m['open']}{m['command']} ***", text)
+    return _BARE_CONNECT.sub(lambda m: f"{m['command']} ***", text)
 
 
 class RedactConnect(logging.Filter):
@@ -38,7 +59,7 @@ class RedactConnect(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if "/connect" in message:
+        if "/connect" in message.lower():
             record.msg, record.args = redact_connect(message), None
         return True
 

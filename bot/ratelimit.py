@@ -1,20 +1,30 @@
 """Telegram's flood limits in one place: the rate limiter of every Bot API call the bot makes.
 
 Telegram lets a bot send about 30 messages a second in all and about one a second to one
-chat (short bursts tolerated); past that it answers 429 with `retry_after`. PTB's own
+chat (a short burst tolerated); past that it answers 429 with `retry_after`. PTB's own
 AIORateLimiter has no priorities, so a fan-out would queue a user's reply behind a thousand
-signals. This limiter:
+signals, and it pauses every chat for a 429 that was about one. This limiter:
 
-- spaces every message-carrying call (any call with a `chat_id`: sends and edits) at least
-  1/`messages_per_second` apart, process-wide;
+- spaces every message-carrying call (any call with a `chat_id`: sends, edits, deletes) at
+  least 1/`messages_per_second` apart, process-wide;
+- paces each chat on its own schedule, one message per `chat_interval` on average: replies
+  to a user may go `chat_burst` back to back, the delivery worker's never. A chat's calls
+  go in the order they asked, so a fan-out message to a busy chat waits behind the few
+  replies already promised to it (the intake bounds how many: `bot/intake.py`), never
+  behind the whole flood;
 - serves waiting calls by priority: replies to users (handlers, no `rate_limit_args`) first,
   then the delivery worker's in outbox order (its `Bulk` args: priority, then outbox id);
-- keeps the worker's calls at most one per `chat_interval` per chat (replies are not held
-  back: Telegram tolerates a short burst in one chat);
-- on 429 pauses every call for exactly the `retry_after` Telegram asked for; a reply is then
-  tried once more, a worker call gets the RetryAfter back so the worker reschedules it;
-- lets calls without a chat (answerCallbackQuery, getMe ...) through at once: they are not
-  messages, and a pressed button must be answered at once.
+- on 429 holds the chat the call was for, for exactly the `retry_after` asked, when that
+  chat had other messages lately (Telegram's per-chat limit); a 429 for a chat that had
+  none cannot be about that chat, so it is the bot's overall limit and every call waits.
+  A reply is then tried again after the wait; a worker call gets the RetryAfter back so
+  the worker reschedules it;
+- retries a reply (and a button's answer) on a 5xx or a network error, a few times with
+  doubling waits: a command's answer is not lost to a passing Telegram fault. A worker call
+  gets the error back: the outbox has its own retry and in-doubt rules;
+- gives message calls a read timeout that fits Telegram's real latency (`send_read_timeout`;
+  PTB's 5 s default cut slow answers short and made the worker send again);
+- lets other calls without a chat (getMe, setMyCommands ...) through at once.
 """
 
 from __future__ import annotations
@@ -29,37 +39,61 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from telegram.error import RetryAfter
+from telegram.error import BadRequest, NetworkError, RetryAfter
 from telegram.ext import BaseRateLimiter
 
 log = logging.getLogger(__name__)
 
 #: Priority of calls without `rate_limit_args`: replies to a user's command or press.
 INTERACTIVE = -1
+#: Chatless calls that answer a user (retried like replies).
+_ANSWERS = frozenset({"answerCallbackQuery"})
 
 
 @dataclass(frozen=True, slots=True)
 class Bulk:
-    """`rate_limit_args` of a delivery-worker call: its outbox priority and row id."""
+    """`rate_limit_args` of a delivery-worker call: its outbox priority and row id, and
+    what to do once the call's turn has come, just before it goes out (the worker marks
+    the row "being sent" there, so a row waiting for its turn is never in doubt)."""
 
     priority: int
     order: int
+    on_turn: Callable[[], Coroutine[Any, Any, bool]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class TelegramLimits:
     messages_per_second: float = 30.0
-    chat_interval: float = 1.0  # seconds between two worker messages to one chat
-    max_retries: int = 1  # extra tries of an interactive call after a 429
+    chat_interval: float = 1.0  # seconds between two messages to one chat, on average
+    chat_burst: int = 2  # replies that may go back to back in one chat (worker messages: 1)
+    max_retries: int = 3  # extra tries of an interactive call after a 429, 5xx or network error
+    retry_base: float = 0.5  # seconds before the first retry of a reply after a 5xx; doubles
+    send_read_timeout: float = 30.0  # seconds to wait for Telegram's answer to a message call
+    chat_memory: float = 60.0  # a 429 for a chat with a message this recent is that chat's own
 
 
 class LimiterClosed(Exception):
     """The limiter stopped before this call was sent: it was not sent."""
 
 
+class TurnDeclined(Exception):
+    """The worker's `on_turn` said no (the row was resolved meanwhile): nothing was sent."""
+
+
 def retry_seconds(error: RetryAfter) -> float:
     value = error.retry_after
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+@dataclass(slots=True)
+class _Chat:
+    """One chat's schedule: `tat` is when the next message would be on time (GCRA)."""
+
+    tat: float = 0.0
+    held_until: float = 0.0  # a 429 for this chat: nothing goes before
+    last_sent: float = -1e18  # any message
+    last_sent_before: float = -1e18  # the one before it
+    last_bulk: float = -1e18  # the worker's last message
 
 
 _Waiter = tuple[tuple[int, int], int, "asyncio.Future[None]"]
@@ -75,10 +109,11 @@ class TelegramRateLimiter(BaseRateLimiter[Bulk]):
         self._waiters: list[_Waiter] = []
         self._seq = itertools.count()
         self._pump: asyncio.Task[None] | None = None
-        self._chat_last: dict[int | str, float] = {}
+        self._chats: dict[int | str, _Chat] = {}
         self._bulk_closed = False
         self._listeners: list[Callable[[float], None]] = []
         self.rate_limited = 0  # 429 answers seen
+        self.chat_holds = 0  # of which attributed to one chat
 
     # ------------------------------------------------------------------ PTB interface
     async def initialize(self) -> None:
@@ -101,32 +136,75 @@ class TelegramRateLimiter(BaseRateLimiter[Bulk]):
     ) -> bool | dict[str, Any] | list[dict[str, Any]]:
         chat_id = data.get("chat_id")
         if chat_id is None:
-            return await callback(*args, **kwargs)
+            if endpoint not in _ANSWERS:
+                return await callback(*args, **kwargs)
+            return await self._with_retries(lambda: callback(*args, **kwargs), None, endpoint)
+        if not isinstance(kwargs.get("read_timeout"), int | float):
+            kwargs = {**kwargs, "read_timeout": self.limits.send_read_timeout}
         bulk = rate_limit_args
         key = (bulk.priority, bulk.order) if bulk is not None else (INTERACTIVE, next(self._seq))
-        retries = 0
-        while True:
-            if bulk is not None:
-                await self._chat_turn(chat_id)
+
+        async def attempt() -> bool | dict[str, Any] | list[dict[str, Any]]:
+            await self._chat_turn(chat_id, bulk is not None)
             await self._slot(key)
-            self._chat_last[chat_id] = self._clock()
+            if bulk is not None and bulk.on_turn is not None and not await bulk.on_turn():
+                raise TurnDeclined()
+            self._sent(chat_id, bulk is not None)
+            return await callback(*args, **kwargs)
+
+        if bulk is not None:
             try:
-                return await callback(*args, **kwargs)
+                return await attempt()
             except RetryAfter as exc:
-                self.on_retry_after(retry_seconds(exc))
-                if bulk is not None or retries >= self.limits.max_retries:
+                self._on_429(chat_id, retry_seconds(exc))
+                raise
+        return await self._with_retries(attempt, chat_id, endpoint)
+
+    async def _with_retries(
+        self,
+        call: Callable[[], Coroutine[Any, Any, bool | dict[str, Any] | list[dict[str, Any]]]],
+        chat_id: int | str | None,
+        endpoint: str,
+    ) -> bool | dict[str, Any] | list[dict[str, Any]]:
+        """An interactive call: again after a 429's wait, or after a 5xx / network error
+        with doubling waits, up to `max_retries` more times."""
+        for retry in itertools.count():
+            try:
+                return await call()
+            except RetryAfter as exc:
+                seconds = retry_seconds(exc)
+                self._on_429(chat_id, seconds)
+                if retry >= self.limits.max_retries:
                     raise
-                retries += 1
+                if chat_id is None:
+                    await asyncio.sleep(seconds)
+            except BadRequest:
+                raise
+            except NetworkError as exc:  # 5xx, timeouts, connection errors
+                if retry >= self.limits.max_retries:
+                    raise
+                wait = self.limits.retry_base * 2**retry
+                log.warning("%s failed (%s): trying again in %.1fs", endpoint, exc.message, wait)
+                await asyncio.sleep(wait)
+        raise AssertionError("unreachable")
 
     # ------------------------------------------------------------------ for the worker
     def chat_ready_at(self, chat_id: int | str) -> float:
-        """Monotonic time from which a worker message to `chat_id` may go."""
-        last = self._chat_last.get(chat_id)
-        return -1.0 if last is None else last + self.limits.chat_interval
+        """Monotonic time from which the worker may start its next message to `chat_id`
+        (one per `chat_interval`, none while the chat is held); -1 for a chat never seen."""
+        chat = self._chats.get(chat_id)
+        if chat is None:
+            return -1.0
+        return max(chat.held_until, chat.last_bulk + self.limits.chat_interval)
+
+    def chat_held_for(self, chat_id: int | str) -> float:
+        """Seconds left of a 429 hold on `chat_id` (0 when not held)."""
+        chat = self._chats.get(chat_id)
+        return max(0.0, chat.held_until - self._clock()) if chat else 0.0
 
     @property
     def paused_for(self) -> float:
-        """Seconds left of the pause Telegram asked for (0 when not paused)."""
+        """Seconds left of a bot-wide pause Telegram asked for (0 when not paused)."""
         return max(0.0, self._paused_until - self._clock())
 
     def on_rate_limited(self, listener: Callable[[float], None]) -> None:
@@ -134,12 +212,22 @@ class TelegramRateLimiter(BaseRateLimiter[Bulk]):
         self._listeners.append(listener)
 
     def on_retry_after(self, seconds: float) -> None:
-        """Pause every call for `seconds` from now."""
-        self.rate_limited += 1
+        """Pause every call for `seconds` from now (a 429 about the bot's overall rate)."""
+        self._count_429(seconds)
         self._paused_until = max(self._paused_until, self._clock() + seconds)
         log.warning("telegram asked to wait %.1fs: every message waits", seconds)
-        for listener in self._listeners:
-            listener(seconds)
+
+    def hold_chat(self, chat_id: int | str, seconds: float) -> None:
+        """Hold one chat for `seconds` from now (a 429 about that chat); others go on."""
+        self._count_429(seconds)
+        self.chat_holds += 1
+        chat = self._chat(chat_id)
+        chat.held_until = max(chat.held_until, self._clock() + seconds)
+        log.warning("telegram asked to wait %.1fs for chat %s: that chat waits", seconds, chat_id)
+
+    def open_bulk(self) -> None:
+        """Take worker calls again (the worker started anew)."""
+        self._bulk_closed = False
 
     def close_bulk(self) -> None:
         """Refuse worker calls from now on, and release the waiting ones with LimiterClosed
@@ -148,15 +236,54 @@ class TelegramRateLimiter(BaseRateLimiter[Bulk]):
         self._fail_waiters(lambda key: key[0] != INTERACTIVE)
 
     # ------------------------------------------------------------------ internals
-    async def _chat_turn(self, chat_id: int | str) -> None:
-        if self._bulk_closed:
+    def _count_429(self, seconds: float) -> None:
+        self.rate_limited += 1
+        for listener in self._listeners:
+            listener(seconds)
+
+    def _on_429(self, chat_id: int | str | None, seconds: float) -> None:
+        """Whose limit was it? A chat that had another message lately: that chat's."""
+        chat = self._chats.get(chat_id) if chat_id is not None else None
+        if chat is not None and chat.last_sent_before > self._clock() - self.limits.chat_memory:
+            self.hold_chat(chat_id, seconds)  # type: ignore[arg-type]
+        else:
+            self.on_retry_after(seconds)
+            if chat_id is not None:
+                self._chat(chat_id).held_until = self._paused_until
+
+    def _chat(self, chat_id: int | str) -> _Chat:
+        chat = self._chats.get(chat_id)
+        if chat is None:
+            if len(self._chats) > 100_000:  # forget chats whose schedule is long over
+                horizon = self._clock() - self.limits.chat_memory
+                self._chats = {c: s for c, s in self._chats.items() if s.last_sent > horizon or s.tat > horizon}
+            chat = self._chats[chat_id] = _Chat()
+        return chat
+
+    async def _chat_turn(self, chat_id: int | str, bulk: bool) -> None:
+        """Reserve this call's place on the chat's schedule, then wait for it (and for any
+        hold that comes meanwhile)."""
+        if bulk and self._bulk_closed:
             raise LimiterClosed()
-        wait = self.chat_ready_at(chat_id) - self._clock()
-        if wait > 0:
+        chat = self._chat(chat_id)
+        interval = self.limits.chat_interval
+        tolerance = 0.0 if bulk else (self.limits.chat_burst - 1) * interval
+        now = self._clock()
+        at = max(now, chat.tat - tolerance)
+        chat.tat = max(chat.tat, at) + interval
+        # A 429 may hold the chat while this call waits: look again when the wait is over.
+        while (wait := max(at, chat.held_until) - self._clock()) > 0:  # noqa: ASYNC110 - a deadline, not an event
             await asyncio.sleep(wait)
-        if len(self._chat_last) > 100_000:  # forget chats whose interval is long over
-            horizon = self._clock() - self.limits.chat_interval
-            self._chat_last = {c: t for c, t in self._chat_last.items() if t > horizon}
+        if bulk and self._bulk_closed:
+            raise LimiterClosed()
+
+    def _sent(self, chat_id: int | str, bulk: bool) -> None:
+        chat = self._chat(chat_id)
+        now = self._clock()
+        chat.last_sent_before = chat.last_sent
+        chat.last_sent = now
+        if bulk:
+            chat.last_bulk = now
 
     async def _slot(self, key: tuple[int, int]) -> None:
         """Wait for a send slot: the best-keyed waiter gets each one."""

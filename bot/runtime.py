@@ -18,11 +18,14 @@ from bot.assembly import Assembly, assemble
 from bot.commands_menu import publish_commands
 from bot.context import BotApplication, BotContext
 from bot.dashboard import start_dashboard, sync_menu_button
+from bot.intake import Intake
 from bot.jobs import schedule_jobs
 from bot.ratelimit import TelegramLimits, TelegramRateLimiter
+from bot.supervise import admin_alert
 from core.ports import Clock, Exchange, MarketData
 from core.settings import Settings
 from db.backend import leader_lock, open_database
+from db.inbox import InboxRepository
 from webapp.server import WebAppServer
 
 log = logging.getLogger(__name__)
@@ -52,6 +55,7 @@ class Runtime:
         self.db = open_database(url, settings.database_path)  # PostgreSQL if DATABASE_URL, else SQLite
         self.leader = leader_lock(url, settings.database_path)  # one instance works, the others wait
         self._standby: asyncio.Task[Any] | None = None  # the start, while it waits for the lock
+        self.intake = Intake(InboxRepository(self.db))
         self.adapters = Adapters(
             settings, self.db, exchange=overrides.exchange, exchange_session=overrides.exchange_session
         )
@@ -77,11 +81,13 @@ class Runtime:
         )
         self.parts = parts
         app.bot_data.services = parts.services
+        await self.intake.recover(app.bot, parts.services.users)  # updates received before a crash
         recovered = await parts.services.trading.recover()
         if recovered:
             log.warning("recovered %d confirmation(s) interrupted by the last stop", recovered)
         self._running = True
-        parts.delivery.start().add_done_callback(_log_task_end)
+        alert = admin_alert(app.bot, settings.admin_ids, parts.services.users)  # a dead worker is told directly
+        parts.delivery.start(alert).add_done_callback(_log_task_end)
         await parts.observability.start()
         if self.overrides.schedule_jobs:
             schedule_jobs(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +21,10 @@ DEFAULT_SYMBOLS = ["BTC/USDT", "ETH/USDT", "BNB/USDT", "SOL/USDT", "XRP/USDT", "
 _SYMBOL = re.compile(r"^[A-Z0-9]{2,15}/[A-Z0-9]{2,10}$")
 _TOKEN = re.compile(r"^\d{3,20}:[A-Za-z0-9_-]{20,}$")
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models"
+_DAY = 86_400
+# A host name (RFC 1123 labels) or an IP address; checked again at start by listening on it.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*$")
 
 
 def _split(value: object) -> object:
@@ -47,28 +52,29 @@ class Settings(BaseSettings):
     market_data: Literal["exchange", "replay"] = "exchange"
     replay_dir: Path | None = None
     replay_start: datetime | None = None
-    replay_speed: float = Field(default=1.0, gt=0)
+    replay_speed: float = Field(default=1.0, gt=0, le=100_000, allow_inf_nan=False)  # 100 000x: a day in 0.9 s
     symbols: Annotated[tuple[str, ...], NoDecode] = tuple(DEFAULT_SYMBOLS)
     timeframe: str = "1h"
     playbook: str = "donchian"  # the engine's playbook by name (core.signals.playbooks; checked at start)
-    scan_interval_seconds: float | None = Field(default=None, gt=0)
-    paper_balance: float = Field(default=10_000.0, gt=0)
+    scan_interval_seconds: float | None = Field(default=None, ge=1, le=7 * _DAY, allow_inf_nan=False)
+    paper_balance: float = Field(default=10_000.0, ge=1, le=1e9, allow_inf_nan=False)
     model_dir: Path = DEFAULT_MODEL_DIR
     # auto: the models filter only when their walk-forward lift is real (ml.lift); true forces them
     ml_filters: Literal["auto"] | bool = "auto"
-    retrain_interval_hours: float | None = Field(default=None, ge=0)  # None: weekly, off in replay; 0: off
+    # None: weekly (off in replay); 0: off; else at least an hour (a retrain takes a while).
+    retrain_interval_hours: float | None = Field(default=None, ge=0, le=24 * 366, allow_inf_nan=False)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["text", "json"] = "text"
     metrics_port: int = Field(default=0, ge=0, le=65535)
     metrics_host: str = "127.0.0.1"  # the metrics endpoint's interface; 0.0.0.0 exposes it
     # Beyond DESIGN.md's table: tuning with safe defaults.
-    signal_ttl_seconds: float | None = Field(default=None, gt=0)  # default: one timeframe
-    monitor_interval_seconds: float = Field(default=30.0, gt=0)
-    paper_fee_pct: float = Field(default=0.1, ge=0, lt=5)
-    paper_slippage_pct: float = Field(default=0.05, ge=0, lt=5)
-    max_price_drift_pct: float = Field(default=1.0, gt=0)  # confirm refused beyond this move from entry
-    alert_delivery_lag_seconds: float = Field(default=120.0, gt=0)  # admins alerted past this outbox lag
-    model_max_age_days: float = Field(default=30.0, gt=0)  # admins alerted when a model is older
+    signal_ttl_seconds: float | None = Field(default=None, ge=60, le=30 * _DAY, allow_inf_nan=False)  # one timeframe
+    monitor_interval_seconds: float = Field(default=30.0, ge=0.1, le=3600, allow_inf_nan=False)
+    paper_fee_pct: float = Field(default=0.1, ge=0, lt=5, allow_inf_nan=False)
+    paper_slippage_pct: float = Field(default=0.05, ge=0, lt=5, allow_inf_nan=False)
+    max_price_drift_pct: float = Field(default=1.0, gt=0, le=50, allow_inf_nan=False)  # confirm refused beyond
+    alert_delivery_lag_seconds: float = Field(default=120.0, ge=1, le=7 * _DAY, allow_inf_nan=False)  # outbox lag
+    model_max_age_days: float = Field(default=30.0, ge=1, le=3650, allow_inf_nan=False)  # alert past this age
     webapp_port: int = Field(default=0, ge=0, le=65535)  # the Mini App dashboard server; 0 = off
     webapp_host: str = "127.0.0.1"  # its interface: a reverse proxy in front serves WEBAPP_URL over HTTPS
     webapp_url: str | None = None  # the dashboard's public HTTPS address (menu button, /dashboard)
@@ -136,10 +142,43 @@ class Settings(BaseSettings):
             raise ValueError(f"all symbols must share one quote currency, got {', '.join(quotes)}")
         return value
 
+    @field_validator("admin_ids")
+    @classmethod
+    def _admin_id_range(cls, value: frozenset[int]) -> frozenset[int]:
+        bad = [str(i) for i in value if not 0 < i < 2**53]  # Telegram's ids fit in 52 bits
+        if bad:
+            raise ValueError(f"has ids that are not Telegram user ids: {', '.join(bad)}")
+        return value
+
+    @field_validator("metrics_host", "webapp_host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            if not _HOST.match(value) or value.replace(".", "").isdigit():
+                raise ValueError(f"{value!r} is neither an IP address nor a host name") from None
+        return value
+
+    @field_validator("retrain_interval_hours")
+    @classmethod
+    def _retrain_hours(cls, value: float | None) -> float | None:
+        if value is not None and 0 < value < 1:
+            raise ValueError("must be 0 (off) or at least 1 hour")
+        return value
+
+    @field_validator("database_path")
+    @classmethod
+    def _database_file(cls, value: Path) -> Path:
+        if str(value) in ("", ".") or value.is_dir():
+            raise ValueError(f"{str(value)!r} is a folder: give a file, e.g. data/atra.sqlite3")
+        return value
+
     @field_validator("timeframe")
     @classmethod
     def _timeframe(cls, value: str) -> str:
-        timeframe_seconds(value)
+        if not 60 <= timeframe_seconds(value) <= 7 * _DAY:
+            raise ValueError("must be between 1m and 1w")
         return value
 
     @field_validator("telegram_api_base_url")

@@ -1,10 +1,12 @@
 """The persistent outbox: messages to deliver, written in the same transaction as the
 state change that caused them, drained by the bot's delivery worker.
 
-A row's life: `pending` -> (claimed: `attempt_id` set, just before the Bot API call) ->
-`sent` | `failed` | back to `pending` with `not_before` (retry) or without (released,
-never sent). A row still claimed at start belongs to a process that died mid-send: it is
-"in doubt" (Telegram may or may not have it) and is queued again, counted in `in_doubt`.
+A row's life: `pending` -> (claimed: `attempt_id` and `attempt_started_at` set, just
+before the Bot API call) -> `sent` | `failed` | back to `pending` with `not_before` (retry)
+or without (released, never sent). A row still claimed at start belongs to a process that
+died mid-send: it is "in doubt" (Telegram may or may not have it) and is queued again with
+its `attempt_started_at` kept, which marks it in doubt until it is resolved (`in_doubt`
+counts how often that happened to it); a timed-out send is put back the same way.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ class OutboxItem:
     priority: int
     payload: dict[str, Any]
     attempts: int  # failed attempts so far (429s not counted)
-    in_doubt: int = 0
+    in_doubt: int = 0  # times it was left in doubt
+    in_doubt_now: bool = False  # its last send may have reached Telegram: the next one is a repeat
     enqueued_at: float | None = None  # unix seconds
     language: str | None = None  # None: the user has no row (e.g. an admin who never wrote)
     blocked: bool = False
@@ -86,6 +89,7 @@ WITH due AS (
             AND (b.attempt_id IS NOT NULL OR (b.not_before > ? AND b.kind <> 'signal')))
 )
 SELECT d.id, d.user_id, d.kind, d.priority, d.payload, d.attempts, d.in_doubt, d.enqueued_at,
+       CASE WHEN d.attempt_started_at IS NOT NULL THEN 1 ELSE 0 END AS in_doubt_now,
        u.language, COALESCE(u.blocked, 0) AS blocked,
        us.signal_id, us.state AS signal_state, us.message_id AS signal_message_id,
        COALESCE(us.message_is_photo, 0) AS signal_message_is_photo, COALESCE(u.prefs, '{{}}') AS prefs
@@ -133,6 +137,7 @@ class OutboxRepository:
                 payload=json.loads(r["payload"]),
                 attempts=r["attempts"],
                 in_doubt=r["in_doubt"],
+                in_doubt_now=bool(r["in_doubt_now"]),
                 enqueued_at=r["enqueued_at"],
                 language=r["language"],
                 blocked=bool(r["blocked"]),
@@ -157,14 +162,17 @@ class OutboxRepository:
 
     async def release(self, item: OutboxItem) -> None:
         """Unclaim a row that was certainly not sent."""
-        await self._db.execute("UPDATE outbox SET attempt_id = NULL WHERE id = ?", (item.id,))
+        await self._db.execute(
+            "UPDATE outbox SET attempt_id = NULL, attempt_started_at = NULL WHERE id = ?", (item.id,)
+        )
 
     async def mark_sent(self, item: OutboxItem, message_id: int | None, delivered_as: str, now: datetime) -> None:
         """Record the delivery; a signal's message id (and whether it is a photo) goes to
         its user_signals row too."""
         async with self._db.transaction() as conn:
             await conn.execute(
-                "UPDATE outbox SET status = 'sent', message_id = ?, sent_at = ?, delivered_as = ?, attempt_id = NULL"
+                "UPDATE outbox SET status = 'sent', message_id = ?, sent_at = ?, delivered_as = ?, attempt_id = NULL,"
+                " attempt_started_at = NULL"
                 " WHERE id = ?",
                 (message_id, to_db_time(now), delivered_as, item.id),
             )
@@ -179,11 +187,15 @@ class OutboxRepository:
                 if rows and rows[0][0] == "expired":  # it expired while on its way: its buttons go too
                     await queue_events(conn, [SignalEnded(int(rows[0][1]), int(user_signal_id), "expired")], now)
 
-    async def retry_later(self, item: OutboxItem, not_before: datetime, error: str, *, rate_limited: bool) -> None:
-        """Unclaim and hold until `not_before`; a 429 is counted apart from failed attempts."""
+    async def retry_later(
+        self, item: OutboxItem, not_before: datetime, error: str, *, rate_limited: bool, in_doubt: bool = False
+    ) -> None:
+        """Unclaim and hold until `not_before`; a 429 is counted apart from failed attempts.
+        `in_doubt`: Telegram may have it (a timed-out send), so the next send is a repeat."""
         column = "rate_limited" if rate_limited else "attempts"
+        doubt = "in_doubt = in_doubt + 1" if in_doubt else "attempt_started_at = NULL"
         await self._db.execute(
-            f"UPDATE outbox SET not_before = ?, last_error = ?, {column} = {column} + 1, attempt_id = NULL"
+            f"UPDATE outbox SET not_before = ?, last_error = ?, {column} = {column} + 1, attempt_id = NULL, {doubt}"
             " WHERE id = ?",
             (to_db_time(not_before), error[:500], item.id),
         )

@@ -10,6 +10,7 @@ find the row taken, exactly as SQLite's single writer does.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import logging
@@ -190,6 +191,15 @@ class PostgresDatabase:
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         async with self.pool.acquire() as conn:
             return (await PgConnection(conn).execute(sql, params)).rowcount
+
+    async def execute_soon(self, sql: str, params: Sequence[Any] = (), *, within: float = 1.0) -> int | None:
+        """One write if it is done within `within` seconds, else None (db.sql.SqlDatabase). A
+        write cut short may still have happened: callers use it where that is harmless."""
+        try:
+            async with asyncio.timeout(within):
+                return await self.execute(sql, params)
+        except TimeoutError:
+            return None
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
         async with self.pool.acquire() as conn:

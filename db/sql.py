@@ -76,6 +76,10 @@ class SqlDatabase(Protocol):
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """One statement on its own (autocommit); the number of rows changed."""
 
+    async def execute_soon(self, sql: str, params: Sequence[Any] = (), *, within: float = 1.0) -> int | None:
+        """One write if it can be done within `within` seconds, else None: for a write that may
+        be skipped rather than wait (the inbox of updates)."""
+
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None: ...
 
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[Row]: ...

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import html
-import math
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -19,7 +18,7 @@ from bot.render import MAX_MESSAGE, fit_html, health_text, limits_text, side_nam
 from bot.words import word
 from core.errors import UserError
 from core.models import Side
-from core.trading.admin import limit_names
+from core.trading.admin import limit_names, parse_decimal
 
 Handler = Callable[[Update, BotContext], Coroutine[Any, Any, None]]
 PRIVATE = filters.ChatType.PRIVATE
@@ -159,11 +158,9 @@ def parse_signal_args(args: list[str]) -> tuple[str, Side, float, list[float]]:
 
 
 def _price(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise UserError("bad_number", value=text[:30]) from None
-    if not math.isfinite(value) or value <= 0:
+    """A positive price in ASCII digits (no "1e-300", "inf", "٣" or "５")."""
+    value = parse_decimal(text)
+    if value is None or value <= 0:
         raise UserError("bad_number", value=text[:30])
     return value
 

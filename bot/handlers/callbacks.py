@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 
 from telegram import CallbackQuery, Update
 from telegram.error import BadRequest
@@ -45,6 +46,14 @@ _ENDED_STATES = frozenset(
 )
 
 
+_ID = re.compile(rf"[0-9]{{1,{_MAX_ID_DIGITS}}}")  # ASCII digits only: "²".isdigit() is True
+
+
+def parse_id(text: str) -> int | None:
+    """A row id or page number from callback data: ASCII digits only, at most 18; else None."""
+    return int(text) if _ID.fullmatch(text) else None
+
+
 def parse_button(data: str) -> tuple[str, int]:
     """(action, id) from callback data, or UserError('button_stale')."""
     if data == CLOSE_CANCEL:
@@ -53,9 +62,9 @@ def parse_button(data: str) -> tuple[str, int]:
         return ("close_all_ask" if data == CLOSE_ALL_ASK else "close_all"), 0
     for prefix, action in _ACTIONS:
         if data.startswith(prefix):
-            digits = data[len(prefix) :]
-            if digits.isdigit() and len(digits) <= _MAX_ID_DIGITS:
-                return action, int(digits)
+            ident = parse_id(data[len(prefix) :])
+            if ident is not None:
+                return action, ident
     raise UserError("button_stale")
 
 

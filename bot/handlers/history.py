@@ -7,6 +7,7 @@ from telegram.error import BadRequest
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filters
 
 from bot.context import BotContext, user_language
+from bot.handlers.callbacks import parse_id
 from bot.i18n import t
 from bot.i18n.format import date_time, money, percent, price, signed_money
 from bot.render import MAX_MESSAGE, fit_html, side_name
@@ -62,11 +63,11 @@ async def on_page(update: Update, context: BotContext) -> None:
     query = update.callback_query
     assert query is not None
     language = await user_language(update, context)
-    digits = (query.data or "").removeprefix(PREFIX)
-    if not digits.isdigit() or len(digits) > _MAX_PAGE_DIGITS:
+    number = parse_id((query.data or "").removeprefix(PREFIX))
+    if number is None or number >= 10**_MAX_PAGE_DIGITS:  # not ASCII digits, or absurdly long
         await query.answer(t(language, "button_stale"), show_alert=True)
         return
-    page = await context.services.history.page(query.from_user.id, int(digits))
+    page = await context.services.history.page(query.from_user.id, number)
     try:
         await query.edit_message_text(page_text(language, page), reply_markup=page_keyboard(language, page))
     except BadRequest as exc:

@@ -9,6 +9,7 @@ timeframe without its own file is resampled from a finer one (only complete cand
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -58,6 +59,16 @@ class ReplayMarketData:
 
     def symbols(self) -> Sequence[str]:
         return list(self._symbols)
+
+    def data_end(self) -> datetime | None:
+        """When the last candle of the data closes (the latest of the symbols'); None
+        without data. A replay clock past it would trade on the last price forever."""
+        ends = [
+            frame.index[-1].to_pydatetime() + timeframe_delta(self._base_timeframe)
+            for frame in (self._frame(symbol, self._base_timeframe) for symbol in self._symbols)
+            if len(frame)
+        ]
+        return max(ends, default=None)
 
     def _path(self, symbol: str, timeframe: str) -> Path | None:
         path = self._directory / f"{symbol_file_stem(symbol, timeframe)}.csv"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -63,37 +63,60 @@ def limit_names() -> list[str]:
     return [f.name for f in dataclasses.fields(Limits)]
 
 
+#: Every limit's sane range, both ends allowed. A limit missing here fails at import.
+LIMIT_RANGES: dict[str, tuple[float, float]] = {
+    "max_open_positions": (0, 100),
+    "risk_per_trade_pct": (0.01, 10.0),
+    "max_position_pct": (0.1, 100.0),
+    "max_total_risk_pct": (0.01, 100.0),
+    "max_correlation": (0.0, 1.0),
+    "max_daily_loss_pct": (0.1, 100.0),
+    "max_drawdown_pct": (0.1, 100.0),
+    "kelly_fraction": (0.0, 1.0),  # 0 turns Kelly sizing off
+    "kelly_min_trades": (1, 10_000),
+    "kelly_min_risk_pct": (0.01, 10.0),
+    "probation_trades": (0, 1000),  # 0: probation off
+    "probation_min_r": (-5.0, 5.0),  # average R, may be below zero
+    "probation_hold": (0, 1),  # 0: mark a playbook's signals on probation, 1: hold them
+}
+_MISSING = {f.name for f in dataclasses.fields(Limits)} - set(LIMIT_RANGES)
+assert not _MISSING, f"limits without a range: {_MISSING}"
+# Numbers as people type them, in ASCII digits only (Python's int() and float() also take
+# "٣", "５", "1_000", "1e-300" and "inf"): an optional minus, digits, a decimal point or comma.
+_INTEGER = re.compile(r"-?[0-9]{1,9}")
+_DECIMAL = re.compile(r"-?[0-9]{1,15}(?:[.,][0-9]{1,15})?")
+#: A manual signal's levels must lie this far from the price, at least and at most.
+LEVEL_BAND = (0.001, 0.5)
+
+
+def parse_decimal(text: str) -> float | None:
+    """A decimal number in ASCII digits ("0.5", "0,5", "-1"), or None."""
+    return float(text.replace(",", ".")) if _DECIMAL.fullmatch(text) else None
+
+
 def parse_limit(name: str, raw: str) -> int | float:
-    """Validate one limit value: the right type, finite, and in its range."""
+    """Validate one limit value: the right type, ASCII digits, and in its range."""
     fields = {f.name: f for f in dataclasses.fields(Limits)}
     if name not in fields:
         raise UserError("limit_unknown", name=name, names=", ".join(fields))
     is_int = fields[name].type in ("int", int)
-    try:
-        value: int | float = int(raw) if is_int else float(raw.replace(",", "."))
-    except ValueError:
-        raise UserError("limit_not_number", name=name, value=raw[:40], kind="integer" if is_int else "number") from None
-    if not math.isfinite(value):
-        raise UserError("limit_not_number", name=name, value=raw[:40], kind="number")
-    low, low_inclusive, high, text = _range(name, is_int)
-    if value > high or value < low or (value == low and not low_inclusive):
-        raise UserError("limit_out_of_range", name=name, range=text)
+    value: int | float | None = (int(raw) if _INTEGER.fullmatch(raw) else None) if is_int else parse_decimal(raw)
+    if value is None:
+        raise UserError("limit_not_number", name=name, value=raw[:40], kind="integer" if is_int else "number")
+    low, high = LIMIT_RANGES[name]
+    if not low <= value <= high:
+        raise UserError("limit_out_of_range", name=name, range=f"{low:g}…{high:g}")
     return value
 
 
-def _range(name: str, is_int: bool) -> tuple[float, bool, float, str]:
-    """(low, whether low itself is allowed, high, the range in words)."""
-    if name == "probation_hold":  # 0: mark a playbook's signals on probation, 1: hold them
-        return 0, True, 1, "0…1"
-    if name == "probation_min_r":  # average R, may be below zero
-        return -5.0, True, 5.0, "-5…5"
-    if is_int:
-        return 0, True, 1000, "0…1000"
-    if name == "max_correlation":
-        return 0.0, True, 1.0, "0…1"
-    if name == "kelly_fraction":  # 0 turns Kelly sizing off
-        return 0.0, True, 1.0, "0…1"
-    return 0.0, False, 100.0, "> 0 and ≤ 100"
+def check_level_band(name: str, level: float, entry: float) -> None:
+    """A manual signal's stop or target within a sane distance of the price, or UserError."""
+    low, high = LEVEL_BAND
+    distance = abs(level - entry) / entry
+    if not low <= distance <= high:
+        raise UserError(
+            "level_out_of_band", level=name, value=level, price=entry, low=f"{low * 100:g}", high=f"{high * 100:g}"
+        )
 
 
 class AdminService:
@@ -191,6 +214,9 @@ class AdminService:
                 raise UserError(
                     "tp_wrong_side", tp=tp, price=entry, side=side.value, where="above" if s > 0 else "below"
                 )
+        check_level_band("SL", stop, entry)
+        for tp in targets:
+            check_level_band("TP", tp, entry)
         ordered = sorted(targets, key=lambda tp: s * tp)
         levels = SignalLevels(side=side, entry=entry, stop=stop, tp1=ordered[0], tp2=ordered[-1])
         draft = SignalDraft(

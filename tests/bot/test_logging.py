@@ -7,8 +7,12 @@ import io
 import json
 import logging
 
+import pytest
+from telegram import Update
+
 from bot.logging_setup import make_handler
 from core.logcontext import bind, log_context
+from tests.bot.harness import ALICE, RunningBot
 
 TOKEN = "123456789:AAFakeTokenForOfflineTests_abcdefghij"
 
@@ -77,3 +81,71 @@ def test_text_format_is_redacted_too() -> None:
     logger, stream = capture("text")
     logger.info("token %s", TOKEN)
     assert TOKEN not in stream.getvalue() and "INFO test.logging.text: token ***" in stream.getvalue()
+
+
+KEY, SECRET = "AbCdEfGhIjKlMnOpQrSt12345678", "ZyXwVuTsRqPoNmLkJiHg98765432"
+#: Every spelling Telegram takes as the /connect command (commands match in any case, and may
+#: name the bot), with the arguments apart by spaces or new lines.
+SPELLINGS = [
+    f"/connect binance {KEY} {SECRET}",
+    f"/Connect binance {KEY} {SECRET}",
+    f"/CONNECT binance {KEY} {SECRET}",
+    f"/cOnNeCt binance {KEY} {SECRET}",
+    f"/connect@atra_test_bot binance {KEY} {SECRET}",
+    f"/Connect@ATRA_Test_Bot binance {KEY} {SECRET}",
+    f"/connect\nbinance\n{KEY}\n{SECRET}",
+    f"/CONNECT@atra_test_bot  binance\t{KEY}  {SECRET}",
+]
+
+
+@pytest.mark.parametrize("text", SPELLINGS)
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_connect_arguments_are_redacted_in_every_spelling(text: str, fmt: str) -> None:
+    logger, stream = capture(fmt)
+    command = {"type": "bot_command", "offset": 0, "length": len(text.split()[0])}
+    chat = {"id": 1001, "type": "private", "first_name": "Alice"}
+    message = {"message_id": 3, "date": 0, "chat": chat, "text": text, "entities": [command]}
+    update = {"update_id": 7, "message": message}
+    logger.debug("Processing update %r", Update.de_json(update, None))  # as PTB writes it
+    logger.debug("Call to Bot API endpoint `getUpdates` finished with return value `%s`", [update])
+    logger.debug("raw %s", json.dumps(update))
+    logger.info("the user sent %s", text)  # unquoted, as our own message would show it
+    output = stream.getvalue()
+    assert KEY not in output and SECRET not in output
+    assert output.lower().count(" ***") >= 4  # each line kept its command, arguments hidden
+
+
+def test_the_redaction_leaves_other_words_alone() -> None:
+    logger, stream = capture("text")
+    lines = [
+        'File "/usr/lib/python3.11/site-packages/httpcore/_async/connection.py", line 101, in handle',
+        "reconnect /connections are pooled; /connectx is another command",
+        "text='/start' and text='please /connect later'",
+    ]
+    for line in lines:
+        logger.info(line)
+    output = stream.getvalue()
+    assert 'httpcore/_async/connection.py", line 101, in handle' in output
+    assert "reconnect /connections are pooled; /connectx is another command" in output
+    assert "text='/start'" in output and "***" not in output.split("please")[0]
+
+
+async def test_connect_keys_never_reach_a_log_over_the_wire(bot: RunningBot, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    streams = {fmt: io.StringIO() for fmt in ("text", "json")}
+    handlers = []
+    for fmt, stream in streams.items():
+        handler = make_handler(fmt, [bot.fake.token])
+        handler.setStream(stream)  # type: ignore[attr-defined]
+        logging.getLogger().addHandler(handler)
+        handlers.append(handler)
+    try:
+        for text in SPELLINGS:
+            await bot.reply_to(ALICE, text)
+    finally:
+        for handler in handlers:
+            logging.getLogger().removeHandler(handler)
+    records = [r.getMessage() for r in caplog.records]
+    assert any("/connect@atra_test_bot ***" in m.lower() for m in records)  # PTB logged them, redacted
+    for output in (*records, *(s.getvalue() for s in streams.values())):
+        assert KEY not in output and SECRET not in output

@@ -7,7 +7,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from telegram.error import RetryAfter
+from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
 
 from bot.ratelimit import Bulk, LimiterClosed, TelegramLimits, TelegramRateLimiter
 
@@ -16,9 +16,11 @@ class Calls:
     def __init__(self) -> None:
         self.order: list[str] = []
         self.fail_with: list[Exception] = []
+        self.timeouts: list[object] = []
 
-    async def __call__(self, name: str) -> dict[str, Any]:
+    async def __call__(self, name: str, **kwargs: Any) -> dict[str, Any]:
         self.order.append(name)
+        self.timeouts.append(kwargs.get("read_timeout"))
         if self.fail_with:
             raise self.fail_with.pop(0)
         return {"ok": name}
@@ -103,3 +105,75 @@ async def test_stopping_releases_waiting_worker_calls_unsent() -> None:
     assert calls.order == ["reply"]
     with pytest.raises(LimiterClosed):
         await request(limiter, calls, "late", 3, Bulk(0, 2))
+
+
+async def test_replies_to_one_chat_are_paced_after_a_short_burst() -> None:
+    limiter = TelegramRateLimiter(TelegramLimits(messages_per_second=1000, chat_interval=0.1, chat_burst=2))
+    calls = Calls()
+    loop = asyncio.get_running_loop()
+    sent_at: list[float] = []
+
+    async def reply(n: int) -> None:
+        await request(limiter, calls, f"reply {n}", 7, None)
+        sent_at.append(loop.time())
+
+    start = loop.time()
+    await asyncio.gather(*(reply(n) for n in range(5)), request(limiter, calls, "other chat", 8, None))
+    offsets = sorted(t - start for t in sent_at)
+    # Two at once (the burst), then one per 0.1 s: 0, 0, 0.1, 0.2, 0.3.
+    assert offsets[1] < 0.05 and 0.09 < offsets[2] < 0.15 and 0.28 < offsets[4] < 0.36
+    assert calls.order.index("other chat") < 3  # another chat did not wait behind chat 7
+
+
+async def test_a_worker_message_waits_behind_the_replies_already_promised_not_forever() -> None:
+    limiter = TelegramRateLimiter(TelegramLimits(messages_per_second=1000, chat_interval=0.05, chat_burst=2))
+    calls = Calls()
+    first = [asyncio.ensure_future(request(limiter, calls, f"reply {n}", 7, None)) for n in range(3)]
+    await asyncio.sleep(0)
+    bulk = asyncio.ensure_future(request(limiter, calls, "signal", 7, Bulk(0, 1)))
+    await asyncio.sleep(0)
+    later = [asyncio.ensure_future(request(limiter, calls, f"reply {n}", 7, None)) for n in range(3, 6)]
+    await asyncio.gather(*first, bulk, *later)
+    # After the three replies promised before it; a later reply may use its burst once, no more.
+    assert 3 <= calls.order.index("signal") < calls.order.index("reply 4") < calls.order.index("reply 5")
+
+
+async def test_a_429_is_the_chats_own_when_the_chat_had_messages_lately() -> None:
+    now = [10.0]
+    limiter = TelegramRateLimiter(TelegramLimits(chat_interval=0.0), clock=lambda: now[0])
+    calls = Calls()
+    await request(limiter, calls, "earlier", 7, Bulk(0, 1))
+    now[0] += 1.0
+    calls.fail_with = [RetryAfter(5)]
+    with pytest.raises(RetryAfter):
+        await request(limiter, calls, "refused", 7, Bulk(0, 2))
+    assert limiter.chat_held_for(7) == 5.0 and limiter.paused_for == 0.0  # that chat waits, not the bot
+    assert limiter.chat_ready_at(7) == 16.0 and limiter.chat_ready_at(8) < now[0]
+    now[0] += 1.0
+    calls.fail_with = [RetryAfter(3)]
+    with pytest.raises(RetryAfter):  # a chat that had nothing lately: the bot's overall limit
+        await request(limiter, calls, "fresh", 9, Bulk(0, 3))
+    assert limiter.paused_for == 3.0 and limiter.chat_holds == 1 and limiter.rate_limited == 2
+
+
+async def test_message_calls_get_a_read_timeout_that_fits_telegrams_latency() -> None:
+    limiter = TelegramRateLimiter(TelegramLimits(messages_per_second=1000, chat_interval=0.0))
+    calls = Calls()
+    await request(limiter, calls, "reply", 1, None)
+    await request(limiter, calls, "bulk", 2, Bulk(0, 1))
+    assert calls.timeouts == [30.0, 30.0]  # not python-telegram-bot's 5 s
+
+
+async def test_a_reply_is_retried_after_a_server_error_a_worker_call_is_not() -> None:
+    limiter = TelegramRateLimiter(TelegramLimits(messages_per_second=1000, chat_interval=0.0, retry_base=0.01))
+    calls = Calls()
+    calls.fail_with = [NetworkError("Bad Gateway"), TimedOut()]
+    assert await request(limiter, calls, "reply", 1, None) == {"ok": "reply"}
+    assert calls.order == ["reply"] * 3
+    calls.fail_with = [BadRequest("chat not found")]  # a refusal is final
+    with pytest.raises(BadRequest):
+        await request(limiter, calls, "refused", 1, None)
+    calls.fail_with = [NetworkError("Bad Gateway")]
+    with pytest.raises(NetworkError):
+        await request(limiter, calls, "bulk", 2, Bulk(0, 1))
+    assert calls.order == ["reply"] * 3 + ["refused", "bulk"]

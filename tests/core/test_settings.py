@@ -139,3 +139,56 @@ def test_symbols_in_two_quote_currencies_are_refused_with_the_reason(monkeypatch
     with pytest.raises(ConfigError) as error:
         Settings.load(env_file=None)
     assert "SYMBOLS" in str(error.value) and "one quote currency" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SIGNAL_TTL_SECONDS", "inf"),
+        ("REPLAY_SPEED", "inf"),
+        ("PAPER_BALANCE", "inf"),
+        ("PAPER_BALANCE", "1e302"),
+        ("PAPER_BALANCE", "nan"),
+        ("SIGNAL_TTL_SECONDS", "1e300"),
+        ("SIGNAL_TTL_SECONDS", "5"),
+        ("REPLAY_SPEED", "1e12"),
+        ("RETRAIN_INTERVAL_HOURS", "1e-9"),
+        ("RETRAIN_INTERVAL_HOURS", "inf"),
+        ("SCAN_INTERVAL_SECONDS", "0.001"),
+        ("MONITOR_INTERVAL_SECONDS", "1e-6"),
+        ("MONITOR_INTERVAL_SECONDS", "inf"),
+        ("MAX_PRICE_DRIFT_PCT", "1000"),
+        ("ALERT_DELIVERY_LAG_SECONDS", "inf"),
+        ("MODEL_MAX_AGE_DAYS", "1e308"),
+        ("PAPER_FEE_PCT", "nan"),
+        ("METRICS_HOST", "999.1.1.1"),
+        ("METRICS_HOST", "not a host"),
+        ("WEBAPP_HOST", "exa mple"),
+        ("ADMIN_IDS", "1,100000000000000000000"),
+        ("DATABASE_PATH", "."),
+        ("TIMEFRAME", "99999w"),
+    ],
+)
+def test_every_setting_has_a_sane_range(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as error:
+        Settings.load(env_file=None)
+    assert str(error.value).startswith(f"invalid configuration: {name} ")
+
+
+def test_the_ranges_keep_the_values_people_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+    for name, value in {
+        "SIGNAL_TTL_SECONDS": "86400",
+        "REPLAY_SPEED": "3600",
+        "PAPER_BALANCE": "1000",
+        "RETRAIN_INTERVAL_HOURS": "0",
+        "SCAN_INTERVAL_SECONDS": "1",
+        "MONITOR_INTERVAL_SECONDS": "0.5",
+        "METRICS_HOST": "0.0.0.0",
+        "WEBAPP_HOST": "localhost",
+    }.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings.load(env_file=None)
+    assert (settings.signal_ttl, settings.replay_speed, settings.retrain_interval) == (86_400, 3600, 0)

@@ -124,7 +124,8 @@ async def run_failover(fake: FakeBotApi, database_url: str, folder: Path, users:
         phases["users registered"] = time.monotonic() - began
         fake.delay("sendPhoto", 0.3)  # sends are in flight when the leader dies
         fake.delay("sendMessage", 0.3)
-        fake.inject_message(ADMIN, "/signal BTC/USD long sl=1 tp=1000000")
+        # Levels within 50 % of the price (about 4 300 USD here): admins cannot publish absurd ones.
+        fake.inject_message(ADMIN, "/signal BTC/USD long sl=3000 tp=6000")
         await fake.wait_for(lambda: len([c for c in fake.sent() if is_signal(c)]) >= kill_after, timeout=120)
         leader.send_signal(signal.SIGKILL)
         killed_at = time.time()

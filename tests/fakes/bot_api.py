@@ -20,7 +20,12 @@ Models and approximations:
 * Rate limits (off until :meth:`FakeBotApi.limits`) are token buckets charged by each successful ``send*``
   call: a global one (capacity and refill ``global_per_second``) and one per chat (capacity
   ``per_chat_burst``, refill ``per_chat_per_second``). A send finding a bucket empty gets 429 with
-  ``retry_after`` = ceil(seconds until a token is free), at least 1. Blocks also apply to ``send*`` only.
+  ``retry_after`` = ceil(seconds until a token is free), at least 1. As on Telegram, the answer does not
+  say which limit it was; the fake counts them apart (``count_429_chat``, ``count_429_global``, and
+  ``limited_chats`` for the per-chat ones). Blocks also apply to ``send*`` only.
+* Faults: the next calls of a method fail (:meth:`FakeBotApi.fail_next`, optionally for one chat only), or
+  a share of them at random (:meth:`FakeBotApi.fail_rate`); answers can be slow (:meth:`FakeBotApi.delay`,
+  optionally for one chat only).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import copy
 import itertools
 import json
 import math
+import random
 import re
 import socket
 import time
@@ -178,6 +184,9 @@ class FakeBotApi:
         self.menu_buttons: dict[Any, dict[str, Any]] = {}  # chat id (None: the default) -> menu button
         self.total_sends = 0
         self.count_429 = 0
+        self.count_429_chat = 0  # per-chat limit
+        self.count_429_global = 0  # the bot's overall limit
+        self.limited_chats: list[Any] = []  # the chat of each per-chat 429, in order
         self.port = 0
         self._clock = clock
         self._lower = {m.lower(): m for m in METHODS}
@@ -191,7 +200,8 @@ class FakeBotApi:
         self._callbacks: dict[str, bool] = {}  # query id -> answered?
         self._blocked: set[int | str] = set()
         self._faults: defaultdict[str, list[list[Any]]] = defaultdict(list)
-        self._delays: dict[str, float] = {}
+        self._fault_rates: dict[str, tuple[float, int, random.Random]] = {}
+        self._delays: dict[tuple[str, Any], float] = {}
         self._global_bucket: _Bucket | None = None
         self._chat_bucket: Callable[[], _Bucket] | None = None
         self._chat_buckets: dict[Any, _Bucket] = {}
@@ -211,14 +221,15 @@ class FakeBotApi:
         """Value for ``ApplicationBuilder.base_file_url()`` (downloads are not served)."""
         return f"http://127.0.0.1:{self.port}/file/bot"
 
-    async def start(self) -> None:
-        """Bind a free port on 127.0.0.1 and start serving."""
+    async def start(self, port: int = 0) -> None:
+        """Bind `port` (default: a free one) on 127.0.0.1 and start serving."""
         app = web.Application(client_max_size=50 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
         self.port, self._closing, self._event = sock.getsockname()[1], False, asyncio.Event()
         await web.SockSite(self._runner, sock).start()
 
@@ -243,8 +254,9 @@ class FakeBotApi:
         (self._blocked.add if blocked else self._blocked.discard)(chat_id)
 
     def fail_next(self, method: str, status: int = 500, description: str | None = None,
-                  retry_after: int | None = None, count: int = 1) -> None:
-        """Make the next ``count`` calls of ``method`` fail with ``status``/``description``.
+                  retry_after: int | None = None, count: int = 1, chat_id: int | str | None = None) -> None:
+        """Make the next ``count`` calls of ``method`` (to ``chat_id``, if given) fail with
+        ``status``/``description``.
 
         ``description`` defaults to Telegram's text for the status; 429 gets "Too Many
         Requests: retry after N" with ``retry_after`` defaulting to 1. Faults queue in order.
@@ -253,7 +265,15 @@ class FakeBotApi:
             retry_after = 1 if retry_after is None else retry_after
             description = description or f"Too Many Requests: retry after {retry_after}"
         description = description or HTTPStatus(status).phrase
-        self._faults[self._canon(method)].append([status, description, retry_after, count])
+        self._faults[self._canon(method)].append([status, description, retry_after, count, chat_id])
+
+    def fail_rate(self, method: str, rate: float, status: int = 502, seed: int = 0) -> None:
+        """Make a share ``rate`` (0..1) of later calls of ``method`` fail with ``status``, at
+        random (seeded); 0 switches it off."""
+        if rate <= 0:
+            self._fault_rates.pop(self._canon(method), None)
+        else:
+            self._fault_rates[self._canon(method)] = (rate, status, random.Random(seed))
 
     def limits(self, global_per_second: float | None = 30, per_chat_per_second: float | None = 1,
                per_chat_burst: int = 3) -> None:
@@ -265,14 +285,16 @@ class FakeBotApi:
         self._chat_bucket = ((lambda: _Bucket(per_chat_per_second, per_chat_burst, self._clock()))
                              if per_chat_per_second else None)
 
-    def delay(self, method: str, seconds: float) -> None:
-        """Answer later calls of ``method`` only after ``seconds`` (0 removes the delay)."""
-        self._delays[self._canon(method)] = seconds
+    def delay(self, method: str, seconds: float, chat_id: int | str | None = None) -> None:
+        """Answer later calls of ``method`` (to ``chat_id``, if given) only after ``seconds``
+        (0 removes the delay)."""
+        self._delays[(self._canon(method), chat_id)] = seconds
 
     # ------------------------------------------------------------------ injection
     def inject_update(self, update: dict[str, Any]) -> int:
-        """Queue a raw update (``update_id`` is assigned); returns the update id."""
-        update = {**update, "update_id": next(self._ids)}
+        """Queue a raw update (``update_id`` is assigned unless it has one: Telegram sending
+        an update again); returns the update id."""
+        update = {**update, "update_id": update.get("update_id") or next(self._ids)}
         self._updates.append(update)
         self._event.set()
         return update["update_id"]
@@ -411,13 +433,8 @@ class FakeBotApi:
         call = Call(method, params, params.get("chat_id"), self._clock())
         self.calls.append(call)
         try:
-            await asyncio.sleep(self._delays.get(method, 0))
-            if faults := self._faults.get(method):
-                status, description, retry_after, _ = fault = faults[0]
-                fault[3] -= 1
-                if fault[3] <= 0:
-                    faults.pop(0)
-                raise ApiError(status, description, retry_after)
+            await asyncio.sleep(self._delays.get((method, call.chat_id), self._delays.get((method, None), 0)))
+            self._inject_fault(method, call.chat_id)
             buckets = self._check_send(call.chat_id) if method in SEND_METHODS else []
             if method == "getUpdates":
                 result = await self._api_getUpdates(params)
@@ -469,14 +486,39 @@ class FakeBotApi:
                     pass
         return value.lower() in ("true", "1") if key in _BOOL_FIELDS else value
 
+    def _inject_fault(self, method: str, chat_id: Any) -> None:
+        faults = self._faults.get(method, [])
+        fault = next((f for f in faults if f[4] is None or f[4] == chat_id), None)
+        if fault is not None:
+            fault[3] -= 1
+            if fault[3] <= 0:
+                faults.remove(fault)
+            raise ApiError(fault[0], fault[1], fault[2])
+        if method in self._fault_rates:
+            rate, status, rng = self._fault_rates[method]
+            if rng.random() < rate:
+                raise ApiError(status, HTTPStatus(status).phrase)
+
     def _check_send(self, chat_id: Any) -> list[_Bucket]:
         """403 for blocked chats; 429 if a bucket is empty; else the buckets to charge."""
         if chat_id in self._blocked:
             raise ApiError(403, "Forbidden: bot was blocked by the user")
-        buckets = [self._global_bucket] if self._global_bucket else []
+        now = self._clock()
+        buckets: list[_Bucket] = []
+        global_wait = chat_wait = 0.0
+        if self._global_bucket:
+            buckets.append(self._global_bucket)
+            global_wait = self._global_bucket.wait(now)
         if self._chat_bucket:
-            buckets.append(self._chat_buckets.setdefault(chat_id, self._chat_bucket()))
-        if (wait := max((b.wait(self._clock()) for b in buckets), default=0.0)) > 0:
+            bucket = self._chat_buckets.setdefault(chat_id, self._chat_bucket())
+            buckets.append(bucket)
+            chat_wait = bucket.wait(now)
+        if (wait := max(global_wait, chat_wait)) > 0:
+            if chat_wait >= global_wait:
+                self.count_429_chat += 1
+                self.limited_chats.append(chat_id)
+            else:
+                self.count_429_global += 1
             retry_after = max(1, math.ceil(wait))
             raise ApiError(429, f"Too Many Requests: retry after {retry_after}", retry_after)
         return buckets

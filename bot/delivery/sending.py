@@ -1,6 +1,9 @@
 """The Bot API calls of one outbox message: a signal as a photo (its chart) with the text as
-caption and, while it can be taken, the Confirm/Skip buttons; a fill as an edit of the
-signal's own message; an ended signal loses its buttons; the rest as text."""
+caption and the Confirm/Skip buttons (none when it cannot be confirmed), a fill as an edit
+of the signal's own message, a signal's end as its buttons taken off, the rest as text
+(silent when the user chose so; an access request with the admin's buttons). Every call
+carries the row's `Bulk` rate-limit args (its priority, and the claim made when its turn
+comes)."""
 
 from __future__ import annotations
 
@@ -20,17 +23,17 @@ from db.outbox import OutboxItem
 
 log = logging.getLogger(__name__)
 
+#: (Telegram's message id, how it went: "text", "photo" or "edit")
+Delivered = tuple[int | None, str]
+
 
 class MessageSender:
-    """Sends one outbox message; answers (Telegram's message id, "text" | "photo" | "edit")."""
-
     def __init__(self, bot: ExtBot[Bulk], charts: SignalCharts) -> None:
         self._bot = bot
         self._charts = charts
 
-    async def send(self, item: OutboxItem, event: Event) -> tuple[int | None, str]:
+    async def send(self, item: OutboxItem, event: Event, limit: Bulk) -> Delivered:
         language = item.language or DEFAULT_LANGUAGE
-        limit = Bulk(item.priority, item.id)
         if isinstance(event, SignalIssued):
             return await self._send_signal(item, event, language, limit)
         if isinstance(event, SignalEnded):
@@ -49,9 +52,7 @@ class MessageSender:
         )
         return message.message_id, "text"
 
-    async def _send_signal(
-        self, item: OutboxItem, event: SignalIssued, language: str, limit: Bulk
-    ) -> tuple[int | None, str]:
+    async def _send_signal(self, item: OutboxItem, event: SignalIssued, language: str, limit: Bulk) -> Delivered:
         offer = item.signal_state == "pending" and event.refusal is None
         keyboard = signal_keyboard(language, event.user_signal_id) if offer else None
         text = signal_text(language, event)
@@ -81,7 +82,7 @@ class MessageSender:
         )
         return message.message_id, "text"
 
-    async def _end_signal(self, item: OutboxItem, limit: Bulk) -> tuple[int | None, str]:
+    async def _end_signal(self, item: OutboxItem, limit: Bulk) -> Delivered:
         """Take the buttons off a signal's message (it expired or was refused)."""
         if item.signal_message_id is None:  # never sent: the stale signal itself is dropped
             return None, "none"
@@ -94,7 +95,7 @@ class MessageSender:
                 raise
         return item.signal_message_id, "edit"
 
-    async def _edit_signal_message(self, item: OutboxItem, text: str, limit: Bulk) -> tuple[int | None, str] | None:
+    async def _edit_signal_message(self, item: OutboxItem, text: str, limit: Bulk) -> Delivered | None:
         """Show the fill in the signal's own message, its buttons gone. None when the
         message cannot be edited any more (the fill is then sent anew)."""
         message_id = item.signal_message_id
