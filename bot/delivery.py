@@ -43,12 +43,10 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from telegram.ext import ExtBot
 
 from bot.charts import SignalCharts
-from bot.delivery_rules import deliverable, event_mode, muted
-from bot.i18n import DEFAULT_LANGUAGE
+from bot.delivery_rules import deliverable, muted
+from bot.delivery_sending import MessageSender
 from bot.ratelimit import Bulk, LimiterClosed, TelegramRateLimiter, retry_seconds
-from bot.render import MAX_CAPTION, MAX_MESSAGE, event_text, fit_html, signal_keyboard, signal_text
-from bot.words import request_keyboard
-from core.events import AccessRequested, Event, OrderFilled, SignalEnded, SignalIssued, from_payload
+from core.events import Event, SignalIssued, from_payload
 from core.logcontext import log_context
 from core.ports import Clock, SystemRepository, UserRepository
 from db.outbox import OutboxItem, OutboxRepository
@@ -102,7 +100,7 @@ class DeliveryWorker:
         self._users = users
         self._system = system
         self._limiter = limiter
-        self._charts = charts
+        self._sender = MessageSender(bot, charts)
         self._observer = observer
         self._clock = clock  # wall clock: retry times, latency
         self._market_clock = market_clock  # the market's clock: signal expiry
@@ -290,7 +288,7 @@ class DeliveryWorker:
         if not await self._outbox.claim(item, f"{self._run_id}-{next(self._attempt_ids)}"):
             return Outcome.DROPPED  # resolved meanwhile (e.g. the user blocked us)
         try:
-            message_id, delivered_as = await self._send(item, event)
+            message_id, delivered_as = await self._sender.send(item, event)
         except LimiterClosed:
             await self._outbox.release(item)
             return Outcome.RELEASED
@@ -339,96 +337,3 @@ class DeliveryWorker:
         self._observer.failed(item.kind, reason)
 
     # ------------------------------------------------------------------ Bot API calls
-    async def _send(self, item: OutboxItem, event: Event) -> tuple[int | None, str]:
-        language = item.language or DEFAULT_LANGUAGE
-        limit = Bulk(item.priority, item.id)
-        if isinstance(event, SignalIssued):
-            return await self._send_signal(item, event, language, limit)
-        if isinstance(event, SignalEnded):
-            return await self._end_signal(item, limit)
-        text = event_text(language, event)
-        if isinstance(event, OrderFilled) and item.signal_message_id is not None:
-            edited = await self._edit_signal_message(item, text, limit)
-            if edited is not None:
-                return edited
-        message = await self._bot.send_message(
-            item.user_id,
-            fit_html(text, MAX_MESSAGE),
-            reply_markup=request_keyboard(language, event.applicant) if isinstance(event, AccessRequested) else None,
-            disable_notification=event_mode(item, event) == "silent",
-            rate_limit_args=limit,
-        )
-        return message.message_id, "text"
-
-    async def _send_signal(
-        self, item: OutboxItem, event: SignalIssued, language: str, limit: Bulk
-    ) -> tuple[int | None, str]:
-        offer = item.signal_state == "pending" and event.refusal is None
-        keyboard = signal_keyboard(language, event.user_signal_id) if offer else None
-        text = signal_text(language, event)
-        if item.signal_id is not None:
-            async with self._charts.photo(item.signal_id, language, event) as chart:
-                if chart is not None:
-                    try:
-                        message = await self._bot.send_photo(
-                            item.user_id,
-                            chart.file_id or chart.png,  # type: ignore[arg-type]
-                            caption=fit_html(text, MAX_CAPTION),
-                            reply_markup=keyboard,
-                            rate_limit_args=limit,
-                        )
-                    except BadRequest as exc:
-                        log.warning("telegram refused the chart (%s): sending the signal as text", exc.message)
-                        message = await self._bot.send_message(
-                            item.user_id, fit_html(text, MAX_MESSAGE), reply_markup=keyboard, rate_limit_args=limit
-                        )
-                        chart.refuse()  # the text went through, so the picture was at fault
-                        return message.message_id, "text"
-                    if chart.png is not None and message.photo:
-                        chart.uploaded(message.photo[-1].file_id)
-                    return message.message_id, "photo"
-        message = await self._bot.send_message(
-            item.user_id, fit_html(text, MAX_MESSAGE), reply_markup=keyboard, rate_limit_args=limit
-        )
-        return message.message_id, "text"
-
-    async def _end_signal(self, item: OutboxItem, limit: Bulk) -> tuple[int | None, str]:
-        """Take the buttons off a signal's message (it expired or was refused)."""
-        if item.signal_message_id is None:  # never sent: the stale signal itself is dropped
-            return None, "none"
-        try:
-            await self._bot.edit_message_reply_markup(
-                chat_id=item.user_id, message_id=item.signal_message_id, reply_markup=None, rate_limit_args=limit
-            )
-        except BadRequest as exc:
-            if "not modified" not in exc.message.lower():
-                raise
-        return item.signal_message_id, "edit"
-
-    async def _edit_signal_message(self, item: OutboxItem, text: str, limit: Bulk) -> tuple[int | None, str] | None:
-        """Show the fill in the signal's own message, its buttons gone. None when the
-        message cannot be edited any more (the fill is then sent anew)."""
-        message_id = item.signal_message_id
-        try:
-            if item.signal_message_is_photo:
-                await self._bot.edit_message_caption(
-                    chat_id=item.user_id,
-                    message_id=message_id,
-                    caption=fit_html(text, MAX_CAPTION),
-                    reply_markup=None,
-                    rate_limit_args=limit,
-                )
-            else:
-                await self._bot.edit_message_text(
-                    fit_html(text, MAX_MESSAGE),
-                    chat_id=item.user_id,
-                    message_id=message_id,
-                    reply_markup=None,
-                    rate_limit_args=limit,
-                )
-        except BadRequest as exc:
-            if "not modified" in exc.message.lower():
-                return message_id, "edit"  # already shows it: an edit in doubt, applied before
-            log.info("could not edit signal message %s (%s): sending the fill anew", message_id, exc.message)
-            return None
-        return message_id, "edit"

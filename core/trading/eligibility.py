@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from core.errors import UnknownSymbol
+from core.errors import ExchangeError
 from core.models import Position, SignalDraft, User
 from core.risk.limits import AccountSnapshot, Proposal, check_new_position, return_correlation
 from core.trading.context import TradingContext
@@ -43,31 +43,36 @@ class Eligibility:
         holdings: defaultdict[int, list[Position]] = defaultdict(list)
         for position in await ctx.positions.open_positions():
             holdings[position.user_id].append(position)
-        prices = {s: await self._price(s) for s in {p.symbol for ps in holdings.values() for p in ps}}
-        closes: dict[str, pd.Series | None] = {}
+        prices: dict[str, float] = {}
+        closes: dict[str, pd.Series] = {}
+        unreadable: set[str] = set()  # a market that does not answer (delisted, down): not judged here
 
-        async def fetch(symbol: str) -> None:
-            if symbol not in closes:
-                try:
+        async def fetch(symbol: str) -> bool:
+            if symbol in unreadable:
+                return False
+            try:
+                if symbol not in closes:
                     frame = await ctx.market_data.candles(symbol, ctx.config.timeframe, _CORRELATION_CANDLES)
                     closes[symbol] = frame["close"]
-                except UnknownSymbol:  # a held coin's market is gone: no correlation to measure
-                    closes[symbol] = None
+                if symbol not in prices:
+                    prices[symbol] = await ctx.market_data.last_price(symbol)
+            except ExchangeError:
+                unreadable.add(symbol)
+                return False
+            return True
 
         def correlation(a: str, b: str) -> float:
-            first, second = closes.get(a), closes.get(b)
-            if first is None or second is None:
-                return 0.0
-            value = return_correlation(first, second)
+            value = return_correlation(closes[a], closes[b])
             return 0.0 if math.isnan(value) else value
 
         out: dict[int, Refusal] = {}
         lv = draft.levels
         for user, quantity in sized:
             positions = holdings.get(user.id, [])
-            for symbol in {draft.symbol, *(p.symbol for p in positions)} if positions else ():
-                await fetch(symbol)
-            equity = user.paper_balance + sum(p.unrealized_pnl(prices[p.symbol] or p.entry_price) for p in positions)
+            symbols = {draft.symbol, *(p.symbol for p in positions)} if positions else set()
+            if not all([await fetch(symbol) for symbol in sorted(symbols)]):
+                continue  # one of their markets does not answer: the confirmation checks again
+            equity = user.paper_balance + sum(p.unrealized_pnl(prices[p.symbol]) for p in positions)
             peak, day_start = marks.get(user.id, (None, None))
             account = AccountSnapshot(
                 equity, max(peak or equity, equity), day_start if day_start is not None else equity, positions
@@ -78,11 +83,3 @@ class Eligibility:
             if not decision.allowed:
                 out[user.id] = Refusal(f"risk_{decision.reason}", dict(decision.detail))
         return out
-
-    async def _price(self, symbol: str) -> float | None:
-        """A held symbol's price; None when its market is gone (delisted): its positions are
-        then valued at their entry, so one delisted coin cannot stop a signal for everyone."""
-        try:
-            return await self._ctx.market_data.last_price(symbol)
-        except UnknownSymbol:
-            return None
