@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from core.errors import ExchangeError
 from core.models import Position, SignalDraft, User
 from core.risk.limits import AccountSnapshot, Proposal, check_new_position, return_correlation
 from core.trading.context import TradingContext
@@ -42,14 +43,23 @@ class Eligibility:
         holdings: defaultdict[int, list[Position]] = defaultdict(list)
         for position in await ctx.positions.open_positions():
             holdings[position.user_id].append(position)
-        prices = {s: await ctx.market_data.last_price(s) for s in {p.symbol for ps in holdings.values() for p in ps}}
+        prices: dict[str, float] = {}
         closes: dict[str, pd.Series] = {}
+        unreadable: set[str] = set()  # a market that does not answer (delisted, down): not judged here
 
-        async def fetch(symbol: str) -> None:
-            if symbol not in closes:
-                closes[symbol] = (await ctx.market_data.candles(symbol, ctx.config.timeframe, _CORRELATION_CANDLES))[
-                    "close"
-                ]
+        async def fetch(symbol: str) -> bool:
+            if symbol in unreadable:
+                return False
+            try:
+                if symbol not in closes:
+                    frame = await ctx.market_data.candles(symbol, ctx.config.timeframe, _CORRELATION_CANDLES)
+                    closes[symbol] = frame["close"]
+                if symbol not in prices:
+                    prices[symbol] = await ctx.market_data.last_price(symbol)
+            except ExchangeError:
+                unreadable.add(symbol)
+                return False
+            return True
 
         def correlation(a: str, b: str) -> float:
             value = return_correlation(closes[a], closes[b])
@@ -59,8 +69,9 @@ class Eligibility:
         lv = draft.levels
         for user, quantity in sized:
             positions = holdings.get(user.id, [])
-            for symbol in {draft.symbol, *(p.symbol for p in positions)} if positions else ():
-                await fetch(symbol)
+            symbols = {draft.symbol, *(p.symbol for p in positions)} if positions else set()
+            if not all([await fetch(symbol) for symbol in sorted(symbols)]):
+                continue  # one of their markets does not answer: the confirmation checks again
             equity = user.paper_balance + sum(p.unrealized_pnl(prices[p.symbol]) for p in positions)
             peak, day_start = marks.get(user.id, (None, None))
             account = AccountSnapshot(
