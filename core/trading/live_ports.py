@@ -29,5 +29,20 @@ class LiveExchange(Exchange, Protocol):
     async def last_price(self, symbol: str) -> float: ...
 
 
+class OrderStream(Protocol):
+    """An account's user-data stream (issue 12): order updates as the exchange reports them,
+    at no request weight. REST stays the truth; an update only says where to look first."""
+
+    async def watch_orders(self, user_id: int) -> list[OrderResult]:
+        """Wait for the next order updates of this user's account, all symbols, each
+        normalised as fetch_order normalises it. Raises core.errors' exchange errors
+        (transient or permanent, as ccxt_errors maps them) when the stream fails."""
+        ...
+
+    async def close_stream(self, user_id: int) -> None:
+        """Close this user's stream (after a disconnect, or when the account goes)."""
+        ...
+
+
 class Keyring(Protocol):
     async def has(self, user_id: int) -> bool: ...
