@@ -17,13 +17,20 @@ What ccxt.pro does not give, and this adapter adds:
 - fees as REST books them: the commission of each trade (executionReport `n`/`N` with trade
   id `t`) is kept per order, once per trade id; an update's fee is the sum over the trades
   up to it. When trades were missed (a reconnect), they are read from REST
-  (fetch_order_trades, as CcxtExchange does for an order without fills).
+  (fetch_order_trades, as CcxtExchange does for an order without fills). A fee paid in a
+  third currency (BNB) is valued in the quote by `fee_valuer` (CcxtExchange.valued_fee).
 - a disconnect is never silent: ccxt reconnects and resubscribes quietly on the next watch,
   so when the connection an earlier watch used has gone, the next `watch_orders` raises
   ExchangeUnavailable first (the caller reconciles through REST), and the one after that
   reconnects.
 - errors as core.errors: ccxt's exceptions through ccxt_errors.map_error (a refused
   signature -> AuthenticationFailed; a dropped connection -> ExchangeUnavailable).
+
+Built in the composition root next to the exchange, on the same gateway:
+
+    stream = CcxtOrderStream(gateway, exchange.valued_fee)
+    ...
+    await stream.close()  # before gateway.close()
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import OrderedDict, deque
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -46,6 +53,8 @@ from core.models import OrderRequest, OrderResult, OrderType
 
 log = logging.getLogger(__name__)
 
+Fee = tuple[float, str | None] | None
+FeeValuer = Callable[[Fee, OrderRequest], Awaitable[Fee]]
 ORDERS_KEPT = 1000  # orders whose trades are remembered per account (as ccxt's ordersLimit)
 
 
@@ -93,8 +102,9 @@ class _Stream:
 class CcxtOrderStream:
     """Account streams through ccxt.pro, sharing one `CcxtGateway` with CcxtExchange."""
 
-    def __init__(self, gateway: CcxtGateway) -> None:
+    def __init__(self, gateway: CcxtGateway, fee_valuer: FeeValuer | None = None) -> None:
         self._gw = gateway
+        self._value_fee = fee_valuer
         self._class: Any = None
         self._streams: dict[int, _Stream] = {}
 
@@ -225,7 +235,7 @@ class CcxtOrderStream:
             float(order.get("amount") or 0.0),
         )
         filled = Decimal(str(raw.get("z") or 0))
-        fee_total = None
+        fee_total: Fee = None
         if filled > 0:
             if _quantity(trades, up_to) < filled:  # trades missed: read them from REST
                 await self._read_trades(user_id, symbol, str(order.get("id")), trades)
@@ -233,6 +243,8 @@ class CcxtOrderStream:
                 f for tid, (_, f) in sorted(trades.items()) if up_to is None or tid <= up_to
             ]
             fee_total = sum_fees(fees, request.client_order_id, symbol)
+            if self._value_fee is not None:
+                fee_total = await self._value_fee(fee_total, request)
         return to_result(request, order, fee_total)
 
     async def _read_trades(

@@ -49,9 +49,10 @@ async def parts(fake: FakeBinance) -> AsyncIterator[MakeParts]:
             ExchangeLimiter(ExchangeBudgets.binance_spot()),
             session=session,
         )
-        stream = CcxtOrderStream(gateway)
+        exchange = CcxtExchange(gateway)
+        stream = CcxtOrderStream(gateway, exchange.valued_fee)
         made.append((gateway, stream))
-        return CcxtExchange(gateway), stream
+        return exchange, stream
 
     yield make
     for gateway, stream in made:
@@ -89,6 +90,17 @@ async def test_a_market_fill_arrives_normalised_like_fetch_order(parts: MakePart
     assert filled.exchange_order_id == placed.exchange_order_id == new.exchange_order_id
     assert fake.requests_to("GET", "/api/v3/myTrades") == []  # the fee came from the stream
     assert filled == await exchange.fetch_order(order("m-1", amount=0.002))  # the same normalisation as REST
+
+
+async def test_a_fee_paid_in_bnb_is_valued_in_the_quote_like_rest(parts: MakeParts, fake: FakeBinance) -> None:
+    exchange, stream = await parts()
+    fake.pay_fees_in_bnb(KEY, "1", "600")
+    await stream.open_stream(USER)
+    await exchange.create_order(order("bnb-1", amount=0.002, price=60000))
+    filled = (await collect(stream, USER, 2))[-1]
+    # 120 USDT traded: 0.1 % less 25 % = 0.09 USDT, paid as 0.00015 BNB at 600, booked in USDT
+    assert filled.fee == pytest.approx(0.09) and filled.fee_currency == "USDT"
+    assert filled == await exchange.fetch_order(order("bnb-1", amount=0.002))
 
 
 async def test_partial_then_full_fill_of_a_resting_order(parts: MakeParts, fake: FakeBinance) -> None:
