@@ -123,19 +123,20 @@ class CcxtOrderStream:
         """The order updates received since the last call, waiting for the next if there
         are none (see the module docstring)."""
         stream = self._streams.setdefault(user_id, _Stream())
-        if not stream.updates:
-            await self._wait(user_id, stream)
         results: list[OrderResult] = []
-        while stream.updates:
-            try:
-                results.append(await self._result(user_id, stream, stream.updates[0]))
-            except ExchangeError:
-                if results:  # these are delivered; the rest is tried again next time
-                    return results
-                raise
-            except (ValueError, TypeError, KeyError, ArithmeticError) as exc:  # REST stays the truth
-                log.warning("user %d: an order update that cannot be read is dropped (%r)", user_id, exc)
-            stream.updates.popleft()
+        while not results:  # none when every update received was unreadable
+            if not stream.updates:
+                await self._wait(user_id, stream)
+            while stream.updates:
+                try:
+                    results.append(await self._result(user_id, stream, stream.updates[0]))
+                except ExchangeError:
+                    if results:  # these are delivered; the rest is tried again next time
+                        return results
+                    raise
+                except (ValueError, TypeError, KeyError, ArithmeticError) as exc:  # REST stays the truth
+                    log.warning("user %d: an order update that cannot be read is dropped (%r)", user_id, exc)
+                stream.updates.popleft()
         return results
 
     async def close_stream(self, user_id: int) -> None:

@@ -20,7 +20,7 @@ Test hooks, per API key: `ws_disconnect` (close its connections now), `ws_drop_a
 (close after the next n updates: a disconnect mid-fill), `ws_hold` / `ws_release` (keep
 updates back, then send them in another order), `ws_duplicate` (send the next updates
 twice), `ws_silence` (updates happen, nothing is sent), `ws_refuse` (answer the next
-subscription with an error).
+subscription with an error), `ws_push` (send any event as it is).
 """
 
 from __future__ import annotations
@@ -133,6 +133,10 @@ class WsApi:
         held, hooks.held = hooks.held or [], None
         for index in order if order is not None else range(len(held) - 1, -1, -1):
             self._ws_send(api_key, held[index])
+
+    def ws_push(self, api_key: str, event: dict[str, Any]) -> None:
+        """Send `event` as it is (a malformed one, say) to this account's subscribers."""
+        self._ws_send(api_key, [event])
 
     def ws_duplicate(self, api_key: str, updates: int = 1) -> None:
         """Send each of this account's next `updates` updates twice."""

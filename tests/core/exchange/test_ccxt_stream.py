@@ -281,3 +281,19 @@ def test_the_ws_api_url_rewrite_refuses_what_is_not_a_websocket_url() -> None:
         rewrite_ws_api_url(urls, "http://127.0.0.1:9/ws-api/v3")
     with pytest.raises(ConfigError, match="no spot WebSocket API"):
         rewrite_ws_api_url({"ws": {"spot": "wss://x/ws"}}, "ws://127.0.0.1:9/ws-api/v3")
+
+
+async def test_an_update_ccxt_cannot_handle_drops_the_connection_instead_of_hanging(
+    parts: MakeParts, fake: FakeBinance
+) -> None:
+    exchange, stream = await parts()
+    await stream.open_stream(USER)
+    watching = asyncio.create_task(stream.watch_orders(USER))
+    garbage = {"e": "executionReport", "x": "TRADE", "s": "BTCUSDT", "S": "BUY", "i": 1, "t": 1, "l": "?", "L": "1"}
+    fake.ws_push(KEY, garbage)  # ccxt raises on it
+    with pytest.raises(ExchangeUnavailable, match="could not handle"):
+        await asyncio.wait_for(watching, 3)  # ccxt's receive loop alone would stop: a watch waiting forever
+    watching = asyncio.create_task(collect(stream, USER, 2))
+    await eventually(lambda: fake.subscribed(KEY) == 1)
+    await exchange.create_order(order("after-garbage", price=60000))
+    assert (await watching)[-1].status is OrderStatus.FILLED
