@@ -35,6 +35,7 @@ Built in the composition root next to the exchange, on the same gateway:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections import OrderedDict, deque
@@ -74,6 +75,11 @@ def _streaming_class(exchange_id: str) -> Any:
             if isinstance(message, dict) and message.get("e") == "executionReport":
                 self.atra_updates.append(dict(message))
             return handled
+
+        def handle_event_stream_terminated(self, client, message):  # type: ignore[no-untyped-def]
+            # ccxt forgets the subscription but leaves every watch waiting: drop the connection
+            super().handle_event_stream_terminated(client, message)
+            client.on_error(ccxt.NetworkError(f"{self.id} stream: the exchange ended the subscription"))
 
         def handle_message(self, client, message):  # type: ignore[no-untyped-def]
             try:
@@ -195,6 +201,13 @@ class CcxtOrderStream:
                 await client.watch_orders()
             except (ccxt.BaseError, KeyError) as exc:
                 raise await self._failed(stream, exc) from exc
+            except asyncio.CancelledError as exc:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():  # this watch was cancelled
+                    raise
+                # ccxt cancels the watches of a client that is closed (close_stream meanwhile)
+                closed = ccxt.NetworkError(f"the {self._gw.exchange_id} stream of user {user_id} was closed")
+                raise await self._failed(stream, closed) from exc
             stream.connection = self._connection(client)
 
     def _error(self, exc: BaseException) -> ExchangeError:

@@ -20,7 +20,8 @@ Test hooks, per API key: `ws_disconnect` (close its connections now), `ws_drop_a
 (close after the next n updates: a disconnect mid-fill), `ws_hold` / `ws_release` (keep
 updates back, then send them in another order), `ws_duplicate` (send the next updates
 twice), `ws_silence` (updates happen, nothing is sent), `ws_refuse` (answer the next
-subscription with an error), `ws_push` (send any event as it is).
+subscription with an error), `ws_push` (send any event as it is), `ws_terminate` (end the
+subscription with eventStreamTerminated, as Binance does when the session ends).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from tests.fakes.binance_events import account_position, changed_assets, execution_report, list_status
-from tests.fakes.binance_model import ApiError, FakeAccount, FakeOrder, Route, SymbolSpec
+from tests.fakes.binance_model import ApiError, FakeAccount, FakeOrder, Route, SymbolSpec, now_ms
 
 WS_PATH = "/ws-api/v3"
 SUBSCRIBE = "userDataStream.subscribe.signature"
@@ -118,6 +119,13 @@ class WsApi:
             if conn.api_key == api_key:
                 conn.api_key = None
                 conn.queue.put_nowait(_CLOSE)
+
+    def ws_terminate(self, api_key: str) -> None:
+        """End this account's subscriptions with `eventStreamTerminated` (the connections stay)."""
+        for conn in self.ws_connections:
+            if conn.api_key == api_key:
+                conn.api_key = None
+                conn.queue.put_nowait({"subscriptionId": conn.subscription_id, "event": _terminated()})
 
     def ws_drop_after(self, api_key: str, updates: int) -> None:
         """Close this account's connections right after its next `updates` updates."""
@@ -313,6 +321,10 @@ class WsApi:
         conn.subscription_id = self._next_subscription_id
         self._next_subscription_id += 1
         return {"subscriptionId": conn.subscription_id}
+
+
+def _terminated() -> dict[str, Any]:
+    return {"e": "eventStreamTerminated", "E": now_ms()}
 
 
 def _error(rid: Any, err: ApiError) -> dict[str, Any]:

@@ -297,3 +297,34 @@ async def test_an_update_ccxt_cannot_handle_drops_the_connection_instead_of_hang
     await eventually(lambda: fake.subscribed(KEY) == 1)
     await exchange.create_order(order("after-garbage", price=60000))
     assert (await watching)[-1].status is OrderStatus.FILLED
+
+
+async def test_a_subscription_the_exchange_ends_is_reported_and_renewed(parts: MakeParts, fake: FakeBinance) -> None:
+    exchange, stream = await parts()
+    await stream.open_stream(USER)
+    watching = asyncio.create_task(stream.watch_orders(USER))
+    await asyncio.sleep(0.05)
+    fake.ws_terminate(KEY)  # ccxt alone would forget the subscription and leave the watch waiting
+    with pytest.raises(ExchangeUnavailable, match="ended the subscription"):
+        await asyncio.wait_for(watching, 3)
+    watching = asyncio.create_task(collect(stream, USER, 2))
+    await eventually(lambda: fake.subscribed(KEY) == 1)
+    await exchange.create_order(order("renewed", price=60000))
+    assert (await watching)[-1].status is OrderStatus.FILLED
+
+
+async def test_close_stream_during_a_watch_ends_it_with_a_transient_error(parts: MakeParts, fake: FakeBinance) -> None:
+    _, stream = await parts()
+    await stream.open_stream(USER)
+    watching = asyncio.create_task(stream.watch_orders(USER))
+    await asyncio.sleep(0.05)
+    await stream.close_stream(USER)
+    with pytest.raises(ExchangeUnavailable, match="closed"):
+        await asyncio.wait_for(watching, 3)
+
+
+async def test_ccxt_answers_the_exchanges_pings(parts: MakeParts, fake: FakeBinance) -> None:
+    fake.ws_ping_interval = 0.02  # Binance: every 20 s, and a connection without pongs is closed
+    _, stream = await parts()
+    await stream.open_stream(USER)
+    await eventually(lambda: fake.pongs(KEY) >= 2)
