@@ -68,7 +68,9 @@ def _streaming_class(exchange_id: str) -> Any:
         raise ConfigError(f"EXCHANGE: ccxt.pro has no streams for {exchange_id!r}")
 
     class Streaming(base):  # type: ignore[misc, valid-type]
-        atra_updates: deque[dict[str, Any]]
+        def __init__(self, config: Any = None) -> None:
+            super().__init__(config or {})
+            self.atra_updates: deque[dict[str, Any]] = deque()  # CcxtOrderStream puts its own
 
         def handle_order_update(self, client, message):  # type: ignore[no-untyped-def]
             handled = super().handle_order_update(client, message)

@@ -18,7 +18,7 @@ from core.exchange.ccxt_config import rewrite_ws_api_url
 from core.exchange.ccxt_errors import MissingCredentials
 from core.exchange.ccxt_exchange import CcxtExchange
 from core.exchange.ccxt_gateway import CcxtGateway, CcxtSettings, RetryPolicy
-from core.exchange.ccxt_stream import CcxtOrderStream
+from core.exchange.ccxt_stream import CcxtOrderStream, _streaming_class
 from core.exchange.limiter import ExchangeBudgets, ExchangeLimiter
 from core.models import OrderResult, OrderStatus, OrderType
 from core.trading.live_ports import OrderStream
@@ -328,3 +328,30 @@ async def test_ccxt_answers_the_exchanges_pings(parts: MakeParts, fake: FakeBina
     _, stream = await parts()
     await stream.open_stream(USER)
     await eventually(lambda: fake.pongs(KEY) >= 2)
+
+
+async def test_the_fake_also_serves_ccxts_trade_and_balance_watches(parts: MakeParts, fake: FakeBinance) -> None:
+    exchange, _ = await parts()
+    gateway = exchange._gw  # the same keys and URLs the adapter uses
+    client = await gateway.stream_client(USER, _streaming_class("binance"))
+    try:
+        trades = asyncio.create_task(client.watch_my_trades())
+        balance = asyncio.create_task(client.watch_balance())
+        await eventually(lambda: fake.subscribed(KEY) == 1)
+        await asyncio.sleep(0.05)  # both watches wait on the one subscription
+        await exchange.create_order(order("t-1", amount=0.002, price=60000))
+        (trade,) = await asyncio.wait_for(trades, 3)
+        held = await asyncio.wait_for(balance, 3)
+    finally:
+        await client.close()
+    # 0.002 BTC at 60 000 = 120 USDT, 0.000002 BTC commission
+    assert (trade["symbol"], trade["side"], trade["price"], trade["amount"], trade["cost"]) == (
+        "BTC/USDT",
+        "buy",
+        60000.0,
+        0.002,
+        120.0,
+    )
+    assert trade["fee"]["cost"] == pytest.approx(0.000002) and trade["fee"]["currency"] == "BTC"
+    assert held["BTC"]["free"] == pytest.approx(0.001998) and held["USDT"]["free"] == pytest.approx(9880.0)
+    assert [r.method for r in fake.ws_requests] == ["userDataStream.subscribe.signature"]
