@@ -10,7 +10,7 @@ from core.errors import UnknownSymbol, UserError
 from core.events import Alert
 from core.models import Position, SignalState, UserSignal
 from core.risk.limits import AccountSnapshot, Proposal, check_new_position, return_correlation
-from core.rules.entry import entry_refusal
+from core.rules.entry import DRIFTED, drift_r, entry_refusal
 from core.trading.context import TradingContext, state_key
 from core.trading.equity import EquityMarks
 from core.trading.execution import Execution, Executor
@@ -127,6 +127,11 @@ class Confirmation:
 
     def _check_price(self, row: UserSignal, price: float) -> None:
         """Refuse when price has run away (core.rules.entry, the backtester's own check):
-        past the stop, at or past TP1, or further from the entry than the allowed drift."""
-        if entry_refusal(row.levels, price, self._ctx.config.max_price_drift_pct) is not None:
+        past the stop, at or past TP1, or further from the entry than the allowed drift in R."""
+        allowed = self._ctx.config.max_entry_drift_r
+        refusal = entry_refusal(row.levels, price, allowed)
+        if refusal == DRIFTED:
+            drift = round(drift_r(row.levels, price), 2)
+            raise UserError("price_drifted", price=price, entry=row.levels.entry, drift=drift, allowed=allowed)
+        if refusal is not None:
             raise UserError("price_moved", price=price, entry=row.levels.entry)
