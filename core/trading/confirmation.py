@@ -16,7 +16,7 @@ from core.trading.context import TradingContext, state_key
 from core.trading.equity import EquityMarks
 from core.trading.execution import Execution, Executor
 from core.trading.fanout import size_for
-from core.trading.limit_entry import LimitEntries, LimitOutcome
+from core.trading.limit_entry import LimitEntries, LimitOutcome, as_position
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +108,8 @@ class Confirmation:
         open_positions = await ctx.positions.open_positions(row.user_id)
         prices = {p.symbol: await self._price_of(p) for p in open_positions}
         mark = await self._marks.mark(row.user_id, open_positions, prices)
+        working = [as_position(e) for e in await ctx.signals.working_limits(row.user_id)]  # may fill any time
+        open_positions = [*open_positions, *working]
         account = AccountSnapshot(mark.equity, mark.peak, mark.day_start, open_positions)
         lv = row.levels
         proposal = Proposal(row.symbol, lv.side, price, lv.stop, row.quantity)

@@ -28,7 +28,16 @@ import pandas as pd
 
 from core.errors import ExchangeError, InsufficientFunds, UserError
 from core.events import Alert, Event, SignalEnded
-from core.models import LimitEntry, OrderRequest, OrderResult, OrderStatus, OrderType, SignalState
+from core.models import (
+    LimitEntry,
+    OrderRequest,
+    OrderResult,
+    OrderStatus,
+    OrderType,
+    Position,
+    PositionStatus,
+    SignalState,
+)
 from core.timeframes import timeframe_seconds
 from core.trading.context import TradingContext, state_key
 from core.trading.execution import Execution, Executor, entry_client_order_id, entry_filled
@@ -60,6 +69,34 @@ def limit_request(entry: LimitEntry, price: float | None = None) -> OrderRequest
         amount=entry.quantity,
         price=entry.price if price is None else price,
         purpose="entry",
+    )
+
+
+def as_position(entry: LimitEntry) -> Position:
+    """A working entry as the position its fill would open: the risk limits count it as
+    open (a user's limits hold for every entry that may fill, not only those that did)."""
+    lv = entry.row.levels
+    return Position(
+        id=0,
+        user_id=entry.row.user_id,
+        user_signal_id=entry.row.id,
+        symbol=entry.row.symbol,
+        side=lv.side,
+        entry_price=entry.price,
+        initial_quantity=entry.quantity,
+        quantity=entry.quantity,
+        stop_price=lv.stop,
+        initial_stop=lv.stop,
+        tp1=lv.tp1,
+        tp2=lv.tp2,
+        tp1_done=False,
+        highest=entry.price,
+        lowest=entry.price,
+        atr=None,
+        realized_pnl=0.0,
+        fees=0.0,
+        status=PositionStatus.OPEN,
+        opened_at=entry.placed_at,
     )
 
 

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from core.errors import UserError
-from core.models import SignalState
+from core.models import Limits, SignalState
 from core.rules.exits import ManagementRules
 from core.trading.paper import PaperPositions
 from core.trading.service import TradingConfig, TradingService
@@ -166,3 +166,13 @@ async def test_a_limit_is_refused_past_the_stop_and_fills_at_once_below_the_entr
     position = outcome.execution.position
     assert position.entry_price == 98.0 and position.quantity == pytest.approx(10.0)
     assert (position.entry_price - position.stop_price) * position.quantity == pytest.approx(80.0)  # less than sized
+
+
+async def test_a_working_limit_counts_against_the_risk_limits_as_if_filled(world: World) -> None:
+    await world.system.save_limits(Limits(max_open_positions=1), admin_id=1, changed="max_open_positions")
+    await placed(world, price=101.0)  # working: it may fill at any moment
+    rows = await world.trading.publish(draft(symbol="ETH/USDT", entry=50.0, stop=45.0, tp1=55.0, tp2=60.0)) or []
+    with pytest.raises(UserError) as refused:
+        await world.trading.confirm(rows[0].id, 10)
+    assert refused.value.key == "risk_max_open_positions"
+    assert await world.positions.open_positions(10) == []
