@@ -35,7 +35,7 @@ class Confirmation:
         ctx = self._ctx
         async with ctx.user_locks[user_id]:
             row, price, now = await self._open_row(user_signal_id, user_id)
-            self._check_price(row, price)
+            await self._check_price(row, price)
             row = await self._admit(row, price)
             if not await ctx.signals.transition(row.id, user_id, SignalState.PENDING, SignalState.CONFIRMED, now):
                 raise UserError(state_key(await ctx.own_row(user_signal_id, user_id)))
@@ -158,10 +158,13 @@ class Confirmation:
         )
         ctx.wake()
 
-    def _check_price(self, row: UserSignal, price: float) -> None:
+    async def _check_price(self, row: UserSignal, price: float) -> None:
         """Refuse when price has run away (core.rules.entry, the backtester's own check):
-        past the stop, at or past TP1, or further from the entry than the allowed drift in R."""
-        allowed = self._ctx.config.max_entry_drift_r
+        past the stop, at or past TP1, or further from the entry than the allowed drift in R
+        (the user's own choice in /settings, else MAX_ENTRY_DRIFT_R)."""
+        user = await self._ctx.users.get(row.user_id)
+        own = user.prefs.entry_drift_r if user is not None else None
+        allowed = own if own is not None else self._ctx.config.max_entry_drift_r
         refusal = entry_refusal(row.levels, price, allowed)
         if refusal == DRIFTED:
             drift = round(drift_r(row.levels, price), 2)

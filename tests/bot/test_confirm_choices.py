@@ -140,3 +140,25 @@ async def test_the_cancel_button_cancels_a_working_limit(bot: RunningBot, market
     assert await bot.services.trading.positions_view(ALICE) == []
     again = await press(bot, ALICE, cancel, ids[ALICE])
     assert again["text"] == "You skipped this signal."
+
+
+async def test_a_user_widens_the_market_drift_in_settings_and_the_confirm_follows_it(
+    bot: RunningBot, market: FakeMarketData
+) -> None:
+    await bot.reply_to(BOB, "/start", language_code="ru")
+    await bot.reply_to(BOB, "/settings")
+    menu = int(bot.fake.messages(BOB)[-1]["message_id"])
+    shown = card_of(bot, BOB, menu)
+    assert "Вход по рынку: не дальше 0,25 R от точки входа (по умолчанию)" in shown["text"]
+    assert "set:drift:0.1" in buttons(bot, BOB, menu)  # default -> 0.1 -> 0.25 -> 0.5 -> default
+    await press(bot, BOB, "set:drift:0.5", menu)
+    await bot.fake.wait_for(lambda: "не дальше 0,5 R от точки входа" in card_of(bot, BOB, menu)["text"])
+    assert "set:drift:default" in buttons(bot, BOB, menu)
+    stale = await press(bot, BOB, "set:drift:7", menu)  # not a choice: refused, nothing changed
+    assert stale.get("show_alert") is True
+    user = await bot.services.users.get(BOB)
+    assert user is not None and user.prefs.entry_drift_r == 0.5
+    ids = await publish(bot, (BOB,), "/signal BTC/USDT long sl=96 tp=110,120")
+    market.prices["BTC/USDT"] = 101.6  # 0.4 R: over the default 0.25, within Bob's 0.5
+    answer = await press(bot, BOB, buttons(bot, BOB, ids[BOB])[0], ids[BOB])
+    assert "Исполнено" in answer["text"] and "101,6" in answer["text"]
