@@ -9,6 +9,8 @@ Expected values are worked out by hand from the orders placed: the fake fills at
 from __future__ import annotations
 
 import asyncio
+import inspect
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
@@ -70,10 +72,11 @@ async def collect(stream: CcxtOrderStream, user: int, count: int, within: float 
     return got
 
 
-def test_the_adapter_is_an_order_stream() -> None:
-    assert isinstance(CcxtOrderStream.watch_orders, Callable)  # type: ignore[arg-type]
-    stream: OrderStream = CcxtOrderStream.__new__(CcxtOrderStream)  # mypy checks the port's shape
-    assert hasattr(stream, "close_stream")
+def test_the_adapter_has_the_order_stream_ports_methods() -> None:
+    for name in ("watch_orders", "close_stream"):
+        port, ours = getattr(OrderStream, name), getattr(CcxtOrderStream, name)
+        assert inspect.iscoroutinefunction(ours), name
+        assert list(inspect.signature(ours).parameters) == list(inspect.signature(port).parameters), name
 
 
 async def test_a_market_fill_arrives_normalised_like_fetch_order(parts: MakeParts, fake: FakeBinance) -> None:
@@ -355,3 +358,23 @@ async def test_the_fake_also_serves_ccxts_trade_and_balance_watches(parts: MakeP
     assert trade["fee"]["cost"] == pytest.approx(0.000002) and trade["fee"]["currency"] == "BTC"
     assert held["BTC"]["free"] == pytest.approx(0.001998) and held["USDT"]["free"] == pytest.approx(9880.0)
     assert [r.method for r in fake.ws_requests] == ["userDataStream.subscribe.signature"]
+
+
+async def test_no_key_secret_or_signature_reaches_a_log(
+    parts: MakeParts, fake: FakeBinance, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    _, stream = await parts({USER: (KEY, SECRET), OTHER: ("key-2", "not-the-secret")})
+    with pytest.raises(AuthenticationFailed):
+        await stream.open_stream(OTHER)
+    await stream.open_stream(USER)
+    fake.ws_push(
+        KEY, {"e": "executionReport", "x": "TRADE", "s": "BTCUSDT", "S": "BUY", "i": 1, "t": 1, "l": "?", "L": "1"}
+    )
+    with pytest.raises(ExchangeUnavailable):
+        await asyncio.wait_for(stream.watch_orders(USER), 3)
+    signatures = [r.params["signature"] for r in fake.ws_requests]
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "could not handle" in logged  # the records were captured
+    for secret in (KEY, SECRET, "key-2", "not-the-secret", *signatures):
+        assert secret not in logged
