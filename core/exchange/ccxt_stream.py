@@ -192,8 +192,8 @@ class CcxtOrderStream:
         return (client.clients or {}).get(self._url(client))
 
     async def _wait(self, user_id: int, stream: _Stream) -> None:
-        client = stream.client
-        if client is not None and stream.connection is not None and self._connection(client) is not stream.connection:
+        client, seen = stream.client, stream.connection
+        if client is not None and seen is not None and (self._connection(client) is not seen or seen.closed()):
             # ccxt would reconnect quietly on this watch: say it, so that REST is read
             gone = ccxt.NetworkError(f"the {self._gw.exchange_id} stream of user {user_id} was disconnected")
             raise await self._failed(stream, gone)

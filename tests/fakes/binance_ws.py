@@ -50,6 +50,7 @@ class WsConnection:
     """One client connection; `api_key` is set once its subscription is accepted."""
 
     ws: web.WebSocketResponse
+    transport: asyncio.BaseTransport | None = None
     api_key: str | None = None
     subscription_id: int | None = None
     queue: asyncio.Queue[Any] = field(default_factory=asyncio.Queue)
@@ -113,12 +114,16 @@ class WsApi:
         """How many connections are open (whatever they subscribed to)."""
         return sum(1 for c in self.ws_connections if not c.ws.closed)
 
-    def ws_disconnect(self, api_key: str) -> None:
-        """Close this account's connections (after what is already queued on them)."""
+    def ws_disconnect(self, api_key: str, abrupt: bool = False) -> None:
+        """Close this account's connections (after what is already queued on them), or with
+        `abrupt` drop their TCP connections at once, with no close frame (a network cut)."""
         for conn in self.ws_connections:
             if conn.api_key == api_key:
                 conn.api_key = None
-                conn.queue.put_nowait(_CLOSE)
+                if abrupt and conn.transport is not None:
+                    conn.transport.abort()
+                else:
+                    conn.queue.put_nowait(_CLOSE)
 
     def ws_terminate(self, api_key: str) -> None:
         """End this account's subscriptions with `eventStreamTerminated` (the connections stay)."""
@@ -240,7 +245,7 @@ class WsApi:
     async def _ws_handler(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(autoping=False, timeout=1.0)
         await ws.prepare(request)
-        conn = WsConnection(ws)
+        conn = WsConnection(ws, request.transport)
         self.ws_connections.append(conn)
         sender = asyncio.create_task(self._ws_sender(conn))
         pinger = asyncio.create_task(self._ws_pinger(conn))

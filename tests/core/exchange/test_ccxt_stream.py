@@ -210,11 +210,15 @@ async def test_disconnect_mid_fill_raises_then_reconnects_and_books_missed_fees_
     assert [r.method for r in fake.ws_requests] == ["userDataStream.subscribe.signature"] * 2
 
 
-async def test_a_disconnect_while_nobody_watches_is_still_reported(parts: MakeParts, fake: FakeBinance) -> None:
+@pytest.mark.parametrize("abrupt", [False, True])
+async def test_a_disconnect_while_nobody_watches_is_still_reported(
+    parts: MakeParts, fake: FakeBinance, abrupt: bool
+) -> None:
     exchange, stream = await parts()
     await stream.open_stream(USER)
-    fake.ws_disconnect(KEY)
-    await eventually(lambda: fake.ws_open() == 0)  # the close handshake is over: ccxt saw it
+    fake.ws_disconnect(KEY, abrupt=abrupt)
+    await eventually(lambda: fake.ws_open() == 0)  # the close handshake (or the cut) is over
+    await asyncio.sleep(0.05)  # and ccxt has read it
     with pytest.raises(ExchangeUnavailable, match="disconnected"):
         await stream.watch_orders(USER)
     watching = asyncio.create_task(collect(stream, USER, 2))
