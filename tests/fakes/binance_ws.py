@@ -29,7 +29,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections import defaultdict
+import time
+from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,7 +38,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from tests.fakes.binance_events import account_position, changed_assets, execution_report, list_status
-from tests.fakes.binance_model import ApiError, FakeAccount, FakeOrder, Route, SymbolSpec, now_ms
+from tests.fakes.binance_model import ApiError, FakeAccount, FakeBudgets, FakeOrder, Route, SymbolSpec, now_ms
 
 WS_PATH = "/ws-api/v3"
 SUBSCRIBE = "userDataStream.subscribe.signature"
@@ -78,6 +79,8 @@ class WsApi:
     """The WebSocket API and the user-data stream (a mixin of FakeBinance)."""
 
     accounts: dict[str, FakeAccount]
+    budgets: FakeBudgets
+    weight_windows: Counter[int]
     specs: dict[str, SymbolSpec]
     unexpected: list[str]
     base_url: str
@@ -306,10 +309,24 @@ class WsApi:
                 raise ApiError(400, -1, "not served by the fake")
         except ApiError as err:
             self.ws_requests.append(WsRequest(method, dict(params), err.status))
-            await conn.ws.send_str(json.dumps(_error(rid, err)))
+            await conn.ws.send_str(json.dumps({**_error(rid, err), "rateLimits": self._ws_rate_limits()}))
             return
         self.ws_requests.append(WsRequest(method, dict(params), 200))
-        await conn.ws.send_str(json.dumps({"id": rid, "status": 200, "result": result, "rateLimits": []}))
+        answer = {"id": rid, "status": 200, "result": result, "rateLimits": self._ws_rate_limits()}
+        await conn.ws.send_str(json.dumps(answer))
+
+    def _ws_rate_limits(self) -> list[dict[str, Any]]:
+        """The IP's request weight in this window (shared with REST, as on Binance)."""
+        window = int(time.time() // self.budgets.weight_window)
+        return [
+            {
+                "rateLimitType": "REQUEST_WEIGHT",
+                "interval": "MINUTE",
+                "intervalNum": 1,
+                "limit": self.budgets.weight_limit,
+                "count": self.weight_windows[window],
+            }
+        ]
 
     def _ws_subscribe(self, conn: WsConnection, params: dict[str, Any]) -> dict[str, Any]:
         api_key = str(params.get("apiKey") or "")
@@ -333,4 +350,4 @@ def _terminated() -> dict[str, Any]:
 
 
 def _error(rid: Any, err: ApiError) -> dict[str, Any]:
-    return {"id": rid, "status": err.status, "error": {"code": err.code, "msg": err.msg}, "rateLimits": []}
+    return {"id": rid, "status": err.status, "error": {"code": err.code, "msg": err.msg}}

@@ -82,7 +82,10 @@ async def events(ws: aiohttp.ClientWebSocketResponse, count: int) -> list[dict[s
 async def test_a_signed_subscription_is_answered_with_its_id(http: aiohttp.ClientSession, fake: FakeBinance) -> None:
     async with http.ws_connect(fake.ws_url) as ws:
         await ws.send_json(subscription())
-        assert await receive(ws) == {"id": "7", "status": 200, "result": {"subscriptionId": 0}, "rateLimits": []}
+        answer = await receive(ws)
+        assert (answer["id"], answer["status"], answer["result"]) == ("7", 200, {"subscriptionId": 0})
+        (weight,) = answer["rateLimits"]  # the subscription costs 2, counted with REST's
+        assert (weight["rateLimitType"], weight["limit"], weight["count"]) == ("REQUEST_WEIGHT", 6000, 2)
         assert fake.subscribed(KEY) == 1
         await ws.send_json({"id": 8, "method": "ping", "params": {}})
         assert (await receive(ws))["result"] == {}
