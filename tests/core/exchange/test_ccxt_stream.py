@@ -63,7 +63,7 @@ async def parts(fake: FakeBinance) -> AsyncIterator[MakeParts]:
     await session.close()
 
 
-async def collect(stream: CcxtOrderStream, user: int, count: int, within: float = 3.0) -> list[OrderResult]:
+async def collect(stream: CcxtOrderStream, user: int, count: int, within: float = 5.0) -> list[OrderResult]:
     """Watch until `count` updates have come (more may come in the last batch)."""
     got: list[OrderResult] = []
     async with asyncio.timeout(within):
