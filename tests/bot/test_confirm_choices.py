@@ -162,3 +162,19 @@ async def test_a_user_widens_the_market_drift_in_settings_and_the_confirm_follow
     market.prices["BTC/USDT"] = 101.6  # 0.4 R: over the default 0.25, within Bob's 0.5
     answer = await press(bot, BOB, buttons(bot, BOB, ids[BOB])[0], ids[BOB])
     assert "Исполнено" in answer["text"] and "101,6" in answer["text"]
+
+
+async def test_a_stale_confirm_on_a_working_limit_keeps_its_cancel(bot: RunningBot, market: FakeMarketData) -> None:
+    await subscribe(bot, ALICE)
+    ids = await publish(bot, (ALICE,), "/signal BTC/USDT long sl=96 tp=110,120")
+    confirm, limit, _ = buttons(bot, ALICE, ids[ALICE])
+    market.prices["BTC/USDT"] = 101.2
+    await press(bot, ALICE, limit, ids[ALICE])
+    await bot.fake.wait_for(lambda: len(buttons(bot, ALICE, ids[ALICE])) == 1)
+    edits = len([c for c in bot.fake.calls if c.method == "editMessageReplyMarkup"])
+    answer = await press(bot, ALICE, confirm, ids[ALICE])  # e.g. from a second device
+    assert answer["text"] == "Already confirmed."
+    # the card's edit (to what it shows already: Telegram answers "not modified")
+    await bot.fake.wait_for(lambda: len([c for c in bot.fake.calls if c.method == "editMessageReplyMarkup"]) > edits)
+    assert [d[:6] for d in buttons(bot, ALICE, ids[ALICE])] == ["sig:x:"]
+    assert await bot.services.trading.positions_view(ALICE) == []
