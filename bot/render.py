@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
@@ -222,7 +222,8 @@ def event_text(language: str, event: Event) -> str:
     raise TypeError(f"no rendering for {type(event).__name__}")
 
 
-def signals_list(language: str, rows: Iterable[UserSignal]) -> list[str]:
+def signals_list(language: str, rows: Iterable[UserSignal], limits: Container[int] = ()) -> list[str]:
+    """One line per row; a row in `limits` (ids of rows whose limit order works) says so."""
     lines = [
         t(
             language,
@@ -230,7 +231,7 @@ def signals_list(language: str, rows: Iterable[UserSignal]) -> list[str]:
             id=r.id,
             symbol=r.symbol,
             side=side_name(language, r.levels.side.value),
-            state=t(language, f"state_{r.state.value}"),
+            state=t(language, "state_limit_working" if r.id in limits else f"state_{r.state.value}"),
             entry=price(r.levels.entry, language),
             stop=price(r.levels.stop, language),
             tp1=price(r.levels.tp1, language),
