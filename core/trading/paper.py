@@ -122,6 +122,8 @@ class PaperPositions:
     async def _follow_candles(self, position: Position, candles: pd.DataFrame) -> bool:
         if candles.empty:
             return False
+        if position.id not in self._seen:  # a first look (after a restart): the last close was the last price
+            self._seen[position.id] = float(candles["close"].iloc[-1])
         if position.last_candle_at is not None:
             candles = candles[candles.index > pd.Timestamp(position.last_candle_at)]
         changed = unsaved = False
@@ -133,6 +135,7 @@ class PaperPositions:
             test_stop = tp1_at is None or tp1_at < opened
             outcome = apply_candle(position, Candle(row.open, row.high, row.low, row.close), self._rules, test_stop)
             position.last_candle_at = opened
+            self._seen[position.id] = row.close  # the latest price seen, with the stop this candle left
             unsaved = True
             if not outcome.triggers and outcome.stop_moved_from is None:
                 continue

@@ -65,7 +65,7 @@ async def test_a_stop_crossed_between_candle_closes_fills_at_the_stop_at_the_mar
 async def test_a_stop_first_seen_crossed_fills_at_the_price_seen(db, clock) -> None:  # type: ignore[no-untyped-def]
     world = make_world(db, clock)
     position = await open_long(world)
-    restarted = make_world(db, clock)  # a new process: it has never seen this position's price
+    restarted = make_world(db, clock)  # a new process: it has never seen this position's price, nor a candle
     clock.advance(20 * MINUTE)
     restarted.market.prices["BTC/USDT"] = 85.0  # the first price it sees is through the stop at 90
     assert await restarted.trading.monitor() == 1
@@ -75,6 +75,18 @@ async def test_a_stop_first_seen_crossed_fills_at_the_price_seen(db, clock) -> N
     # 10 x (85 - 100) = -150, fees 1.00 + 0.85
     assert closed.net_pnl == pytest.approx(-151.85)
     assert closed.closed_at == T0 + 20 * MINUTE
+
+
+async def test_after_a_restart_the_last_close_is_the_price_seen_before(db, clock) -> None:  # type: ignore[no-untyped-def]
+    world = make_world(db, clock)
+    position = await open_long(world)
+    restarted = make_world(db, clock)
+    restarted.market.add_candles("BTC/USDT", candles_frame(T0, [(100, 101, 95, 96)], HOUR))  # closed at 96, safe
+    clock.set(T0 + HOUR + 10 * MINUTE)
+    restarted.market.prices["BTC/USDT"] = 87.0  # crossed the stop at 90 since that close
+    await restarted.trading.monitor()
+    closed = await reload(restarted, position)
+    assert closed.exit_price == pytest.approx(90.0) and closed.closed_at == T0 + HOUR + 10 * MINUTE
 
 
 async def test_a_manual_close_after_the_stop_was_crossed_fills_at_the_stop(world: World) -> None:
