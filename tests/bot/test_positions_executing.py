@@ -5,6 +5,7 @@ a Close pressed after the stop was crossed fills at the stop."""
 from __future__ import annotations
 
 from tests.bot.harness import ALICE, BOB, RunningBot
+from tests.bot.test_actionable_signals import card
 from tests.bot.test_close_and_break_even import open_btc
 from tests.bot.test_flow import press
 from tests.bot.test_user_settings import keyboard
@@ -37,11 +38,16 @@ async def test_positions_say_the_stop_or_target_is_being_executed_in_english(
 async def test_positions_say_the_stop_is_being_executed_in_russian(bot: RunningBot, market: FakeMarketData) -> None:
     await bot.reply_to(BOB, "/start", language_code="ru")
     await open_btc(bot, BOB)
+    market.prices["BTC/USDT"] = 125.0
+    assert "Цена достигла TP1 110: цель исполняется." in await listing(bot, BOB)
     market.prices["BTC/USDT"] = 88.0
     text = await listing(bot, BOB)
     assert "Цена дошла до стопа 90 или прошла его: стоп исполняется (стоп-лосс)." in text
-    market.prices["BTC/USDT"] = 125.0
-    assert "Цена достигла TP1 110: цель исполняется." in await listing(bot, BOB)
+    assert await bot.services.trading.monitor() == 1  # the next look executes it, at the stop
+    closed = await bot.fake.wait_for(lambda: card(bot, BOB, "закрыта (стоп-лосс) @ 90."))
+    # 10 x (90 - 100) - 1.00 - 0.90 = -101.90; the balance 10,000 - 101.90
+    assert "P&L -101,90 (-10,19%) · баланс 9\xa0898,10" in str(closed["text"])
+    assert "Открытых позиций нет" in await listing(bot, BOB)
 
 
 async def test_close_pressed_after_the_stop_was_crossed_fills_at_the_stop(
