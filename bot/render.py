@@ -12,6 +12,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from bot.health import Health
 from bot.i18n import t
 from bot.i18n.format import amount, date_time, money, number, percent, price, seconds, signed_money
+from bot.position_notes import executing_note
 from bot.signal_buttons import CONFIRM_PREFIX as CONFIRM_PREFIX
 from bot.signal_buttons import LIMIT_CANCEL_PREFIX as LIMIT_CANCEL_PREFIX
 from bot.signal_buttons import LIMIT_PREFIX as LIMIT_PREFIX
@@ -267,6 +268,7 @@ def positions_list(language: str, views: Iterable[PositionView]) -> list[str]:
                 if v.unrealized_pnl is not None
                 else t(language, "no_price"),
             )
+            + executing_note(language, v)
         )
     if not lines:
         return [t(language, "positions_none")]
