@@ -10,7 +10,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from bot.i18n import LANGUAGES, t
 from bot.i18n.format import compact, money
 from core.models import User
-from core.prefs import EVENT_KINDS, EVENT_MODES, SIDES, UserPrefs
+from core.prefs import DELIVERY_MODES, EVENT_KINDS, EVENT_MODES, SIDES, UserPrefs
 from core.trading.preferences import QUIET_PRESETS, quiet_preset
 
 #: Risk per trade a user can pick, in percent of balance (up to the 5 % cap).
@@ -26,7 +26,8 @@ def _quiet(lang: str, prefs: UserPrefs) -> str:
     return t(lang, "settings_quiet_hours", start=f"{prefs.quiet_from:02d}", end=f"{prefs.quiet_to:02d}", mode=mode)
 
 
-def settings_text(user: User, default_risk: float) -> str:
+def settings_text(user: User, default_risk: float, channel: bool = False) -> str:
+    """The user's choices; `channel`: a signal channel is configured (their delivery choice shown)."""
     lang, prefs = user.language, user.prefs
     risk = (
         t(lang, "risk_own", risk=compact(user.risk_pct, lang))
@@ -47,7 +48,7 @@ def settings_text(user: User, default_risk: float) -> str:
         auto=t(lang, "settings_on" if prefs.auto_execute else "settings_off"),
         quiet=_quiet(lang, prefs),
         **events,
-    )
+    ) + (t(lang, "settings_delivery_line", mode=t(lang, f"settings_delivery_{prefs.delivery}")) if channel else "")
 
 
 def _button(text: str, field: str, value: str) -> InlineKeyboardButton:
@@ -58,7 +59,7 @@ def _next(options: Sequence[str], current: str) -> str:
     return options[(options.index(current) + 1) % len(options)] if current in options else options[0]
 
 
-def settings_keyboard(user: User) -> InlineKeyboardMarkup:
+def settings_keyboard(user: User, channel: bool = False) -> InlineKeyboardMarkup:
     lang, prefs = user.language, user.prefs
     languages = [_button(t(code, "language_name"), "lang", code) for code in LANGUAGES]
     chosen = compact(user.risk_pct, lang) if user.risk_pct is not None else None
@@ -81,6 +82,11 @@ def settings_keyboard(user: User) -> InlineKeyboardMarkup:
         for kind in EVENT_KINDS
     ]
     auto_state = t(lang, "settings_on" if prefs.auto_execute else "settings_off")
+    delivery = _button(
+        t(lang, "button_delivery", state=t(lang, f"settings_delivery_{prefs.delivery}")),
+        "delivery",
+        _next(DELIVERY_MODES, prefs.delivery),
+    )
     return InlineKeyboardMarkup(
         [
             languages,
@@ -108,6 +114,7 @@ def settings_keyboard(user: User) -> InlineKeyboardMarkup:
                 ),
             ],
             events,
+            *([[delivery]] if channel else []),
         ]
     )
 

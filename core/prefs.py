@@ -18,6 +18,9 @@ QUIET_MODES = ("hold", "drop")
 EVENT_MODES = ("on", "silent", "off")
 EVENT_KINDS = ("fills", "stops", "closes")
 SIDES = ("long", "short")
+#: How signals reach the user when a signal channel is configured: pushed to them, or only
+#: posted in the channel (the user takes one through its "Take this trade" link).
+DELIVERY_MODES = ("direct", "channel")
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +33,7 @@ class UserPrefs:
     quiet_to: int | None = None  # UTC hour they end (exclusive)
     quiet_mode: str = "hold"
     events: tuple[tuple[str, str], ...] = tuple((kind, "on") for kind in EVENT_KINDS)
+    delivery: str = "direct"
 
     def wants(self, symbol: str, side: str) -> bool:
         """Whether a signal on `symbol` / `side` is one the user receives at all."""
@@ -63,6 +67,7 @@ class UserPrefs:
             "quiet_to": self.quiet_to,
             "quiet_mode": self.quiet_mode,
             "events": dict(self.events),
+            "delivery": self.delivery,
         }
 
     @classmethod
@@ -80,6 +85,7 @@ class UserPrefs:
             quiet_to=_hour(data.get("quiet_to")),
             quiet_mode=str(data["quiet_mode"]) if data.get("quiet_mode") in QUIET_MODES else default.quiet_mode,
             events=tuple((k, events[k] if events.get(k) in EVENT_MODES else "on") for k in EVENT_KINDS),
+            delivery=str(data["delivery"]) if data.get("delivery") in DELIVERY_MODES else default.delivery,
         )
 
 

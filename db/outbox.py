@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -50,16 +50,26 @@ def _wall_time(unix_seconds: float) -> str:
 
 
 async def queue_events(
-    conn: Connection, events: Sequence[Event], now: datetime, hold: Mapping[int, float] | None = None
+    conn: Connection,
+    events: Sequence[Event],
+    now: datetime,
+    hold: Mapping[int, float] | None = None,
+    parked: Collection[int] = (),
 ) -> None:
     """Insert events into the outbox on an open transaction's connection; `hold` (user id ->
     seconds) keeps a user's new signal back that long (their quiet hours), in wall-clock
-    time as the delivery worker reads `not_before`."""
+    time as the delivery worker reads `not_before`. The new signals of the users in `parked`
+    (channel mode, channel only) are stored resolved, `delivered_as = 'channel'`: never
+    pushed, kept as the user's card for the channel's "Take this trade" link."""
     enqueued = time.time()
     hold = hold or {}
+
+    def parks(e: Event) -> bool:
+        return e.kind == "signal" and e.user_id in parked
+
     await conn.executemany(
-        "INSERT INTO outbox (user_id, kind, priority, payload, created_at, user_signal_id, enqueued_at, not_before)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO outbox (user_id, kind, priority, payload, created_at, user_signal_id, enqueued_at, not_before,"
+        " status, delivered_as) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             (
                 e.user_id,
@@ -70,6 +80,8 @@ async def queue_events(
                 getattr(e, "user_signal_id", None),
                 enqueued,
                 _wall_time(enqueued + hold[e.user_id]) if e.user_id in hold and e.kind == "signal" else None,
+                "sent" if parks(e) else "pending",
+                "channel" if parks(e) else None,
             )
             for e in events
         ],

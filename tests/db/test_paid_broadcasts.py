@@ -1,0 +1,44 @@
+"""The paid-broadcast spend per UTC day (db/broadcast.py) and the budget on top of it
+(bot/delivery/paid.py), on both backends: counted before each send, never past the day's
+budget, given back when a send was certainly not made, read back after a restart."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from bot.delivery.paid import PaidBudget
+from core.clock import ManualClock
+from db.broadcast import PaidBroadcastRepository
+from db.sql import SqlDatabase
+from tests.db.conftest import Reopen
+
+
+async def test_the_budget_counts_per_utc_day_and_gives_back_what_was_not_sent(db: SqlDatabase, reopen: Reopen) -> None:
+    clock = ManualClock(datetime(2026, 12, 1, 23, 59, 30, tzinfo=UTC))
+    budget = PaidBudget(PaidBroadcastRepository(db), 1, clock)  # 1 Star a day: 10 messages at 0.1
+    days = [await budget.take() for _ in range(12)]
+    assert days == ["2026-12-01"] * 10 + [None, None] and budget.fell_back == 2
+    await budget.give_back("2026-12-01")  # Telegram refused one: it was not spent
+    assert await budget.take() == "2026-12-01" and await budget.take() is None
+    assert (await budget.today()).stars == 1.0
+    clock.advance(timedelta(minutes=1))  # a new UTC day, a new budget
+    assert await budget.take() == "2026-12-02"
+    second = reopen()  # another process on the same database (a restart)
+    await second.connect()
+    try:
+        again = PaidBudget(PaidBroadcastRepository(second), 1, clock)
+        assert (await again.today()).stars == 0.1 and (await again.today()).budget == 1
+        assert await PaidBroadcastRepository(second).spent("2026-12-01") == 10
+    finally:
+        await second.close()
+
+
+async def test_the_count_stops_at_the_budget_and_never_goes_below_zero(db: SqlDatabase) -> None:
+    repository = PaidBroadcastRepository(db)
+    taken = [await repository.reserve("2026-12-01", 3) for _ in range(5)]
+    assert taken == [True, True, True, False, False]
+    await repository.release("2026-12-01")
+    await repository.release("2026-12-01")
+    await repository.release("2026-12-01")
+    await repository.release("2026-12-01")  # never below zero
+    assert await repository.spent("2026-12-01") == 0 and await repository.spent("2026-11-30") == 0
