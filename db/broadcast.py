@@ -11,21 +11,25 @@ class PaidBroadcastRepository:
     def __init__(self, db: SqlDatabase) -> None:
         self._db = db
 
-    async def reserve(self, day: str, limit: int) -> bool:
-        """Count one paid message on `day` if fewer than `limit` are counted; False when the
-        day's budget is spent (nothing counted). One statement: two senders cannot both
-        take the last one."""
+    async def reserve(self, day: str, limit: int, count: int = 1) -> bool:
+        """Count `count` paid messages on `day` if that keeps the day within `limit`; False
+        (nothing counted) when it would not. One statement: two senders cannot both take
+        the last ones."""
+        if count > limit:
+            return False
         changed = await self._db.execute(
-            "INSERT INTO paid_broadcast_spend (day, messages) VALUES (?, 1) ON CONFLICT (day) DO UPDATE"
-            " SET messages = paid_broadcast_spend.messages + 1 WHERE paid_broadcast_spend.messages < ?",
-            (day, limit),
+            "INSERT INTO paid_broadcast_spend (day, messages) VALUES (?, ?) ON CONFLICT (day) DO UPDATE"
+            " SET messages = paid_broadcast_spend.messages + ? WHERE paid_broadcast_spend.messages + ? <= ?",
+            (day, count, count, count, limit),
         )
         return changed == 1
 
-    async def release(self, day: str) -> None:
-        """Un-count one paid message of `day` that was certainly not sent."""
+    async def release(self, day: str, count: int = 1) -> None:
+        """Un-count `count` paid messages of `day` that were certainly not sent."""
         await self._db.execute(
-            "UPDATE paid_broadcast_spend SET messages = messages - 1 WHERE day = ? AND messages > 0", (day,)
+            "UPDATE paid_broadcast_spend SET messages = CASE WHEN messages > ? THEN messages - ? ELSE 0 END"
+            " WHERE day = ?",
+            (count, count, day),
         )
 
     async def spent(self, day: str) -> int:

@@ -147,6 +147,8 @@ class DeliveryWorker:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self._attempt.paid is not None:
+            await self._attempt.paid.settle()
 
     def abort(self) -> None:
         """Stop at once, as a crash would: sends in flight are left in doubt."""

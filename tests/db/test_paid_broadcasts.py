@@ -42,3 +42,21 @@ async def test_the_count_stops_at_the_budget_and_never_goes_below_zero(db: SqlDa
     await repository.release("2026-12-01")
     await repository.release("2026-12-01")  # never below zero
     assert await repository.spent("2026-12-01") == 0 and await repository.spent("2026-11-30") == 0
+
+
+async def test_messages_are_counted_a_block_at_a_time_and_the_unused_part_given_back(db: SqlDatabase) -> None:
+    clock = ManualClock(datetime(2026, 12, 1, 12, tzinfo=UTC))
+    repository = PaidBroadcastRepository(db)
+    budget = PaidBudget(repository, 5, clock)  # 5 Stars: 50 messages, two blocks of 20 then one by one
+    assert [await budget.take() for _ in range(5)] == ["2026-12-01"] * 5
+    assert await repository.spent("2026-12-01") == 20  # one block counted ahead ...
+    assert (await budget.today()).stars == 0.5  # ... what was used is what /status shows
+    assert all([await budget.take() for _ in range(45)]) and await budget.take() is None
+    assert await repository.spent("2026-12-01") == 50 and budget.fell_back == 1
+    other = PaidBudget(repository, 5, clock)
+    await other.settle()  # nothing counted ahead: nothing given back
+    assert await repository.spent("2026-12-01") == 50
+    clock.advance(timedelta(days=1))
+    assert await budget.take() == "2026-12-02" and await repository.spent("2026-12-02") == 20
+    await budget.settle()  # a stop gives back the 19 counted ahead
+    assert await repository.spent("2026-12-02") == 1 and (await budget.today()).stars == 0.1
