@@ -81,7 +81,7 @@ class MessageSender:
     ) -> Delivered:
         """The signal's chart with `text` as caption (as text when there is no chart, or
         Telegram refuses it); on the paid lane, with allow_paid_broadcast."""
-        paid = {"allow_paid_broadcast": True} if limit.paid else {}
+        paid = True if limit.paid else None  # None: the parameter is not sent
         if signal_id is not None:
             async with self._charts.photo(signal_id, language, event) as chart:
                 if chart is not None:
@@ -92,12 +92,16 @@ class MessageSender:
                             caption=fit_html(text, MAX_CAPTION),
                             reply_markup=keyboard,
                             rate_limit_args=limit,
-                            **paid,  # type: ignore[arg-type]
+                            allow_paid_broadcast=paid,
                         )
                     except BadRequest as exc:
                         log.warning("telegram refused the chart (%s): sending the signal as text", exc.message)
                         message = await self._bot.send_message(
-                            chat, fit_html(text, MAX_MESSAGE), reply_markup=keyboard, rate_limit_args=limit, **paid
+                            chat,
+                            fit_html(text, MAX_MESSAGE),
+                            reply_markup=keyboard,
+                            rate_limit_args=limit,
+                            allow_paid_broadcast=paid,
                         )
                         chart.refuse()  # the text went through, so the picture was at fault
                         return message.message_id, "text"
@@ -105,7 +109,7 @@ class MessageSender:
                         chart.uploaded(message.photo[-1].file_id)
                     return message.message_id, "photo"
         message = await self._bot.send_message(
-            chat, fit_html(text, MAX_MESSAGE), reply_markup=keyboard, rate_limit_args=limit, **paid
+            chat, fit_html(text, MAX_MESSAGE), reply_markup=keyboard, rate_limit_args=limit, allow_paid_broadcast=paid
         )
         return message.message_id, "text"
 

@@ -210,4 +210,3 @@ def _posted(draft: SignalDraft, signal_id: int, expires: datetime, config: Tradi
         playbook=playbook_of(draft.source, draft.meta),
         record=record.payload(),
     )
-
