@@ -1,8 +1,9 @@
 """/start's deep-link payload: `s<id>` opens signal <id> for the user who pressed the link
 (the channel's "Take this trade" button, `t.me/<bot>?start=s<id>`).
 
-The answer is a reply to that user's /start (not a bulk message): their own sized card with
-Confirm while the signal is live; a user who had no row (new, or not following that symbol
+The answer is a reply to that user's /start (not a bulk message), one message with /start's
+own welcome on top (one message a press: replies share the free 30 a second): their own sized
+card with Confirm while the signal is live; a user who had no row (new, or not following that symbol
 then) gets one sized now. An expired or unknown signal gets a short answer; any other
 payload ("/start junk", several words, a number out of range) gets "this link is not valid"
 and changes nothing.
@@ -32,27 +33,28 @@ def link_signal_id(args: list[str] | None) -> int | None:
     return int(match.group(1)) if match else -1
 
 
-async def open_link(update: Update, context: BotContext, language: str, signal_id: int) -> None:
-    """Answer a press of the link to signal `signal_id` (-1: a payload that is not ours)."""
+async def open_link(update: Update, context: BotContext, language: str, signal_id: int, welcome: str) -> None:
+    """Answer a press of the link to signal `signal_id` (-1: a payload that is not ours),
+    `welcome` (what /start says) on top."""
     assert update.effective_user is not None and update.effective_message is not None
     if signal_id < 0:
-        await reply(update, t(language, "link_bad"))
+        await reply(update, f"{welcome}\n\n{t(language, 'link_bad')}")
         return
     services = context.services
     try:
         row, card = await services.trading.take_linked(signal_id, update.effective_user.id)
     except UserError as exc:
-        await reply(update, error_text(language, exc))
+        await reply(update, f"{welcome}\n\n{error_text(language, exc)}")
         return
     live = row.state is SignalState.PENDING and row.expires_at > services.clock.now()
     if not live and not (row.state is SignalState.REJECTED and card is not None):
         key = "signal_state_expired" if row.state is SignalState.PENDING else f"signal_state_{row.state.value}"
-        await reply(update, t(language, key))
+        await reply(update, f"{welcome}\n\n{t(language, key)}")
         return
     offer = live and (card is None or (card.refusal is None and not card.auto))
-    text = fit_html(signal_text(language, card), MAX_MESSAGE) if card is not None else signals_list(language, [row])[0]
+    text = signal_text(language, card) if card is not None else signals_list(language, [row])[0]
     message = await update.effective_message.reply_text(
-        text, reply_markup=signal_keyboard(language, row.id) if offer else None
+        fit_html(f"{welcome}\n\n{text}", MAX_MESSAGE), reply_markup=signal_keyboard(language, row.id) if offer else None
     )
     if offer:
         await services.trading.offered_in(row.id, message.message_id)

@@ -35,9 +35,10 @@ async def start(update: Update, context: BotContext) -> None:
         )
     else:
         text = t(user.language, "start_back")
-    await reply(update, text)
-    if linked is not None:  # a deep link: t.me/<bot>?start=s<id> (bot/handlers/deeplink.py)
-        await open_link(update, context, user.language, linked)
+    if linked is None:
+        await reply(update, text)
+    else:  # a deep link, t.me/<bot>?start=s<id>: one message, the welcome and the card (deeplink.py)
+        await open_link(update, context, user.language, linked, text)
 
 
 async def help_command(update: Update, context: BotContext) -> None:

@@ -6,6 +6,7 @@ payloads get a short answer and change nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -23,6 +24,7 @@ from tests.fakes.market import FakeMarketData
 CHANNEL = -1001234567890
 CAROL = 1003  # never sent /start before pressing the channel's link
 CROWD = range(5000, 5030)  # channel-only subscribers
+LINK_BAD = "This link is not valid. Open a signal with the button under its post in the channel."
 
 
 @pytest.fixture
@@ -45,11 +47,17 @@ def take_link(call_params: dict) -> str:
 
 
 async def linked_card(bot: RunningBot, user: int, payload: str, language: str = "en") -> dict:
-    """Send /start <payload>; the bot's second answer (after the welcome), as sent."""
+    """Send /start <payload>; the bot's one answer (the welcome, then the card), as sent."""
     before = len(bot.fake.sent(user))
     bot.say(user, f"/start {payload}", language_code=language)
-    await bot.fake.wait_for(lambda: len(bot.fake.sent(user)) >= before + 2)
-    return bot.fake.sent(user)[before + 1].result
+    await bot.fake.wait_for(lambda: len(bot.fake.sent(user)) >= before + 1)
+    await asyncio.sleep(0.2)  # nothing more comes
+    assert len(bot.fake.sent(user)) == before + 1
+    return bot.fake.sent(user)[before].result
+
+
+def last_paragraph(message: dict) -> str:
+    return message["text"].split("\n\n")[-1]
 
 
 async def test_one_post_per_signal_and_no_push_for_channel_only_users(channel_bot: RunningBot) -> None:
@@ -105,17 +113,19 @@ async def test_a_press_gets_the_users_own_card_and_confirm_works(channel_bot: Ru
     answer = await press(bot, CAROL, confirm, carol["message_id"])
     assert "Filled" in answer["text"]
     again = await linked_card(bot, CAROL, "s1")  # a second press: her row is taken already
-    assert again["text"] == "Already executed." and "reply_markup" not in again
+    assert last_paragraph(again) == "Already executed." and "reply_markup" not in again
 
 
 async def test_an_expired_or_unknown_signal_gets_a_clear_answer(channel_bot: RunningBot, clock: ManualClock) -> None:
     bot = channel_bot
     await subscribe(bot, ALICE)
     await publish(bot, (ALICE,))
-    assert (await linked_card(bot, CAROL, "s42"))["text"] == "This signal has expired or is no longer available."
+    unknown = await linked_card(bot, CAROL, "s42")
+    assert unknown["text"].startswith("👋 Welcome to ATRA")  # /start's own welcome on top
+    assert last_paragraph(unknown) == "This signal has expired or is no longer available."
     clock.advance(timedelta(hours=2))  # the signal lived one hour
-    assert (await linked_card(bot, CAROL, "s1"))["text"] == "This signal has expired."
-    assert (await linked_card(bot, BOB, "s1", "ru"))["text"] == "Срок действия сигнала истёк."
+    assert last_paragraph(await linked_card(bot, CAROL, "s1")) == "This signal has expired."
+    assert last_paragraph(await linked_card(bot, BOB, "s1", "ru")) == "Срок действия сигнала истёк."
     for user in (CAROL, BOB):  # no row was made for an expired signal
         with pytest.raises(UserError):
             await bot.services.trading.linked_signal(1, user)
@@ -132,9 +142,10 @@ async def test_hostile_payloads_get_a_short_answer_and_change_nothing(channel_bo
     await bot.fake.wait_for(lambda: bot.services.delivery.sent >= 2)  # Alice's push and the post
     depth = await bot.services.delivery.outbox_depth()
     answer = await linked_card(bot, CAROL, payload)
-    assert answer["text"] == "This link is not valid. Open a signal with the button under its post in the channel."
+    assert last_paragraph(answer) == LINK_BAD
     ru = await linked_card(bot, BOB, payload, "ru")
-    assert ru["text"] == "Ссылка недействительна. Откройте сигнал кнопкой под его постом в канале."
+    assert last_paragraph(ru) == "Ссылка недействительна. Откройте сигнал кнопкой под его постом в канале."
+    assert "reply_markup" not in answer and "reply_markup" not in ru
     for user in (CAROL, BOB):  # no row made for anyone, nothing queued
         with pytest.raises(UserError):
             await bot.services.trading.linked_signal(1, user)
