@@ -10,7 +10,8 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from bot.i18n import LANGUAGES, t
 from bot.i18n.format import compact, money
 from core.models import User
-from core.prefs import DELIVERY_MODES, EVENT_KINDS, EVENT_MODES, SIDES, UserPrefs
+from core.prefs import DELIVERY_MODES, DRIFT_CHOICES, EVENT_KINDS, EVENT_MODES, SIDES, UserPrefs
+from core.rules.entry import DEFAULT_MAX_DRIFT_R
 from core.trading.preferences import QUIET_PRESETS, quiet_preset
 
 #: Risk per trade a user can pick, in percent of balance (up to the 5 % cap).
@@ -26,7 +27,22 @@ def _quiet(lang: str, prefs: UserPrefs) -> str:
     return t(lang, "settings_quiet_hours", start=f"{prefs.quiet_from:02d}", end=f"{prefs.quiet_to:02d}", mode=mode)
 
 
-def settings_text(user: User, default_risk: float, channel: bool = False) -> str:
+def _drift(lang: str, prefs: UserPrefs, default_drift: float) -> str:
+    if prefs.entry_drift_r is None:
+        return t(lang, "settings_drift_default", drift=compact(default_drift, lang))
+    return t(lang, "settings_drift_own", drift=compact(prefs.entry_drift_r, lang))
+
+
+def _next_drift(prefs: UserPrefs) -> str:
+    """default -> each choice in turn -> default."""
+    options = ["default", *(f"{d:g}" for d in DRIFT_CHOICES)]
+    current = "default" if prefs.entry_drift_r is None else f"{prefs.entry_drift_r:g}"
+    return _next(options, current)
+
+
+def settings_text(
+    user: User, default_risk: float, default_drift: float = DEFAULT_MAX_DRIFT_R, channel: bool = False
+) -> str:
     """The user's choices; `channel`: a signal channel is configured (their delivery choice shown)."""
     lang, prefs = user.language, user.prefs
     risk = (
@@ -47,6 +63,7 @@ def settings_text(user: User, default_risk: float, channel: bool = False) -> str
         blocked=t(lang, f"settings_blocked_{prefs.blocked}"),
         auto=t(lang, "settings_on" if prefs.auto_execute else "settings_off"),
         quiet=_quiet(lang, prefs),
+        drift=_drift(lang, prefs, default_drift),
         **events,
     ) + (t(lang, "settings_delivery_line", mode=t(lang, f"settings_delivery_{prefs.delivery}")) if channel else "")
 
@@ -59,7 +76,15 @@ def _next(options: Sequence[str], current: str) -> str:
     return options[(options.index(current) + 1) % len(options)] if current in options else options[0]
 
 
-def settings_keyboard(user: User, channel: bool = False) -> InlineKeyboardMarkup:
+def _delivery(lang: str, prefs: UserPrefs) -> InlineKeyboardButton:
+    """Channel mode: signals pushed to the user, or in the channel only."""
+    state = t(lang, f"settings_delivery_{prefs.delivery}")
+    return _button(t(lang, "button_delivery", state=state), "delivery", _next(DELIVERY_MODES, prefs.delivery))
+
+
+def settings_keyboard(
+    user: User, default_drift: float = DEFAULT_MAX_DRIFT_R, channel: bool = False
+) -> InlineKeyboardMarkup:
     lang, prefs = user.language, user.prefs
     languages = [_button(t(code, "language_name"), "lang", code) for code in LANGUAGES]
     chosen = compact(user.risk_pct, lang) if user.risk_pct is not None else None
@@ -82,11 +107,6 @@ def settings_keyboard(user: User, channel: bool = False) -> InlineKeyboardMarkup
         for kind in EVENT_KINDS
     ]
     auto_state = t(lang, "settings_on" if prefs.auto_execute else "settings_off")
-    delivery = _button(
-        t(lang, "button_delivery", state=t(lang, f"settings_delivery_{prefs.delivery}")),
-        "delivery",
-        _next(DELIVERY_MODES, prefs.delivery),
-    )
     return InlineKeyboardMarkup(
         [
             languages,
@@ -114,7 +134,8 @@ def settings_keyboard(user: User, channel: bool = False) -> InlineKeyboardMarkup
                 ),
             ],
             events,
-            *([[delivery]] if channel else []),
+            [_button(t(lang, "button_drift", state=_drift(lang, prefs, default_drift)), "drift", _next_drift(prefs))],
+            *([[_delivery(lang, prefs)]] if channel else []),
         ]
     )
 

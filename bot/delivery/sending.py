@@ -59,7 +59,7 @@ class MessageSender:
 
     async def _send_signal(self, item: OutboxItem, event: SignalIssued, language: str, limit: Bulk) -> Delivered:
         offer = item.signal_state == "pending" and event.refusal is None
-        keyboard = signal_keyboard(language, event.user_signal_id) if offer else None
+        keyboard = signal_keyboard(language, event.user_signal_id, event.entry) if offer else None
         text = signal_text(language, event)
         return await self._chart_message(item.user_id, item.signal_id, language, event, text, keyboard, limit)
 

@@ -53,8 +53,9 @@ async def open_link(update: Update, context: BotContext, language: str, signal_i
         return
     offer = live and (card is None or (card.refusal is None and not card.auto))
     text = signal_text(language, card) if card is not None else signals_list(language, [row])[0]
+    keyboard = signal_keyboard(language, row.id, row.levels.entry) if offer else None
     message = await update.effective_message.reply_text(
-        fit_html(f"{welcome}\n\n{text}", MAX_MESSAGE), reply_markup=signal_keyboard(language, row.id) if offer else None
+        fit_html(f"{welcome}\n\n{text}", MAX_MESSAGE), reply_markup=keyboard
     )
     if offer:
         await services.trading.offered_in(row.id, message.message_id)

@@ -20,8 +20,10 @@ async def show(update: Update, context: BotContext) -> None:
     user = await context.services.trading.user(update.effective_user.id)
     limits = await context.services.admin.limits()
     channel = context.services.settings.signal_channel is not None
+    drift = context.services.settings.max_entry_drift_r
     await update.effective_message.reply_text(
-        settings_text(user, limits.risk_per_trade_pct, channel), reply_markup=settings_keyboard(user, channel)
+        settings_text(user, limits.risk_per_trade_pct, drift, channel),
+        reply_markup=settings_keyboard(user, drift, channel),
     )
 
 
@@ -56,8 +58,10 @@ async def on_button(update: Update, context: BotContext) -> None:
     else:
         limits = await context.services.admin.limits()
         channel = context.services.settings.signal_channel is not None
+        drift = context.services.settings.max_entry_drift_r
         await query.edit_message_text(
-            settings_text(user, limits.risk_per_trade_pct, channel), reply_markup=settings_keyboard(user, channel)
+            settings_text(user, limits.risk_per_trade_pct, drift, channel),
+            reply_markup=settings_keyboard(user, drift, channel),
         )
     await query.answer(t(user.language, "settings_saved"))
 
