@@ -14,6 +14,7 @@ from bot.adapters import Adapters, Repositories, TradingParts
 from bot.charts import SignalCharts
 from bot.context import Services
 from bot.delivery import DeliveryWorker
+from bot.figures import Figures
 from bot.metrics import Metrics
 from bot.observability import AdminAlerts, Observability, ObservabilityConfig, ObservedScanner
 from bot.ratelimit import Bulk, TelegramRateLimiter
@@ -79,6 +80,7 @@ async def assemble(
     repos = repositories(db, clock)
     market_data = market_data or await adapters.market_data(clock)
     metrics = Metrics()
+    figures = Figures(market_data.precision)
     delivery = DeliveryWorker(
         bot,
         repos.outbox,
@@ -86,6 +88,7 @@ async def assemble(
         repos.system,
         limiter,
         SignalCharts(market_data, ChartRepository(db), clock),
+        figures,
         metrics,
         SystemClock(),
         clock,
@@ -112,6 +115,7 @@ async def assemble(
         history=HistoryService(repos.positions, repos.users, market_data, repos.signals, clock),
         observability=observability,
         track_record=track_record,
+        figures=figures,
     )
     return Assembly(services, delivery, observability, clock, repos.system, market_data)
 

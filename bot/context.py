@@ -16,6 +16,7 @@ from core.errors import UserError
 
 if TYPE_CHECKING:
     from bot.delivery import DeliveryWorker
+    from bot.figures import Figures
     from bot.observability import Observability
     from core.ports import Clock
     from core.settings import Settings
@@ -45,6 +46,7 @@ class Services:
     history: HistoryService
     observability: Observability
     track_record: TrackRecord
+    figures: Figures
 
 
 class BotData:

@@ -14,6 +14,7 @@ from telegram.ext import ExtBot
 
 from bot.charts import SignalCharts
 from bot.delivery_rules import event_mode
+from bot.figures import Figures
 from bot.i18n import DEFAULT_LANGUAGE
 from bot.ratelimit import Bulk
 from bot.render import MAX_CAPTION, MAX_MESSAGE, event_text, fit_html, signal_keyboard, signal_text
@@ -28,9 +29,10 @@ Delivered = tuple[int | None, str]
 
 
 class MessageSender:
-    def __init__(self, bot: ExtBot[Bulk], charts: SignalCharts) -> None:
+    def __init__(self, bot: ExtBot[Bulk], charts: SignalCharts, figures: Figures) -> None:
         self._bot = bot
         self._charts = charts
+        self._figures = figures
 
     async def send(self, item: OutboxItem, event: Event, limit: Bulk) -> Delivered:
         language = item.language or DEFAULT_LANGUAGE
@@ -38,7 +40,7 @@ class MessageSender:
             return await self._send_signal(item, event, language, limit)
         if isinstance(event, SignalEnded):
             return await self._end_signal(item, limit)
-        text = event_text(language, event)
+        text = event_text(language, event, self._figures)
         if isinstance(event, OrderFilled) and item.signal_message_id is not None:
             edited = await self._edit_signal_message(item, text, limit)
             if edited is not None:
@@ -55,7 +57,7 @@ class MessageSender:
     async def _send_signal(self, item: OutboxItem, event: SignalIssued, language: str, limit: Bulk) -> Delivered:
         offer = item.signal_state == "pending" and event.refusal is None
         keyboard = signal_keyboard(language, event.user_signal_id) if offer else None
-        text = signal_text(language, event)
+        text = signal_text(language, event, self._figures)
         if item.signal_id is not None:
             async with self._charts.photo(item.signal_id, language, event) as chart:
                 if chart is not None:

@@ -30,6 +30,7 @@ from telegram.ext import ExtBot
 from bot.charts import SignalCharts
 from bot.delivery.attempt import DeliveryObserver, MessageAttempt, Outcome, RetryPolicy
 from bot.delivery.sending import MessageSender
+from bot.figures import Figures
 from bot.ratelimit import Bulk, TelegramRateLimiter
 from bot.supervise import WorkerAlert, supervise
 from core.events import SignalIssued
@@ -48,6 +49,7 @@ class DeliveryWorker:
         system: SystemRepository,
         limiter: TelegramRateLimiter,
         charts: SignalCharts,
+        figures: Figures,
         observer: DeliveryObserver,
         clock: Clock,
         market_clock: Clock,
@@ -73,7 +75,7 @@ class DeliveryWorker:
         self._keep_delivered = keep_delivered.total_seconds()
         self._restart_base = restart_base  # first wait before a dead worker is restarted; doubles
         self._attempt = MessageAttempt(
-            MessageSender(bot, charts),
+            MessageSender(bot, charts, figures),
             outbox,
             users,
             observer,

@@ -13,7 +13,7 @@ from telegram.ext import Application, CommandHandler, filters
 from bot.context import BotContext, is_admin, reply, user_language
 from bot.handlers.performance import probation_text
 from bot.i18n import t
-from bot.i18n.format import date_time, price
+from bot.i18n.format import date_time
 from bot.render import MAX_MESSAGE, fit_html, health_text, limits_text, side_name
 from bot.words import word
 from core.errors import UserError
@@ -177,7 +177,7 @@ async def signal(update: Update, context: BotContext) -> None:
             "signal_published",
             symbol=published.draft.symbol,
             side=side_name(language, side.value),
-            entry=price(published.draft.levels.entry, language),
+            entry=context.services.figures.price(published.draft.symbol, published.draft.levels.entry, language),
             users=published.recipients,
         ),
     )

@@ -13,7 +13,7 @@ from telegram.ext import Application, CallbackQueryHandler
 
 from bot.context import BotContext, error_text, user_language
 from bot.i18n import t
-from bot.i18n.format import amount, price, signed_money
+from bot.i18n.format import money, signed_money
 from bot.render import (
     BREAK_EVEN_PREFIX,
     CLOSE_ALL_ASK,
@@ -71,17 +71,18 @@ def parse_button(data: str) -> tuple[str, int]:
 async def _confirm(query: CallbackQuery, context: BotContext, language: str, user_signal_id: int) -> None:
     execution = await context.services.trading.confirm(user_signal_id, query.from_user.id)
     p = execution.position
+    figures = context.services.figures
     text = t(
         language,
         "filled",
         side=side_name(language, p.side.value),
-        quantity=amount(p.quantity, language),
+        quantity=figures.quantity(p.symbol, p.quantity, language),
         symbol=p.symbol,
-        price=price(p.entry_price, language),
-        fee=price(p.fees, language),  # in the quote currency (a live buyer's fee is charged in the coin)
-        stop=price(p.stop_price, language),
-        tp1=price(p.tp1, language),
-        tp2=price(p.tp2, language),
+        price=figures.price(p.symbol, p.entry_price, language),
+        fee=money(p.fees, language),  # in the quote currency (a live buyer's fee is charged in the coin)
+        stop=figures.price(p.symbol, p.stop_price, language),
+        tp1=figures.price(p.symbol, p.tp1, language),
+        tp2=figures.price(p.symbol, p.tp2, language),
     )
     # The durable edit of the signal message comes through the outbox; this is the toast.
     await query.answer(text.replace("<b>", "").replace("</b>", "")[:200])
@@ -100,7 +101,7 @@ async def _close(query: CallbackQuery, context: BotContext, language: str, posit
             language,
             "close_done",
             symbol=closed.symbol,
-            price=price(closed.exit_price, language),
+            price=context.services.figures.price(closed.symbol, closed.exit_price, language),
             pnl=signed_money(closed.pnl, language),
         )
     )
@@ -132,7 +133,12 @@ async def on_button(update: Update, context: BotContext) -> None:
         elif action == "break_even":
             moved = await context.services.trading.stop_to_break_even(ident, query.from_user.id)
             await query.answer(
-                t(language, "break_even_done", symbol=moved.symbol, stop=price(moved.new_stop, language))
+                t(
+                    language,
+                    "break_even_done",
+                    symbol=moved.symbol,
+                    stop=context.services.figures.price(moved.symbol, moved.new_stop, language),
+                )
             )
         elif action == "close_all_ask":
             await query.answer()

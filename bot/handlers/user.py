@@ -51,7 +51,9 @@ async def _open_linked_signal(update: Update, context: BotContext, language: str
         return
     live = row.state is SignalState.PENDING and row.expires_at > context.services.clock.now()
     keyboard = signal_keyboard(language, row.id) if live else None
-    await update.effective_message.reply_text(signals_list(language, [row])[0], reply_markup=keyboard)
+    await update.effective_message.reply_text(
+        signals_list(language, [row], context.services.figures)[0], reply_markup=keyboard
+    )
 
 
 async def help_command(update: Update, context: BotContext) -> None:
@@ -73,7 +75,7 @@ async def signals(update: Update, context: BotContext) -> None:
     language = await user_language(update, context)
     assert update.effective_user is not None
     rows = await context.services.trading.active_signals(update.effective_user.id)
-    for text in signals_list(language, rows):
+    for text in signals_list(language, rows, context.services.figures):
         await reply(update, text)
 
 
@@ -81,7 +83,7 @@ async def positions(update: Update, context: BotContext) -> None:
     language = await user_language(update, context)
     assert update.effective_user is not None
     views = await context.services.trading.positions_view(update.effective_user.id)
-    messages = positions_list(language, views)
+    messages = positions_list(language, views, context.services.figures)
     for text in messages[:-1]:
         await reply(update, text)
     assert update.effective_message is not None

@@ -52,7 +52,7 @@ async def test_stats_and_history_count_fees_once(bot: RunningBot, market: FakeMa
         assert fragment in caption, caption
     history = await bot.reply_to(ALICE, "/history")
     assert "page 1 of 1 (1 in all)" in history
-    assert "BTC/USDT LONG · TP2" in history and "100 → 115" in history  # entry to the mean exit (5 @ 110, 5 @ 120)
+    assert "BTC/USDT LONG · TP2" in history and "100.00 → 115.00" in history  # entry to mean exit (5 @ 110, 5 @ 120)
     assert "P&L +147.85 (+14.7" in history and "fees 2.15" in history
 
 
