@@ -89,7 +89,8 @@ async def test_signal_confirm_fill_and_position(bot: RunningBot) -> None:
     assert signal["photo"]  # the chart, with the signal as its caption
     text = signal["caption"]
     # the fake Binance's BTC/USDT: tick 0.01, lot 0.00001
-    levels = ("Entry: 100.00", "Stop-loss: 90.00 (10.00%)", "TP1: 110.00", "TP2: 120.00", "Size: 10.00000")
+    levels = ("Entry: 100.00", "Stop-loss: 90.00 (10.00% from the entry)", "TP1: 110.00", "TP2: 120.00")
+    levels += ("Size: 10.00000",)
     for fragment in ("BTC/USDT LONG", *levels):
         assert fragment in text
     data = buttons(bot, ALICE, ids[ALICE])

@@ -41,12 +41,12 @@ def test_signal_message_shows_every_level() -> None:
         regime=None,
     )
     russian = signal_text("ru", event, PLAIN)
-    for fragment in ("BTC/USDT", "ЛОНГ", "Вход: <b>100</b>", "Стоп-лосс: 90 (10,00%)", "TP1: 110", "TP2: 120"):
+    for fragment in ("BTC/USDT", "ЛОНГ", "Вход: <b>100</b>", "Стоп-лосс: 90 (10,00% от входа)", "TP1: 110", "TP2: 120"):
         assert fragment in russian
     # 10 units at 100 = 1 000 in the quote currency; valid until 13:00 on 1 January 2024
     assert "Размер позиции: 10 (≈ 1\u00a0000,00)" in russian and "Действует до 01.01.2024 13:00 UTC" in russian
     english = signal_text("en", event, PLAIN)
-    assert "Stop-loss: 90 (10.00%)" in english and "Size: 10 (≈ 1,000.00)" in english
+    assert "Stop-loss: 90 (10.00% from the entry)" in english and "Size: 10 (≈ 1,000.00)" in english
     assert "Valid until 2024-01-01 13:00 UTC" in english
 
 
