@@ -46,9 +46,12 @@ def position_event_text(language: str, event: Event, figures: Figures) -> str:
             new=p(event.symbol, event.new_stop, language),
         )
     if isinstance(event, PositionClosed):
+        tp1 = next((x for x in event.taken if x.get("reason") == "tp1"), None)
         return t(
             language,
-            "closed",
+            "closed_after_tp1" if tp1 else "closed",
+            tp1_quantity=figures.quantity(event.symbol, float(tp1["quantity"]), language) if tp1 else "",
+            tp1_price=p(event.symbol, float(tp1["price"]), language) if tp1 else "",
             icon="🟢" if event.pnl >= 0 else "🔴",
             symbol=event.symbol,
             side=t(language, f"side_{event.side}"),

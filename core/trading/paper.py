@@ -26,6 +26,7 @@ from core.models import (
 from core.ports import Clock, Exchange, OrderRepository, PositionRepository
 from core.rules.exits import Candle, ManagementRules, Trigger, apply_candle
 from core.trading.orders import exit_client_order_id, mean_exit_price, submit_once
+from core.trading.step_events import close_of_step
 
 
 class PaperPositions:
@@ -121,7 +122,7 @@ class PaperPositions:
             if outcome.closed:
                 position.status = PositionStatus.CLOSED
                 position.closed_at = self._clock.now()
-                events = events[-1:]  # TP1 and the close in one candle: one message, the close (P&L over all)
+                events = [close_of_step(events)]  # TP1 and the close at once: one message, the close saying both
             await self._positions.save(position, balance_delta, lambda bal, ev=events: [e(bal) for e in ev])  # type: ignore[misc]
             self._wake()
             changed, unsaved = True, False
@@ -169,7 +170,7 @@ class PaperPositions:
         position.realized_pnl += gross
         position.fees += fill.fee
         p = position.copy()
-        if trigger.reason is ExitReason.TP1:
+        if trigger.reason is ExitReason.TP1 and remaining > 0:  # a TP1 that takes it all is the close
             return gross - fill.fee, lambda _: TakeProfitHit(
                 user_id=p.user_id,
                 position_id=p.id,

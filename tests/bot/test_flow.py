@@ -392,8 +392,8 @@ async def test_tp1_and_tp2_in_one_candle_is_one_message(bot: RunningBot, market:
         await press(bot, user, buttons(bot, user, ids[user])[0], ids[user])
     market.add_candles("BTC/USDT", candles_frame(T0, [(100, 121, 99, 120)], HOUR))  # through 110 and 120 at once
     await bot.services.trading.monitor()
-    await bot.fake.wait_for(lambda: "closed (TP2)" in (bot.fake.last_text(ALICE) or ""))
-    await bot.fake.wait_for(lambda: "закрыта (TP2)" in (bot.fake.last_text(BOB) or ""))
+    await bot.fake.wait_for(lambda: "closed: TP1 and TP2 at once" in (bot.fake.last_text(ALICE) or ""))
+    await bot.fake.wait_for(lambda: "закрыта: TP1 и TP2 сразу" in (bot.fake.last_text(BOB) or ""))
     for user in (ALICE, BOB):
         texts = [str(c.params.get("text")) for c in bot.fake.sent(user)]
         assert not any("TP1" in t and ("reached" in t or "достигнут" in t) for t in texts)
