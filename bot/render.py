@@ -14,6 +14,12 @@ from bot.health import Health
 from bot.i18n import t
 from bot.i18n.format import date_time, money, number, percent, seconds, signed_money
 from bot.position_messages import position_event_text
+from bot.signal_buttons import CONFIRM_PREFIX as CONFIRM_PREFIX
+from bot.signal_buttons import LIMIT_CANCEL_PREFIX as LIMIT_CANCEL_PREFIX
+from bot.signal_buttons import LIMIT_PREFIX as LIMIT_PREFIX
+from bot.signal_buttons import SKIP_PREFIX as SKIP_PREFIX
+from bot.signal_buttons import limit_keyboard as limit_keyboard
+from bot.signal_buttons import signal_keyboard as signal_keyboard
 from bot.signal_details import signal_details
 from bot.words import word
 from core.events import (
@@ -28,8 +34,6 @@ from core.trading.service import PositionView
 
 MAX_MESSAGE = 4096
 MAX_CAPTION = 1024
-CONFIRM_PREFIX = "sig:c:"
-SKIP_PREFIX = "sig:s:"
 CLOSE_ASK_PREFIX = "pos:c:"
 CLOSE_SURE_PREFIX = "pos:y:"
 CLOSE_CANCEL = "pos:n"
@@ -40,17 +44,6 @@ CLOSE_ALL_SURE = "pos:ya"
 
 def side_name(language: str, side: str) -> str:
     return t(language, f"side_{side}")
-
-
-def signal_keyboard(language: str, user_signal_id: int) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(
-        [
-            [
-                InlineKeyboardButton(t(language, "button_confirm"), callback_data=f"{CONFIRM_PREFIX}{user_signal_id}"),
-                InlineKeyboardButton(t(language, "button_skip"), callback_data=f"{SKIP_PREFIX}{user_signal_id}"),
-            ]
-        ]
-    )
 
 
 def close_keyboard(

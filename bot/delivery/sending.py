@@ -56,7 +56,8 @@ class MessageSender:
 
     async def _send_signal(self, item: OutboxItem, event: SignalIssued, language: str, limit: Bulk) -> Delivered:
         offer = item.signal_state == "pending" and event.refusal is None
-        keyboard = signal_keyboard(language, event.user_signal_id) if offer else None
+        market = self._figures.precision(event.symbol)
+        keyboard = signal_keyboard(language, event.user_signal_id, event.entry, market) if offer else None
         text = signal_text(language, event, self._figures)
         if item.signal_id is not None:
             async with self._charts.photo(item.signal_id, language, event) as chart:

@@ -157,7 +157,9 @@ def test_symbols_in_two_quote_currencies_are_refused_with_the_reason(monkeypatch
         ("SCAN_INTERVAL_SECONDS", "0.001"),
         ("MONITOR_INTERVAL_SECONDS", "1e-6"),
         ("MONITOR_INTERVAL_SECONDS", "inf"),
-        ("MAX_PRICE_DRIFT_PCT", "1000"),
+        ("MAX_ENTRY_DRIFT_R", "0"),
+        ("MAX_ENTRY_DRIFT_R", "1.5"),
+        ("MAX_ENTRY_DRIFT_R", "nan"),
         ("ALERT_DELIVERY_LAG_SECONDS", "inf"),
         ("MODEL_MAX_AGE_DAYS", "1e308"),
         ("PAPER_FEE_PCT", "nan"),
@@ -192,3 +194,17 @@ def test_the_ranges_keep_the_values_people_use(monkeypatch: pytest.MonkeyPatch) 
         monkeypatch.setenv(name, value)
     settings = Settings.load(env_file=None)
     assert (settings.signal_ttl, settings.replay_speed, settings.retrain_interval) == (86_400, 3600, 0)
+
+
+def test_the_old_percentage_drift_setting_refuses_to_start_and_names_its_replacement(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Silently ignoring it would leave an operator who set 5 % believing confirms are loose.
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+    assert Settings.load(env_file=None).max_entry_drift_r == 0.25
+    monkeypatch.setenv("MAX_ENTRY_DRIFT_R", "0.5")
+    assert Settings.load(env_file=None).max_entry_drift_r == 0.5
+    monkeypatch.setenv("MAX_PRICE_DRIFT_PCT", "1.0")
+    with pytest.raises(ConfigError) as error:
+        Settings.load(env_file=None)
+    assert "MAX_PRICE_DRIFT_PCT" in str(error.value) and "MAX_ENTRY_DRIFT_R" in str(error.value)
