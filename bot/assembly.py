@@ -80,6 +80,7 @@ async def assemble(
     repos = repositories(db, clock)
     market_data = market_data or await adapters.market_data(clock)
     metrics = Metrics()
+    book = _playbook(settings)
     figures = Figures(market_data.precision)
     delivery = DeliveryWorker(
         bot,
@@ -89,6 +90,7 @@ async def assemble(
         limiter,
         SignalCharts(market_data, ChartRepository(db), clock),
         figures,
+        book.management,
         metrics,
         SystemClock(),
         clock,
@@ -96,7 +98,7 @@ async def assemble(
     )
     runtime = await adapters.load_models()
     models = [metrics.observed_model(m) for m in runtime.models] if runtime else []
-    engine = SignalEngine(market_data, settings.timeframe, clock, EngineConfig(playbook=_playbook(settings)), models)
+    engine = SignalEngine(market_data, settings.timeframe, clock, EngineConfig(playbook=book), models)
     parts = adapters.trading_parts(market_data, clock, repos, engine.management_rules, delivery.wake)
     track_record = _track_record(settings, db, clock, market_data, repos, engine.management_rules, delivery)
     trading = _trading_service(settings, clock, market_data, repos, parts, delivery, track_record)

@@ -9,10 +9,11 @@ from bot.i18n.format import compact, number
 from core.rules.exits import ManagementRules
 
 
-def exit_plan(language: str, rules: ManagementRules) -> str:
-    """'Exit plan: TP1 takes 50% of the position; the stop moves to the entry (break-even); ...'."""
+def exit_plan(language: str, rules: ManagementRules, trails: bool = True) -> str:
+    """'Exit plan: TP1 takes 50% of the position; the stop moves to the entry (break-even); ...'.
+    `trails` False: the signal has no ATR (an admin's signal), so its stop never trails."""
     trail = compact(rules.trail_atr_multiplier, language)
-    trails = rules.trail_atr_multiplier > 0
+    trails = trails and rules.trail_atr_multiplier > 0
     steps: list[str] = []
     if trails and rules.trail_from_entry and rules.tp1_fraction < 1:
         steps.append(t(language, "plan_trail_from_entry", k=trail))

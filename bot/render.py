@@ -9,6 +9,7 @@ from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from bot.exit_plan import exit_plan
 from bot.figures import Figures
 from bot.health import Health
 from bot.i18n import t
@@ -29,6 +30,7 @@ from core.events import (
     SignalIssued,
 )
 from core.models import Limits, UserSignal
+from core.rules.exits import ManagementRules
 from core.trading.accounts import AccountView
 from core.trading.service import PositionView
 
@@ -140,7 +142,8 @@ def record_lines(language: str, record: dict[str, Any] | None) -> str:
     return "\n" + line
 
 
-def signal_text(language: str, e: SignalIssued, figures: Figures) -> str:
+def signal_text(language: str, e: SignalIssued, figures: Figures, exits: ManagementRules | None = None) -> str:
+    """A signal's card; with `exits` (the run's position rules), the exit plan in words."""
     stop_pct = abs(e.entry - e.stop) / e.entry * 100
     params = {
         "icon": "🟢" if e.side == "long" else "🔴",
@@ -158,7 +161,10 @@ def signal_text(language: str, e: SignalIssued, figures: Figures) -> str:
         "expires": date_time(e.expires_at, language),
     }
     escaped = {k: html.escape(str(v), quote=False) for k, v in params.items()}
-    details = "".join(f"{line}\n" for line in signal_details(language, e))
+    lines = signal_details(language, e)
+    if exits is not None:  # after the why and the risk:reward
+        lines.insert(min(2, len(lines)), exit_plan(language, exits, trails=e.source != "manual"))
+    details = "".join(f"{line}\n" for line in lines)
     return t(language, "signal_message", escape=False, details=details, **escaped) + record_lines(language, e.record)
 
 

@@ -20,6 +20,7 @@ from bot.ratelimit import Bulk
 from bot.render import MAX_CAPTION, MAX_MESSAGE, event_text, fit_html, signal_keyboard, signal_text
 from bot.words import request_keyboard
 from core.events import AccessRequested, Event, OrderFilled, SignalEnded, SignalIssued
+from core.rules.exits import ManagementRules
 from db.outbox import OutboxItem
 
 log = logging.getLogger(__name__)
@@ -29,10 +30,11 @@ Delivered = tuple[int | None, str]
 
 
 class MessageSender:
-    def __init__(self, bot: ExtBot[Bulk], charts: SignalCharts, figures: Figures) -> None:
+    def __init__(self, bot: ExtBot[Bulk], charts: SignalCharts, figures: Figures, exits: ManagementRules) -> None:
         self._bot = bot
         self._charts = charts
         self._figures = figures
+        self._exits = exits  # the run's position rules: the card's exit plan
 
     async def send(self, item: OutboxItem, event: Event, limit: Bulk) -> Delivered:
         language = item.language or DEFAULT_LANGUAGE
@@ -58,7 +60,7 @@ class MessageSender:
         offer = item.signal_state == "pending" and event.refusal is None
         market = self._figures.precision(event.symbol)
         keyboard = signal_keyboard(language, event.user_signal_id, event.entry, market) if offer else None
-        text = signal_text(language, event, self._figures)
+        text = signal_text(language, event, self._figures, self._exits)
         if item.signal_id is not None:
             async with self._charts.photo(item.signal_id, language, event) as chart:
                 if chart is not None:

@@ -35,6 +35,7 @@ from bot.ratelimit import Bulk, TelegramRateLimiter
 from bot.supervise import WorkerAlert, supervise
 from core.events import SignalIssued
 from core.ports import Clock, SystemRepository, UserRepository
+from core.rules.exits import ManagementRules
 from db.outbox import OutboxItem, OutboxRepository
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ class DeliveryWorker:
         limiter: TelegramRateLimiter,
         charts: SignalCharts,
         figures: Figures,
+        exits: ManagementRules,
         observer: DeliveryObserver,
         clock: Clock,
         market_clock: Clock,
@@ -75,7 +77,7 @@ class DeliveryWorker:
         self._keep_delivered = keep_delivered.total_seconds()
         self._restart_base = restart_base  # first wait before a dead worker is restarted; doubles
         self._attempt = MessageAttempt(
-            MessageSender(bot, charts, figures),
+            MessageSender(bot, charts, figures, exits),
             outbox,
             users,
             observer,

@@ -93,6 +93,8 @@ async def test_signal_confirm_fill_and_position(bot: RunningBot) -> None:
     levels += ("Size: 10.00000",)
     for fragment in ("BTC/USDT LONG", *levels):
         assert fragment in text
+    # the harness runs hybrid_seeds (TP1 half, break-even); an admin's signal has no ATR to trail by
+    assert "Exit plan: TP1 takes 50% of the position; the stop moves to the entry (break-even); TP2 closes" in text
     data = buttons(bot, ALICE, ids[ALICE])
     assert all(len(d.encode()) <= 64 for d in data)
 
