@@ -179,13 +179,26 @@ def event_text(language: str, event: Event, figures: Figures) -> str:
     return position_event_text(language, event, figures)
 
 
+#: Alert parameters that are quantities of the alert's symbol (on its lot), and holdings of a
+#: coin (as the account holds them); every other float is a price of the symbol (on its tick).
+_QUANTITIES = frozenset({"quantity", "filled"})
+_HOLDINGS = frozenset({"held", "expected"})
+
+
 def alert_text(language: str, event: Alert, figures: Figures) -> str:
-    """An alert; its float parameters are prices of its symbol, if it names one."""
+    """An alert; its floats are prices and quantities of its symbol, if it names one."""
     symbol = str(event.params.get("symbol", ""))
-    params: dict[str, Any] = {
-        k: figures.price(symbol, v, language) if isinstance(v, float) else v for k, v in event.params.items()
-    }
-    return t(language, event.key, **params)
+
+    def shown(name: str, value: Any) -> Any:
+        if not isinstance(value, float):
+            return value
+        if name in _QUANTITIES:
+            return figures.quantity(symbol, value, language)
+        if name in _HOLDINGS:
+            return figures.holding(str(event.params.get("asset", "")), value, language)
+        return figures.price(symbol, value, language)
+
+    return t(language, event.key, **{k: shown(k, v) for k, v in event.params.items()})
 
 
 def signals_list(language: str, rows: Iterable[UserSignal], figures: Figures) -> list[str]:

@@ -45,3 +45,16 @@ def test_holdings_cash_as_money_coins_as_the_account_holds_them() -> None:
     assert FIGURES.holding("USDT", 8223.42081405, "en") == "8,223.42"
     assert FIGURES.holding("USDT", 8223.42081405, "ru") == f"8{NBSP}223,42"
     assert FIGURES.holding("BTC", 0.04161834, "en") == "0.04161834"  # dust below the lot stays visible
+
+
+def test_an_alerts_quantities_are_on_the_lot_and_its_prices_on_the_tick() -> None:
+    """A quantity in an alert is not a price: 0.0208 BTC filled at a 61,800 target reads
+    0.02080 (lot 0.00001), not 0.02 (the tick's two decimals)."""
+    from bot.render import event_text
+    from core.events import Alert
+
+    alert = Alert(1, "live_partial_fill", {"symbol": "BTC/USDT", "id": 7, "quantity": 0.0208, "price": 61_800.0})
+    assert "0.02080 filled @ 61,800.00" in event_text("en", alert, FIGURES)
+    assert "0,02080" in event_text("ru", alert, FIGURES) and f"61{NBSP}800,00" in event_text("ru", alert, FIGURES)
+    short = Alert(1, "holdings_short", {"asset": "BTC", "held": 0.04161834, "expected": 0.05})
+    assert "holds 0.04161834, less than the 0.05" in event_text("en", short, FIGURES)

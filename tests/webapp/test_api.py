@@ -117,6 +117,8 @@ async def test_close_acts_through_the_service_and_the_chat_hears_of_it(
     assert p["quantity"] == pytest.approx(BTC_QTY)
     assert p["unrealized_pnl"] == pytest.approx(5 * BTC_QTY) and p["price"] == 105
     assert body["charts"]["BTC/USDT"]["close"] == [100.0]  # the fixture's one closed candle
+    # the page writes BTC/USDT on the fake Binance's tick 0.01 and lot 0.00001
+    assert (p["price_decimals"], p["amount_decimals"]) == (2, 5)
 
     before = len(bot.fake.sent(ALICE))
     status, closed = await api.act(f"/api/positions/{p['id']}/close", ALICE)
