@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from bot.figures import Figures
     from bot.observability import Observability
     from core.ports import Clock
+    from core.rules.exits import ManagementRules
     from core.settings import Settings
     from core.trading.accounts import AccountService
     from core.trading.admin import AdminService
@@ -47,6 +48,7 @@ class Services:
     observability: Observability
     track_record: TrackRecord
     figures: Figures
+    exit_rules: ManagementRules  # the run's position rules: a signal card's exit plan
 
 
 class BotData:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
@@ -15,6 +15,7 @@ from bot.health import Health
 from bot.i18n import t
 from bot.i18n.format import date_time, money, number, percent, seconds, signed_money
 from bot.position_messages import position_event_text
+from bot.position_notes import executing_note
 from bot.signal_buttons import CONFIRM_PREFIX as CONFIRM_PREFIX
 from bot.signal_buttons import LIMIT_CANCEL_PREFIX as LIMIT_CANCEL_PREFIX
 from bot.signal_buttons import LIMIT_PREFIX as LIMIT_PREFIX
@@ -201,7 +202,10 @@ def alert_text(language: str, event: Alert, figures: Figures) -> str:
     return t(language, event.key, **{k: shown(k, v) for k, v in event.params.items()})
 
 
-def signals_list(language: str, rows: Iterable[UserSignal], figures: Figures) -> list[str]:
+def signals_list(
+    language: str, rows: Iterable[UserSignal], figures: Figures, limits: Container[int] = ()
+) -> list[str]:
+    """One line per row; a row in `limits` (ids of rows whose limit order works) says so."""
     lines = [
         t(
             language,
@@ -209,7 +213,7 @@ def signals_list(language: str, rows: Iterable[UserSignal], figures: Figures) ->
             id=r.id,
             symbol=r.symbol,
             side=side_name(language, r.levels.side.value),
-            state=t(language, f"state_{r.state.value}"),
+            state=t(language, "state_limit_working" if r.id in limits else f"state_{r.state.value}"),
             entry=figures.price(r.symbol, r.levels.entry, language),
             stop=figures.price(r.symbol, r.levels.stop, language),
             tp1=figures.price(r.symbol, r.levels.tp1, language),
@@ -245,6 +249,7 @@ def positions_list(language: str, views: Iterable[PositionView], figures: Figure
                 if v.unrealized_pnl is not None
                 else t(language, "no_price"),
             )
+            + executing_note(language, v, figures)
         )
     if not lines:
         return [t(language, "positions_none")]
