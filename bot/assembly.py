@@ -15,6 +15,7 @@ from bot.charts import SignalCharts
 from bot.context import Services
 from bot.delivery import DeliveryWorker
 from bot.delivery.paid import PaidBudget
+from bot.figures import Figures
 from bot.metrics import Metrics
 from bot.observability import AdminAlerts, Observability, ObservabilityConfig, ObservedScanner
 from bot.ratelimit import Bulk, TelegramRateLimiter
@@ -87,6 +88,8 @@ async def assemble(
     repos = repositories(db, clock)
     market_data = market_data or await adapters.market_data(clock)
     metrics = Metrics()
+    book = _playbook(settings)
+    figures = Figures(market_data.precision)
     delivery = DeliveryWorker(
         bot,
         repos.outbox,
@@ -94,6 +97,8 @@ async def assemble(
         repos.system,
         limiter,
         SignalCharts(market_data, ChartRepository(db), clock),
+        figures,
+        book.management,
         metrics,
         SystemClock(),
         clock,
@@ -102,7 +107,7 @@ async def assemble(
     )
     runtime = await adapters.load_models()
     models = [metrics.observed_model(m) for m in runtime.models] if runtime else []
-    engine = SignalEngine(market_data, settings.timeframe, clock, EngineConfig(playbook=_playbook(settings)), models)
+    engine = SignalEngine(market_data, settings.timeframe, clock, EngineConfig(playbook=book), models)
     parts = adapters.trading_parts(market_data, clock, repos, engine.management_rules, delivery.wake)
     track_record = _track_record(settings, db, clock, market_data, repos, engine.management_rules, delivery)
     trading = _trading_service(settings, clock, market_data, repos, parts, delivery, track_record)
@@ -121,6 +126,8 @@ async def assemble(
         history=HistoryService(repos.positions, repos.users, market_data, repos.signals, clock),
         observability=observability,
         track_record=track_record,
+        figures=figures,
+        exit_rules=book.management,
     )
     return Assembly(services, delivery, observability, clock, repos.system, market_data)
 

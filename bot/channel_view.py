@@ -8,13 +8,16 @@ import html
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from bot.figures import Figures
 from bot.i18n import t
 from bot.i18n.format import date_time, number, percent, price
 from bot.render import record_lines, side_name
 from core.events import SignalIssued, SignalPosted
 
 
-def channel_text(language: str, post: SignalPosted) -> str:
+def channel_text(language: str, post: SignalPosted, figures: Figures) -> str:
+    """The channel's post: its levels on the market's tick."""
+    market = figures.precision(post.symbol)
     risk_unit = abs(post.entry - post.stop) or 1.0
     params = {
         "icon": "🟢" if post.side == "long" else "🔴",
@@ -22,11 +25,11 @@ def channel_text(language: str, post: SignalPosted) -> str:
         "side": side_name(language, post.side),
         "source": t(language, "source_manual") if post.source == "manual" else "",
         "timeframe": post.timeframe,
-        "entry": price(post.entry, language),
-        "stop": price(post.stop, language),
+        "entry": price(post.entry, language, market),
+        "stop": price(post.stop, language, market),
         "stop_pct": percent(abs(post.entry - post.stop) / post.entry * 100, language),
-        "tp1": price(post.tp1, language),
-        "tp2": price(post.tp2, language),
+        "tp1": price(post.tp1, language, market),
+        "tp2": price(post.tp2, language, market),
         "rr1": number(abs(post.tp1 - post.entry) / risk_unit, language, 1),
         "rr2": number(abs(post.tp2 - post.entry) / risk_unit, language, 1),
         "expires": date_time(post.expires_at, language),

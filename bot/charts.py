@@ -32,6 +32,7 @@ from bot.i18n.format import compact, day_time, money, price
 from core.errors import RetryableExchangeError, UnknownSymbol
 from core.events import SignalIssued
 from core.ports import Clock, MarketData
+from core.precision import MarketPrecision
 from db.outbox import ChartRepository
 
 log = logging.getLogger(__name__)
@@ -49,8 +50,11 @@ def _png(figure: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def render_signal_chart(candles: pd.DataFrame, signal: SignalIssued, language: str) -> bytes:
-    """PNG of the recent candles with the signal's entry, stop-loss, TP1 and TP2."""
+def render_signal_chart(
+    candles: pd.DataFrame, signal: SignalIssued, language: str, market: MarketPrecision | None = None
+) -> bytes:
+    """PNG of the recent candles with the signal's entry, stop-loss, TP1 and TP2 (labelled on
+    the market's tick)."""
     frame = candles.tail(CHART_CANDLES)
     x = np.arange(len(frame))
     opens, closes = frame["open"].to_numpy(), frame["close"].to_numpy()
@@ -73,7 +77,8 @@ def render_signal_chart(candles: pd.DataFrame, signal: SignalIssued, language: s
     ):
         ax.axhline(level, color=colour, linestyle=style, linewidth=1.2)
         ax.text(
-            right, level, f" {t(language, key, escape=False)} {price(level, language)}", color=colour, va="center",
+            right, level, f" {t(language, key, escape=False)} {price(level, language, market)}",
+            color=colour, va="center",
             fontsize=9, bbox={"facecolor": "white", "edgecolor": colour, "boxstyle": "round,pad=0.2"},
         )  # fmt: skip
     ax.set_xlim(-1, right + 0.5)
@@ -136,7 +141,7 @@ class SignalCharts:
         repository: ChartRepository,
         clock: Clock,
         cache_size: int = 128,
-        render: Callable[[pd.DataFrame, SignalIssued, str], bytes] = render_signal_chart,
+        render: Callable[[pd.DataFrame, SignalIssued, str, MarketPrecision | None], bytes] = render_signal_chart,
     ) -> None:
         self._render_png = render
         self._market_data = market_data
@@ -192,7 +197,8 @@ class SignalCharts:
             candles = None
         if candles is not None and len(candles):
             try:
-                png = await asyncio.to_thread(self._render_png, candles, signal, key[1])
+                market = self._market_data.precision(signal.symbol)
+                png = await asyncio.to_thread(self._render_png, candles, signal, key[1], market)
                 self.rendered += 1
             except Exception:  # a broken picture must not hold a signal back: it goes as text
                 log.exception("rendering the chart of %s failed; sending the signal as text", signal.symbol)

@@ -16,8 +16,10 @@ from core.errors import UserError
 
 if TYPE_CHECKING:
     from bot.delivery import DeliveryWorker
+    from bot.figures import Figures
     from bot.observability import Observability
     from core.ports import Clock
+    from core.rules.exits import ManagementRules
     from core.settings import Settings
     from core.trading.accounts import AccountService
     from core.trading.admin import AdminService
@@ -45,6 +47,8 @@ class Services:
     history: HistoryService
     observability: Observability
     track_record: TrackRecord
+    figures: Figures
+    exit_rules: ManagementRules  # the run's position rules: a signal card's exit plan
 
 
 class BotData:

@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
+from bot.figures import Figures
 from bot.i18n import t
-from bot.i18n.format import price
 from core.models import ExitReason
 from core.trading.service import PositionView
 
 
-def executing_note(language: str, view: PositionView) -> str:
+def executing_note(language: str, view: PositionView, figures: Figures) -> str:
     """A line saying which level is being executed, or "" when none is reached."""
     reason, p = view.executing, view.position
     if reason is None:
@@ -17,7 +17,7 @@ def executing_note(language: str, view: PositionView) -> str:
     if reason in (ExitReason.TP1, ExitReason.TP2):
         level = p.tp1 if reason is ExitReason.TP1 else p.tp2
         target = reason.value.upper()
-        return "\n" + t(language, "position_executing_target", target=target, level=price(level, language))
-    return "\n" + t(
-        language, "position_executing_stop", level=price(p.stop_price, language), reason=t(language, f"reason_{reason}")
-    )
+        shown = figures.price(p.symbol, level, language)
+        return "\n" + t(language, "position_executing_target", target=target, level=shown)
+    stop = figures.price(p.symbol, p.stop_price, language)
+    return "\n" + t(language, "position_executing_stop", level=stop, reason=t(language, f"reason_{reason}"))

@@ -9,9 +9,12 @@ from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from bot.exit_plan import exit_plan
+from bot.figures import Figures
 from bot.health import Health
 from bot.i18n import t
-from bot.i18n.format import amount, date_time, money, number, percent, price, seconds, signed_money
+from bot.i18n.format import date_time, money, number, percent, seconds, signed_money
+from bot.position_messages import position_event_text
 from bot.position_notes import executing_note
 from bot.signal_buttons import CONFIRM_PREFIX as CONFIRM_PREFIX
 from bot.signal_buttons import LIMIT_CANCEL_PREFIX as LIMIT_CANCEL_PREFIX
@@ -20,18 +23,15 @@ from bot.signal_buttons import SKIP_PREFIX as SKIP_PREFIX
 from bot.signal_buttons import limit_keyboard as limit_keyboard
 from bot.signal_buttons import signal_keyboard as signal_keyboard
 from bot.signal_details import signal_details
-from bot.words import holding, word
+from bot.words import word
 from core.events import (
     AccessRequested,
     Alert,
     Event,
-    OrderFilled,
-    PositionClosed,
     SignalIssued,
-    StopMoved,
-    TakeProfitHit,
 )
 from core.models import Limits, UserSignal
+from core.rules.exits import ManagementRules
 from core.trading.accounts import AccountView
 from core.trading.service import PositionView
 
@@ -143,7 +143,8 @@ def record_lines(language: str, record: dict[str, Any] | None) -> str:
     return "\n" + line
 
 
-def signal_text(language: str, e: SignalIssued) -> str:
+def signal_text(language: str, e: SignalIssued, figures: Figures, exits: ManagementRules | None = None) -> str:
+    """A signal's card; with `exits` (the run's position rules), the exit plan in words."""
     stop_pct = abs(e.entry - e.stop) / e.entry * 100
     params = {
         "icon": "🟢" if e.side == "long" else "🔴",
@@ -151,79 +152,59 @@ def signal_text(language: str, e: SignalIssued) -> str:
         "side": side_name(language, e.side),
         "source": t(language, "source_manual") if e.source == "manual" else "",
         "timeframe": e.timeframe,
-        "entry": price(e.entry, language),
-        "stop": price(e.stop, language),
+        "entry": figures.price(e.symbol, e.entry, language),
+        "stop": figures.price(e.symbol, e.stop, language),
         "stop_pct": percent(stop_pct, language),
-        "tp1": price(e.tp1, language),
-        "tp2": price(e.tp2, language),
-        "quantity": amount(e.quantity, language),
+        "tp1": figures.price(e.symbol, e.tp1, language),
+        "tp2": figures.price(e.symbol, e.tp2, language),
+        "quantity": figures.quantity(e.symbol, e.quantity, language),
         "notional": money(e.quantity * e.entry, language),
         "expires": date_time(e.expires_at, language),
     }
     escaped = {k: html.escape(str(v), quote=False) for k, v in params.items()}
-    details = "".join(f"{line}\n" for line in signal_details(language, e))
+    lines = signal_details(language, e)
+    if exits is not None:  # after the why and the risk:reward
+        lines.insert(min(2, len(lines)), exit_plan(language, exits, trails=e.source != "manual"))
+    details = "".join(f"{line}\n" for line in lines)
     return t(language, "signal_message", escape=False, details=details, **escaped) + record_lines(language, e.record)
 
 
-def event_text(language: str, event: Event) -> str:
+def event_text(language: str, event: Event, figures: Figures) -> str:
     """The message for any outbox event but a new signal's keyboard."""
     if isinstance(event, SignalIssued):
-        return signal_text(language, event)
-    if isinstance(event, OrderFilled):
-        return t(
-            language,
-            "filled",
-            side=side_name(language, event.side),
-            quantity=amount(event.quantity, language),
-            symbol=event.symbol,
-            price=price(event.price, language),
-            fee=money(event.fee, language),
-            stop=price(event.stop, language),
-            tp1=price(event.tp1, language),
-            tp2=price(event.tp2, language),
-        )
-    if isinstance(event, TakeProfitHit):
-        return t(
-            language,
-            "tp1_hit",
-            symbol=event.symbol,
-            quantity=amount(event.quantity, language),
-            price=price(event.price, language),
-            pnl=signed_money(event.pnl, language),
-            stop=price(event.new_stop, language),
-            remaining=amount(event.remaining, language),
-        )
-    if isinstance(event, StopMoved):
-        return t(
-            language,
-            "stop_moved",
-            symbol=event.symbol,
-            old=price(event.old_stop, language),
-            new=price(event.new_stop, language),
-        )
-    if isinstance(event, PositionClosed):
-        return t(
-            language,
-            "closed",
-            icon="🟢" if event.pnl >= 0 else "🔴",
-            symbol=event.symbol,
-            side=side_name(language, event.side),
-            reason=t(language, f"reason_{event.reason}"),
-            price=price(event.exit_price, language),
-            entry=price(event.entry_price, language),
-            pnl=signed_money(event.pnl, language),
-            pnl_pct=percent(event.pnl_pct, language, signed=True),
-            balance=money(event.balance, language),
-        )
+        return signal_text(language, event, figures)
+    if isinstance(event, Alert):
+        return alert_text(language, event, figures)
     if isinstance(event, AccessRequested):
         return t(language, "access_request", name=event.name, user=event.applicant)
-    if isinstance(event, Alert):
-        params: dict[str, Any] = {k: price(v, language) if isinstance(v, float) else v for k, v in event.params.items()}
-        return t(language, event.key, **params)
-    raise TypeError(f"no rendering for {type(event).__name__}")
+    return position_event_text(language, event, figures)
 
 
-def signals_list(language: str, rows: Iterable[UserSignal], limits: Container[int] = ()) -> list[str]:
+#: Alert parameters that are quantities of the alert's symbol (on its lot), and holdings of a
+#: coin (as the account holds them); every other float is a price of the symbol (on its tick).
+_QUANTITIES = frozenset({"quantity", "filled"})
+_HOLDINGS = frozenset({"held", "expected"})
+
+
+def alert_text(language: str, event: Alert, figures: Figures) -> str:
+    """An alert; its floats are prices and quantities of its symbol, if it names one."""
+    symbol = str(event.params.get("symbol", ""))
+
+    def shown(name: str, value: Any) -> Any:
+        if not isinstance(value, float):
+            return value
+        if name in _QUANTITIES:
+            return figures.quantity(symbol, value, language)
+        if name in _HOLDINGS:
+            return figures.holding(str(event.params.get("asset", "")), value, language)
+        return figures.price(symbol, value, language)
+
+    return t(language, event.key, **{k: shown(k, v) for k, v in event.params.items()})
+
+
+def signals_list(
+    language: str, rows: Iterable[UserSignal], figures: Figures, limits: Container[int] = ()
+) -> list[str]:
     """One line per row; a row in `limits` (ids of rows whose limit order works) says so."""
     lines = [
         t(
@@ -233,11 +214,11 @@ def signals_list(language: str, rows: Iterable[UserSignal], limits: Container[in
             symbol=r.symbol,
             side=side_name(language, r.levels.side.value),
             state=t(language, "state_limit_working" if r.id in limits else f"state_{r.state.value}"),
-            entry=price(r.levels.entry, language),
-            stop=price(r.levels.stop, language),
-            tp1=price(r.levels.tp1, language),
-            tp2=price(r.levels.tp2, language),
-            quantity=amount(r.quantity, language),
+            entry=figures.price(r.symbol, r.levels.entry, language),
+            stop=figures.price(r.symbol, r.levels.stop, language),
+            tp1=figures.price(r.symbol, r.levels.tp1, language),
+            tp2=figures.price(r.symbol, r.levels.tp2, language),
+            quantity=figures.quantity(r.symbol, r.quantity, language),
         )
         for r in rows
     ]
@@ -246,7 +227,7 @@ def signals_list(language: str, rows: Iterable[UserSignal], limits: Container[in
     return split_message(t(language, "signals_header"), lines)
 
 
-def positions_list(language: str, views: Iterable[PositionView]) -> list[str]:
+def positions_list(language: str, views: Iterable[PositionView], figures: Figures) -> list[str]:
     lines = []
     for v in views:
         p = v.position
@@ -257,25 +238,25 @@ def positions_list(language: str, views: Iterable[PositionView]) -> list[str]:
                 id=p.id,
                 symbol=p.symbol,
                 side=side_name(language, p.side.value),
-                quantity=amount(p.quantity, language),
-                entry=price(p.entry_price, language),
-                stop=price(p.stop_price, language),
-                tp1=price(p.tp1, language),
+                quantity=figures.quantity(p.symbol, p.quantity, language),
+                entry=figures.price(p.symbol, p.entry_price, language),
+                stop=figures.price(p.symbol, p.stop_price, language),
+                tp1=figures.price(p.symbol, p.tp1, language),
                 tp1_done=t(language, "tp1_done_mark") if p.tp1_done else "",
-                tp2=price(p.tp2, language),
-                price=price(v.price, language) if v.price is not None else t(language, "no_price"),
+                tp2=figures.price(p.symbol, p.tp2, language),
+                price=figures.price(p.symbol, v.price, language) if v.price is not None else t(language, "no_price"),
                 pnl=signed_money(v.unrealized_pnl, language)
                 if v.unrealized_pnl is not None
                 else t(language, "no_price"),
             )
-            + executing_note(language, v)
+            + executing_note(language, v, figures)
         )
     if not lines:
         return [t(language, "positions_none")]
     return split_message(t(language, "positions_header"), lines)
 
 
-def balance_text(language: str, view: AccountView) -> str:
+def balance_text(language: str, view: AccountView, figures: Figures) -> str:
     """An account's holdings, one currency a line."""
     if view.mode == "paper":
         header = t(language, "balance_paper_header")
@@ -286,8 +267,8 @@ def balance_text(language: str, view: AccountView) -> str:
             language,
             "balance_line",
             currency=b.currency,
-            free=holding(b.free, b.currency, language),
-            total=holding(b.total, b.currency, language),
+            free=figures.holding(b.currency, b.free, language),
+            total=figures.holding(b.currency, b.total, language),
         )
         for b in view.balances
     ]

@@ -8,6 +8,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.i18n import t
 from bot.i18n.format import price
+from core.precision import MarketPrecision
 
 CONFIRM_PREFIX = "sig:c:"
 SKIP_PREFIX = "sig:s:"
@@ -15,9 +16,12 @@ LIMIT_PREFIX = "sig:l:"  # a limit order at the signal's entry
 LIMIT_CANCEL_PREFIX = "sig:x:"  # cancel that working limit order
 
 
-def signal_keyboard(language: str, user_signal_id: int, entry: float) -> InlineKeyboardMarkup:
-    """Confirm at market, a limit order at the entry (valid until the signal expires), Skip."""
-    limit = t(language, "button_limit", price=price(entry, language))
+def signal_keyboard(
+    language: str, user_signal_id: int, entry: float, market: MarketPrecision | None = None
+) -> InlineKeyboardMarkup:
+    """Confirm at market, a limit order at the entry (on the market's tick; valid until the
+    signal expires), Skip."""
+    limit = t(language, "button_limit", price=price(entry, language, market))
     return InlineKeyboardMarkup(
         [
             [

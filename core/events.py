@@ -165,6 +165,9 @@ class PositionClosed(Event):
     pnl: float  # realised over the whole position, fees included
     pnl_pct: float  # of the entry notional
     balance: float
+    # The partial exits taken in the same monitor step before the close, in order (TP1 when TP1
+    # and TP2 fill in one candle): each {"reason", "quantity", "price"}. One message tells both.
+    taken: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,7 @@ from core.models import (
     User,
     UserSignal,
 )
+from core.precision import MarketPrecision
 from core.prefs import UserPrefs
 
 
@@ -48,6 +49,10 @@ class MarketData(Protocol):
 
     async def last_price(self, symbol: str) -> float:
         """The latest traded (or replayed) price."""
+
+    def precision(self, symbol: str) -> MarketPrecision | None:
+        """The market's tick and lot: the exchange's own (markets loaded at start), inferred
+        for replayed history; None for a symbol this source does not know."""
 
 
 #: Called once, right before an order's request leaves for the exchange (after any wait

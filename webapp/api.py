@@ -75,7 +75,9 @@ async def positions(request: web.Request) -> web.Response:
     user = await _me(request)
     found = await request.app[SERVICES].trading.positions_view(user.id)
     charts = await _charts(request, {v.position.symbol for v in found})
-    return web.json_response({"positions": [views.position_json(v) for v in found], "charts": charts})
+    market = request.app[SERVICES].market_data.precision
+    shown = [views.position_json(v) | views.precision_json(market(v.position.symbol)) for v in found]
+    return web.json_response({"positions": shown, "charts": charts})
 
 
 async def close_position(request: web.Request) -> web.Response:
@@ -98,9 +100,10 @@ async def signals(request: web.Request) -> web.Response:
     active = await services.trading.active_signals(user.id)
     recent = await services.history.recent_signals(user.id)
     charts = await _charts(request, {row.symbol for row in active})
+    market = services.market_data.precision
     return web.json_response(
         {
-            "active": [views.signal_json(row) for row in active],
+            "active": [views.signal_json(r) | views.precision_json(market(r.symbol)) for r in active],
             "recent": [views.outcome_json(o) for o in recent],
             "charts": charts,
         }
@@ -163,7 +166,9 @@ async def history(request: web.Request) -> web.Response:
     entries = await _history_entries(request)
     if isinstance(entries, web.Response):
         return entries
-    return web.json_response({"trades": [views.trade_json(e) for e in entries]})
+    market = request.app[SERVICES].market_data.precision
+    trades = [views.trade_json(e) | views.precision_json(market(e.trade.symbol)) for e in entries]
+    return web.json_response({"trades": trades})
 
 
 async def history_csv(request: web.Request) -> web.Response:

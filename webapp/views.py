@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from core.models import UserSignal
+from core.precision import MarketPrecision
 from core.risk.limits import open_risk
 from core.risk.portfolio import drawdown_pct_series
 from core.trading.history import HistoryEntry, SignalOutcome, UserStats
@@ -37,6 +38,14 @@ def number(value: float | None) -> float | None:
 def chart(candles: pd.DataFrame) -> dict[str, list[Any]]:
     """Closes of the given candles, for the small price charts."""
     return {"t": [iso(stamp.to_pydatetime()) for stamp in candles.index], "close": candles["close"].tolist()}
+
+
+def precision_json(market: MarketPrecision | None) -> dict[str, int | None]:
+    """How many decimals the page writes a symbol's prices (its tick's) and quantities (its
+    lot's) with; None: unknown, the page keeps its significant-digit forms."""
+    if market is None:
+        return {"price_decimals": None, "amount_decimals": None}
+    return {"price_decimals": market.price_decimals, "amount_decimals": market.amount_decimals}
 
 
 def position_json(view: PositionView) -> dict[str, Any]:

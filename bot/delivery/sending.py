@@ -17,11 +17,13 @@ from telegram.ext import ExtBot
 from bot.channel_view import channel_text, chart_signal, take_keyboard
 from bot.charts import SignalCharts
 from bot.delivery_rules import event_mode
+from bot.figures import Figures
 from bot.i18n import DEFAULT_LANGUAGE
 from bot.ratelimit import Bulk
 from bot.render import MAX_CAPTION, MAX_MESSAGE, event_text, fit_html, signal_keyboard, signal_text
 from bot.words import request_keyboard
 from core.events import AccessRequested, Event, OrderFilled, SignalEnded, SignalIssued, SignalPosted
+from core.rules.exits import ManagementRules
 from db.outbox import OutboxItem
 
 log = logging.getLogger(__name__)
@@ -31,9 +33,11 @@ Delivered = tuple[int | None, str]
 
 
 class MessageSender:
-    def __init__(self, bot: ExtBot[Bulk], charts: SignalCharts) -> None:
+    def __init__(self, bot: ExtBot[Bulk], charts: SignalCharts, figures: Figures, exits: ManagementRules) -> None:
         self._bot = bot
         self._charts = charts
+        self._figures = figures
+        self._exits = exits  # the run's position rules: the card's exit plan
 
     async def send(self, item: OutboxItem, event: Event, limit: Bulk) -> Delivered:
         language = item.language or DEFAULT_LANGUAGE
@@ -43,7 +47,7 @@ class MessageSender:
             return await self._send_post(event, limit)
         if isinstance(event, SignalEnded):
             return await self._end_signal(item, limit)
-        text = event_text(language, event)
+        text = event_text(language, event, self._figures)
         if isinstance(event, OrderFilled) and item.signal_message_id is not None:
             edited = await self._edit_signal_message(item, text, limit)
             if edited is not None:
@@ -59,14 +63,15 @@ class MessageSender:
 
     async def _send_signal(self, item: OutboxItem, event: SignalIssued, language: str, limit: Bulk) -> Delivered:
         offer = item.signal_state == "pending" and event.refusal is None
-        keyboard = signal_keyboard(language, event.user_signal_id, event.entry) if offer else None
-        text = signal_text(language, event)
+        market = self._figures.precision(event.symbol)
+        keyboard = signal_keyboard(language, event.user_signal_id, event.entry, market) if offer else None
+        text = signal_text(language, event, self._figures, self._exits)
         return await self._chart_message(item.user_id, item.signal_id, language, event, text, keyboard, limit)
 
     async def _send_post(self, post: SignalPosted, limit: Bulk) -> Delivered:
         chat: int | str = int(post.chat) if post.chat.startswith("-") else post.chat
         keyboard = take_keyboard(post.language, self._bot.username, post.signal_id)
-        text = channel_text(post.language, post)
+        text = channel_text(post.language, post, self._figures)
         return await self._chart_message(chat, post.signal_id, post.language, chart_signal(post), text, keyboard, limit)
 
     async def _chart_message(

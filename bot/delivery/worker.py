@@ -31,10 +31,12 @@ from bot.charts import SignalCharts
 from bot.delivery.attempt import DeliveryObserver, MessageAttempt, Outcome, RetryPolicy
 from bot.delivery.paid import PaidBudget
 from bot.delivery.sending import MessageSender
+from bot.figures import Figures
 from bot.ratelimit import Bulk, TelegramRateLimiter
 from bot.supervise import WorkerAlert, supervise
 from core.events import SignalIssued, SignalPosted
 from core.ports import Clock, SystemRepository, UserRepository
+from core.rules.exits import ManagementRules
 from db.outbox import OutboxItem, OutboxRepository
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,8 @@ class DeliveryWorker:
         system: SystemRepository,
         limiter: TelegramRateLimiter,
         charts: SignalCharts,
+        figures: Figures,
+        exits: ManagementRules,
         observer: DeliveryObserver,
         clock: Clock,
         market_clock: Clock,
@@ -79,7 +83,7 @@ class DeliveryWorker:
         self._keep_delivered = keep_delivered.total_seconds()
         self._restart_base = restart_base  # first wait before a dead worker is restarted; doubles
         self._attempt = MessageAttempt(
-            MessageSender(bot, charts),
+            MessageSender(bot, charts, figures, exits),
             outbox,
             users,
             observer,

@@ -48,7 +48,13 @@ async def connect(update: Update, context: BotContext) -> None:
     view = await services.accounts.connect(user.id, exchange, api_key, secret)
     # The balances are HTML already: only the exchange's name is escaped here.
     exchange = html.escape(view.exchange, quote=False)
-    text = t(language, "connect_ok", escape=False, exchange=exchange, balances=balance_text(language, view))
+    text = t(
+        language,
+        "connect_ok",
+        escape=False,
+        exchange=exchange,
+        balances=balance_text(language, view, context.services.figures),
+    )
     await context.bot.send_message(chat.id, text)
 
 
@@ -63,7 +69,7 @@ async def balance(update: Update, context: BotContext) -> None:
     language = await user_language(update, context)
     assert update.effective_user is not None
     view = await context.services.accounts.balance(update.effective_user.id)
-    await reply(update, balance_text(language, view))
+    await reply(update, balance_text(language, view, context.services.figures))
 
 
 def register(app: Application) -> None:  # type: ignore[type-arg]

@@ -14,7 +14,7 @@ from bot.context import BotContext, is_admin, reply, user_language
 from bot.delivery.paid import PaidBudget
 from bot.handlers.performance import probation_text
 from bot.i18n import t
-from bot.i18n.format import date_time, number, price
+from bot.i18n.format import date_time, number
 from bot.render import MAX_MESSAGE, fit_html, health_text, limits_text, side_name
 from bot.words import word
 from core.errors import UserError
@@ -193,7 +193,7 @@ async def signal(update: Update, context: BotContext) -> None:
             "signal_published",
             symbol=published.draft.symbol,
             side=side_name(language, side.value),
-            entry=price(published.draft.levels.entry, language),
+            entry=context.services.figures.price(published.draft.symbol, published.draft.levels.entry, language),
             users=published.recipients,
         ),
     )

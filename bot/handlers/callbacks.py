@@ -12,8 +12,9 @@ from telegram.error import BadRequest
 from telegram.ext import Application, CallbackQueryHandler
 
 from bot.context import BotContext, error_text, user_language
+from bot.figures import Figures
 from bot.i18n import t
-from bot.i18n.format import amount, day_time, price, signed_money
+from bot.i18n.format import day_time, money, signed_money
 from bot.render import (
     BREAK_EVEN_PREFIX,
     CLOSE_ALL_ASK,
@@ -76,22 +77,22 @@ def parse_button(data: str) -> tuple[str, int]:
 
 async def _confirm(query: CallbackQuery, context: BotContext, language: str, user_signal_id: int) -> None:
     execution = await context.services.trading.confirm(user_signal_id, query.from_user.id)
-    await _answer_fill(query, language, execution)
+    await _answer_fill(query, language, execution, context.services.figures)
 
 
-async def _answer_fill(query: CallbackQuery, language: str, execution: Execution) -> None:
+async def _answer_fill(query: CallbackQuery, language: str, execution: Execution, figures: Figures) -> None:
     p = execution.position
     text = t(
         language,
         "filled",
         side=side_name(language, p.side.value),
-        quantity=amount(p.quantity, language),
+        quantity=figures.quantity(p.symbol, p.quantity, language),
         symbol=p.symbol,
-        price=price(p.entry_price, language),
-        fee=price(p.fees, language),  # in the quote currency (a live buyer's fee is charged in the coin)
-        stop=price(p.stop_price, language),
-        tp1=price(p.tp1, language),
-        tp2=price(p.tp2, language),
+        price=figures.price(p.symbol, p.entry_price, language),
+        fee=money(p.fees, language),  # in the quote currency (a live buyer's fee is charged in the coin)
+        stop=figures.price(p.symbol, p.stop_price, language),
+        tp1=figures.price(p.symbol, p.tp1, language),
+        tp2=figures.price(p.symbol, p.tp2, language),
     )
     # The durable edit of the signal message comes through the outbox; this is the toast.
     await query.answer(text.replace("<b>", "").replace("</b>", "")[:200])
@@ -100,16 +101,16 @@ async def _answer_fill(query: CallbackQuery, language: str, execution: Execution
 async def _limit(query: CallbackQuery, context: BotContext, language: str, user_signal_id: int) -> None:
     outcome = await context.services.trading.place_limit(user_signal_id, query.from_user.id)
     if outcome.execution is not None:  # the price was already through the entry: filled at once
-        await _answer_fill(query, language, outcome.execution)
+        await _answer_fill(query, language, outcome.execution, context.services.figures)
         return
     entry = outcome.entry
     text = t(
         language,
         "limit_placed",
         side=side_name(language, entry.row.levels.side.value),
-        quantity=amount(entry.quantity, language),
+        quantity=context.services.figures.quantity(entry.row.symbol, entry.quantity, language),
         symbol=entry.row.symbol,
-        price=price(entry.price, language),
+        price=context.services.figures.price(entry.row.symbol, entry.price, language),
         expires=day_time(entry.row.expires_at, language),
     )
     await query.answer(text[:200])
@@ -120,10 +121,11 @@ async def _limit(query: CallbackQuery, context: BotContext, language: str, user_
 async def _limit_cancel(query: CallbackQuery, context: BotContext, language: str, user_signal_id: int) -> None:
     outcome = await context.services.trading.cancel_limit(user_signal_id, query.from_user.id)
     if outcome.execution is not None:  # it filled (in part) before the cancel: that is kept
-        await _answer_fill(query, language, outcome.execution)
+        await _answer_fill(query, language, outcome.execution, context.services.figures)
     else:
         entry = outcome.entry
-        await query.answer(t(language, "limit_cancelled", symbol=entry.row.symbol, price=price(entry.price, language)))
+        shown = context.services.figures.price(entry.row.symbol, entry.price, language)
+        await query.answer(t(language, "limit_cancelled", symbol=entry.row.symbol, price=shown))
     with contextlib.suppress(BadRequest):
         await query.edit_message_reply_markup(reply_markup=None)
 
@@ -141,7 +143,7 @@ async def _close(query: CallbackQuery, context: BotContext, language: str, posit
             language,
             "close_done",
             symbol=closed.symbol,
-            price=price(closed.exit_price, language),
+            price=context.services.figures.price(closed.symbol, closed.exit_price, language),
             pnl=signed_money(closed.pnl, language),
         )
     )
@@ -175,7 +177,12 @@ async def on_button(update: Update, context: BotContext) -> None:
         elif action == "break_even":
             moved = await context.services.trading.stop_to_break_even(ident, query.from_user.id)
             await query.answer(
-                t(language, "break_even_done", symbol=moved.symbol, stop=price(moved.new_stop, language))
+                t(
+                    language,
+                    "break_even_done",
+                    symbol=moved.symbol,
+                    stop=context.services.figures.price(moved.symbol, moved.new_stop, language),
+                )
             )
         elif action == "close_all_ask":
             await query.answer()

@@ -52,8 +52,12 @@ async def open_link(update: Update, context: BotContext, language: str, signal_i
         await reply(update, f"{welcome}\n\n{t(language, key)}")
         return
     offer = live and (card is None or (card.refusal is None and not card.auto))
-    text = signal_text(language, card) if card is not None else signals_list(language, [row])[0]
-    keyboard = signal_keyboard(language, row.id, row.levels.entry) if offer else None
+    figures = services.figures
+    if card is not None:
+        text = signal_text(language, card, figures, services.exit_rules)
+    else:
+        text = signals_list(language, [row], figures)[0]
+    keyboard = signal_keyboard(language, row.id, row.levels.entry, figures.precision(row.symbol)) if offer else None
     message = await update.effective_message.reply_text(
         fit_html(f"{welcome}\n\n{text}", MAX_MESSAGE), reply_markup=keyboard
     )

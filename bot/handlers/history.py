@@ -7,9 +7,10 @@ from telegram.error import BadRequest
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filters
 
 from bot.context import BotContext, user_language
+from bot.figures import Figures
 from bot.handlers.callbacks import parse_id
 from bot.i18n import t
-from bot.i18n.format import date_time, money, percent, price, signed_money
+from bot.i18n.format import date_time, money, percent, signed_money
 from bot.render import MAX_MESSAGE, fit_html, side_name
 from core.trading.history import HistoryPage
 
@@ -17,7 +18,7 @@ PREFIX = "hist:"
 _MAX_PAGE_DIGITS = 6
 
 
-def page_text(language: str, page: HistoryPage) -> str:
+def page_text(language: str, page: HistoryPage, figures: Figures) -> str:
     if not page.entries:
         return t(language, "history_none")
     lines = [t(language, "history_header", page=page.page + 1, pages=page.pages, total=page.total)]
@@ -33,8 +34,8 @@ def page_text(language: str, page: HistoryPage) -> str:
                 reason=t(language, f"reason_{trade.exit_reason}") if trade.exit_reason != "unknown" else "—",
                 opened=date_time(trade.entry_time, language),
                 closed=date_time(trade.exit_time, language),
-                entry=price(trade.entry_price, language),
-                exit=price(trade.exit_price, language),
+                entry=figures.price(trade.symbol, trade.entry_price, language),
+                exit=figures.price(trade.symbol, trade.exit_price, language),
                 pnl=signed_money(trade.pnl, language),
                 pnl_pct=percent(trade.pnl_pct, language, signed=True),
                 fees=money(trade.fees, language),
@@ -56,7 +57,9 @@ async def history(update: Update, context: BotContext) -> None:
     assert update.effective_user is not None and update.effective_message is not None
     language = await user_language(update, context)
     page = await context.services.history.page(update.effective_user.id, 0)
-    await update.effective_message.reply_text(page_text(language, page), reply_markup=page_keyboard(language, page))
+    await update.effective_message.reply_text(
+        page_text(language, page, context.services.figures), reply_markup=page_keyboard(language, page)
+    )
 
 
 async def on_page(update: Update, context: BotContext) -> None:
@@ -69,7 +72,9 @@ async def on_page(update: Update, context: BotContext) -> None:
         return
     page = await context.services.history.page(query.from_user.id, number)
     try:
-        await query.edit_message_text(page_text(language, page), reply_markup=page_keyboard(language, page))
+        await query.edit_message_text(
+            page_text(language, page, context.services.figures), reply_markup=page_keyboard(language, page)
+        )
     except BadRequest as exc:
         if "not modified" not in exc.message.lower():  # pressed twice: already shown
             raise

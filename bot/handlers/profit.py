@@ -51,10 +51,15 @@ def profit_text(language: str, p: Profit) -> str:
         realised_pct=percent(p.realised_pct, language, signed=True),
         unrealised=signed_money(p.unrealised, language),
         fees=money(p.fees, language),
-        best=f"{p.best.symbol} {percent(p.best.pnl_pct, language, signed=True)}",
-        worst=f"{p.worst.symbol} {percent(p.worst.pnl_pct, language, signed=True)}",
+        best=f"{p.best.symbol} {_of_position(p.best.pnl_pct, language)}",
+        worst=f"{p.worst.symbol} {_of_position(p.worst.pnl_pct, language)}",
         duration=money(hours, language),
     )
+
+
+def _of_position(pct: float, language: str) -> str:
+    """A trade's result as a share of its own position: +14.78% of the position."""
+    return t(language, "pct_of_position", pct=percent(pct, language, signed=True))
 
 
 async def daily(update: Update, context: BotContext) -> None:

@@ -61,7 +61,7 @@ async def signals(update: Update, context: BotContext) -> None:
     assert update.effective_user is not None
     rows = await context.services.trading.active_signals(update.effective_user.id)
     working = {e.row.id for e in await context.services.trading.working_limits(update.effective_user.id)}
-    for text in signals_list(language, rows, working):
+    for text in signals_list(language, rows, context.services.figures, working):
         await reply(update, text)
 
 
@@ -69,7 +69,7 @@ async def positions(update: Update, context: BotContext) -> None:
     language = await user_language(update, context)
     assert update.effective_user is not None
     views = await context.services.trading.positions_view(update.effective_user.id)
-    messages = positions_list(language, views)
+    messages = positions_list(language, views, context.services.figures)
     for text in messages[:-1]:
         await reply(update, text)
     assert update.effective_message is not None

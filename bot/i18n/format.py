@@ -12,6 +12,8 @@ import math
 from datetime import datetime
 from decimal import Decimal
 
+from core.precision import MarketPrecision
+
 NBSP = "\u00a0"
 _GROUP = {"en": ",", "ru": NBSP}
 _DECIMAL = {"en": ".", "ru": ","}
@@ -48,15 +50,22 @@ def compact(value: float, language: str) -> str:
     return _localise(text, language)
 
 
-def price(value: float | None, language: str) -> str:
-    """Prices with the precision their size needs: 63,250.50, 1.23456, 0.000123456."""
+def price(value: float | None, language: str, market: MarketPrecision | None = None) -> str:
+    """A price on its market's tick, with the tick's decimals (tick 0.01: 43,210.57; tick
+    0.0001: 0.5123); for a market of unknown precision, the digits its size needs (63,250.50,
+    1.23456, 0.000123456)."""
     if value is None or not math.isfinite(value):
         return MISSING
+    if market is not None:
+        return _localise(format(market.price(value), "f"), language)
     return number(value, language, 2) if abs(value) >= 1000 else compact(value, language)
 
 
-def amount(value: float, language: str) -> str:
-    """Quantities: up to 8 decimals, trailing zeros dropped."""
+def amount(value: float, language: str, market: MarketPrecision | None = None) -> str:
+    """A quantity cut down to its market's lot, with the lot's decimals (lot 0.00001:
+    0.02345); for a market of unknown precision, up to 8 decimals, trailing zeros dropped."""
+    if market is not None and math.isfinite(value):
+        return _localise(format(market.amount(value), "f"), language)
     text = f"{value:.8f}".rstrip("0").rstrip(".")
     return _localise(text or "0", language)
 

@@ -14,6 +14,7 @@ import pandas as pd
 from core.errors import ExchangeUnavailable
 from core.exchange.ccxt_gateway import CcxtGateway
 from core.ports import Clock
+from core.precision import MarketPrecision, from_ccxt_market
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -73,6 +74,13 @@ class ExchangeMarketData:
         if self._symbols is None:
             raise RuntimeError("ExchangeMarketData.symbols() before load()")
         return list(self._symbols)
+
+    def precision(self, symbol: str) -> MarketPrecision | None:
+        """The exchange's tick and lot of `symbol` (from the markets `load()` read)."""
+        market = (self._gw.public.markets or {}).get(symbol)
+        if market is None:
+            return None
+        return from_ccxt_market(market, int(self._gw.public.precisionMode))
 
     async def candles(self, symbol: str, timeframe: str, limit: int) -> pd.DataFrame:
         """The last `limit` CLOSED candles (the forming one is dropped): DatetimeIndex of

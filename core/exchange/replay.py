@@ -16,6 +16,7 @@ import pandas as pd
 
 from core.errors import UnknownSymbol
 from core.ports import Clock
+from core.precision import MarketPrecision, inferred_precision
 from core.timeframes import timeframe_delta, timeframe_seconds
 
 COLUMNS = ["open", "high", "low", "close", "volume"]
@@ -55,6 +56,7 @@ class ReplayMarketData:
         self._clock = clock
         self._base_timeframe = base_timeframe
         self._frames: dict[tuple[str, str], pd.DataFrame] = {}
+        self._precisions: dict[str, MarketPrecision | None] = {}
         self._symbols = [s for s in symbols if self._path(s, base_timeframe) is not None]
 
     def symbols(self) -> Sequence[str]:
@@ -105,3 +107,15 @@ class ReplayMarketData:
         if closed.empty:
             raise UnknownSymbol(f"no replayed candle for {symbol} yet")
         return float(closed["close"].iloc[-1])
+
+    def precision(self, symbol: str) -> MarketPrecision | None:
+        """Inferred from the symbol's whole file (core.precision.inferred_precision): CSV history
+        names no tick or lot. The file's range, not the replay clock's: a tick is no signal."""
+        if symbol not in self._symbols:
+            return None
+        if symbol not in self._precisions:
+            frame = self._frame(symbol, self._base_timeframe)
+            prices = frame[["open", "high", "low", "close"]].to_numpy().ravel()
+            typical = float(frame["close"].median()) if len(frame) else float("nan")
+            self._precisions[symbol] = inferred_precision(prices.tolist(), typical)
+        return self._precisions[symbol]

@@ -21,6 +21,7 @@ from core.rules.exits import ManagementRules, trails
 from core.rules.stops import update_stop
 from core.trading.orders import fee_in_quote, mean_exit_price
 from core.trading.protection import parse_leg, stop_reason, target_reason
+from core.trading.step_events import close_of_step
 
 EPS = 1e-12
 
@@ -117,11 +118,13 @@ def close(position: Position, batch: Batch, now: datetime, sold: float) -> None:
         mean_exit_price(position, sold) or batch.last_price or position.exit_price or position.entry_price
     )
     position.exit_reason = batch.last_reason or ExitReason.MANUAL
-    batch.tp1.clear()
     p = position.copy()
     notional = p.entry_price * p.initial_quantity
-    batch.closing.append(
-        lambda balance: PositionClosed(
+    taken = list(batch.tp1)  # a TP1 booked in this same look: told in the close's one message
+    batch.tp1.clear()
+
+    def closing(balance: float) -> Event:
+        return PositionClosed(
             user_id=p.user_id,
             position_id=p.id,
             symbol=p.symbol,
@@ -134,7 +137,8 @@ def close(position: Position, batch: Batch, now: datetime, sold: float) -> None:
             pnl_pct=p.net_pnl / notional * 100 if notional else 0.0,
             balance=balance,
         )
-    )
+
+    batch.closing.append(close_of_step([*taken, closing]))
 
 
 def trail_stop(position: Position, candles: pd.DataFrame, rules: ManagementRules) -> float:

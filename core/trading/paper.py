@@ -31,6 +31,7 @@ from core.models import (
 from core.ports import Clock, Exchange, MarketData, OrderRepository, PositionRepository
 from core.rules.exits import Candle, CandleOutcome, ManagementRules, Trigger, apply_candle, apply_price
 from core.trading.orders import exit_client_order_id, mean_exit_price, submit_once
+from core.trading.step_events import close_of_step
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +183,7 @@ class PaperPositions:
             position.quantity = 0.0
             position.status = PositionStatus.CLOSED
             position.closed_at = at
-            events = events[-1:]  # TP1 and the close at once: one message, the close (P&L over all)
+            events = [close_of_step(events)]  # TP1 and the close at once: one message, the close saying both
             self._seen.pop(position.id, None)
             self._tp1_intrabar.pop(position.id, None)
         closed: list[PositionClosed] = []
@@ -234,7 +235,7 @@ class PaperPositions:
         position.realized_pnl += gross
         position.fees += fill.fee
         p = position.copy()
-        if trigger.reason is ExitReason.TP1:
+        if trigger.reason is ExitReason.TP1 and remaining > 0:  # a TP1 that takes it all is the close
             return gross - fill.fee, lambda _: TakeProfitHit(
                 user_id=p.user_id,
                 position_id=p.id,

@@ -14,6 +14,7 @@ from core.clock import ManualClock
 from core.errors import ExchangeUnavailable
 from core.events import SignalIssued
 from core.models import Side, SignalDraft, SignalLevels
+from core.precision import MarketPrecision
 from db.database import Database
 from db.outbox import ChartRepository
 from db.signals import SignalRepository
@@ -66,9 +67,11 @@ class Recorder:
     def __init__(self) -> None:
         self.threads: list[str] = []
 
-    def __call__(self, candles: pd.DataFrame, event: SignalIssued, language: str) -> bytes:
+    def __call__(
+        self, candles: pd.DataFrame, event: SignalIssued, language: str, market: MarketPrecision | None
+    ) -> bytes:
         self.threads.append(threading.current_thread().name)
-        return render_signal_chart(candles, event, language)
+        return render_signal_chart(candles, event, language, market)
 
 
 async def stored_signal(db: Database) -> int:

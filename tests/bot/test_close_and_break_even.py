@@ -33,7 +33,7 @@ async def test_stop_to_break_even_from_positions(bot: RunningBot, market: FakeMa
     (after,) = await bot.services.trading.positions_view(ALICE)
     assert after.position.stop_price == 100.0 and after.position.status is PositionStatus.OPEN
     assert "already at or past the entry" in (await press(bot, ALICE, be, listing["message_id"]))["text"]
-    await bot.fake.wait_for(lambda: card(bot, ALICE, "stop moved 90 → 100"))  # the event message too
+    await bot.fake.wait_for(lambda: card(bot, ALICE, "stop moved 90.00 → 100.00"))  # the event message too
     await bot.reply_to(ALICE, "/positions")
     assert be not in [d for _, d in keyboard(bot.fake.messages(ALICE)[-1])]  # nothing left to move
 

@@ -75,8 +75,8 @@ async def test_the_card_offers_market_and_limit_in_both_languages(bot: RunningBo
     await bot.reply_to(ALICE, "/start", language_code="en")
     await bot.reply_to(BOB, "/start", language_code="ru")
     ids = await publish(bot, (ALICE, BOB))
-    assert keyboard_texts(bot, ALICE, ids[ALICE]) == ["✅ Confirm (market)", "📌 Limit at 100", "✖️ Skip"]
-    assert keyboard_texts(bot, BOB, ids[BOB]) == ["✅ Подтвердить (по рынку)", "📌 Лимит по 100", "✖️ Пропустить"]
+    assert keyboard_texts(bot, ALICE, ids[ALICE]) == ["✅ Confirm (market)", "📌 Limit at 100.00", "✖️ Skip"]
+    assert keyboard_texts(bot, BOB, ids[BOB]) == ["✅ Подтвердить (по рынку)", "📌 Лимит по 100,00", "✖️ Пропустить"]
     data = buttons(bot, ALICE, ids[ALICE])
     assert [d.split(":")[1] for d in data] == ["c", "l", "s"] and all(len(d.encode()) <= 64 for d in data)
 
@@ -106,7 +106,7 @@ async def test_a_paper_limit_fills_when_the_price_trades_through_and_not_before(
         )
     )
     card = next(m for m in bot.fake.messages(ALICE) if m["message_id"] == ids[ALICE])
-    assert "LONG 25 BTC/USDT @ 100" in card["caption"] and "reply_markup" not in card
+    assert "LONG 25.00000 BTC/USDT @ 100.00" in card["caption"] and "reply_markup" not in card
 
 
 async def test_a_limit_that_is_never_reached_expires_and_the_user_is_told_in_russian(
@@ -121,7 +121,7 @@ async def test_a_limit_that_is_never_reached_expires_and_the_user_is_told_in_rus
     clock.advance(timedelta(hours=1))
     await bot.services.trading.monitor()
     await bot.fake.wait_for(lambda: "истёк" in (bot.fake.last_text(BOB) or ""))
-    assert "Лимитный ордер BTC/USDT по 100 истёк вместе с сигналом" in (bot.fake.last_text(BOB) or "")
+    assert "Лимитный ордер BTC/USDT по 100,00 истёк вместе с сигналом" in (bot.fake.last_text(BOB) or "")
     await bot.fake.wait_for(lambda: buttons(bot, BOB, ids[BOB]) == [])  # the card's Cancel is gone
     assert await bot.services.trading.positions_view(BOB) == []
 
@@ -135,7 +135,7 @@ async def test_the_cancel_button_cancels_a_working_limit(bot: RunningBot, market
     (cancel,) = buttons(bot, ALICE, ids[ALICE])
     assert cancel.startswith("sig:x:") and keyboard_texts(bot, ALICE, ids[ALICE]) == ["✖️ Cancel the limit order"]
     answer = await press(bot, ALICE, cancel, ids[ALICE])
-    assert "limit order for BTC/USDT at 100 is cancelled" in answer["text"]
+    assert "limit order for BTC/USDT at 100.00 is cancelled" in answer["text"]
     await bot.fake.wait_for(lambda: buttons(bot, ALICE, ids[ALICE]) == [])
     market.prices["BTC/USDT"] = 99.0
     await bot.services.trading.monitor()

@@ -33,6 +33,8 @@ async def test_daily_and_profit_after_a_winning_trade(bot: RunningBot, market: F
     assert "Closed trades: 1 (1 won, 0 lost, win rate 100.00%)" in profit
     assert "Realised P&L: +147.85 (+1.48% of the starting balance), fees paid 2.15" in profit  # 1.00 + 0.55 + 0.60
     assert "Open positions, marked to market: 0.00" in profit
+    # the best trade's result is of its own position (147.85 on 1,000.00), not of the account
+    assert "Best: BTC/USDT +14.7" in profit and "% of the position · worst: BTC/USDT +14.7" in profit
     assert "Закрытых сделок: 1 (в плюс 1, в минус 0, доля прибыльных 100,00%)" in await bot.reply_to(
         BOB, "/profit", language_code="ru"
     )

@@ -95,8 +95,13 @@ async def test_signal_confirm_fill_and_position(bot: RunningBot) -> None:
     signal = next(m for m in bot.fake.messages(ALICE) if m["message_id"] == ids[ALICE])
     assert signal["photo"]  # the chart, with the signal as its caption
     text = signal["caption"]
-    for fragment in ("BTC/USDT LONG", "Entry: 100", "Stop-loss: 90 (10.00%)", "TP1: 110", "TP2: 120", "Size: 10"):
+    # the fake Binance's BTC/USDT: tick 0.01, lot 0.00001
+    levels = ("Entry: 100.00", "Stop-loss: 90.00 (10.00% from the entry)", "TP1: 110.00", "TP2: 120.00")
+    levels += ("Size: 10.00000",)
+    for fragment in ("BTC/USDT LONG", *levels):
         assert fragment in text
+    # the harness runs hybrid_seeds (TP1 half, break-even); an admin's signal has no ATR to trail by
+    assert "Exit plan: TP1 takes 50% of the position; the stop moves to the entry (break-even); TP2 closes" in text
     data = buttons(bot, ALICE, ids[ALICE])
     assert all(len(d.encode()) <= 64 for d in data)
 
@@ -113,7 +118,7 @@ async def test_signal_confirm_fill_and_position(bot: RunningBot) -> None:
     assert "Filled" in edited["caption"] and "reply_markup" not in edited
 
     positions = await bot.reply_to(ALICE, "/positions")
-    assert "BTC/USDT LONG 10 @ 100" in positions and "Stop 90" in positions and "TP2 120" in positions
+    assert "BTC/USDT LONG 10.00000 @ 100.00" in positions and "Stop 90.00" in positions and "TP2 120.00" in positions
     assert "unrealised P&L 0.00" in positions
     assert "No open positions" in await bot.reply_to(BOB, "/positions")
 
@@ -149,7 +154,7 @@ async def test_signals_list(bot: RunningBot) -> None:
     await publish(bot, (ALICE,))
     listing = await bot.reply_to(ALICE, "/signals")
     assert "BTC/USDT LONG · awaiting confirmation" in listing
-    assert "Entry 100 · SL 90 · TP1 110 · TP2 120" in listing
+    assert "Entry 100.00 · SL 90.00 · TP1 110.00 · TP2 120.00" in listing
 
 
 async def test_pause_blocks_signals_and_confirmations(bot: RunningBot) -> None:
@@ -248,7 +253,7 @@ async def test_monitor_reports_tp1_and_close(bot: RunningBot, market: FakeMarket
     await bot.services.trading.monitor()
     await bot.fake.wait_for(lambda: "closed (TP2)" in (bot.fake.last_text(ALICE) or ""))
     texts = [c.params.get("text") or c.params["caption"] for c in bot.fake.sent(ALICE)]
-    assert any("TP1 reached: closed 5 @ 110" in t and "Stop moved to 100" in t for t in texts)
+    assert any("TP1 reached: closed 5.00000 @ 110.00" in t and "Stop moved to 100.00" in t for t in texts)
     # -1.00 entry fee + (50 - 0.55) + (100 - 0.60) = +147.85 on a notional of 1 000
     assert "realised P&L +147.85 (+14.7" in (bot.fake.last_text(ALICE) or "")  # 14.785% at 2 decimals
     assert "No open positions" in await bot.reply_to(ALICE, "/positions")
@@ -275,7 +280,7 @@ async def test_restart_keeps_everything(
         await first.reply_to(ADMIN, "/setlimit max_open_positions 5")
         await first.reply_to(ADMIN, "/pause")
     async with running_bot(fake, settings, clock, market) as second:
-        assert "BTC/USDT LONG 10 @ 100" in await second.reply_to(ALICE, "/positions")
+        assert "BTC/USDT LONG 10.00000 @ 100.00" in await second.reply_to(ALICE, "/positions")
         status = await second.services.admin.status()
         assert status.paused and status.users == 1 and status.open_positions == 1
         assert (await second.services.admin.limits()).max_open_positions == 5
@@ -326,7 +331,7 @@ async def test_close_position_from_positions_needs_two_presses(bot: RunningBot, 
     market.prices["BTC/USDT"] = 104.0
     answer = await press(bot, ALICE, sure, listing["message_id"])
     # (104 - 100) x 10 = 40; fees 1.00 + 1.04 -> +37.96
-    assert "Closed BTC/USDT @ 104, P&L +37.96" in answer["text"]
+    assert "Closed BTC/USDT @ 104.00, P&L +37.96" in answer["text"]
     assert len(await bot.services.trading.positions_view(ALICE)) == 0
     await bot.fake.wait_for(lambda: "closed (manual)" in (bot.fake.last_text(ALICE) or ""))
     again = await press(bot, ALICE, sure, listing["message_id"])
@@ -349,7 +354,7 @@ async def test_settings_language_and_risk(bot: RunningBot) -> None:
     # 0.5% of 10 000 = 50 at risk over a stop 10 away -> 5 units
     ids = await publish(bot, (ALICE,))
     text = next(m for m in bot.fake.messages(ALICE) if m["message_id"] == ids[ALICE])["caption"]
-    assert "Размер позиции: 5 " in text and "ЛОНГ" in text
+    assert "Размер позиции: 5,00000 " in text and "ЛОНГ" in text
 
 
 async def test_status_names_the_active_models(
@@ -396,8 +401,8 @@ async def test_tp1_and_tp2_in_one_candle_is_one_message(bot: RunningBot, market:
         await press(bot, user, buttons(bot, user, ids[user])[0], ids[user])
     market.add_candles("BTC/USDT", candles_frame(T0, [(100, 121, 99, 120)], HOUR))  # through 110 and 120 at once
     await bot.services.trading.monitor()
-    await bot.fake.wait_for(lambda: "closed (TP2)" in (bot.fake.last_text(ALICE) or ""))
-    await bot.fake.wait_for(lambda: "закрыта (TP2)" in (bot.fake.last_text(BOB) or ""))
+    await bot.fake.wait_for(lambda: "closed: TP1 and TP2 at once" in (bot.fake.last_text(ALICE) or ""))
+    await bot.fake.wait_for(lambda: "закрыта: TP1 и TP2 сразу" in (bot.fake.last_text(BOB) or ""))
     for user in (ALICE, BOB):
         texts = [str(c.params.get("text")) for c in bot.fake.sent(user)]
         assert not any("TP1" in t and ("reached" in t or "достигнут" in t) for t in texts)

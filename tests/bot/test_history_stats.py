@@ -48,12 +48,14 @@ async def test_stats_and_history_count_fees_once(bot: RunningBot, market: FakeMa
     assert call.method == "sendPhoto" and bot.fake.files[call.result["photo"][0]["file_id"]].startswith(b"\x89PNG")
     caption = call.result["caption"]
     for fragment in ("Trades: 1 · wins 100.00%", "Realised P&L: +147.85 (fees 2.15 included)",
-                     "Equity: 10,147.85 (+1.48%)", "Max drawdown: 0.00%"):  # fmt: skip
+                     "Equity: 10,147.85 (+1.48% of the starting account)",
+                     "Max drawdown: 0.00% of the account (from its peak)"):  # fmt: skip
         assert fragment in caption, caption
     history = await bot.reply_to(ALICE, "/history")
     assert "page 1 of 1 (1 in all)" in history
-    assert "BTC/USDT LONG · TP2" in history and "100 → 115" in history  # entry to the mean exit (5 @ 110, 5 @ 120)
+    assert "BTC/USDT LONG · TP2" in history and "100.00 → 115.00" in history  # entry to mean exit (5 @ 110, 5 @ 120)
     assert "P&L +147.85 (+14.7" in history and "fees 2.15" in history
+    assert "% of the position), fees" in history  # 147.85 on a 1,000.00 position, not on the account
 
 
 async def add_closed_positions(path: Path, user: int, count: int) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from bot.figures import PLAIN
 from bot.i18n import language_for, t
 from bot.render import MAX_MESSAGE, signal_text, split_message
 from core.events import SignalIssued
@@ -39,13 +40,13 @@ def test_signal_message_shows_every_level() -> None:
         strength=1.0,
         regime=None,
     )
-    russian = signal_text("ru", event)
-    for fragment in ("BTC/USDT", "ЛОНГ", "Вход: <b>100</b>", "Стоп-лосс: 90 (10,00%)", "TP1: 110", "TP2: 120"):
+    russian = signal_text("ru", event, PLAIN)
+    for fragment in ("BTC/USDT", "ЛОНГ", "Вход: <b>100</b>", "Стоп-лосс: 90 (10,00% от входа)", "TP1: 110", "TP2: 120"):
         assert fragment in russian
     # 10 units at 100 = 1 000 in the quote currency; valid until 13:00 on 1 January 2024
     assert "Размер позиции: 10 (≈ 1\u00a0000,00)" in russian and "Действует до 01.01.2024 13:00 UTC" in russian
-    english = signal_text("en", event)
-    assert "Stop-loss: 90 (10.00%)" in english and "Size: 10 (≈ 1,000.00)" in english
+    english = signal_text("en", event, PLAIN)
+    assert "Stop-loss: 90 (10.00% from the entry)" in english and "Size: 10 (≈ 1,000.00)" in english
     assert "Valid until 2024-01-01 13:00 UTC" in english
 
 
@@ -67,7 +68,7 @@ def test_balance_is_written_like_every_other_amount() -> None:
     from core.trading.accounts import AccountView
 
     view = AccountView("live", "binance", [Balance("USDT", 8223.42081405, 8300.0), Balance("BTC", 0.00123456, 0.5)])
-    english, russian = balance_text("en", view), balance_text("ru", view)
+    english, russian = balance_text("en", view, PLAIN), balance_text("ru", view, PLAIN)
     # Cash to the cent, grouped; a coin to its 8 decimals, trailing zeros dropped.
     assert "USDT: 8,223.42 free · 8,300.00 total" in english and "BTC: 0.00123456 free · 0.5 total" in english
     assert "USDT: 8\u00a0223,42 свободно · 8\u00a0300,00 всего" in russian and "BTC: 0,00123456 свободно" in russian

@@ -26,12 +26,12 @@ async def test_positions_say_the_stop_or_target_is_being_executed_in_english(
     market.prices["BTC/USDT"] = 85.0
     text = await listing(bot, ALICE)
     assert "Price 85" in text
-    assert "The price is at or through the stop 90: the stop is being executed (stop-loss)." in text
+    assert "The price is at or through the stop 90.00: the stop is being executed (stop-loss)." in text
     market.prices["BTC/USDT"] = 90.0  # at the stop is enough
     assert "the stop is being executed" in await listing(bot, ALICE)
     market.prices["BTC/USDT"] = 111.0
     text = await listing(bot, ALICE)
-    assert "The price has reached TP1 110: the target is being executed." in text
+    assert "The price has reached TP1 110.00: the target is being executed." in text
     assert "stop is being executed" not in text
 
 
@@ -39,14 +39,14 @@ async def test_positions_say_the_stop_is_being_executed_in_russian(bot: RunningB
     await bot.reply_to(BOB, "/start", language_code="ru")
     await open_btc(bot, BOB)
     market.prices["BTC/USDT"] = 125.0
-    assert "Цена достигла TP1 110: цель исполняется." in await listing(bot, BOB)
+    assert "Цена достигла TP1 110,00: цель исполняется." in await listing(bot, BOB)
     market.prices["BTC/USDT"] = 88.0
     text = await listing(bot, BOB)
-    assert "Цена дошла до стопа 90 или прошла его: стоп исполняется (стоп-лосс)." in text
+    assert "Цена дошла до стопа 90,00 или прошла его: стоп исполняется (стоп-лосс)." in text
     assert await bot.services.trading.monitor() == 1  # the next look executes it, at the stop
-    closed = await bot.fake.wait_for(lambda: card(bot, BOB, "закрыта (стоп-лосс) @ 90."))
+    closed = await bot.fake.wait_for(lambda: card(bot, BOB, "закрыта (стоп-лосс) @ 90,00."))
     # 10 x (90 - 100) - 1.00 - 0.90 = -101.90; the balance 10,000 - 101.90
-    assert "P&L -101,90 (-10,19%) · баланс 9\xa0898,10" in str(closed["text"])
+    assert "P&L -101,90 (-10,19% от позиции) · баланс 9\xa0898,10" in str(closed["text"])
     assert "Открытых позиций нет" in await listing(bot, BOB)
 
 
@@ -62,5 +62,5 @@ async def test_close_pressed_after_the_stop_was_crossed_fills_at_the_stop(
     ask = next(d for _, d in keyboard(shown) if d == f"pos:c:{view.position.id}")
     await press(bot, ALICE, ask, shown["message_id"])
     answer = await press(bot, ALICE, f"pos:y:{view.position.id}", shown["message_id"])
-    assert answer["text"] == "Closed BTC/USDT @ 90, P&L -101.90"  # at the stop: 10 x (90 - 100) - 1.00 - 0.90
+    assert answer["text"] == "Closed BTC/USDT @ 90.00, P&L -101.90"  # at the stop: 10 x (90 - 100) - 1.00 - 0.90
     assert await bot.services.trading.positions_view(ALICE) == []

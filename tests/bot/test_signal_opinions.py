@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from bot.figures import PLAIN
 from bot.render import signal_text
 from core.events import SignalIssued, from_payload
 from core.ports import Candidate, ModelOpinion
@@ -34,6 +35,6 @@ async def test_the_card_says_what_the_models_said(world: World) -> None:
     (item,) = [i for i in await world.outbox.due(world.clock.now(), 10) if i.kind == "signal"]
     event = from_payload(item.kind, item.payload)
     assert isinstance(event, SignalIssued)
-    assert "ML: the success model passes it, the price model agrees" in signal_text("en", event)
-    assert "ML: модель успеха пропускает, ценовая модель согласна" in signal_text("ru", event)
-    assert "Why: hybrid" in signal_text("en", event)
+    assert "ML: the success model passes it, the price model agrees" in signal_text("en", event, PLAIN)
+    assert "ML: модель успеха пропускает, ценовая модель согласна" in signal_text("ru", event, PLAIN)
+    assert "Why: hybrid" in signal_text("en", event, PLAIN)

@@ -53,7 +53,8 @@ async def test_the_readme_replay_recipe(fake: FakeBotApi, tmp_path: Path) -> Non
             timeout=150,  # the replay clock starts with the bot; a loaded machine starts it slowly
         )
         body = str(call.params.get("caption") or call.params.get("text"))
-        assert "BTC/USD LONG" in body and "3,905.00" in body, body
+        assert "BTC/USD LONG" in body and "Entry: <b>3,905.0</b>" in body, body
+        assert "Exit plan: the stop trails 8 × ATR behind the best price from the entry on" in body, body  # donchian
         lifetime = float(recipe["SIGNAL_TTL_SECONDS"]) / speed  # wall seconds
         await asyncio.sleep(lifetime * 5 / 6)
         data = call.params["reply_markup"]["inline_keyboard"][0][0]["callback_data"]

@@ -4,10 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 import pandas as pd
 
 from core.errors import UnknownSymbol
+from core.precision import MarketPrecision
+from tests.fakes.binance_model import DEFAULT_SYMBOLS
+
+
+def binance_precisions() -> dict[str, MarketPrecision]:
+    """The fake Binance's ticks and lots (tests/fakes/binance_model.py), by ccxt symbol: the
+    hand-driven market describes its markets as the fake exchange does."""
+    return {
+        f"{spec.base}/{spec.quote}": MarketPrecision(Decimal(spec.tick_size), Decimal(spec.step_size))
+        for spec in DEFAULT_SYMBOLS
+    }
 
 
 def candles_frame(start: datetime, rows: Sequence[tuple[float, float, float, float]], step: timedelta) -> pd.DataFrame:
@@ -19,9 +31,13 @@ def candles_frame(start: datetime, rows: Sequence[tuple[float, float, float, flo
 
 
 class FakeMarketData:
-    def __init__(self, prices: dict[str, float]) -> None:
+    def __init__(self, prices: dict[str, float], precisions: dict[str, MarketPrecision] | None = None) -> None:
         self.prices = dict(prices)
         self.frames: dict[str, pd.DataFrame] = {}
+        self.precisions = binance_precisions() if precisions is None else dict(precisions)
+
+    def precision(self, symbol: str) -> MarketPrecision | None:
+        return self.precisions.get(symbol) if symbol in self.prices else None
 
     def symbols(self) -> Sequence[str]:
         return list(self.prices)

@@ -121,6 +121,8 @@ async def test_close_acts_through_the_service_and_the_chat_hears_of_it(
     assert (await api.get("/api/positions", ALICE))[1]["positions"][0]["executing"] == "stop_loss"
     market.prices["BTC/USDT"] = 105.0
     assert body["charts"]["BTC/USDT"]["close"] == [100.0]  # the fixture's one closed candle
+    # the page writes BTC/USDT on the fake Binance's tick 0.01 and lot 0.00001
+    assert (p["price_decimals"], p["amount_decimals"]) == (2, 5)
 
     before = len(bot.fake.sent(ALICE))
     status, closed = await api.act(f"/api/positions/{p['id']}/close", ALICE)

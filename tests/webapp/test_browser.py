@@ -154,7 +154,9 @@ async def test_english_pages_confirm_and_close(
 
     await browser.tab("positions")
     card = f".position[data-id='{view.position.id}']"
-    for field, text in (("entry", "100"), ("stop", "90"), ("tp1", "110"), ("tp2", "120"), ("price", "106")):
+    # on the fake Binance's BTC/USDT tick (0.01) and lot (0.00001)
+    shown = (("entry", "100.00"), ("stop", "90.00"), ("tp1", "110.00"), ("tp2", "120.00"), ("price", "106.00"))
+    for field, text in (*shown, ("quantity", "10.00000")):
         assert await browser.text(f"{card} {figure(field)}") == text, field
     assert await browser.text(f"{card} {figure('unrealized_pnl')}") == "+60.00"
     assert await browser.js(f'return document.querySelectorAll("{card} svg .level").length') == 4
@@ -167,7 +169,7 @@ async def test_english_pages_confirm_and_close(
     (moved,) = await bot.services.trading.positions_view(ALICE)
     assert moved.position.stop_price == 100
     await browser.wait(
-        lambda: browser.driver.find_element("css selector", f"{card} {figure('stop')}").text == "100",
+        lambda: browser.driver.find_element("css selector", f"{card} {figure('stop')}").text == "100.00",
         what="the card's stop refreshed to the entry",
     )
     before = len(bot.fake.sent(ALICE))

@@ -40,13 +40,20 @@ function compact(value) {
   return localise(text.includes('.') ? text.replace(/0+$/, '').replace(/\.$/, '') : text);
 }
 
-export function price(value) {
+/** A price with its market's tick decimals (`decimals`, from the API) when known. */
+export function price(value, decimals = null) {
   if (!finite(value)) return '—';
+  if (Number.isInteger(decimals)) return number(value, decimals);
   return Math.abs(value) >= 1000 ? number(value, 2) : compact(value);
 }
 
-export function amount(value) {
+/** A quantity cut down to its market's lot (`decimals`, from the API) when known. */
+export function amount(value, decimals = null) {
   if (!finite(value)) return '—';
+  if (Number.isInteger(decimals)) {
+    const scale = 10 ** decimals;
+    return localise((Math.trunc(value * scale + 1e-9) / scale).toFixed(decimals));
+  }
   return localise(value.toFixed(8).replace(/0+$/, '').replace(/\.$/, '') || '0');
 }
 

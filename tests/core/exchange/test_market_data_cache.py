@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
@@ -97,3 +98,14 @@ async def test_closed_candles_are_judged_by_the_exchanges_clock_not_a_fast_local
     clock.advance(timedelta(seconds=5))  # the exchange's 11:00:02: now it has closed
     clock_now[0] = clock.now() - timedelta(seconds=3)
     assert (await data.candles("BTC/USDT", "1h", 24)).index[-1] == datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
+
+
+async def test_precision_is_the_exchanges_tick_and_lot(setup: tuple[FakeBinance, CcxtGateway]) -> None:
+    """exchangeInfo's PRICE_FILTER.tickSize and LOT_SIZE.stepSize, as the real ccxt parses them."""
+    _, gateway = setup
+    data = ExchangeMarketData(gateway, ["BTC/USDT", "ETH/USDT"])
+    await data.load()
+    btc, eth = data.precision("BTC/USDT"), data.precision("ETH/USDT")
+    assert btc is not None and (btc.tick, btc.lot) == (Decimal("0.01"), Decimal("0.00001"))
+    assert eth is not None and (eth.tick, eth.lot) == (Decimal("0.01"), Decimal("0.0001"))
+    assert data.precision("DOGE/USDT") is None
