@@ -36,6 +36,7 @@ from core.trading.episodes import Episodes
 from core.trading.equity import EquityMarks
 from core.trading.execution import Execution, Executor, entry_client_order_id
 from core.trading.fanout import FanOut, size_for
+from core.trading.live_pacing import FollowPacing
 from core.trading.monitor import Monitor, PositionView
 from core.trading.position_actions import PositionActions
 from core.trading.preferences import apply_change
@@ -235,6 +236,14 @@ class TradingService:
 
     async def positions_view(self, user_id: int) -> list[PositionView]:
         return await self._monitor.positions_view(user_id)
+
+    def pace(self, pacing: FollowPacing) -> None:
+        """Live with account streams: the monitor sweeps what the streams already follow."""
+        self._monitor.pacing = pacing
+
+    async def follow_now(self, position_id: int) -> int:
+        """Follow one position now (a stream update): 1 if it changed."""
+        return await self._monitor.follow_now(position_id)
 
     async def monitor(self) -> int:
         """Follow every open position once. Returns how many positions changed."""
