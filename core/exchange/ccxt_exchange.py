@@ -32,7 +32,6 @@ Built in the composition root from one shared gateway:
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -59,6 +58,8 @@ from core.exchange.ccxt_gateway import (
 from core.exchange.ccxt_orders import (
     OrderPlan,
     check_notional,
+    holdings,
+    list_client_id,
     order_fee,
     plan_oco,
     plan_order,
@@ -161,13 +162,13 @@ class CcxtExchange:
         balances = await self._gw.call(
             lambda c: c.fetch_balance(), weight=self._w.balance, user_id=user_id, idempotent=True
         )
-        return _holdings(balances)
+        return holdings(balances)
 
     async def check_credentials(self, api_key: str, secret: str) -> list[Balance]:
         """The holdings of the account these keys open, read with a client of their own that
         is closed at once. AuthenticationFailed when the exchange refuses the keys."""
         balances = await self._gw.call_with_keys(api_key, secret, lambda c: c.fetch_balance(), weight=self._w.balance)
-        return _holdings(balances)
+        return holdings(balances)
 
     async def fetch_open_orders(self, user_id: int, symbol: str) -> list[OrderResult]:
         """The user's resting orders on `symbol` (one call, cheaper than a lookup per order)."""
@@ -229,7 +230,7 @@ class CcxtExchange:
         if not self._w.supports_oco:
             raise OrderRejected(f"{self.name}: OCO order lists are not supported by this adapter")
         market = await self._gw.market(stop.symbol)
-        list_id = list_client_order_id or _list_id(stop.client_order_id, take_profit.client_order_id)
+        list_id = list_client_order_id or list_client_id(stop.client_order_id, take_profit.client_order_id)
         current = current_price if current_price is not None else await self.last_price(stop.symbol)
         plan = plan_oco(self._gw.public, market, stop, take_profit, list_id, current)
         departure = _Departure(self._clock, on_sent)
@@ -352,10 +353,32 @@ class CcxtExchange:
                 request.client_order_id,
                 request.symbol,
             )
-        result = to_result(request, order, fee)
+        result = to_result(request, order, await self._valued(fee, request))
         if result.status is OrderStatus.FILLED:
             log.info("order %s filled %s at %s", result.client_order_id, result.filled, result.average_price)
         return result
+
+
+    async def _valued(
+        self, fee: tuple[float, str | None] | None, request: OrderRequest
+    ) -> tuple[float, str | None] | None:
+        """A fee paid in a third currency (BNB) valued in the market's quote at that
+        currency's last price, so that it is booked; one that cannot be priced stays as it is
+        (and `fee_in_quote` books nothing for it, with a warning)."""
+        if fee is None or not fee[0] or fee[1] is None:
+            return fee
+        base, quote = request.symbol.split("/")
+        if fee[1] in (base, quote):
+            return fee
+        try:
+            price = await self.last_price(f"{fee[1]}/{quote}")
+        except ExchangeError as exc:
+            log.warning("order %s paid %s %s in fees, which cannot be valued in %s: %s",
+                        request.client_order_id, fee[0], fee[1], quote, exc)
+            return fee
+        log.info("order %s paid %s %s in fees: booked as %.8f %s at %s",
+                 request.client_order_id, fee[0], fee[1], fee[0] * price, quote, price)
+        return fee[0] * price, quote
 
 
 class _Departure:
@@ -372,18 +395,3 @@ class _Departure:
             await self._on_sent()
         self.at = self._clock()
 
-
-def _holdings(balances: Mapping[str, Any]) -> list[Balance]:
-    out = []
-    for currency, entry in (balances.get("total") or {}).items():
-        total = float(entry or 0.0)
-        if total > 0:
-            free = float((balances.get("free") or {}).get(currency) or 0.0)
-            out.append(Balance(currency=str(currency), free=free, total=total))
-    return sorted(out, key=lambda b: b.currency)
-
-
-def _list_id(stop_id: str, take_profit_id: str) -> str:
-    """A deterministic list client order id for a pair of legs (Binance: <= 36 chars)."""
-    digest = hashlib.sha1(f"{stop_id}|{take_profit_id}".encode()).hexdigest()[:30]
-    return f"oco-{digest}"

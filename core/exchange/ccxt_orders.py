@@ -6,6 +6,7 @@ market's precision and limits is refused here with OrderRejected, before anythin
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from typing import Any
 import ccxt
 
 from core.errors import OrderRejected
-from core.models import OrderRequest, OrderResult, OrderStatus, OrderType
+from core.models import Balance, OrderRequest, OrderResult, OrderStatus, OrderType
 
 log = logging.getLogger(__name__)
 
@@ -293,3 +294,20 @@ def unknown_result(request: OrderRequest) -> OrderResult:
         filled=0.0,
         average_price=None,
     )
+
+
+def holdings(balances: Mapping[str, Any]) -> list[Balance]:
+    """Every currency the account holds, with what is free of it, by name."""
+    out = []
+    for currency, entry in (balances.get("total") or {}).items():
+        total = float(entry or 0.0)
+        if total > 0:
+            free = float((balances.get("free") or {}).get(currency) or 0.0)
+            out.append(Balance(currency=str(currency), free=free, total=total))
+    return sorted(out, key=lambda b: b.currency)
+
+
+def list_client_id(stop_id: str, take_profit_id: str) -> str:
+    """A deterministic list client order id for a pair of legs (Binance: <= 36 chars)."""
+    digest = hashlib.sha1(f"{stop_id}|{take_profit_id}".encode()).hexdigest()[:30]
+    return f"oco-{digest}"

@@ -120,9 +120,15 @@ def held_quantity(fill: OrderResult, symbol: str) -> float:
 
 def fee_in_quote(fill: OrderResult, symbol: str, price: float | None) -> float:
     """The fee in the quote currency: a fee charged in the base asset is valued at `price`;
-    any other currency is taken as it is (paper fees are in the quote already)."""
+    one in the quote (or unlabelled: paper's) is taken as it is. The exchange adapter values
+    a fee paid in a third currency (BNB) in the quote; one it could not value is not added
+    as if it were quote (0.001 BNB is not 0.001 USDT): it is left out, with a warning."""
     if fill.fee_currency == base_currency(symbol) and price:
         return fill.fee * price
+    if fill.fee_currency not in (None, symbol.split("/")[1]) and fill.fee:
+        label, fee, currency = fill.client_order_id, fill.fee, fill.fee_currency
+        log.warning("order %s: a fee of %s %s could not be valued; not booked", label, fee, currency)
+        return 0.0
     return fill.fee
 
 

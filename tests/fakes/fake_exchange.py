@@ -184,6 +184,11 @@ class FakeBinance(PublicApi, AccountApi, FaultsApi):
         account = self.accounts[api_key]
         account.free["BNB"] = account.balance("BNB") + dec(bnb)
         account.bnb_price = dec(bnb_price)
+        if "BNBUSDT" not in self.specs:  # listed, so that a client can value the fees
+            self.specs["BNBUSDT"] = SymbolSpec(
+                "BNBUSDT", "BNB", "USDT", "0.01", "0.001", "0.001", "9000000.00000000", "5.00000000", str(bnb_price)
+            )
+        self.prices["BNBUSDT"] = dec(bnb_price)
 
     def thin_book(self, symbol: str, quantity: float | str) -> None:
         """A market order on `symbol` fills at most `quantity`; the rest EXPIRES (as on Binance)."""

@@ -33,6 +33,17 @@ async def test_a_fee_paid_partly_in_bnb_and_partly_in_the_coin_leaves_the_positi
     await assert_agrees(live)
 
 
+async def test_a_fee_paid_in_bnb_is_booked_at_its_value_in_the_quote(live: LiveWorld) -> None:
+    live.fake.pay_fees_in_bnb(KEY, "0.01", "600")
+    # 0.04166 BTC at 60 000 = 2 499.60 USDT; 0.1 % x 0.75 = 1.8747 USDT, paid as
+    # 1.8747 / 600 = 0.0031245 BNB. The position holds all it bought and carries 1.8747 USDT of
+    # fees (not 0.0031245, the BNB figure taken as USDT).
+    p = (await confirm(live)).position
+    assert p.quantity == pytest.approx(0.04166)
+    assert p.fees == pytest.approx(1.8747)
+    await assert_agrees(live)
+
+
 async def test_a_small_shortfall_in_the_wallet_is_covered_with_what_the_wallet_holds(live: LiveWorld) -> None:
     p = (await confirm(live)).position  # 0.04161834 held: 0.0208 rests in a1, 0.02081 in b1, 0.00000834 free
     live.fake.cancel_externally(KEY, f"atra-p{p.id}-b1-sl")  # 0.02081834 free
