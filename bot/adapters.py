@@ -26,6 +26,7 @@ from core.rules.fills import FillModel
 from core.settings import Settings
 from core.trading.accounts import AccountService, ExchangeAccountService, PaperAccountService
 from core.trading.live import LiveConfig, LivePositions
+from core.trading.live_ports import OrderStream
 from core.trading.paper import PaperPositions
 from db.credentials import CredentialStore, make_cipher
 from db.outbox import OutboxRepository
@@ -63,6 +64,11 @@ class TradingParts:
     exchange: Exchange
     manager: PositionManager
     accounts: AccountService
+    stream: OrderStream | None = None  # live: the accounts' order streams, when there are any
+
+
+#: Builds the order streams of live accounts over the key store (a test seam).
+StreamFactory = Callable[[CredentialsProvider], OrderStream]
 
 
 class Adapters:
@@ -76,8 +82,10 @@ class Adapters:
         *,
         exchange: Exchange | None = None,
         exchange_session: aiohttp.ClientSession | None = None,
+        order_stream: StreamFactory | None = None,
     ) -> None:
         self.settings = settings
+        self._order_stream = order_stream
         self._db = db
         self._exchange = exchange
         self._exchange_session = exchange_session
@@ -214,6 +222,7 @@ class Adapters:
                 positions=repos.positions,
                 forget_client=gateway.forget_user,
             ),
+            stream=self._order_stream(self.keys) if self._order_stream is not None else None,
         )
 
     async def load_models(self) -> ModelRuntime | None:
