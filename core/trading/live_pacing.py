@@ -7,8 +7,13 @@ position is followed on a run only when one of these holds, else it is left to i
 - its account's stream is down, or came up after the position was last followed;
 - its last follow changed something or failed (it is still moving, or in trouble);
 - it is not settled: an order being sent, no protective list resting, or flagged unprotected;
-- a candle closed since it last looked (the trailing stop may move);
-- `sweep_seconds` passed since it was last followed (REST stays the truth).
+- a candle closed since it last looked (the trailing stop may move), or `full_seconds`
+  (an hour) passed: every position is read through REST at least that often;
+- `sweep_seconds` passed since it was last read and the price came near one of its resting
+  levels meanwhile (the prices each run sees): its order may have filled, and REST is the
+  truth. A level the market never came near cannot have filled, so the sweep reads only
+  the positions the market could have touched (the bench showed reading all of them every
+  5 minutes costs 20 % of Binance's budget at 1,000 positions: bench/bench_live_streams.py).
 
 `StreamFollow` is what the watchers act on: an update for an order the database knows
 (by client order id) follows that position at once, through the monitor's follow.
@@ -17,8 +22,9 @@ position is followed on a run only when one of these holds, else it is left to i
 from __future__ import annotations
 
 import logging
+import math
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -49,11 +55,15 @@ class FollowPacing:
     needs_care: Callable[[int], Awaitable[bool]]  # in trouble: followed every run (LivePositions)
     health: Callable[[int], float | None] = _never  # since when the user's stream is up
     monotonic: Callable[[], float] = time.monotonic
+    near_pct: float = 0.5  # a resting level the price came this close to may have filled
+    full_seconds: float = 3600.0  # every position is read at least this often, whatever the market did
     _followed: dict[int, tuple[float, bool, int]] = field(default_factory=dict)  # position -> (when, clean, user)
+    _ranges: dict[int, tuple[float, float]] = field(default_factory=dict)  # position -> prices seen since
 
     def followed(self, position_id: int, user_id: int, clean: bool) -> None:
         """A follow of the position ended: `clean` when it changed nothing and did not fail."""
         self._followed[position_id] = (self.monotonic(), clean, user_id)
+        self._ranges.pop(position_id, None)
 
     def vouched(self, position_id: int) -> bool:
         """Its last follow was clean and its account's stream has been up since: what the
@@ -66,11 +76,17 @@ class FollowPacing:
 
     def forget(self, position_id: int) -> None:
         self._followed.pop(position_id, None)
+        self._ranges.pop(position_id, None)
 
     async def due(
-        self, positions: Sequence[Position], frames: dict[str, pd.DataFrame | Exception], active: Iterable[StoredOrder]
+        self,
+        positions: Sequence[Position],
+        frames: Mapping[str, pd.DataFrame | Exception],
+        prices: Mapping[str, float | None],
+        active: Iterable[StoredOrder],
     ) -> list[Position]:
-        """The positions this run follows; `active` is every order still resting or being sent."""
+        """The positions this run follows. `prices`: each symbol's price now (None: unknown);
+        `active`: every order still resting or being sent."""
         by_position: dict[int, list[StoredOrder]] = {}
         for order in active:
             if order.request.position_id is not None:
@@ -78,20 +94,61 @@ class FollowPacing:
         now = self.monotonic()
         due = []
         for position in positions:
-            if not await self._quiet(position, frames.get(position.symbol), by_position.get(position.id, []), now):
+            seen = self._seen(position.id, prices.get(position.symbol))
+            orders = by_position.get(position.id, [])
+            if not await self._quiet(position, frames.get(position.symbol), orders, seen, now):
                 due.append(position)
         return due
 
+    def _seen(self, position_id: int, price: float | None) -> tuple[float, float]:
+        """The lowest and highest price seen since the position was last read."""
+        low, high = (0.0, math.inf) if price is None else (price, price)  # unknown: it may be anywhere
+        if position_id in self._ranges:
+            was_low, was_high = self._ranges[position_id]
+            low, high = min(low, was_low), max(high, was_high)
+        self._ranges[position_id] = (low, high)
+        return low, high
+
     async def _quiet(
-        self, position: Position, frame: pd.DataFrame | Exception | None, orders: list[StoredOrder], now: float
+        self,
+        position: Position,
+        frame: pd.DataFrame | Exception | None,
+        orders: list[StoredOrder],
+        seen: tuple[float, float],
+        now: float,
     ) -> bool:
         since = self.health(position.user_id)
         last = self._followed.get(position.id)
         if since is None or last is None or last[0] < since or not last[1]:
             return False
-        if now - last[0] >= self.sweep_seconds or _new_candle(position, frame):
+        age = now - last[0]
+        if age >= self.full_seconds or _new_candle(position, frame):
+            return False
+        if age >= self.sweep_seconds and reached(position, orders, seen, self.near_pct):
             return False
         return settled(orders) and not await self.needs_care(position.id)
+
+
+def reached(position: Position, orders: Sequence[StoredOrder], seen: tuple[float, float], near_pct: float) -> bool:
+    """The prices seen came within `near_pct` % of a level resting for the position (its
+    order may have filled), or nothing rests to compare with."""
+    low, high = seen
+    sign, near = position.side.sign, near_pct / 100
+    levels = False
+    for order in orders:
+        leg = parse_leg(order.request.client_order_id)
+        if leg is None or order.result.status is not OrderStatus.OPEN:
+            continue
+        level = order.request.stop_price if leg[3] == "sl" else order.request.price
+        if level is None:
+            return True
+        levels = True
+        stop = leg[3] == "sl"
+        if sign > 0 and (low <= level * (1 + near) if stop else high >= level * (1 - near)):
+            return True
+        if sign < 0 and (high >= level * (1 - near) if stop else low <= level * (1 + near)):
+            return True
+    return not levels
 
 
 def settled(orders: Sequence[StoredOrder]) -> bool:

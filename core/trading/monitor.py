@@ -59,7 +59,8 @@ class Monitor:
             listed = await ctx.positions.open_positions()
             frames = await self._frames(sorted({p.symbol for p in listed}))
             if self.pacing is not None:  # what the account streams do not already follow
-                listed = await self.pacing.due(listed, frames, await ctx.orders.active())
+                prices = await self._prices(sorted({p.symbol for p in listed}))
+                listed = await self.pacing.due(listed, frames, prices, await ctx.orders.active())
             gate = asyncio.Semaphore(ctx.config.monitor_concurrency)
 
             async def follow(position_id: int) -> int:
@@ -85,6 +86,17 @@ class Monitor:
                 log.warning("no candles for %s: %s", symbol, exc)
                 frames[symbol] = exc
         return frames
+
+    async def _prices(self, symbols: list[str]) -> dict[str, float | None]:
+        """Each symbol's price now, or None when it cannot be read (then any level may have been reached)."""
+        prices: dict[str, float | None] = {}
+        for symbol in symbols:
+            try:
+                prices[symbol] = await self._ctx.market_data.last_price(symbol)
+            except (UnknownSymbol, RetryableExchangeError) as exc:
+                log.warning("no price for %s: %s", symbol, exc)
+                prices[symbol] = None
+        return prices
 
     async def _audit(self) -> None:
         """Every `audit_seconds` the coins each account holds against its open positions (and

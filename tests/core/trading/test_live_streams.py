@@ -199,3 +199,31 @@ async def test_a_stream_that_keeps_failing_leaves_the_others_and_the_monitor_wor
     assert streamed.streams.failures >= 2  # it kept failing, and kept being retried
     down = [a for a in await live.alerts(ADMIN) if a.key == "account_stream_down_admin"]
     assert len(down) == 1 and down[0].params["user"] == BOB
+
+
+async def test_the_sweep_reads_only_positions_the_market_came_near_and_every_one_each_hour(
+    streamed: Streamed,
+) -> None:
+    live = streamed.world
+    p = (await confirm(live)).position  # stop 58 800, TP1 61 800, TP2 63 000
+    await up(streamed)
+    await monitor(live)
+    reads = lambda: len(live.fake.requests_to("GET", "/api/v3/openOrders"))  # noqa: E731
+    before = reads()
+    live.set_price("BTC/USDT", 60_500)  # nowhere near a level (0.5 % of 61 800 is 309)
+    live.clock.advance(timedelta(seconds=SWEEP))
+    await monitor(live)
+    assert reads() == before  # nothing it rests could have filled: not read
+    live.set_price("BTC/USDT", 61_500)  # within 0.5 % of TP1 (61 491 and up): it may have filled
+    await monitor(live)
+    live.set_price("BTC/USDT", 60_500)
+    await monitor(live)
+    assert reads() == before + 1  # read once, at the sweep
+    live.clock.advance(timedelta(seconds=SWEEP))
+    await monitor(live)
+    assert reads() == before + 1  # read since, and nothing came near
+    live.clock.advance(timedelta(seconds=3600))
+    await monitor(live)
+    assert reads() == before + 2  # an hour: read whatever the market did
+    after = await live.positions.get(p.id)
+    assert after is not None and not after.tp1_done
