@@ -143,6 +143,7 @@ class Adapters:
                     exchange_id=settings.exchange,
                     sandbox=settings.exchange_sandbox,
                     api_base_url=settings.exchange_api_base_url,
+                    ws_api_url=settings.exchange_ws_api_url,
                 ),
                 self.credentials,
                 ExchangeLimiter(ExchangeBudgets.binance_spot()),

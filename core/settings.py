@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     exchange: str = "binance"
     exchange_sandbox: bool = False
     exchange_api_base_url: str | None = None  # replaces scheme and host of every REST URL
+    # replaces the spot WebSocket API URL of the account streams (None: ccxt's, that is
+    # wss://ws-api.binance.com:443/ws-api/v3, or the testnet's with EXCHANGE_SANDBOX)
+    exchange_ws_api_url: str | None = None
     encryption_key: SecretStr | None = None  # Fernet key(s) for users' API keys; required for live
     market_data: Literal["exchange", "replay"] = "exchange"
     replay_dir: Path | None = None
@@ -188,6 +191,15 @@ class Settings(BaseSettings):
     def _base_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
+        return value
+
+    @field_validator("exchange_ws_api_url")
+    @classmethod
+    def _ws_api_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            return None
+        if value is not None and not re.match(r"^wss?://[^\s/:]+(:\d+)?(/\S*)?$", value):
+            raise ValueError("must be a WebSocket URL: wss://host[:port]/path (ws:// for a local simulator)")
         return value
 
     @field_validator("webapp_url")

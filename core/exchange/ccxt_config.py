@@ -75,11 +75,13 @@ class ExchangeProfile:
 @dataclass(frozen=True, slots=True)
 class CcxtSettings:
     """How to reach the exchange. `api_base_url` (EXCHANGE_API_BASE_URL) replaces the
-    scheme and host of every REST URL, for a local simulator or a proxy."""
+    scheme and host of every REST URL, for a local simulator or a proxy; `ws_api_url`
+    (EXCHANGE_WS_API_URL) replaces the spot WebSocket API URL the account streams use."""
 
     exchange_id: str = "binance"
     sandbox: bool = False
     api_base_url: str | None = None
+    ws_api_url: str | None = None
     timeout_ms: int = 10_000
     recv_window_ms: int = 5_000
     retry: RetryPolicy = field(default_factory=RetryPolicy)
@@ -108,3 +110,16 @@ def rewrite_api_urls(urls: Any, base_url: str) -> Any:
         return value
 
     return fix(urls)
+
+
+def rewrite_ws_api_url(urls: Any, ws_api_url: str) -> Any:
+    """`urls` (a ccxt.pro client's `urls['api']`) with its spot WebSocket API URL (Binance:
+    urls['api']['ws']['ws-api']['spot']) replaced by `ws_api_url`."""
+    parts = urlsplit(ws_api_url)
+    if parts.scheme not in ("ws", "wss") or not parts.netloc:
+        raise ConfigError(f"EXCHANGE_WS_API_URL must look like wss://host:port/path, got {ws_api_url!r}")
+    ws = urls.get("ws") if isinstance(urls, dict) else None
+    ws_api = ws.get("ws-api") if isinstance(ws, dict) else None
+    if not isinstance(ws, dict) or not isinstance(ws_api, dict) or "spot" not in ws_api:
+        raise ConfigError("EXCHANGE_WS_API_URL: this exchange has no spot WebSocket API URL to replace")
+    return {**urls, "ws": {**ws, "ws-api": {**ws_api, "spot": ws_api_url}}}

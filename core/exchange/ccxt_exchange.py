@@ -353,13 +353,13 @@ class CcxtExchange:
                 request.client_order_id,
                 request.symbol,
             )
-        result = to_result(request, order, await self._valued(fee, request))
+        result = to_result(request, order, await self.valued_fee(fee, request))
         if result.status is OrderStatus.FILLED:
             log.info("order %s filled %s at %s", result.client_order_id, result.filled, result.average_price)
         return result
 
 
-    async def _valued(
+    async def valued_fee(
         self, fee: tuple[float, str | None] | None, request: OrderRequest
     ) -> tuple[float, str | None] | None:
         """A fee paid in a third currency (BNB) valued in the market's quote at that

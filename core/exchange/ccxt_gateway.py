@@ -21,7 +21,13 @@ import ccxt
 import ccxt.async_support as ccxt_async
 
 from core.errors import ConfigError, RateLimited, RetryableExchangeError, UnknownSymbol
-from core.exchange.ccxt_config import CcxtSettings, ExchangeProfile, RetryPolicy, rewrite_api_urls
+from core.exchange.ccxt_config import (
+    CcxtSettings,
+    ExchangeProfile,
+    RetryPolicy,
+    rewrite_api_urls,
+    rewrite_ws_api_url,
+)
 from core.exchange.ccxt_errors import (
     RESPONSE,
     DuplicateClientOrderId,
@@ -155,6 +161,19 @@ class CcxtGateway:
             self._private[user_id] = built
             return built
 
+    async def stream_client(self, user_id: int, client_class: type) -> Client:
+        """A new client of `client_class` (a ccxt.pro class, for the user's account stream)
+        with the user's keys and the same options and URLs as the REST clients, its WebSocket
+        API URL replaced when `ws_api_url` is set. The caller closes it."""
+        creds = await self._credentials.credentials(user_id)
+        if creds is None:
+            raise MissingCredentials(user_id)
+        await self.markets()
+        client = await asyncio.to_thread(self._new_client, *creds, client_class=client_class)
+        client.set_markets_from_exchange(self.public)
+        client.options["timeDifference"] = self.public.options.get("timeDifference", 0)
+        return client
+
     async def call_with_keys(
         self, api_key: str, secret: str, operation: Callable[[Client], Awaitable[T]], *, weight: float
     ) -> T:
@@ -239,7 +258,7 @@ class CcxtGateway:
                 account=user_id,
             )
 
-    def _new_client(self, api_key: str | None = None, secret: str | None = None) -> Client:
+    def _new_client(self, api_key: str | None = None, secret: str | None = None, client_class: Any = None) -> Client:
         config: dict[str, Any] = {
             "enableRateLimit": False,  # ExchangeLimiter governs all clients together
             "timeout": self.settings.timeout_ms,
@@ -249,7 +268,7 @@ class CcxtGateway:
             config["apiKey"], config["secret"] = api_key, secret
         if self._session is not None:
             config["session"] = self._session
-        client = self._class(config)
+        client = (client_class or self._class)(config)
         # ccxt builds an SSL context per client on its first request (~15 ms of CPU with
         # the event loop blocked, which would delay requests already admitted): share one.
         if self._ssl_context is None:
@@ -261,4 +280,6 @@ class CcxtGateway:
             client.set_sandbox_mode(True)
         if self.settings.api_base_url:
             client.urls["api"] = rewrite_api_urls(client.urls["api"], self.settings.api_base_url)
+        if client_class is not None and self.settings.ws_api_url:
+            client.urls["api"] = rewrite_ws_api_url(client.urls["api"], self.settings.ws_api_url)
         return client

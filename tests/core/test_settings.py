@@ -194,3 +194,14 @@ def test_the_ranges_keep_the_values_people_use(monkeypatch: pytest.MonkeyPatch) 
         monkeypatch.setenv(name, value)
     settings = Settings.load(env_file=None)
     assert (settings.signal_ttl, settings.replay_speed, settings.retrain_interval) == (86_400, 3600, 0)
+
+
+def test_the_ws_api_url_is_a_websocket_url_or_ccxts_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+    assert Settings.load(env_file=None).exchange_ws_api_url is None  # ccxt's: wss://ws-api.binance.com:443/ws-api/v3
+    monkeypatch.setenv("EXCHANGE_WS_API_URL", "ws://127.0.0.1:9000/ws-api/v3")
+    assert Settings.load(env_file=None).exchange_ws_api_url == "ws://127.0.0.1:9000/ws-api/v3"
+    for wrong in ("https://ws-api.binance.com/ws-api/v3", "wss://", "ws-api.binance.com"):
+        monkeypatch.setenv("EXCHANGE_WS_API_URL", wrong)
+        with pytest.raises(ConfigError, match="EXCHANGE_WS_API_URL"):
+            Settings.load(env_file=None)

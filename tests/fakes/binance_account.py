@@ -3,7 +3,7 @@ matching of resting orders when the price moves."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
@@ -30,6 +30,9 @@ class AccountApi:
     _next_order_id: int
     _next_list_id: int
     _next_trade_id: int
+    # tests/fakes/binance_ws.py: an order changed (NEW, TRADE with its fill, CANCELED, EXPIRED)
+    _order_event: Callable[..., None]
+    _list_event: Callable[[FakeAccount, dict[str, Any]], None]
 
     def _spec(self, params: dict[str, str]) -> SymbolSpec:
         raise NotImplementedError
@@ -112,6 +115,7 @@ class AccountApi:
 
     def _place(self, account: FakeAccount, spec: SymbolSpec, order: FakeOrder) -> None:
         if order.type == "MARKET":
+            self._order_event(account, order, "NEW")
             self._fill(account, spec, order)
         else:
             if order.side == "SELL":
@@ -120,6 +124,7 @@ class AccountApi:
                 asset, amount = spec.quote, order.orig_qty * (order.price or order.stop_price)
             account.lock(asset, amount)
             order.locked_asset, order.locked_amount = asset, amount
+            self._order_event(account, order, "NEW")
         account.orders.append(order)
         account.client_ids[order.client_order_id] += 1
 
@@ -132,6 +137,7 @@ class AccountApi:
             self._trade(account, spec, order, self.prices[spec.symbol], part)
         if qty < order.orig_qty:
             order.status = "EXPIRED"
+            self._order_event(account, order, "EXPIRED")
 
     def _trade(self, account: FakeAccount, spec: SymbolSpec, order: FakeOrder, price: Decimal, qty: Decimal) -> None:
         """Exchange `qty` of the order at `price` from free balances, with the commission."""
@@ -165,6 +171,7 @@ class AccountApi:
             }
         )
         self._next_trade_id += 1
+        self._order_event(account, order, "TRADE", order.fills[-1])
 
     @staticmethod
     def _reached(order: FakeOrder, price: Decimal) -> Decimal | None:
@@ -238,6 +245,7 @@ class AccountApi:
         if order.locked_asset is not None:
             account.unlock(order.locked_asset, order.locked_amount)
             order.locked_asset, order.locked_amount = None, Decimal(0)
+        self._order_event(account, order, status)
 
     def _open_orders(self, account: FakeAccount | None, params: dict[str, str]) -> list[dict[str, Any]]:
         assert account is not None
@@ -329,6 +337,9 @@ class AccountApi:
             ],
         }
         account.order_lists[list_id] = listing
+        for leg in legs:
+            self._order_event(account, leg, "NEW")
+        self._list_event(account, listing)
         return {**listing, "orderReports": [o.full() for o in legs]}
 
     def _list_by(self, account: FakeAccount, params: Mapping[str, str]) -> dict[str, Any]:

@@ -58,6 +58,7 @@ from tests.fakes.binance_model import (
     strip_signature,
 )
 from tests.fakes.binance_public import PublicApi
+from tests.fakes.binance_ws import WS_PATH, WsApi
 
 __all__ = [
     "DEFAULT_SYMBOLS",
@@ -71,8 +72,9 @@ __all__ = [
 ]
 
 
-class FakeBinance(PublicApi, AccountApi, FaultsApi):
-    """The fake server. `start()` returns its base URL (http://127.0.0.1:PORT)."""
+class FakeBinance(PublicApi, AccountApi, FaultsApi, WsApi):
+    """The fake server. `start()` returns its base URL (http://127.0.0.1:PORT); `ws_url` is
+    its WebSocket API (tests/fakes/binance_ws.py)."""
 
     def __init__(
         self,
@@ -108,6 +110,7 @@ class FakeBinance(PublicApi, AccountApi, FaultsApi):
         self._release = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self.base_url = ""
+        self._ws_init()
         self._routes: dict[tuple[str, str], Route] = {
             ("GET", "/api/v3/ping"): Route(lambda a, p: {}, 1, False),
             ("GET", "/api/v3/time"): Route(
@@ -133,6 +136,7 @@ class FakeBinance(PublicApi, AccountApi, FaultsApi):
     async def start(self) -> str:
         """Listen on 127.0.0.1 on a free port; return the base URL."""
         app = web.Application()
+        app.router.add_get(WS_PATH, self._ws_handler)
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
@@ -145,6 +149,7 @@ class FakeBinance(PublicApi, AccountApi, FaultsApi):
     async def stop(self) -> None:
         """Release stalled answers and stop listening."""
         self._release.set()
+        await self._ws_close_all()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -259,7 +264,8 @@ class FakeBinance(PublicApi, AccountApi, FaultsApi):
                 return self._answer(record, 503, body, headers)
             if fault is not None and kind not in AFTER_ACCEPT:
                 return self._faulty(record, fault, headers)
-            payload = route.handler(account, params)
+            with self._ws_batched():  # what the request changed is streamed once it succeeded
+                payload = route.handler(account, params)
             if kind is Fault.STALL_AFTER_ACCEPT:
                 await self._stall()
             if fault is not None and kind is Fault.ERROR_5XX_AFTER_ACCEPT:
