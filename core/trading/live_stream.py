@@ -42,7 +42,6 @@ class StreamConfig:
     cap: float = 60.0  # the longest wait
     healthy_after: float = 60.0  # a stream up this long starts its backoff afresh
     refresh_seconds: float = 5.0  # how often the accounts to watch are read again
-    subscribe_grace: float = 1.0  # a watch call still waiting after this long is subscribed
     close_timeout: float = 0.5  # each stream's close, when an account goes or the bot stops
 
 
@@ -168,24 +167,15 @@ class AccountStreams:
         return full * (0.5 + 0.5 * self._jitter())
 
     async def _session(self, user_id: int) -> None:
-        """Subscribe, reconcile the account through REST, then act on every update."""
-        pending = asyncio.ensure_future(self._stream.watch_orders(user_id))
-        try:
-            since = self._clock()
-            done, _ = await asyncio.wait({pending}, timeout=self._config.subscribe_grace)
-            first = pending.result() if done else None  # a stream that failed at once raises here
-            await self._target.reconcile(user_id)  # what happened before the stream was up
-            self._healthy[user_id] = since
-            await self._back(user_id)
-            updates = first if first is not None else await pending
-            while True:
-                await self._target.updated(user_id, updates)
-                updates = await self._stream.watch_orders(user_id)
-        finally:
-            if not pending.done():
-                pending.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await pending
+        """Subscribe, reconcile the account through REST, then act on every update (those
+        that came during the reconcile are kept by the stream, and acted on after it)."""
+        await self._stream.open_stream(user_id)
+        since = self._clock()
+        await self._target.reconcile(user_id)  # what happened before the subscription
+        self._healthy[user_id] = since
+        await self._back(user_id)
+        while True:
+            await self._target.updated(user_id, await self._stream.watch_orders(user_id))
 
     async def _outage(self, user_id: int, exc: Exception, failures: int) -> None:
         self.failures += 1

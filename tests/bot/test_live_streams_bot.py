@@ -41,9 +41,12 @@ def memory_streams(binance: FakeBinance, made: list[MemoryOrderStream]) -> Strea
     return build
 
 
+@pytest.mark.parametrize("kind", ["memory", "ccxt.pro"])
 async def test_a_stop_fill_reaches_the_user_through_the_stream_without_a_monitor_run(
-    fake: FakeBotApi, binance: FakeBinance, tmp_path: Path
+    fake: FakeBotApi, binance: FakeBinance, tmp_path: Path, kind: str
 ) -> None:
+    """`ccxt.pro`: the bot's own streams, the real ccxt.pro client over a WebSocket to the
+    fake Binance; `memory`: the in-memory stream of the tests."""
     settings = make_settings(
         fake,
         tmp_path / "atra.sqlite3",
@@ -51,15 +54,16 @@ async def test_a_stop_fill_reaches_the_user_through_the_stream_without_a_monitor
         encryption_key=ENCRYPTION_KEY,
         market_data="exchange",
         exchange_api_base_url=binance.base_url,
+        exchange_ws_api_url=binance.ws_url,
     )
     made: list[MemoryOrderStream] = []
-    async with running_bot(fake, settings, SystemClock(), order_stream=memory_streams(binance, made)) as bot:
+    seam = memory_streams(binance, made) if kind == "memory" else None
+    async with running_bot(fake, settings, SystemClock(), order_stream=seam) as bot:
         await bot.reply_to(ALICE, "/start")
         await bot.reply_to(ALICE, f"/connect binance {KEY} {SECRET}")
         message_id = await signal_for(bot, ALICE)
         assert "Filled" in (await press(bot, ALICE, confirm_data(bot, ALICE, message_id), message_id))["text"]
-        (stream,) = made
-        await bot.fake.wait_for(lambda: stream.subscriptions.get(ALICE))  # its watcher is subscribed
+        await bot.fake.wait_for(lambda: _subscribed(binance, made))  # its watcher is subscribed
         binance.set_price("BTCUSDT", 58_000)  # through the stop: the exchange sells both halves
         closed = await bot.fake.wait_for(
             lambda: next((c for c in bot.fake.sent(ALICE) if "closed (stop-loss)" in str(c.params.get("text"))), None)
@@ -69,3 +73,9 @@ async def test_a_stop_fill_reaches_the_user_through_the_stream_without_a_monitor
         assert positions == [] and binance.open_orders(KEY) == []
         told = [c for c in bot.fake.sent(ALICE) if "closed (stop-loss)" in str(c.params.get("text"))]
         assert len(told) == 1
+
+
+def _subscribed(binance: FakeBinance, made: list[MemoryOrderStream]) -> bool:
+    if made:
+        return bool(made[0].subscriptions.get(ALICE))
+    return binance.subscribed(KEY) > 0

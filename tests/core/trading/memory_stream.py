@@ -97,15 +97,21 @@ class MemoryOrderStream:
 
     # ------------------------------------------------------------------ the port
 
-    async def watch_orders(self, user_id: int) -> list[OrderResult]:
+    async def open_stream(self, user_id: int) -> None:
+        """Subscribe: what happened before is not sent, what happens from now on is."""
         key = await self._key_of(user_id)
         if key is None:
             raise ExchangeUnavailable("no key")
+        self._check(user_id)
+        self._seen[user_id] = self._state(key)
+        self.subscriptions[user_id] = self.subscriptions.get(user_id, 0) + 1
+
+    async def watch_orders(self, user_id: int) -> list[OrderResult]:
+        if user_id not in self._seen:
+            await self.open_stream(user_id)
+        key = await self._key_of(user_id)
+        assert key is not None
         wake = self._wakes.setdefault(key, asyncio.Event())
-        if user_id not in self._seen:  # a new subscription: what happened before is not sent
-            self._check(user_id)
-            self._seen[user_id] = self._state(key)
-            self.subscriptions[user_id] = self.subscriptions.get(user_id, 0) + 1
         while True:
             wake.clear()
             self._check(user_id)
