@@ -32,7 +32,7 @@ import pandas as pd
 
 from core.models import OrderResult, OrderStatus, Position, StoredOrder
 from core.ports import OrderRepository, PositionRepository
-from core.trading.live_book import same_state
+from core.trading.live_book import EPS, same_state
 from core.trading.live_ports import Keyring
 from core.trading.protection import parse_leg
 
@@ -165,7 +165,7 @@ def _new_candle(position: Position, frame: pd.DataFrame | Exception | None) -> b
 
 
 class Follower(Protocol):
-    async def follow_now(self, position_id: int) -> int: ...
+    async def follow_now(self, position_id: int, unless: Callable[[], Awaitable[bool]] | None = None) -> int: ...
 
 
 class StreamFollow:
@@ -187,16 +187,36 @@ class StreamFollow:
             await self._follower.follow_now(position.id)
 
     async def updated(self, user_id: int, results: Sequence[OrderResult]) -> None:
-        """Follow, once each, the positions whose known orders the updates say changed."""
-        touched: dict[int, None] = {}
+        """Follow, once each, the positions whose known orders the updates say changed:
+        once the position is free, and only if an update is still news then (the update
+        may be the echo of what its owner was doing: a stop it moved, a fill it booked)."""
+        touched: dict[int, list[OrderResult]] = {}
         for result in results:
             stored = await self._orders.stored(result.client_order_id)
             if stored is None or stored.request.user_id != user_id or stored.request.position_id is None:
                 log.debug("user %s: update for order %s not ours, ignored", user_id, result.client_order_id)
                 continue
-            if same_state(result, stored.result):  # already booked as it says (a duplicate, an echo)
-                log.debug("user %s: order %s unchanged, ignored", user_id, result.client_order_id)
+            if not news(result, stored.result):
+                log.debug("user %s: order %s update already booked or older, ignored", user_id, result.client_order_id)
                 continue
-            touched[stored.request.position_id] = None
-        for position_id in touched:
-            await self._follower.follow_now(position_id)
+            touched.setdefault(stored.request.position_id, []).append(result)
+        for position_id, updates in touched.items():
+            await self._follower.follow_now(position_id, unless=lambda u=updates: self._known(u))  # type: ignore[misc]
+
+    async def _known(self, updates: Sequence[OrderResult]) -> bool:
+        for update in updates:
+            stored = await self._orders.stored(update.client_order_id)
+            if stored is not None and news(update, stored.result):
+                return False
+        return True
+
+
+_FINAL = (OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED)
+
+
+def news(update: OrderResult, booked: OrderResult) -> bool:
+    """The update says something the database does not hold yet: not the same state, not
+    less filled than booked, not open again once final (an old report arriving late)."""
+    if same_state(update, booked) or update.filled + EPS < booked.filled:
+        return False
+    return not (booked.status in _FINAL and update.status is OrderStatus.OPEN)

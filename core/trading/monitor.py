@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -107,10 +108,13 @@ class Monitor:
             self._audited_at = now
         await self._ctx.manager.audit(full=due)
 
-    async def follow_now(self, position_id: int) -> int:
+    async def follow_now(self, position_id: int, unless: Callable[[], Awaitable[bool]] | None = None) -> int:
         """Follow one position now, without candles (a stream said its orders changed, or
-        its stream came up): once its current owner, if any, is done with it."""
+        its stream came up): once its current owner, if any, is done with it, and unless
+        `unless()` says then that there is nothing new (its owner booked it meanwhile)."""
         async with self._ctx.position_locks[position_id]:
+            if unless is not None and await unless():
+                return 0
             return await self._follow(position_id, {})
 
     async def _follow(self, position_id: int, frames: dict[str, pd.DataFrame | Exception]) -> int:

@@ -10,7 +10,7 @@ One facade over the steps, each in its own module and sharing one `TradingContex
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from core.errors import RetryableExchangeError, UserError
 from core.events import PositionClosed, SignalEnded, StopMoved
@@ -241,9 +241,10 @@ class TradingService:
         """Live with account streams: the monitor sweeps what the streams already follow."""
         self._monitor.pacing = pacing
 
-    async def follow_now(self, position_id: int) -> int:
-        """Follow one position now (a stream update): 1 if it changed."""
-        return await self._monitor.follow_now(position_id)
+    async def follow_now(self, position_id: int, unless: Callable[[], Awaitable[bool]] | None = None) -> int:
+        """Follow one position now (a stream update), unless `unless()` says, once the
+        position is free, that there is nothing new: 1 if it changed."""
+        return await self._monitor.follow_now(position_id, unless)
 
     async def monitor(self) -> int:
         """Follow every open position once. Returns how many positions changed."""

@@ -79,12 +79,20 @@ async def _true(value: bool) -> bool:
 
 
 async def agrees(live: LiveWorld) -> None:
-    """Once nothing is being sent any more, the exchange and the database agree."""
+    """Once what is being done is done (a stop being moved), the exchange and the database
+    agree (checked until they do, then once more for the message if they never do)."""
 
-    async def nothing_in_flight() -> bool:
-        return not await live.db.fetchall("SELECT 1 FROM orders WHERE status = 'submitting'")
+    async def agreeing() -> bool:
+        try:
+            await assert_agrees(live)
+        except AssertionError:
+            return False
+        return True
 
-    await eventually(nothing_in_flight)
+    for _ in range(200):
+        if await agreeing():
+            break
+        await asyncio.sleep(0.01)
     await assert_agrees(live)
 
 
