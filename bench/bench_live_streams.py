@@ -8,8 +8,8 @@ The LIVE trading service (tests/core/trading/live_world.py: the real ccxt client
 over the fake Binance on 127.0.0.1, which counts request weight like Binance (openOrders 6,
 order 4, account 20, ...). Each account holds 5 positions (one per symbol), each protected
 by two OCO lists. The streams run (`--stream memory`: the in-memory stream of the tests,
-which sends what the fake exchange's state shows; `ws`: the ccxt.pro adapter over the fake
-WebSocket API, when the branch that brings it is merged), then a few simulated minutes pass:
+which sends what the fake exchange's state shows; `ws`: the bot's ccxt.pro adapter, one
+WebSocket per account to the fake's WebSocket API), then a few simulated minutes pass:
 every 30 s of the simulated clock a batch of TP1 fills happens on the exchange (each is
 booked from its event: the position's orders read once, its stop moved to break-even) and
 the monitor runs (the sweep, the holdings audit). At the end the monitor runs once more with
@@ -52,6 +52,7 @@ class Figures:
     fills: int = 0
     latencies: list[float] | None = None
     poll_weight: int = 0
+    polled: int = 0  # positions open when the poll-only run ran
     calls: Counter[str] | None = None
 
 
@@ -97,7 +98,7 @@ async def fill_batch(rig: Rig, chosen: list[tuple[int, str]], f: Figures) -> Non
     f.fill_weight += weight(rig) - before
     f.fills += len(chosen)
     assert f.latencies is not None
-    f.latencies += [rig.booked[cid] - rig.stream.changed_at[cid] for _, cid in chosen]
+    f.latencies += [rig.booked[cid] - rig.pushed[cid] for _, cid in chosen]
 
 
 async def simulate(rig: Rig, minutes: float, fills: int, f: Figures, seed: int) -> None:
@@ -121,6 +122,7 @@ async def poll_all(rig: Rig, f: Figures) -> None:
     rig.task.cancel()
     await asyncio.gather(rig.task, return_exceptions=True)
     rig.world.trading.pace(None)
+    f.polled = len(await rig.world.positions.open_positions())
     before = weight(rig)
     await rig.world.trading.monitor()
     f.poll_weight = weight(rig) - before
@@ -131,7 +133,7 @@ def pct(per_minute: float) -> str:
 
 
 def report(f: Figures, sweep: float) -> None:
-    per_pos = f.poll_weight / f.positions
+    per_pos = f.poll_weight / f.polled
     print(f"{f.positions} open live positions across {f.accounts} accounts; sweep every {sweep:.0f} s")
     print(f"streams up: each account reconciled once through REST: {f.connect_weight:,} weight (once)")
     steady = (f.run_weight + f.fill_weight) / f.minutes
@@ -144,8 +146,8 @@ def report(f: Figures, sweep: float) -> None:
     assert f.calls is not None
     print("  by endpoint: " + ", ".join(f"{k} {v:,}" for k, v in f.calls.most_common()))
     print(
-        f"poll only (every position each {STEP:.0f} s run, as before): {f.poll_weight:,} weight a run "
-        f"({per_pos:.1f} a position): {pct(f.poll_weight * 60 / STEP)}"
+        f"poll only (every position each {STEP:.0f} s run, as before), {f.polled} positions: "
+        f"{f.poll_weight:,} weight a run ({per_pos:.1f} a position): {pct(f.poll_weight * 60 / STEP)}"
     )
     print(f"  the same at 500 positions: {pct(per_pos * 500 * 60 / STEP)}")
     assert f.latencies
@@ -161,12 +163,12 @@ async def main() -> None:
     parser.add_argument("--fills", type=int, default=300)
     parser.add_argument("--sweep", type=float, default=300.0)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--stream", choices=("memory",), default="memory")
+    parser.add_argument("--stream", choices=("memory", "ws"), default="memory")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
-        rig = await build_rig(Path(folder), args.accounts, args.sweep)
+        rig = await build_rig(Path(folder), args.accounts, args.sweep, args.stream)
         try:
             f = Figures(positions=len(await rig.world.positions.open_positions()), accounts=args.accounts, latencies=[])
             await connect(rig, f)
@@ -174,6 +176,7 @@ async def main() -> None:
             await poll_all(rig, f)
         finally:
             await rig.close()
+    print(f"stream: {args.stream}")
     report(f, args.sweep)
     print(f"(bench took {time.perf_counter() - started:.0f} s)")
 

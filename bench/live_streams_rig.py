@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from core.clock import ManualClock
+from core.exchange.ccxt_stream import CcxtOrderStream
 from core.exchange.limiter import Budget, ExchangeBudgets, ExchangeLimiter
 from core.models import Limits, OrderResult
 from core.trading.live_follow import follow_streams
+from core.trading.live_ports import OrderStream
 from core.trading.live_stream import AccountStreams, StreamConfig
 from db.database import Database
 from tests.conftest import T0
@@ -38,10 +40,11 @@ UNLIMITED = ExchangeBudgets(
 @dataclass
 class Rig:
     world: LiveWorld
-    stream: MemoryOrderStream
+    stream: OrderStream
     streams: AccountStreams
     db: Database
     session: Any
+    pushed: dict[str, float]  # client order id -> when the exchange last sent (or changed) it
     booked: dict[str, float] = field(default_factory=dict)  # client order id -> when its fill was booked
     task: asyncio.Task[None] = field(init=False)
 
@@ -60,6 +63,8 @@ class Rig:
         if hasattr(self, "task"):
             self.task.cancel()
             await asyncio.gather(self.task, return_exceptions=True)
+        if isinstance(self.stream, CcxtOrderStream):
+            await self.stream.close()
         await self.world.close()
         await self.session.close()
         await self.db.close()
@@ -70,7 +75,7 @@ async def key_of_user(user_id: int) -> str | None:
     return KEYS.format(user_id)
 
 
-async def build_rig(folder: Path, accounts: int, sweep: float) -> Rig:
+async def build_rig(folder: Path, accounts: int, sweep: float, kind: str = "memory") -> Rig:
     fake = FakeBinance(budgets=FakeBudgets(enforce=False), symbols=SYMBOLS)
     await fake.start()
     db = Database(folder / "bench.sqlite3")
@@ -80,7 +85,12 @@ async def build_rig(folder: Path, accounts: int, sweep: float) -> Rig:
     market = FakeMarketData({f"{s.base}/{s.quote}": float(s.price) for s in SYMBOLS})
     world = start_process(db, clock, fake, market, session, limiter=ExchangeLimiter(UNLIMITED), timeout_ms=30_000)
     await open_positions(world, accounts)
-    stream = MemoryOrderStream(fake, key_of_user)
+    stream: OrderStream
+    if kind == "memory":
+        memory = MemoryOrderStream(fake, key_of_user)
+        stream, pushed = memory, memory.changed_at
+    else:  # the ccxt.pro client, one WebSocket per account to the fake's WebSocket API
+        stream, pushed = CcxtOrderStream(world.gateway, world.exchange.valued_fee), _hook_pushes(fake)
     streams = follow_streams(
         world.trading,
         world.manager,
@@ -93,7 +103,7 @@ async def build_rig(folder: Path, accounts: int, sweep: float) -> Rig:
         config=StreamConfig(refresh_seconds=1.0),
         monotonic=lambda: clock.now().timestamp(),
     )
-    rig = Rig(world, stream, streams, db, session)
+    rig = Rig(world, stream, streams, db, session, pushed)
     _hook_bookings(rig)
     return rig
 
@@ -120,6 +130,24 @@ async def open_positions(world: LiveWorld, accounts: int) -> None:
         )
         rows = await world.trading.publish(draft) or []
         await asyncio.gather(*(confirm(r.id, r.user_id) for r in rows))
+    for spec in SYMBOLS:  # the market rises 1 %: a stop moved to break-even after TP1 rests under it
+        world.set_price(f"{spec.base}/{spec.quote}", float(spec.price) * 1.01)
+
+
+def _hook_pushes(fake: FakeBinance) -> dict[str, float]:
+    """Note when the fake sends each order's update down the WebSocket."""
+    pushed: dict[str, float] = {}
+    original = fake._ws_send
+
+    def send(api_key: str, update: Any) -> None:
+        original(api_key, update)
+        now = time.perf_counter()
+        for event in update:
+            if event.get("e") == "executionReport":
+                pushed[event["c"] if event.get("X") != "CANCELED" else event.get("C", event["c"])] = now
+
+    fake._ws_send = send  # type: ignore[method-assign]
+    return pushed
 
 
 def _hook_bookings(rig: Rig) -> None:
