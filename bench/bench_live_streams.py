@@ -166,6 +166,7 @@ async def main() -> None:
     parser.add_argument("--stream", choices=("memory", "ws"), default="memory")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)  # ccxt.pro's own futures of timed-out connects
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
         rig = await build_rig(Path(folder), args.accounts, args.sweep, args.stream)

@@ -43,6 +43,10 @@ class StreamConfig:
     healthy_after: float = 60.0  # a stream up this long starts its backoff afresh
     refresh_seconds: float = 5.0  # how often the accounts to watch are read again
     close_timeout: float = 0.5  # each stream's close, when an account goes or the bot stops
+    # Binance's WebSocket API takes 300 connection attempts per 5 minutes per IP: new
+    # subscriptions (and re-subscriptions) are paced to this many a second, all accounts
+    # together; an account waiting for its turn is polled meanwhile.
+    connects_per_second: float = 1.0
 
 
 class StreamTarget(Protocol):
@@ -87,6 +91,7 @@ class AccountStreams:
         self._watchers: dict[int, asyncio.Task[None]] = {}
         self._healthy: dict[int, float] = {}  # user -> since when the stream is up and reconciled
         self._down: dict[int, str] = {}  # user -> why their stream is down, during an outage
+        self._next_connect = 0.0  # time.monotonic() of the next connection attempt allowed
         self.failures = 0  # stream failures since start (every retry counted)
 
     # ------------------------------------------------------------------ what others ask
@@ -169,6 +174,7 @@ class AccountStreams:
     async def _session(self, user_id: int) -> None:
         """Subscribe, reconcile the account through REST, then act on every update (those
         that came during the reconcile are kept by the stream, and acted on after it)."""
+        await self._turn()
         await self._stream.open_stream(user_id)
         since = self._clock()
         await self._target.reconcile(user_id)  # what happened before the subscription
@@ -176,6 +182,14 @@ class AccountStreams:
         await self._back(user_id)
         while True:
             await self._target.updated(user_id, await self._stream.watch_orders(user_id))
+
+    async def _turn(self) -> None:
+        """Wait for this connection attempt's turn (see `connects_per_second`)."""
+        now = time.monotonic()
+        at = max(now, self._next_connect)
+        self._next_connect = at + 1.0 / self._config.connects_per_second
+        if at > now:
+            await self._sleep(at - now)
 
     async def _outage(self, user_id: int, exc: Exception, failures: int) -> None:
         self.failures += 1

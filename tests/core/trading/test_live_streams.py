@@ -32,7 +32,7 @@ from tests.core.trading.live_world import (
 )
 from tests.core.trading.memory_stream import MemoryOrderStream, result_of
 
-FAST = StreamConfig(base=0.01, cap=0.05, refresh_seconds=0.01, healthy_after=3600.0)
+FAST = StreamConfig(base=0.01, cap=0.05, refresh_seconds=0.01, healthy_after=3600.0, connects_per_second=1000.0)
 SWEEP = 300.0
 
 
