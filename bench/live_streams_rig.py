@@ -83,7 +83,7 @@ async def build_rig(folder: Path, accounts: int, sweep: float, kind: str = "memo
     await fake.start()
     db = Database(folder / "bench.sqlite3")
     await db.connect()
-    session = loopback_session()
+    session = loopback_session(limit=0)  # 200 WebSockets held open, and the REST calls besides
     clock = ManualClock(T0)
     market = FakeMarketData({f"{s.base}/{s.quote}": float(s.price) for s in SYMBOLS})
     world = start_process(db, clock, fake, market, session, limiter=ExchangeLimiter(UNLIMITED), timeout_ms=30_000)
