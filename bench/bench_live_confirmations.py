@@ -119,7 +119,7 @@ def build(base_url: str, db: Database, session: aiohttp.ClientSession, signals: 
         rules=ManagementRules(),
     )
     trading = TradingService(
-        config=TradingConfig("1h", 10_000.0, 3600, 1.0, frozenset()),
+        config=TradingConfig("1h", 10_000.0, 3600, frozenset()),
         clock=clock,
         market_data=market,
         exchange=exchange,

@@ -154,7 +154,7 @@ def _trading_service(
             timeframe=settings.timeframe,
             paper_balance=settings.paper_balance,
             signal_ttl_seconds=settings.signal_ttl,
-            max_price_drift_pct=settings.max_price_drift_pct,
+            max_entry_drift_r=settings.max_entry_drift_r,
             admin_ids=settings.admin_ids,
             access=settings.access,
         ),

@@ -12,6 +12,12 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from bot.health import Health
 from bot.i18n import t
 from bot.i18n.format import amount, date_time, money, number, percent, price, seconds, signed_money
+from bot.signal_buttons import CONFIRM_PREFIX as CONFIRM_PREFIX
+from bot.signal_buttons import LIMIT_CANCEL_PREFIX as LIMIT_CANCEL_PREFIX
+from bot.signal_buttons import LIMIT_PREFIX as LIMIT_PREFIX
+from bot.signal_buttons import SKIP_PREFIX as SKIP_PREFIX
+from bot.signal_buttons import limit_keyboard as limit_keyboard
+from bot.signal_buttons import signal_keyboard as signal_keyboard
 from bot.signal_details import signal_details
 from bot.words import holding, word
 from core.events import (
@@ -30,8 +36,6 @@ from core.trading.service import PositionView
 
 MAX_MESSAGE = 4096
 MAX_CAPTION = 1024
-CONFIRM_PREFIX = "sig:c:"
-SKIP_PREFIX = "sig:s:"
 CLOSE_ASK_PREFIX = "pos:c:"
 CLOSE_SURE_PREFIX = "pos:y:"
 CLOSE_CANCEL = "pos:n"
@@ -42,17 +46,6 @@ CLOSE_ALL_SURE = "pos:ya"
 
 def side_name(language: str, side: str) -> str:
     return t(language, f"side_{side}")
-
-
-def signal_keyboard(language: str, user_signal_id: int) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(
-        [
-            [
-                InlineKeyboardButton(t(language, "button_confirm"), callback_data=f"{CONFIRM_PREFIX}{user_signal_id}"),
-                InlineKeyboardButton(t(language, "button_skip"), callback_data=f"{SKIP_PREFIX}{user_signal_id}"),
-            ]
-        ]
-    )
 
 
 def close_keyboard(

@@ -10,7 +10,8 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from bot.i18n import LANGUAGES, t
 from bot.i18n.format import compact, money
 from core.models import User
-from core.prefs import EVENT_KINDS, EVENT_MODES, SIDES, UserPrefs
+from core.prefs import DRIFT_CHOICES, EVENT_KINDS, EVENT_MODES, SIDES, UserPrefs
+from core.rules.entry import DEFAULT_MAX_DRIFT_R
 from core.trading.preferences import QUIET_PRESETS, quiet_preset
 
 #: Risk per trade a user can pick, in percent of balance (up to the 5 % cap).
@@ -26,7 +27,20 @@ def _quiet(lang: str, prefs: UserPrefs) -> str:
     return t(lang, "settings_quiet_hours", start=f"{prefs.quiet_from:02d}", end=f"{prefs.quiet_to:02d}", mode=mode)
 
 
-def settings_text(user: User, default_risk: float) -> str:
+def _drift(lang: str, prefs: UserPrefs, default_drift: float) -> str:
+    if prefs.entry_drift_r is None:
+        return t(lang, "settings_drift_default", drift=compact(default_drift, lang))
+    return t(lang, "settings_drift_own", drift=compact(prefs.entry_drift_r, lang))
+
+
+def _next_drift(prefs: UserPrefs) -> str:
+    """default -> each choice in turn -> default."""
+    options = ["default", *(f"{d:g}" for d in DRIFT_CHOICES)]
+    current = "default" if prefs.entry_drift_r is None else f"{prefs.entry_drift_r:g}"
+    return _next(options, current)
+
+
+def settings_text(user: User, default_risk: float, default_drift: float = DEFAULT_MAX_DRIFT_R) -> str:
     lang, prefs = user.language, user.prefs
     risk = (
         t(lang, "risk_own", risk=compact(user.risk_pct, lang))
@@ -46,6 +60,7 @@ def settings_text(user: User, default_risk: float) -> str:
         blocked=t(lang, f"settings_blocked_{prefs.blocked}"),
         auto=t(lang, "settings_on" if prefs.auto_execute else "settings_off"),
         quiet=_quiet(lang, prefs),
+        drift=_drift(lang, prefs, default_drift),
         **events,
     )
 
@@ -58,7 +73,7 @@ def _next(options: Sequence[str], current: str) -> str:
     return options[(options.index(current) + 1) % len(options)] if current in options else options[0]
 
 
-def settings_keyboard(user: User) -> InlineKeyboardMarkup:
+def settings_keyboard(user: User, default_drift: float = DEFAULT_MAX_DRIFT_R) -> InlineKeyboardMarkup:
     lang, prefs = user.language, user.prefs
     languages = [_button(t(code, "language_name"), "lang", code) for code in LANGUAGES]
     chosen = compact(user.risk_pct, lang) if user.risk_pct is not None else None
@@ -108,6 +123,7 @@ def settings_keyboard(user: User) -> InlineKeyboardMarkup:
                 ),
             ],
             events,
+            [_button(t(lang, "button_drift", state=_drift(lang, prefs, default_drift)), "drift", _next_drift(prefs))],
         ]
     )
 

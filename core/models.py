@@ -142,6 +142,17 @@ class UserSignal:
 
 
 @dataclass(frozen=True, slots=True)
+class LimitEntry:
+    """A row taken with a limit order at `price` for `quantity` (sized for that price),
+    valid until the row expires; working while the row is confirmed."""
+
+    row: UserSignal
+    price: float
+    quantity: float
+    placed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class OrderRequest:
     """What to send to the exchange. `client_order_id` is unique per intent."""
 

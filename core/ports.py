@@ -15,6 +15,7 @@ import pandas as pd
 from core.events import Event, PositionClosed
 from core.models import (
     Balance,
+    LimitEntry,
     Limits,
     OrderRequest,
     OrderResult,
@@ -182,7 +183,17 @@ class SignalRepository(Protocol):
         """Expire pending rows past their time, queueing `make_event(id, user)` for each
         whose message was sent."""
 
-    async def stuck_confirmed(self) -> list[UserSignal]: ...
+    async def stuck_confirmed(self) -> list[UserSignal]:
+        """Confirmed rows taken at market with no outcome yet (limit entries are not stuck)."""
+
+    async def place_limit(
+        self, user_signal_id: int, user_id: int, price: float, quantity: float, now: datetime
+    ) -> bool:
+        """Claim the pending, unexpired row with a limit entry, in one transaction."""
+
+    async def limit_entry(self, user_signal_id: int) -> LimitEntry | None: ...
+
+    async def working_limits(self, user_id: int | None = None) -> list[LimitEntry]: ...
 
     async def signal_atr(self, signal_id: int) -> float | None: ...
 

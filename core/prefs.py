@@ -18,6 +18,8 @@ QUIET_MODES = ("hold", "drop")
 EVENT_MODES = ("on", "silent", "off")
 EVENT_KINDS = ("fills", "stops", "closes")
 SIDES = ("long", "short")
+#: How far from the entry (in R) a market Confirm may be taken, as a user can choose it.
+DRIFT_CHOICES = (0.1, 0.25, 0.5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +32,7 @@ class UserPrefs:
     quiet_to: int | None = None  # UTC hour they end (exclusive)
     quiet_mode: str = "hold"
     events: tuple[tuple[str, str], ...] = tuple((kind, "on") for kind in EVENT_KINDS)
+    entry_drift_r: float | None = None  # a market Confirm's allowed drift in R; None: MAX_ENTRY_DRIFT_R
 
     def wants(self, symbol: str, side: str) -> bool:
         """Whether a signal on `symbol` / `side` is one the user receives at all."""
@@ -63,6 +66,7 @@ class UserPrefs:
             "quiet_to": self.quiet_to,
             "quiet_mode": self.quiet_mode,
             "events": dict(self.events),
+            "entry_drift_r": self.entry_drift_r,
         }
 
     @classmethod
@@ -80,6 +84,7 @@ class UserPrefs:
             quiet_to=_hour(data.get("quiet_to")),
             quiet_mode=str(data["quiet_mode"]) if data.get("quiet_mode") in QUIET_MODES else default.quiet_mode,
             events=tuple((k, events[k] if events.get(k) in EVENT_MODES else "on") for k in EVENT_KINDS),
+            entry_drift_r=data["entry_drift_r"] if data.get("entry_drift_r") in DRIFT_CHOICES else None,
         )
 
 

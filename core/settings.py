@@ -77,7 +77,10 @@ class Settings(BaseSettings):
     live_sweep_seconds: float = Field(default=300.0, ge=30, le=3600, allow_inf_nan=False)
     paper_fee_pct: float = Field(default=0.1, ge=0, lt=5, allow_inf_nan=False)
     paper_slippage_pct: float = Field(default=0.05, ge=0, lt=5, allow_inf_nan=False)
-    max_price_drift_pct: float = Field(default=1.0, gt=0, le=50, allow_inf_nan=False)  # confirm refused beyond
+    # A market confirm is refused when the price is further than this from the entry, in R
+    # (the signal's stop distance); a limit entry at the signal's entry is offered instead.
+    max_entry_drift_r: float = Field(default=0.25, gt=0, le=1, allow_inf_nan=False)
+    max_price_drift_pct: str | None = None  # gone: refused at start with what to set instead
     alert_delivery_lag_seconds: float = Field(default=120.0, ge=1, le=7 * _DAY, allow_inf_nan=False)  # outbox lag
     model_max_age_days: float = Field(default=30.0, ge=1, le=3650, allow_inf_nan=False)  # alert past this age
     webapp_port: int = Field(default=0, ge=0, le=65535)  # the Mini App dashboard server; 0 = off
@@ -164,6 +167,16 @@ class Settings(BaseSettings):
             if not _HOST.match(value) or value.replace(".", "").isdigit():
                 raise ValueError(f"{value!r} is neither an IP address nor a host name") from None
         return value
+
+    @field_validator("max_price_drift_pct")
+    @classmethod
+    def _drift_pct_gone(cls, value: str | None) -> None:
+        if value is not None:
+            raise ValueError(
+                "is no longer read: the drift a market confirm allows is measured in R now;"
+                " remove it and set MAX_ENTRY_DRIFT_R (default 0.25, see the README's Confirm section)"
+            )
+        return None
 
     @field_validator("retrain_interval_hours")
     @classmethod

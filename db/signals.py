@@ -7,8 +7,9 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from core.events import Event
-from core.models import Side, SignalDraft, SignalLevels, SignalState, UserSignal
+from core.models import LimitEntry, Side, SignalDraft, SignalLevels, SignalState, UserSignal
 from core.ports import Allocation
+from db import limit_entries
 from db.database import from_db_time, to_db_time
 from db.outbox import queue_events
 from db.sql import Connection, IntegrityError, Row, SqlDatabase
@@ -223,12 +224,29 @@ class SignalRepository:
         return len(expired)
 
     async def stuck_confirmed(self) -> list[UserSignal]:
-        """Rows confirmed but neither executed nor rejected: a crash hit mid-execution."""
+        """Rows confirmed at market but neither executed nor rejected: a crash hit
+        mid-execution. (A confirmed row with a limit entry is a working order, not stuck.)"""
         rows = await self._db.fetchall(
             f"SELECT {_USER_SIGNAL_COLUMNS} FROM user_signals us JOIN signals s ON s.id = us.signal_id"
-            " WHERE us.state = 'confirmed' ORDER BY us.id"
+            " WHERE us.state = 'confirmed'"
+            " AND NOT EXISTS (SELECT 1 FROM limit_entries le WHERE le.user_signal_id = us.id) ORDER BY us.id"
         )
         return [_user_signal(r) for r in rows]
+
+    async def place_limit(
+        self, user_signal_id: int, user_id: int, price: float, quantity: float, now: datetime
+    ) -> bool:
+        """Claim the pending, unexpired row (-> confirmed) with a limit entry at `price` for
+        `quantity`, in one transaction; False when the row could not be claimed."""
+        return await limit_entries.place(self._db, user_signal_id, user_id, price, quantity, now)
+
+    async def limit_entry(self, user_signal_id: int) -> LimitEntry | None:
+        """The row's limit entry, whatever its state; None for a row not taken with a limit."""
+        return await limit_entries.get(self._db, _USER_SIGNAL_COLUMNS, _user_signal, user_signal_id)
+
+    async def working_limits(self, user_id: int | None = None) -> list[LimitEntry]:
+        """Limit entries still working (their row confirmed), oldest first."""
+        return await limit_entries.working(self._db, _USER_SIGNAL_COLUMNS, _user_signal, user_id)
 
     async def signal_atr(self, signal_id: int) -> float | None:
         row = await self._db.fetchone("SELECT atr FROM signals WHERE id = ?", (signal_id,))

@@ -38,6 +38,7 @@ from tqdm import tqdm
 from core.backtest.outcomes import trade_outcome
 from core.exchange.replay import resample
 from core.models import Side, SignalLevels
+from core.rules.entry import DEFAULT_MAX_DRIFT_R
 from core.rules.fills import FillModel
 from core.signals.engine import SignalPipeline
 from core.signals.filters import PASS
@@ -57,7 +58,7 @@ class LabelConfig:
 
     horizon: int = 720  # candles a trade may stay open before it counts as undecided (30 days of 1 h)
     fills: FillModel = dataclasses.field(default_factory=FillModel)  # the bot's fees and slippage
-    max_drift_pct: float = 1.0  # the bot's MAX_PRICE_DRIFT_PCT at confirmation
+    max_drift_r: float = DEFAULT_MAX_DRIFT_R  # the bot's MAX_ENTRY_DRIFT_R at confirmation
 
     def __post_init__(self) -> None:
         if self.horizon < 1:
@@ -201,7 +202,7 @@ def _outcomes(
         levels = SignalLevels(side, float(closes[row]), float(c.stop), float(c.tp1), float(c.tp2))
         window = candles.iloc[: row + 1 + labels.horizon]
         rules, fills = playbook.management, labels.fills
-        out = trade_outcome(window, row, levels, float(atr[row]), rules, fills, labels.max_drift_pct)
+        out = trade_outcome(window, row, levels, float(atr[row]), rules, fills, labels.max_drift_r)
         rs.append(out.r if out.complete else np.nan)
         returns.append(out.return_pct if out.complete else np.nan)
         ends.append(candles.index[out.exit_row])

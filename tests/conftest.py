@@ -82,7 +82,6 @@ def make_world(
             timeframe="1h",
             paper_balance=balance,
             signal_ttl_seconds=3600,
-            max_price_drift_pct=1.0,
             admin_ids=frozenset({1}),
         ),
         clock=clock,

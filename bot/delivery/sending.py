@@ -54,7 +54,7 @@ class MessageSender:
 
     async def _send_signal(self, item: OutboxItem, event: SignalIssued, language: str, limit: Bulk) -> Delivered:
         offer = item.signal_state == "pending" and event.refusal is None
-        keyboard = signal_keyboard(language, event.user_signal_id) if offer else None
+        keyboard = signal_keyboard(language, event.user_signal_id, event.entry) if offer else None
         text = signal_text(language, event)
         if item.signal_id is not None:
             async with self._charts.photo(item.signal_id, language, event) as chart:

@@ -13,7 +13,7 @@ from telegram.ext import Application, CallbackQueryHandler
 
 from bot.context import BotContext, error_text, user_language
 from bot.i18n import t
-from bot.i18n.format import amount, price, signed_money
+from bot.i18n.format import amount, day_time, price, signed_money
 from bot.render import (
     BREAK_EVEN_PREFIX,
     CLOSE_ALL_ASK,
@@ -22,18 +22,24 @@ from bot.render import (
     CLOSE_CANCEL,
     CLOSE_SURE_PREFIX,
     CONFIRM_PREFIX,
+    LIMIT_CANCEL_PREFIX,
+    LIMIT_PREFIX,
     SKIP_PREFIX,
     close_all_keyboard,
     close_confirm_keyboard,
+    limit_keyboard,
     side_name,
 )
 from core.errors import RetryableExchangeError, UserError
+from core.trading.service import Execution
 
 log = logging.getLogger(__name__)
 _MAX_ID_DIGITS = 18
 _ACTIONS = (
     (CONFIRM_PREFIX, "confirm"),
     (SKIP_PREFIX, "skip"),
+    (LIMIT_PREFIX, "limit"),
+    (LIMIT_CANCEL_PREFIX, "limit_cancel"),
     (CLOSE_ASK_PREFIX, "close_ask"),
     (CLOSE_SURE_PREFIX, "close"),
     (BREAK_EVEN_PREFIX, "break_even"),
@@ -70,6 +76,10 @@ def parse_button(data: str) -> tuple[str, int]:
 
 async def _confirm(query: CallbackQuery, context: BotContext, language: str, user_signal_id: int) -> None:
     execution = await context.services.trading.confirm(user_signal_id, query.from_user.id)
+    await _answer_fill(query, language, execution)
+
+
+async def _answer_fill(query: CallbackQuery, language: str, execution: Execution) -> None:
     p = execution.position
     text = t(
         language,
@@ -85,6 +95,37 @@ async def _confirm(query: CallbackQuery, context: BotContext, language: str, use
     )
     # The durable edit of the signal message comes through the outbox; this is the toast.
     await query.answer(text.replace("<b>", "").replace("</b>", "")[:200])
+
+
+async def _limit(query: CallbackQuery, context: BotContext, language: str, user_signal_id: int) -> None:
+    outcome = await context.services.trading.place_limit(user_signal_id, query.from_user.id)
+    if outcome.execution is not None:  # the price was already through the entry: filled at once
+        await _answer_fill(query, language, outcome.execution)
+        return
+    entry = outcome.entry
+    text = t(
+        language,
+        "limit_placed",
+        side=side_name(language, entry.row.levels.side.value),
+        quantity=amount(entry.quantity, language),
+        symbol=entry.row.symbol,
+        price=price(entry.price, language),
+        expires=day_time(entry.row.expires_at, language),
+    )
+    await query.answer(text[:200])
+    with contextlib.suppress(BadRequest):  # the card shows what is working: its one button cancels it
+        await query.edit_message_reply_markup(reply_markup=limit_keyboard(language, user_signal_id))
+
+
+async def _limit_cancel(query: CallbackQuery, context: BotContext, language: str, user_signal_id: int) -> None:
+    outcome = await context.services.trading.cancel_limit(user_signal_id, query.from_user.id)
+    if outcome.execution is not None:  # it filled (in part) before the cancel: that is kept
+        await _answer_fill(query, language, outcome.execution)
+    else:
+        entry = outcome.entry
+        await query.answer(t(language, "limit_cancelled", symbol=entry.row.symbol, price=price(entry.price, language)))
+    with contextlib.suppress(BadRequest):
+        await query.edit_message_reply_markup(reply_markup=None)
 
 
 async def _skip(query: CallbackQuery, context: BotContext, language: str, user_signal_id: int) -> None:
@@ -114,16 +155,18 @@ async def _close_all(query: CallbackQuery, context: BotContext, language: str) -
     await query.edit_message_reply_markup(reply_markup=None)
 
 
+_SIGNAL_ACTIONS = {"confirm": _confirm, "skip": _skip, "limit": _limit, "limit_cancel": _limit_cancel}
+
+
 async def on_button(update: Update, context: BotContext) -> None:
     query = update.callback_query
     assert query is not None
     language = await user_language(update, context)
     try:
         action, ident = parse_button(query.data or "")
-        if action == "confirm":
-            await _confirm(query, context, language, ident)
-        elif action == "skip":
-            await _skip(query, context, language, ident)
+        signal_action = _SIGNAL_ACTIONS.get(action)
+        if signal_action is not None:
+            await signal_action(query, context, language, ident)
         elif action == "close_ask":  # a second, explicit press closes: no accidental market exits
             await query.answer()
             await query.edit_message_reply_markup(reply_markup=close_confirm_keyboard(language, ident))

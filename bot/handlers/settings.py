@@ -19,8 +19,9 @@ async def show(update: Update, context: BotContext) -> None:
     assert update.effective_user is not None and update.effective_message is not None
     user = await context.services.trading.user(update.effective_user.id)
     limits = await context.services.admin.limits()
+    drift = context.services.settings.max_entry_drift_r
     await update.effective_message.reply_text(
-        settings_text(user, limits.risk_per_trade_pct), reply_markup=settings_keyboard(user)
+        settings_text(user, limits.risk_per_trade_pct, drift), reply_markup=settings_keyboard(user, drift)
     )
 
 
@@ -52,8 +53,9 @@ async def on_button(update: Update, context: BotContext) -> None:
         )
     else:
         limits = await context.services.admin.limits()
+        drift = context.services.settings.max_entry_drift_r
         await query.edit_message_text(
-            settings_text(user, limits.risk_per_trade_pct), reply_markup=settings_keyboard(user)
+            settings_text(user, limits.risk_per_trade_pct, drift), reply_markup=settings_keyboard(user, drift)
         )
     await query.answer(t(user.language, "settings_saved"))
 

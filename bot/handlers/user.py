@@ -50,7 +50,7 @@ async def _open_linked_signal(update: Update, context: BotContext, language: str
         await reply(update, error_text(language, exc))
         return
     live = row.state is SignalState.PENDING and row.expires_at > context.services.clock.now()
-    keyboard = signal_keyboard(language, row.id) if live else None
+    keyboard = signal_keyboard(language, row.id, row.levels.entry) if live else None
     await update.effective_message.reply_text(signals_list(language, [row])[0], reply_markup=keyboard)
 
 

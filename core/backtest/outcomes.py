@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from core.models import Position, PositionStatus, SignalLevels
-from core.rules.entry import entry_refusal
+from core.rules.entry import DEFAULT_MAX_DRIFT_R, entry_refusal
 from core.rules.exits import Candle, ManagementRules, apply_candle
 from core.rules.fills import FillModel
 
@@ -39,14 +39,14 @@ def trade_outcome(
     atr: float,
     rules: ManagementRules,
     fills: FillModel,
-    max_drift_pct: float = 1.0,
+    max_drift_r: float = DEFAULT_MAX_DRIFT_R,
 ) -> Outcome:
     """The outcome of the signal decided on position `row` of `candles` (open, high,
     low, close in time order)."""
     opens, highs = candles["open"].to_numpy(np.float64), candles["high"].to_numpy(np.float64)
     lows, closes = candles["low"].to_numpy(np.float64), candles["close"].to_numpy(np.float64)
     last = len(candles) - 1
-    if row >= last or entry_refusal(levels, float(opens[row + 1]), max_drift_pct) is not None:
+    if row >= last or entry_refusal(levels, float(opens[row + 1]), max_drift_r) is not None:
         return Outcome(math.nan, math.nan, min(row + 1, last), entered=False, complete=row < last)
     side = levels.side
     price = fills.market_price(side.entry_order_side, float(opens[row + 1]))

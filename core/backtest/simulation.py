@@ -6,7 +6,7 @@ How a candle is processed, for each timestamp in time order:
    marked at the previous close: the daily-loss limit counts from 00:00 UTC;
 1. pending entries (signals decided on the symbol's previous candle) are confirmed at
    this candle's open with the checks the bot makes at confirm: the price has not run
-   through the stop or TP1 nor drifted more than `max_price_drift_pct` from the entry
+   through the stop or TP1 nor drifted more than `max_entry_drift_r` (in R) from the entry
    (`core.rules.entry.entry_refusal`); the size is computed at that price from the
    marked equity (`core.risk.sizing.position_quantity`); the risk limits
    (`core.risk.limits.check_new_position`); then the order fills through the fill model
@@ -43,7 +43,7 @@ from core.ports import SignalModel
 from core.risk.limits import AccountSnapshot, Proposal, check_new_position, return_correlation
 from core.risk.portfolio import ClosedTrade, PortfolioMetrics, compute_metrics
 from core.risk.sizing import TradeStats, position_quantity
-from core.rules.entry import entry_refusal
+from core.rules.entry import DEFAULT_MAX_DRIFT_R, entry_refusal
 from core.rules.exits import Candle, apply_candle
 from core.rules.fills import FillModel
 from core.signals.engine import SignalPipeline, run_models
@@ -76,7 +76,7 @@ class BacktestConfig:
     fills: FillModel = field(default_factory=FillModel)
     limits: Limits | None = None  # None: the playbook's
     correlation_window: int = 168  # candles of returns behind the correlation limit
-    max_price_drift_pct: float = 1.0  # the bot's MAX_PRICE_DRIFT_PCT: entry refused beyond this move
+    max_entry_drift_r: float = DEFAULT_MAX_DRIFT_R  # the bot's MAX_ENTRY_DRIFT_R: entry refused beyond this move (in R)
     lookback: int = 1000  # candles before `start` a run keeps for the models and the correlation (the engine's)
 
 
@@ -188,7 +188,7 @@ class _Simulation:
         levels, fills = pending.levels, self.config.fills
         side = levels.side
         reference = self.series[symbol].open[i]  # the price the bot sees when the user confirms
-        refusal = entry_refusal(levels, reference, self.config.max_price_drift_pct)
+        refusal = entry_refusal(levels, reference, self.config.max_entry_drift_r)
         if refusal is not None:
             self.rejections[refusal] += 1
             return

@@ -31,6 +31,7 @@ from core.ports import (
     UserRepository,
 )
 from core.records import NoRecord, RecordBriefs
+from core.rules.entry import DEFAULT_MAX_DRIFT_R
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,8 +39,8 @@ class TradingConfig:
     timeframe: str
     paper_balance: float
     signal_ttl_seconds: float
-    max_price_drift_pct: float
     admin_ids: frozenset[int]
+    max_entry_drift_r: float = DEFAULT_MAX_DRIFT_R  # a market confirm is refused beyond this drift, in R
     monitor_candles: int = 500
     access: str = "open"  # open, or approval: an admin approves each new user
     audit_seconds: float = 600.0  # how often the monitor holds accounts' coins against the positions

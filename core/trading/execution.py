@@ -72,6 +72,21 @@ class Executor:
         exchange did not take (refused by a rate limit, or provably never arrived) rejects
         the row; sending it later would be another trade at another price."""
         request = entry_request(row, price)
+        result = await self.send_entry(row, request)
+        if not entry_filled(result):
+            await self.reject(row, f"entry order {result.status.value}")
+            raise UserError("order_rejected", reason=result.status.value)
+        if result.status is not OrderStatus.FILLED:
+            log.warning(
+                "entry %s filled %.8g of %.8g; the rest expired", request.client_order_id, result.filled, request.amount
+            )
+        return Execution(await self.open_position(row, result), result)
+
+    async def send_entry(self, row: UserSignal, request: OrderRequest) -> OrderResult:
+        """Send a claimed row's entry (market or limit) once, with the same client order id
+        rules for both: never re-sent (core/trading/orders.py). What the exchange did not
+        take rejects the row and raises the UserError to show; an answer that never came
+        raises `entry_unconfirmed` and is resolved later."""
         try:
             result = await submit_once(self._ctx.exchange, self._ctx.orders, request, resend=False)
         except RateLimited as exc:
@@ -88,14 +103,7 @@ class Executor:
         if result.status is OrderStatus.UNKNOWN:
             await self.reject(row, "the exchange never received the entry")
             raise UserError("entry_not_placed")
-        if not entry_filled(result):
-            await self.reject(row, f"entry order {result.status.value}")
-            raise UserError("order_rejected", reason=result.status.value)
-        if result.status is not OrderStatus.FILLED:
-            log.warning(
-                "entry %s filled %.8g of %.8g; the rest expired", request.client_order_id, result.filled, request.amount
-            )
-        return Execution(await self.open_position(row, result), result)
+        return result
 
     async def reject(self, row: UserSignal, reason: str) -> None:
         await self._ctx.signals.transition(

@@ -16,6 +16,7 @@ from core.models import Position, PositionStatus
 from core.trading.context import TradingContext
 from core.trading.episodes import Episodes, short_reason
 from core.trading.equity import EquityMarks
+from core.trading.limit_entry import LimitEntries
 from core.trading.live_pacing import FollowPacing
 from core.trading.recovery import Recovery
 
@@ -41,8 +42,11 @@ class Monitor:
     user and the admins, and tried again next run, while every other position is followed.
     """
 
-    def __init__(self, ctx: TradingContext, recovery: Recovery, episodes: Episodes, marks: EquityMarks) -> None:
+    def __init__(
+        self, ctx: TradingContext, recovery: Recovery, episodes: Episodes, marks: EquityMarks, limits: LimitEntries
+    ) -> None:
         self._ctx = ctx
+        self._limits = limits
         self._recovery = recovery
         self._episodes = episodes
         self._marks = marks
@@ -56,6 +60,7 @@ class Monitor:
         ctx = self._ctx
         async with ctx.monitor_lock:
             changed = await self._recovery.resolve_interrupted()
+            changed += await self._limits.follow_all()  # a fill opens a position followed below
             await self._marks.mark_all()  # before any fill of this run: the day opens at its first run
             listed = await ctx.positions.open_positions()
             frames = await self._frames(sorted({p.symbol for p in listed}))

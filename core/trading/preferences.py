@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from core.errors import UserError
-from core.prefs import BLOCKED_MODES, EVENT_KINDS, EVENT_MODES, QUIET_MODES, SIDES, UserPrefs
+from core.prefs import BLOCKED_MODES, DRIFT_CHOICES, EVENT_KINDS, EVENT_MODES, QUIET_MODES, SIDES, UserPrefs
 
 #: Quiet hours a user can pick (UTC hours, start inclusive, end exclusive).
 QUIET_PRESETS: dict[str, tuple[int, int] | None] = {
@@ -30,7 +30,8 @@ def quiet_preset(prefs: UserPrefs) -> str:
 def apply_change(prefs: UserPrefs, field: str, value: str, symbols: Sequence[str]) -> UserPrefs:
     """`prefs` with one change: auto (on/off), blocked (mark/hide), side (toggle long or
     short; one stays on), symbol (toggle one of `symbols`; one stays on; all on is stored as
-    'every symbol'), quiet (a preset), quiet_mode (hold/drop), event (kind=mode)."""
+    'every symbol'), quiet (a preset), quiet_mode (hold/drop), event (kind=mode), drift (one
+    of DRIFT_CHOICES in R, or 'default': the system's MAX_ENTRY_DRIFT_R)."""
     if field == "auto" and value in ("on", "off"):
         return prefs.replace(auto_execute=value == "on")
     if field == "blocked" and value in BLOCKED_MODES:
@@ -54,4 +55,15 @@ def apply_change(prefs: UserPrefs, field: str, value: str, symbols: Sequence[str
         kind, mode = value.split("=", 1)
         if kind in EVENT_KINDS and mode in EVENT_MODES:
             return prefs.with_event(kind, mode)
+    if field == "drift":
+        return _drift(prefs, value)
     raise UserError("button_stale")
+
+
+def _drift(prefs: UserPrefs, value: str) -> UserPrefs:
+    if value == "default":
+        return prefs.replace(entry_drift_r=None)
+    chosen = next((d for d in DRIFT_CHOICES if f"{d:g}" == value), None)
+    if chosen is None:
+        raise UserError("button_stale")
+    return prefs.replace(entry_drift_r=chosen)

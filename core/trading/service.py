@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from core.errors import RetryableExchangeError, UserError
 from core.events import PositionClosed, SignalEnded, StopMoved
-from core.models import Limits, SignalDraft, SignalState, User, UserSignal
+from core.models import LimitEntry, Limits, SignalDraft, SignalState, User, UserSignal
 from core.ports import (
     Clock,
     Exchange,
@@ -36,6 +36,7 @@ from core.trading.episodes import Episodes
 from core.trading.equity import EquityMarks
 from core.trading.execution import Execution, Executor, entry_client_order_id
 from core.trading.fanout import FanOut, size_for
+from core.trading.limit_entry import LimitEntries, LimitOutcome
 from core.trading.live_pacing import FollowPacing
 from core.trading.monitor import Monitor, PositionView
 from core.trading.position_actions import PositionActions
@@ -103,9 +104,10 @@ class TradingService:
         executor = Executor(ctx)
         self.episodes = Episodes(system, outbox, clock, wake_delivery)  # trouble told once per episode, counted
         marks = EquityMarks(users, positions, market_data, clock)
-        self._confirmation = Confirmation(ctx, executor, marks)
+        self._limits = LimitEntries(ctx, executor)
+        self._confirmation = Confirmation(ctx, executor, marks, self._limits)
         self._recovery = Recovery(ctx, executor, self.episodes)
-        self._monitor = Monitor(ctx, self._recovery, self.episodes, marks)
+        self._monitor = Monitor(ctx, self._recovery, self.episodes, marks, self._limits)
         self._actions = PositionActions(ctx, self._monitor)
         self._access = AccessControl(ctx, config.access)
 
@@ -215,6 +217,22 @@ class TradingService:
         except UserError as exc:
             await self._after_refusal(user_signal_id, user_id, exc)
             raise
+
+    async def place_limit(self, user_signal_id: int, user_id: int) -> LimitOutcome:
+        """Take the signal with a limit order at its entry, valid until it expires
+        (core/trading/limit_entry.py); refusals as for `confirm`."""
+        try:
+            return await self._confirmation.place_limit(user_signal_id, user_id)
+        except UserError as exc:
+            await self._after_refusal(user_signal_id, user_id, exc)
+            raise
+
+    async def cancel_limit(self, user_signal_id: int, user_id: int) -> LimitOutcome:
+        """Cancel the user's working limit entry (a part filled meanwhile is kept)."""
+        return await self._limits.cancel(user_signal_id, user_id)
+
+    async def working_limits(self, user_id: int) -> list[LimitEntry]:
+        return await self._signals.working_limits(user_id)
 
     async def _after_refusal(self, user_signal_id: int, user_id: int, exc: UserError) -> None:
         ctx = self._ctx

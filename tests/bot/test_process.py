@@ -39,7 +39,7 @@ async def test_replay_signal_confirm_sigterm_and_restart(fake: FakeBotApi, tmp_p
         tmp_path / "atra.sqlite3",
         REPLAY_START="2019-02-18T13:30:00Z",
         SIGNAL_TTL_SECONDS="86400",
-        MAX_PRICE_DRIFT_PCT="5",
+        MAX_ENTRY_DRIFT_R="1",
         MONITOR_INTERVAL_SECONDS="0.5",
         LOG_LEVEL="DEBUG",
     )

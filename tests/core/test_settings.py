@@ -159,7 +159,9 @@ def test_symbols_in_two_quote_currencies_are_refused_with_the_reason(monkeypatch
         ("MONITOR_INTERVAL_SECONDS", "inf"),
         ("LIVE_SWEEP_SECONDS", "5"),
         ("LIVE_SWEEP_SECONDS", "86400"),
-        ("MAX_PRICE_DRIFT_PCT", "1000"),
+        ("MAX_ENTRY_DRIFT_R", "0"),
+        ("MAX_ENTRY_DRIFT_R", "1.5"),
+        ("MAX_ENTRY_DRIFT_R", "nan"),
         ("ALERT_DELIVERY_LAG_SECONDS", "inf"),
         ("MODEL_MAX_AGE_DAYS", "1e308"),
         ("PAPER_FEE_PCT", "nan"),
@@ -205,3 +207,17 @@ def test_the_ws_api_url_is_a_websocket_url_or_ccxts_own(monkeypatch: pytest.Monk
         monkeypatch.setenv("EXCHANGE_WS_API_URL", wrong)
         with pytest.raises(ConfigError, match="EXCHANGE_WS_API_URL"):
             Settings.load(env_file=None)
+
+
+def test_the_old_percentage_drift_setting_refuses_to_start_and_names_its_replacement(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Silently ignoring it would leave an operator who set 5 % believing confirms are loose.
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+    assert Settings.load(env_file=None).max_entry_drift_r == 0.25
+    monkeypatch.setenv("MAX_ENTRY_DRIFT_R", "0.5")
+    assert Settings.load(env_file=None).max_entry_drift_r == 0.5
+    monkeypatch.setenv("MAX_PRICE_DRIFT_PCT", "1.0")
+    with pytest.raises(ConfigError) as error:
+        Settings.load(env_file=None)
+    assert "MAX_PRICE_DRIFT_PCT" in str(error.value) and "MAX_ENTRY_DRIFT_R" in str(error.value)

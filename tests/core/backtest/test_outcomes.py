@@ -42,7 +42,7 @@ def test_a_stop_is_a_market_exit_with_slippage():
 
 def test_a_drifted_open_is_not_entered_and_an_open_end_is_not_complete():
     gap = candles([(100.0,) * 4, (101.5, 102.0, 101.0, 101.5)])
-    refused = trade_outcome(gap, 0, LEVELS, atr=1.0, rules=ManagementRules(), fills=FillModel(), max_drift_pct=1.0)
+    refused = trade_outcome(gap, 0, LEVELS, atr=1.0, rules=ManagementRules(), fills=FillModel(), max_drift_r=0.25)
     assert not refused.entered and math.isnan(refused.r)
     still_open = candles([(100.0,) * 4, (100.0, 101.0, 99.0, 100.5), (100.5, 101.0, 100.0, 100.8)])
     out = trade_outcome(still_open, 0, LEVELS, atr=1.0, rules=ManagementRules(), fills=FillModel())

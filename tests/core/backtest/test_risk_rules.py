@@ -95,9 +95,10 @@ def flat_then_jump(open_after_signal: float) -> pd.DataFrame:
 
 def test_an_entry_that_drifted_past_the_allowed_move_is_refused():
     strategy = scripted_playbook("2024-03-01 01:00")  # entry 100, stop 90, target 150
-    refused = run_backtest({"X/USD": flat_then_jump(101.5)}, strategy, BacktestConfig(max_price_drift_pct=1.0))
+    # R = 10: a quarter of R allows 2.5 from the entry; 102.6 is 0.26 R away, 100.8 is 0.08 R
+    refused = run_backtest({"X/USD": flat_then_jump(102.6)}, strategy, BacktestConfig(max_entry_drift_r=0.25))
     assert refused.trades == [] and refused.rejections["price_drift"] == 1
-    taken = run_backtest({"X/USD": flat_then_jump(100.8)}, strategy, BacktestConfig(max_price_drift_pct=1.0))
+    taken = run_backtest({"X/USD": flat_then_jump(100.8)}, strategy, BacktestConfig(max_entry_drift_r=0.25))
     assert len(taken.trades) == 1 and "price_drift" not in taken.rejections
 
 

@@ -134,7 +134,7 @@ def start_process(
     settle_seconds: float = 0.0,
     timeout_ms: int = 2000,
     rules: ManagementRules | None = None,
-    limits_price_drift: float = 1.0,
+    max_entry_drift_r: float = 0.25,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> LiveWorld:
     """Build everything a live process builds at start, over an existing database."""
@@ -170,7 +170,7 @@ def start_process(
         outbox=OutboxRepository(db),
     )
     world.manager = _manager(world, settle_seconds, rules or ManagementRules(trail_atr_multiplier=2.0), sleep)
-    world.trading = _trading(world, limits_price_drift)
+    world.trading = _trading(world, max_entry_drift_r)
     return world
 
 
@@ -193,13 +193,13 @@ def _manager(
     )
 
 
-def _trading(world: LiveWorld, price_drift: float) -> TradingService:
+def _trading(world: LiveWorld, drift_r: float) -> TradingService:
     return TradingService(
         config=TradingConfig(
             timeframe="1h",
             paper_balance=10_000.0,
             signal_ttl_seconds=3600,
-            max_price_drift_pct=price_drift,
+            max_entry_drift_r=drift_r,
             admin_ids=frozenset({ADMIN}),
         ),
         clock=world.clock,

@@ -145,7 +145,7 @@ def _service(db: Database, gateway: CcxtGateway, market: ExchangeMarketData, key
         rules=ManagementRules(),
     )
     return TradingService(
-        config=TradingConfig("1h", 50_000.0, 3600, 1.0, frozenset({1}), audit_seconds=10.0),  # 10 min, scaled
+        config=TradingConfig("1h", 50_000.0, 3600, frozenset({1}), audit_seconds=10.0),  # 10 min, scaled
         clock=clock,
         market_data=market,
         exchange=exchange,

@@ -172,11 +172,17 @@ async def test_expired_signal_cannot_be_confirmed(world: World) -> None:
 async def test_runaway_price_is_refused(world: World) -> None:
     await world.trading.register(10, "en")
     (row,) = await world.trading.publish(draft()) or []
-    world.market.prices["BTC/USDT"] = 101.5  # 1.5% above the entry; the allowed drift is 1%
+    # entry 100, stop 90: R = 10, the default allowance 0.25 R = 2.5
+    world.market.prices["BTC/USDT"] = 103.0  # 0.3 R above the entry
+    with pytest.raises(UserError) as refused:
+        await world.trading.confirm(row.id, 10)
+    assert refused.value.key == "price_drifted"
+    assert refused.value.params["drift"] == pytest.approx(0.3) and refused.value.params["allowed"] == 0.25
+    world.market.prices["BTC/USDT"] = 89.0  # past the stop
     with pytest.raises(UserError) as refused:
         await world.trading.confirm(row.id, 10)
     assert refused.value.key == "price_moved"
-    world.market.prices["BTC/USDT"] = 100.9  # within 1%
+    world.market.prices["BTC/USDT"] = 102.4  # 0.24 R: within
     await world.trading.confirm(row.id, 10)
 
 
