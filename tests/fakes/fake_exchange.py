@@ -19,7 +19,9 @@ and orders per account; going over answers 429 with Retry-After. Every answer ca
 X-MBX-USED-WEIGHT-1M, order answers also X-MBX-ORDER-COUNT-10S and X-MBX-ORDER-COUNT-1D
 (the names stay when windows are scaled).
 
-Faults are queued per (method, path) with `inject`.
+Faults are queued per (method, path) with `inject`. The WebSocket API for account streams
+(`ws_url`: a signed user-data subscription, an executionReport for every order change, and
+its test hooks) is tests/fakes/binance_ws.py.
 """
 
 from __future__ import annotations
