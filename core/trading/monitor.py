@@ -120,10 +120,14 @@ class Monitor:
         async with self._ctx.position_locks[position_id]:
             if unless is not None and await unless():
                 return 0
-            return await self._follow(position_id, {})
+            return await self._follow(position_id, {}, streamed=True)
 
-    async def _follow(self, position_id: int, frames: dict[str, pd.DataFrame | Exception]) -> int:
-        """Follow one position, as it is now (not as listed); 1 if it changed."""
+    async def _follow(
+        self, position_id: int, frames: dict[str, pd.DataFrame | Exception], streamed: bool = False
+    ) -> int:
+        """Follow one position, as it is now (not as listed); 1 if it changed. `streamed`:
+        its stream is up (what changes next is told by it), so a change does not make the
+        next run read it again."""
         ctx = self._ctx
         position = await ctx.positions.get(position_id)
         if position is None or position.status is PositionStatus.CLOSED:
@@ -137,7 +141,7 @@ class Monitor:
             self._paced(position, False)
             await self._failed(position, exc)
             return 0
-        self._paced(position, not changed and not isinstance(frame, Exception))
+        self._paced(position, (streamed or not changed) and not isinstance(frame, Exception))
         if isinstance(frame, Exception):
             await self._failed(position, frame)
         else:
