@@ -136,15 +136,19 @@ def report(f: Figures, sweep: float) -> None:
     per_pos = f.poll_weight / f.polled
     print(f"{f.positions} open live positions across {f.accounts} accounts; sweep every {sweep:.0f} s")
     print(f"streams up: each account reconciled once through REST: {f.connect_weight:,} weight (once)")
-    steady = (f.run_weight + f.fill_weight) / f.minutes
+    runs, hourly = f.run_weight / f.minutes, f.poll_weight / 60
+    print(f"following them, over {f.minutes:.0f} simulated minutes (monitor every {STEP:.0f} s):")
+    print(f"  monitor runs (the sweep, the holdings audit every 10 min): {pct(runs)}")
     print(
-        f"over {f.minutes:.0f} simulated minutes with {f.fills} TP1 fills: following them cost "
-        f"{f.run_weight + f.fill_weight:,} weight: {pct(steady)}"
+        f"  every position read once an hour (candle close or backstop; not in the run, from the poll): {pct(hourly)}"
     )
-    print(f"  monitor runs (sweep + holdings audit): {pct(f.run_weight / f.minutes)}")
-    print(f"  booking the fills from their events (read, stop to break-even): {pct(f.fill_weight / f.minutes)}")
+    print(f"  following in all: {pct(runs + hourly)}")
+    print(
+        f"booking {f.fills} TP1 fills from their events ({f.fill_weight / f.fills:.0f} weight a fill: the read, "
+        f"its trades, the stop moved to break-even; as much with polling): {pct(f.fill_weight / f.minutes)}"
+    )
     assert f.calls is not None
-    print("  by endpoint: " + ", ".join(f"{k} {v:,}" for k, v in f.calls.most_common()))
+    print("  by endpoint, runs and fills: " + ", ".join(f"{k} {v:,}" for k, v in f.calls.most_common()))
     print(
         f"poll only (every position each {STEP:.0f} s run, as before), {f.polled} positions: "
         f"{f.poll_weight:,} weight a run ({per_pos:.1f} a position): {pct(f.poll_weight * 60 / STEP)}"
