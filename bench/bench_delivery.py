@@ -1,9 +1,16 @@
-"""One signal to 1,000 subscribers through the real bot (PTB application, handlers,
+"""One signal to 10,000 subscribers through the real bot (PTB application, handlers,
 delivery worker, rate limiter) against the fake Bot API server on 127.0.0.1, which
-enforces Telegram's limits (30 messages/s overall, 1/s per chat with a burst of 3) and
-answers 429 whenever they are broken.
+enforces Telegram's limits (30 messages/s overall, 1,000/s for paid broadcasts, 1/s per chat
+with a burst of 3) and answers 429 whenever they are broken. Three ways (issue 11):
 
-    python -m bench.bench_delivery [--users 1000] [--probes 5] [--flood-users 200] [--flood-rate 5]
+- free lane: every subscriber gets a direct push at Telegram's free 30 messages/s;
+- channel mode: every subscriber chose "channel only"; the signal is posted once to the
+  channel, then `--presses` users press its "Take this trade" link at once (each gets their
+  own sized card as a reply to /start), and a few of them press Confirm;
+- paid lane: direct pushes with `allow_paid_broadcast` (1,000/s) within a Stars budget.
+
+    python -m bench.bench_delivery [--users 10000] [--only fan-out|channel|paid|flood] [--presses 200]
+        [--probes 5] [--flood-users 200] [--flood-rate 5]
 
 The admin publishes with `/signal`; every subscriber gets a photo (the chart) with the
 signal as caption and the Confirm/Skip buttons. While the fan-out runs, new users send
@@ -34,11 +41,13 @@ from bot.ratelimit import TelegramLimits
 from core.clock import ManualClock
 from core.models import Side
 from tests.bot.harness import ADMIN, RunningBot, make_settings, running_bot
-from tests.fakes.bot_api import Call, FakeBotApi
+from tests.fakes.bot_api import SEND_METHODS, Call, FakeBotApi
 from tests.fakes.market import FakeMarketData, candles_frame
 
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 FIRST_USER = 100_000
+#: The delivery worker as `python -m bot` runs it (the test harness looks for new rows every 50 ms).
+PRODUCTION = {"idle_poll": 1.0}
 NEWCOMER = 900_000
 
 
@@ -72,6 +81,42 @@ def signal_calls(fake: FakeBotApi) -> list[Call]:
     ]
 
 
+class Deliveries:
+    """The signal pushes the fake accepted, read incrementally every 0.1 s (a full scan of
+    10,000 calls every 5 ms would slow the bot under test). Times come from the fake's own
+    stamps, so the polling does not change the figures."""
+
+    def __init__(self, fake: FakeBotApi) -> None:
+        self.fake, self.seen, self.open, self.calls = fake, 0, list[Call](), list[Call]()
+        self.chats: set[int | str | None] = set()
+
+    def update(self) -> list[Call]:
+        new = self.fake.calls[self.seen :]
+        self.seen += len(new)
+        still = []
+        for call in [*self.open, *new]:
+            if call.status is None:
+                still.append(call)
+            elif call.ok and call.method in SEND_METHODS and self._signal(call):
+                self.calls.append(call)
+                self.chats.add(call.chat_id)
+        self.open = still
+        return self.calls
+
+    @staticmethod
+    def _signal(call: Call) -> bool:
+        chat = call.chat_id
+        return isinstance(chat, int) and FIRST_USER <= chat < NEWCOMER and bool(call.params.get("reply_markup"))
+
+    async def wait(self, users: int, timeout: float) -> list[Call]:  # noqa: ASYNC109 - a bench's deadline
+        deadline = time.monotonic() + timeout
+        while len(self.update() and self.chats) < users:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(self.chats)}/{users} delivered after {timeout} s")
+            await asyncio.sleep(0.1)
+        return self.calls
+
+
 async def probe_start(bot: RunningBot, user: int) -> float:
     fake = bot.fake
     before = len(fake.sent(user))
@@ -98,7 +143,9 @@ async def run(users: int, probes: int) -> None:
         fake.limits(global_per_second=30, per_chat_per_second=1, per_chat_burst=3)
         with tempfile.TemporaryDirectory() as tmp:
             settings = make_settings(fake, Path(tmp) / "atra.sqlite3", signal_ttl_seconds=86_400)
-            async with running_bot(fake, settings, ManualClock(T0), market(), limits=TelegramLimits()) as bot:
+            async with running_bot(
+                fake, settings, ManualClock(T0), market(), limits=TelegramLimits(), delivery=PRODUCTION
+            ) as bot:
                 trading = bot.services.trading
                 for i in range(users):
                     await trading.register(FIRST_USER + i, "ru" if i % 2 else "en")
@@ -115,16 +162,17 @@ async def run(users: int, probes: int) -> None:
                     delivered = signal_calls(fake)
                     if len(delivered) > k:
                         confirms.append(await probe_confirm(bot, delivered[k]))
-                await fake.wait_for(lambda: len({c.chat_id for c in signal_calls(fake)}) >= users, timeout=300)
+                calls = await Deliveries(fake).wait(users, timeout=1800)
                 finished = time.monotonic()
-                calls = signal_calls(fake)
                 await bot.fake.wait_for(lambda: bot.services.delivery.sent >= users, timeout=30)
 
     chats = [c.chat_id for c in calls]
     latencies = [c.time - started for c in calls]
     first, last = min(c.time for c in calls), max(c.time for c in calls)
     uploads = sum(1 for c in calls if not isinstance(c.params.get("photo"), str))
-    print(f"delivered:   {len(set(chats))}/{users} signals, {len(chats) - len(set(chats))} duplicate(s)")
+    print("free lane (direct pushes at 30 msg/s):")
+    print(f"delivered:   {len(set(chats))}/{users} signals, {len(chats) - len(set(chats))} duplicate(s), "
+          f"{users - len(set(chats))} lost")  # fmt: skip
     print(f"elapsed:     {finished - started:.1f} s from the /signal command to the last delivery")
     print(f"throughput:  {len(calls) / (last - first):.1f} msg/s sustained (first to last delivery), "
           f"{len(calls) / (last - started):.1f} msg/s end to end")  # fmt: skip
@@ -140,6 +188,100 @@ async def run(users: int, probes: int) -> None:
         times = [seconds for seconds, _ in confirms]
         print(f"Confirm:     answered in median {statistics.median(times) * 1000:.0f} ms, "
               f"max {max(times) * 1000:.0f} ms ({len(confirms)} probes; e.g. {confirms[0][1]!r})")  # fmt: skip
+
+
+CHANNEL = -1001234567890
+
+
+def summary(label: str, calls: list[Call], users: int, started: float, fake: FakeBotApi) -> None:
+    """What every subscriber got: delivered, duplicates, losses, time, rate, 429s, lanes."""
+    chats = [c.chat_id for c in calls]
+    last = max(c.time for c in calls)
+    lanes = {lane: sum(1 for c in calls if c.lane == lane) for lane in ("free", "paid")}
+    print(f"{label}:")
+    print(f"  delivered:   {len(set(chats))}/{users}, {len(chats) - len(set(chats))} duplicate(s), "
+          f"{users - len(set(chats))} lost")  # fmt: skip
+    print(f"  elapsed:     {last - started:.1f} s from the /signal command to the last subscriber's signal")
+    print(f"  throughput:  {len(calls) / (last - started):.1f} msg/s end to end "
+          f"({lanes['free']} on the free lane, {lanes['paid']} paid)")  # fmt: skip
+    print(f"  429 answers: {fake.count_429} ({fake.count_429_global} free lane, {fake.count_429_paid} paid lane, "
+          f"{fake.count_429_chat} one chat); Stars spent: {fake.stars_spent:.1f}")  # fmt: skip
+
+
+async def register_all(bot: RunningBot, users: range, channel_only: bool = False) -> None:
+    trading = bot.services.trading
+    for user in users:
+        await trading.register(user, "ru" if user % 2 else "en")
+        if channel_only:
+            await trading.change_prefs(user, "delivery", "channel", bot.services.settings.symbols)
+    await trading.register(ADMIN, "en")
+
+
+async def run_paid(users: int) -> None:
+    chats = range(FIRST_USER, FIRST_USER + users)
+    async with FakeBotApi() as fake:
+        fake.limits(global_per_second=30, per_chat_per_second=1, per_chat_burst=3, paid_per_second=1000)
+        with tempfile.TemporaryDirectory() as tmp:
+            settings = make_settings(
+                fake, Path(tmp) / "atra.sqlite3", signal_ttl_seconds=86_400, paid_broadcast_stars_per_day=100_000
+            )
+            async with running_bot(
+                fake, settings, ManualClock(T0), market(), limits=TelegramLimits(), delivery=PRODUCTION
+            ) as bot:
+                await register_all(bot, chats)
+                print(f"\npaid lane: {users} subscribers, a budget of 100,000 Stars a day; publishing ...")
+                started = time.monotonic()
+                bot.say(ADMIN, "/signal BTC/USDT long sl=96 tp=104,108")
+                calls = await Deliveries(fake).wait(users, timeout=1800)
+                spend = await bot.services.delivery.paid.today()  # type: ignore[union-attr]
+    summary("paid lane (allow_paid_broadcast)", calls, users, started, fake)
+    print(f"  budget:      {spend.stars:.1f} Stars counted by the bot for the day (0.1 a paid message)")
+
+
+async def press_link(bot: RunningBot, user: int) -> tuple[float, Call]:
+    fake = bot.fake
+    before = len(fake.sent(user))
+    asked = time.monotonic()
+    bot.say(user, "/start s1", "ru" if user % 2 else "en")
+    await fake.wait_for(lambda: len(fake.sent(user)) >= before + 1, timeout=120)
+    card = fake.sent(user)[before]  # one message: the welcome on top of the card
+    return card.time - asked, card
+
+
+async def run_channel(users: int, presses: int) -> None:
+    chats = range(FIRST_USER, FIRST_USER + users)
+    async with FakeBotApi() as fake:
+        fake.limits(global_per_second=30, per_chat_per_second=1, per_chat_burst=3)
+        with tempfile.TemporaryDirectory() as tmp:
+            settings = make_settings(
+                fake, Path(tmp) / "atra.sqlite3", signal_ttl_seconds=86_400, signal_channel_id=str(CHANNEL)
+            )
+            async with running_bot(
+                fake, settings, ManualClock(T0), market(), limits=TelegramLimits(), delivery=PRODUCTION
+            ) as bot:
+                await register_all(bot, chats, channel_only=True)
+                print(f"\nchannel mode: {users} subscribers, all 'channel only'; publishing ...")
+                started = time.monotonic()
+                bot.say(ADMIN, "/signal BTC/USDT long sl=96 tp=104,108")
+                post = await fake.wait_for("sendPhoto", chat_id=CHANNEL, timeout=60)
+                await asyncio.sleep(2)  # anything else the fan-out would send would show now
+                pushes = len(signal_calls(fake))
+                sample = [chats[i * users // presses] for i in range(presses)]
+                pressed = time.monotonic()
+                answers = await asyncio.gather(*(press_link(bot, user) for user in sample))
+                all_answered = max(call.time for _, call in answers) - pressed
+                confirms = [await probe_confirm(bot, call) for _, call in answers[:5]]
+    waits = [seconds for seconds, _ in answers]
+    offered = sum(1 for _, call in answers if "sig:c:" in str(call.params.get("reply_markup")))
+    print("channel mode:")
+    print(f"  posted:      {post.time - started:.2f} s from the /signal command to the channel post (chart, deep "
+          f"link); {len(fake.sent(CHANNEL))} Bot API call(s) to the channel, {pushes} direct push(es)")  # fmt: skip
+    print(f"  presses:     {presses} users press the link at once: {offered} answered with their own card and "
+          f"Confirm; median {statistics.median(waits):.2f} s, p95 {percentile(waits, 95):.2f} s, "
+          f"all within {all_answered:.1f} s ({presses / all_answered:.1f} replies/s)")  # fmt: skip
+    print(f"  Confirm:     {len(confirms)} presses answered in median "
+          f"{statistics.median(c for c, _ in confirms) * 1000:.0f} ms (e.g. {confirms[0][1]!r})")  # fmt: skip
+    print(f"  429 answers: {fake.count_429}")
 
 
 FLOOD_FIRST = 200_000
@@ -215,15 +357,20 @@ async def run_flood(n_users: int, rate: float) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--users", type=int, default=1000)
+    parser.add_argument("--users", type=int, default=10_000)
+    parser.add_argument("--presses", type=int, default=200)
     parser.add_argument("--probes", type=int, default=5)
     parser.add_argument("--flood-users", type=int, default=200)
     parser.add_argument("--flood-rate", type=float, default=5.0)
-    parser.add_argument("--only", choices=("fan-out", "flood"), help="run one scenario only")
+    parser.add_argument("--only", choices=("fan-out", "channel", "paid", "flood"), help="run one scenario only")
     args = parser.parse_args()
-    if args.only != "flood":
+    if args.only in (None, "fan-out"):
         asyncio.run(run(args.users, args.probes))
-    if args.only != "fan-out":
+    if args.only in (None, "channel"):
+        asyncio.run(run_channel(args.users, args.presses))
+    if args.only in (None, "paid"):
+        asyncio.run(run_paid(args.users))
+    if args.only in (None, "flood"):
         asyncio.run(run_flood(args.flood_users, args.flood_rate))
 
 

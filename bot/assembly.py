@@ -14,6 +14,7 @@ from bot.adapters import Adapters, Repositories, TradingParts
 from bot.charts import SignalCharts
 from bot.context import Services
 from bot.delivery import DeliveryWorker
+from bot.delivery.paid import PaidBudget
 from bot.metrics import Metrics
 from bot.observability import AdminAlerts, Observability, ObservabilityConfig, ObservedScanner
 from bot.ratelimit import Bulk, TelegramRateLimiter
@@ -33,6 +34,7 @@ from core.trading.live_stream import AccountStreams
 from core.trading.scanner import Scanner
 from core.trading.service import TradingConfig, TradingService
 from core.trading.track_record import RecordConfig, TrackRecord
+from db.broadcast import PaidBroadcastRepository
 from db.outbox import ChartRepository, OutboxRepository
 from db.signals import SignalRepository
 from db.sql import SqlDatabase
@@ -67,6 +69,12 @@ def repositories(db: SqlDatabase, clock: Clock) -> Repositories:
     )
 
 
+def paid_budget(settings: Settings, db: SqlDatabase) -> PaidBudget | None:
+    """The paid lane's daily Stars budget, when paid broadcasts are on."""
+    stars = settings.paid_broadcast_stars_per_day
+    return PaidBudget(PaidBroadcastRepository(db), stars, SystemClock()) if stars > 0 else None
+
+
 async def assemble(
     bot: ExtBot[Bulk],
     settings: Settings,
@@ -94,6 +102,7 @@ async def assemble(
         SystemClock(),
         clock,
         **dict(delivery_options or {}),  # type: ignore[arg-type]
+        paid=paid_budget(settings, db),
     )
     runtime = await adapters.load_models()
     models = [metrics.observed_model(m) for m in runtime.models] if runtime else []
@@ -157,6 +166,8 @@ def _trading_service(
             max_entry_drift_r=settings.max_entry_drift_r,
             admin_ids=settings.admin_ids,
             access=settings.access,
+            signal_channel=settings.signal_channel,
+            channel_language=settings.signal_channel_language,
         ),
         clock=clock,
         market_data=market_data,

@@ -14,6 +14,10 @@ signals, and it pauses every chat for a 429 that was about one. This limiter:
   behind the whole flood;
 - serves waiting calls by priority: replies to users (handlers, no `rate_limit_args`) first,
   then the delivery worker's in outbox order (its `Bulk` args: priority, then outbox id);
+- has two overall lanes: the free one (`messages_per_second`, 30/s) and the paid one
+  (`paid_messages_per_second`, 1,000/s) for worker calls sent with Telegram's
+  `allow_paid_broadcast` (`Bulk.paid`; bot/delivery/paid.py keeps their Stars budget). Each
+  lane has its own schedule and its own bot-wide 429 pause; per-chat pacing applies to both;
 - on 429 holds the chat the call was for, for exactly the `retry_after` asked, when that
   chat had other messages lately (Telegram's per-chat limit); a 429 for a chat that had
   none cannot be about that chat, so it is the bot's overall limit and every call waits.
@@ -35,7 +39,7 @@ import itertools
 import logging
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -59,11 +63,13 @@ class Bulk:
     priority: int
     order: int
     on_turn: Callable[[], Coroutine[Any, Any, bool]] | None = None
+    paid: bool = False  # sent with allow_paid_broadcast: the paid lane
 
 
 @dataclass(frozen=True, slots=True)
 class TelegramLimits:
     messages_per_second: float = 30.0
+    paid_messages_per_second: float = 1000.0  # the paid lane (allow_paid_broadcast)
     chat_interval: float = 1.0  # seconds between two messages to one chat, on average
     chat_burst: int = 2  # replies that may go back to back in one chat (worker messages: 1)
     max_retries: int = 3  # extra tries of an interactive call after a 429, 5xx or network error
@@ -99,16 +105,24 @@ class _Chat:
 _Waiter = tuple[tuple[int, int], int, "asyncio.Future[None]"]
 
 
+@dataclass(slots=True)
+class _Lane:
+    """One overall rate: its send slots, granted to the best-keyed waiter, and its pause."""
+
+    interval: float
+    next_slot: float = 0.0
+    paused_until: float = 0.0
+    waiters: list[_Waiter] = field(default_factory=list)
+    pump: asyncio.Task[None] | None = None
+
+
 class TelegramRateLimiter(BaseRateLimiter[Bulk]):
     def __init__(self, limits: TelegramLimits | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.limits = limits or TelegramLimits()
-        self._interval = 1.0 / self.limits.messages_per_second
+        self._free = _Lane(1.0 / self.limits.messages_per_second)
+        self._paid = _Lane(1.0 / self.limits.paid_messages_per_second)
         self._clock = clock
-        self._next_slot = 0.0
-        self._paused_until = 0.0
-        self._waiters: list[_Waiter] = []
         self._seq = itertools.count()
-        self._pump: asyncio.Task[None] | None = None
         self._chats: dict[int | str, _Chat] = {}
         self._bulk_closed = False
         self._listeners: list[Callable[[float], None]] = []
@@ -121,9 +135,10 @@ class TelegramRateLimiter(BaseRateLimiter[Bulk]):
 
     async def shutdown(self) -> None:
         self._fail_waiters(lambda key: True)
-        if self._pump is not None:
-            self._pump.cancel()
-            self._pump = None
+        for lane in (self._free, self._paid):
+            if lane.pump is not None:
+                lane.pump.cancel()
+                lane.pump = None
 
     async def process_request(
         self,
@@ -143,10 +158,11 @@ class TelegramRateLimiter(BaseRateLimiter[Bulk]):
             kwargs = {**kwargs, "read_timeout": self.limits.send_read_timeout}
         bulk = rate_limit_args
         key = (bulk.priority, bulk.order) if bulk is not None else (INTERACTIVE, next(self._seq))
+        lane = self._paid if bulk is not None and bulk.paid else self._free
 
         async def attempt() -> bool | dict[str, Any] | list[dict[str, Any]]:
             await self._chat_turn(chat_id, bulk is not None)
-            await self._slot(key)
+            await self._slot(key, lane)
             if bulk is not None and bulk.on_turn is not None and not await bulk.on_turn():
                 raise TurnDeclined()
             self._sent(chat_id, bulk is not None)
@@ -156,7 +172,7 @@ class TelegramRateLimiter(BaseRateLimiter[Bulk]):
             try:
                 return await attempt()
             except RetryAfter as exc:
-                self._on_429(chat_id, retry_seconds(exc))
+                self._on_429(chat_id, retry_seconds(exc), lane)
                 raise
         return await self._with_retries(attempt, chat_id, endpoint)
 
@@ -205,17 +221,19 @@ class TelegramRateLimiter(BaseRateLimiter[Bulk]):
     @property
     def paused_for(self) -> float:
         """Seconds left of a bot-wide pause Telegram asked for (0 when not paused)."""
-        return max(0.0, self._paused_until - self._clock())
+        return max(0.0, self._free.paused_until - self._clock())
 
     def on_rate_limited(self, listener: Callable[[float], None]) -> None:
         """Call `listener(retry_after_seconds)` on every 429 (metrics)."""
         self._listeners.append(listener)
 
-    def on_retry_after(self, seconds: float) -> None:
-        """Pause every call for `seconds` from now (a 429 about the bot's overall rate)."""
+    def on_retry_after(self, seconds: float, paid: bool = False) -> None:
+        """Pause every call of a lane for `seconds` from now (a 429 about the bot's overall
+        rate, or the paid lane's)."""
         self._count_429(seconds)
-        self._paused_until = max(self._paused_until, self._clock() + seconds)
-        log.warning("telegram asked to wait %.1fs: every message waits", seconds)
+        lane = self._paid if paid else self._free
+        lane.paused_until = max(lane.paused_until, self._clock() + seconds)
+        log.warning("telegram asked to wait %.1fs: every %s message waits", seconds, "paid" if paid else "free")
 
     def hold_chat(self, chat_id: int | str, seconds: float) -> None:
         """Hold one chat for `seconds` from now (a 429 about that chat); others go on."""
@@ -241,15 +259,17 @@ class TelegramRateLimiter(BaseRateLimiter[Bulk]):
         for listener in self._listeners:
             listener(seconds)
 
-    def _on_429(self, chat_id: int | str | None, seconds: float) -> None:
-        """Whose limit was it? A chat that had another message lately: that chat's."""
+    def _on_429(self, chat_id: int | str | None, seconds: float, lane: _Lane | None = None) -> None:
+        """Whose limit was it? A chat that had another message lately: that chat's; else
+        the lane's overall one."""
+        lane = lane or self._free
         chat = self._chats.get(chat_id) if chat_id is not None else None
         if chat is not None and chat.last_sent_before > self._clock() - self.limits.chat_memory:
             self.hold_chat(chat_id, seconds)  # type: ignore[arg-type]
         else:
-            self.on_retry_after(seconds)
+            self.on_retry_after(seconds, paid=lane is self._paid)
             if chat_id is not None:
-                self._chat(chat_id).held_until = self._paused_until
+                self._chat(chat_id).held_until = lane.paused_until
 
     def _chat(self, chat_id: int | str) -> _Chat:
         chat = self._chats.get(chat_id)
@@ -285,40 +305,41 @@ class TelegramRateLimiter(BaseRateLimiter[Bulk]):
         if bulk:
             chat.last_bulk = now
 
-    async def _slot(self, key: tuple[int, int]) -> None:
-        """Wait for a send slot: the best-keyed waiter gets each one."""
+    async def _slot(self, key: tuple[int, int], lane: _Lane) -> None:
+        """Wait for a send slot of `lane`: the best-keyed waiter gets each one."""
         if self._bulk_closed and key[0] != INTERACTIVE:
             raise LimiterClosed()
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._waiters, (key, next(self._seq), future))
-        if self._pump is None:
-            self._pump = asyncio.create_task(self._run_pump(), name="telegram-rate-limiter")
+        heapq.heappush(lane.waiters, (key, next(self._seq), future))
+        if lane.pump is None:
+            lane.pump = asyncio.create_task(self._run_pump(lane), name="telegram-rate-limiter")
         await future  # cancelled with the caller: the pump skips it
 
-    async def _run_pump(self) -> None:
-        while self._waiters:
+    async def _run_pump(self, lane: _Lane) -> None:
+        while lane.waiters:
             now = self._clock()
-            start = max(self._next_slot, self._paused_until)
+            start = max(lane.next_slot, lane.paused_until)
             if start > now:
                 await asyncio.sleep(start - now)
                 continue
-            _, _, future = heapq.heappop(self._waiters)
+            _, _, future = heapq.heappop(lane.waiters)
             if future.done():
                 continue
             future.set_result(None)
             # Keep the average at the rate: a grant that came late does not push the
             # schedule back by more than one interval (at most two calls back to back).
-            self._next_slot = max(self._next_slot, now - self._interval) + self._interval
-        self._pump = None
+            lane.next_slot = max(lane.next_slot, now - lane.interval) + lane.interval
+        lane.pump = None
 
     def _fail_waiters(self, which: Callable[[tuple[int, int]], bool]) -> None:
-        kept = []
-        for waiter in self._waiters:
-            key, _, future = waiter
-            if which(key):
-                if not future.done():
-                    future.set_exception(LimiterClosed())
-            else:
-                kept.append(waiter)
-        heapq.heapify(kept)
-        self._waiters = kept
+        for lane in (self._free, self._paid):
+            kept = []
+            for waiter in lane.waiters:
+                key, _, future = waiter
+                if which(key):
+                    if not future.done():
+                        future.set_exception(LimiterClosed())
+                else:
+                    kept.append(waiter)
+            heapq.heapify(kept)
+            lane.waiters = kept

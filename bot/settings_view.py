@@ -10,7 +10,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from bot.i18n import LANGUAGES, t
 from bot.i18n.format import compact, money
 from core.models import User
-from core.prefs import DRIFT_CHOICES, EVENT_KINDS, EVENT_MODES, SIDES, UserPrefs
+from core.prefs import DELIVERY_MODES, DRIFT_CHOICES, EVENT_KINDS, EVENT_MODES, SIDES, UserPrefs
 from core.rules.entry import DEFAULT_MAX_DRIFT_R
 from core.trading.preferences import QUIET_PRESETS, quiet_preset
 
@@ -40,7 +40,10 @@ def _next_drift(prefs: UserPrefs) -> str:
     return _next(options, current)
 
 
-def settings_text(user: User, default_risk: float, default_drift: float = DEFAULT_MAX_DRIFT_R) -> str:
+def settings_text(
+    user: User, default_risk: float, default_drift: float = DEFAULT_MAX_DRIFT_R, channel: bool = False
+) -> str:
+    """The user's choices; `channel`: a signal channel is configured (their delivery choice shown)."""
     lang, prefs = user.language, user.prefs
     risk = (
         t(lang, "risk_own", risk=compact(user.risk_pct, lang))
@@ -62,7 +65,7 @@ def settings_text(user: User, default_risk: float, default_drift: float = DEFAUL
         quiet=_quiet(lang, prefs),
         drift=_drift(lang, prefs, default_drift),
         **events,
-    )
+    ) + (t(lang, "settings_delivery_line", mode=t(lang, f"settings_delivery_{prefs.delivery}")) if channel else "")
 
 
 def _button(text: str, field: str, value: str) -> InlineKeyboardButton:
@@ -73,7 +76,15 @@ def _next(options: Sequence[str], current: str) -> str:
     return options[(options.index(current) + 1) % len(options)] if current in options else options[0]
 
 
-def settings_keyboard(user: User, default_drift: float = DEFAULT_MAX_DRIFT_R) -> InlineKeyboardMarkup:
+def _delivery(lang: str, prefs: UserPrefs) -> InlineKeyboardButton:
+    """Channel mode: signals pushed to the user, or in the channel only."""
+    state = t(lang, f"settings_delivery_{prefs.delivery}")
+    return _button(t(lang, "button_delivery", state=state), "delivery", _next(DELIVERY_MODES, prefs.delivery))
+
+
+def settings_keyboard(
+    user: User, default_drift: float = DEFAULT_MAX_DRIFT_R, channel: bool = False
+) -> InlineKeyboardMarkup:
     lang, prefs = user.language, user.prefs
     languages = [_button(t(code, "language_name"), "lang", code) for code in LANGUAGES]
     chosen = compact(user.risk_pct, lang) if user.risk_pct is not None else None
@@ -124,6 +135,7 @@ def settings_keyboard(user: User, default_drift: float = DEFAULT_MAX_DRIFT_R) ->
             ],
             events,
             [_button(t(lang, "button_drift", state=_drift(lang, prefs, default_drift)), "drift", _next_drift(prefs))],
+            *([[_delivery(lang, prefs)]] if channel else []),
         ]
     )
 

@@ -58,6 +58,36 @@ class SignalIssued(Event):
     record: dict[str, Any] | None = None  # its playbook's track record (core.records.RecordBrief.payload)
 
 
+#: `user_id` of a channel post's outbox row: it is for no user (the chat is `SignalPosted.chat`).
+CHANNEL_CHAT = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SignalPosted(Event):
+    """A signal posted once to the signal channel (channel mode): the levels and why, no
+    size; its button opens the bot, which answers each presser with their own row."""
+
+    kind: ClassVar[str] = "signal_post"
+    priority: ClassVar[int] = PRIORITY_SIGNAL
+
+    signal_id: int
+    chat: str  # the channel: its id (-100...) or @username
+    language: str
+    symbol: str
+    timeframe: str
+    side: str
+    entry: float
+    stop: float
+    tp1: float
+    tp2: float
+    expires_at: datetime
+    source: str
+    strength: float
+    regime: str | None
+    playbook: str | None = None
+    record: dict[str, Any] | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class SignalEnded(Event):
     """A signal's row left `pending` without a fill (expired, refused, skipped): its
@@ -163,6 +193,7 @@ _KINDS: dict[str, type[Event]] = {
     cls.kind: cls
     for cls in (
         SignalIssued,
+        SignalPosted,
         SignalEnded,
         OrderFilled,
         TakeProfitHit,

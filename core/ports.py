@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import pandas as pd
 
@@ -83,6 +83,7 @@ class Allocation:
     quantity: float
     refusal: str | None = None
     hold_seconds: float | None = None  # quiet hours: the message waits this long
+    channel_only: bool = False  # channel mode: the row's message is stored as the card, not pushed
 
 
 class UserRepository(Protocol):
@@ -154,13 +155,36 @@ class SignalRepository(Protocol):
         created_at: datetime,
         expires_at: datetime,
         make_event: Callable[[UserSignal], Event],
+        make_post: Callable[[int], Event] | None = None,
     ) -> list[UserSignal] | None:
         """Store the signal once, one row per allocation and one outbox event per row,
-        all in one transaction. None when this engine signal was already stored."""
+        all in one transaction (a channel-only row's event stored as its card, not to be
+        sent), and with `make_post(signal_id)` the channel's post. None when this engine
+        signal was already stored."""
 
     async def get_user_signal(self, user_signal_id: int) -> UserSignal | None: ...
 
     async def for_signal(self, signal_id: int, user_id: int) -> UserSignal | None: ...
+
+    async def stored_draft(self, signal_id: int) -> tuple[SignalDraft, datetime] | None:
+        """A stored signal as published, and when."""
+
+    async def add_late_row(
+        self,
+        draft: SignalDraft,
+        signal_id: int,
+        allocation: Allocation,
+        created_at: datetime,
+        expires_at: datetime,
+        make_event: Callable[[UserSignal], Event],
+    ) -> UserSignal | None:
+        """A row (and its card, unsent) for a user who had none; None if they have one."""
+
+    async def card(self, user_signal_id: int) -> dict[str, Any] | None:
+        """The row's signal message as written (an outbox payload), if still kept."""
+
+    async def attach_message(self, user_signal_id: int, message_id: int) -> None:
+        """The message offering this row, when it had none."""
 
     async def transition(
         self,

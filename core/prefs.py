@@ -18,6 +18,9 @@ QUIET_MODES = ("hold", "drop")
 EVENT_MODES = ("on", "silent", "off")
 EVENT_KINDS = ("fills", "stops", "closes")
 SIDES = ("long", "short")
+#: How signals reach the user when a signal channel is configured: pushed to them, or only
+#: posted in the channel (the user takes one through its "Take this trade" link).
+DELIVERY_MODES = ("direct", "channel")
 #: How far from the entry (in R) a market Confirm may be taken, as a user can choose it.
 DRIFT_CHOICES = (0.1, 0.25, 0.5)
 
@@ -32,6 +35,7 @@ class UserPrefs:
     quiet_to: int | None = None  # UTC hour they end (exclusive)
     quiet_mode: str = "hold"
     events: tuple[tuple[str, str], ...] = tuple((kind, "on") for kind in EVENT_KINDS)
+    delivery: str = "direct"
     entry_drift_r: float | None = None  # a market Confirm's allowed drift in R; None: MAX_ENTRY_DRIFT_R
 
     def wants(self, symbol: str, side: str) -> bool:
@@ -66,6 +70,7 @@ class UserPrefs:
             "quiet_to": self.quiet_to,
             "quiet_mode": self.quiet_mode,
             "events": dict(self.events),
+            "delivery": self.delivery,
             "entry_drift_r": self.entry_drift_r,
         }
 
@@ -84,6 +89,7 @@ class UserPrefs:
             quiet_to=_hour(data.get("quiet_to")),
             quiet_mode=str(data["quiet_mode"]) if data.get("quiet_mode") in QUIET_MODES else default.quiet_mode,
             events=tuple((k, events[k] if events.get(k) in EVENT_MODES else "on") for k in EVENT_KINDS),
+            delivery=str(data["delivery"]) if data.get("delivery") in DELIVERY_MODES else default.delivery,
             entry_drift_r=data["entry_drift_r"] if data.get("entry_drift_r") in DRIFT_CHOICES else None,
         )
 

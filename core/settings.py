@@ -25,6 +25,8 @@ _DAY = 86_400
 # A host name (RFC 1123 labels) or an IP address; checked again at start by listening on it.
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _HOST = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*$")
+# A channel: its id (-100 then digits) or its public @username.
+_CHANNEL = re.compile(r"^(-100\d{7,13}|@[A-Za-z][A-Za-z0-9_]{4,31})$")
 
 
 def _split(value: object) -> object:
@@ -86,6 +88,11 @@ class Settings(BaseSettings):
     webapp_port: int = Field(default=0, ge=0, le=65535)  # the Mini App dashboard server; 0 = off
     webapp_host: str = "127.0.0.1"  # its interface: a reverse proxy in front serves WEBAPP_URL over HTTPS
     webapp_url: str | None = None  # the dashboard's public HTTPS address (menu button, /dashboard)
+    # Channel mode: each signal posted once to this channel (-100… id or @name); unset: off.
+    signal_channel_id: str | None = None
+    signal_channel_language: Literal["en", "ru"] = "en"  # the language of the channel's posts
+    # Paid broadcasts: Stars a day signal pushes may spend on allow_paid_broadcast (0.1 a message); 0: off.
+    paid_broadcast_stars_per_day: int = Field(default=0, ge=0, le=1_000_000)
 
     @field_validator("telegram_bot_token")
     @classmethod
@@ -224,6 +231,15 @@ class Settings(BaseSettings):
             raise ValueError("must be the dashboard's public https:// address (Telegram opens Mini Apps over HTTPS)")
         return value
 
+    @field_validator("signal_channel_id")
+    @classmethod
+    def _channel(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not _CHANNEL.match(value.strip()):
+            raise ValueError("must be a channel's id (-100 followed by digits) or its @username")
+        return value.strip()
+
     @field_validator("replay_start")
     @classmethod
     def _utc(cls, value: datetime | None) -> datetime | None:
@@ -254,6 +270,12 @@ class Settings(BaseSettings):
         if self.webapp_url is not None and not self.webapp_port:
             raise ValueError("WEBAPP_URL needs WEBAPP_PORT: the bot itself serves the dashboard")
         return self
+
+    @property
+    def signal_channel(self) -> int | str | None:
+        """The channel signals are posted to (its id as a number, or its @username); None: off."""
+        value = self.signal_channel_id
+        return int(value) if value is not None and value.startswith("-") else value
 
     @property
     def timeframe_seconds(self) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Any
 
 from core.events import Event
 from core.models import LimitEntry, Side, SignalDraft, SignalLevels, SignalState, UserSignal
@@ -135,8 +136,10 @@ class SignalRepository:
         created_at: datetime,
         expires_at: datetime,
         make_event: Callable[[UserSignal], Event],
+        make_post: Callable[[int], Event] | None = None,
     ) -> list[UserSignal] | None:
-        """Store the signal once, a row and an outbox message per allocation, in one
+        """Store the signal once, a row and an outbox message per allocation (a channel-only
+        row's stored as its card, not to be sent), and the channel's post, in one
         transaction. Returns None if the engine already published this candle."""
         created, expires = to_db_time(created_at), to_db_time(expires_at)
         async with self._db.transaction() as conn:
@@ -146,8 +149,77 @@ class SignalRepository:
             ids = await _insert_user_signals(conn, signal_id, allocations, created, expires)
             rows = [_fanned_out(draft, signal_id, ids[a.user_id], a, created_at, expires_at) for a in allocations]
             hold = {a.user_id: a.hold_seconds for a in allocations if a.hold_seconds is not None}
-            await queue_events(conn, [make_event(row) for row in rows], created_at, hold)
+            parked = {a.user_id for a in allocations if a.channel_only}
+            posts = [make_post(signal_id)] if make_post is not None else []
+            await queue_events(conn, [*posts, *(make_event(row) for row in rows)], created_at, hold, parked)
         return rows
+
+    async def stored_draft(self, signal_id: int) -> tuple[SignalDraft, datetime] | None:
+        """A stored signal as it was published, and when; None if there is none."""
+        row = await self._db.fetchone(
+            "SELECT source, symbol, timeframe, side, entry, stop, tp1, tp2, strength, regime, atr, candle_time, meta,"
+            " created_at FROM signals WHERE id = ?",
+            (signal_id,),
+        )
+        if row is None:
+            return None
+        levels = SignalLevels(Side(row["side"]), row["entry"], row["stop"], row["tp1"], row["tp2"])
+        draft = SignalDraft(
+            symbol=row["symbol"],
+            timeframe=row["timeframe"],
+            levels=levels,
+            candle_time=from_db_time(row["candle_time"]),  # type: ignore[arg-type]
+            source=row["source"],
+            strength=row["strength"],
+            regime=row["regime"],
+            atr=row["atr"],
+            meta=json.loads(row["meta"] or "{}"),
+        )
+        return draft, from_db_time(row["created_at"])  # type: ignore[return-value]
+
+    async def add_late_row(
+        self,
+        draft: SignalDraft,
+        signal_id: int,
+        allocation: Allocation,
+        created_at: datetime,
+        expires_at: datetime,
+        make_event: Callable[[UserSignal], Event],
+    ) -> UserSignal | None:
+        """A row for a user who had none when the signal was published (they came through
+        the channel's link), with its card stored unsent, in one transaction. None when
+        they have one already (a double press): read it instead."""
+        created, expires = to_db_time(created_at), to_db_time(expires_at)
+        a = allocation
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute(
+                "INSERT INTO user_signals (signal_id, user_id, quantity, state, reason, created_at, expires_at,"
+                " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id",
+                (signal_id, a.user_id, a.quantity, _initial_state(a).value, a.refusal, created, expires, created),
+            )
+            inserted = await cursor.fetchone()
+            if inserted is None:
+                return None
+            row = _fanned_out(draft, signal_id, int(inserted[0]), a, created_at, expires_at)
+            await queue_events(conn, [make_event(row)], created_at, parked={a.user_id})
+        return row
+
+    async def card(self, user_signal_id: int) -> dict[str, Any] | None:
+        """The row's own signal message as it was written at fan-out (the outbox payload,
+        pushed or kept for the channel's link); None when it is gone (purged)."""
+        row = await self._db.fetchone(
+            "SELECT payload FROM outbox WHERE user_signal_id = ? AND kind = 'signal' ORDER BY id LIMIT 1",
+            (user_signal_id,),
+        )
+        return json.loads(row[0]) if row else None
+
+    async def attach_message(self, user_signal_id: int, message_id: int) -> None:
+        """The message that now offers this row (a reply to the channel's link), when it
+        had none: its buttons go when it expires, a fill edits it."""
+        await self._db.execute(
+            "UPDATE user_signals SET message_id = ?, message_is_photo = 0 WHERE id = ? AND message_id IS NULL",
+            (message_id, user_signal_id),
+        )
 
     async def get_user_signal(self, user_signal_id: int) -> UserSignal | None:
         row = await self._db.fetchone(

@@ -12,6 +12,10 @@ answer means for the row.
   doubling waits, given up after `max_attempts`. A timed-out send is in doubt (Telegram may
   have it): it is retried like a crash's in-doubt row, and counted when it is re-sent.
   403: the user blocked the bot, their queue is dropped. 400: logged with the kind, dropped.
+- With paid broadcasts on, a direct signal push goes on the paid lane while the day's Stars
+  budget lasts (counted before the send, un-counted when it was certainly not sent), on the
+  free lane after (bot/delivery/paid.py). Other messages are always on the free lane.
+- A channel post (channel mode) is held while trading is paused and dropped once expired.
 """
 
 from __future__ import annotations
@@ -30,10 +34,11 @@ from typing import Protocol
 
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError, TimedOut
 
+from bot.delivery.paid import PaidBudget
 from bot.delivery.sending import MessageSender
 from bot.delivery_rules import deliverable, muted
 from bot.ratelimit import Bulk, LimiterClosed, TurnDeclined, retry_seconds
-from core.events import Event, SignalIssued, from_payload
+from core.events import Event, SignalIssued, SignalPosted, from_payload
 from core.logcontext import log_context
 from core.ports import Clock, UserRepository
 from db.outbox import OutboxItem, OutboxRepository
@@ -94,6 +99,7 @@ class MessageAttempt:
         market_clock: Clock,
         policy: RetryPolicy,
         retry_at: Callable[[float], None],
+        paid: PaidBudget | None = None,
     ) -> None:
         self._sender = sender
         self._outbox = outbox
@@ -103,6 +109,7 @@ class MessageAttempt:
         self._market_clock = market_clock  # the market's clock: signal expiry
         self._policy = policy
         self._retry_at = retry_at
+        self.paid = paid  # the paid lane's budget; None: paid broadcasts off
         self._run_id = uuid.uuid4().hex[:12]
         self._attempt_ids = itertools.count(1)
         self.counts = DeliveryCounts()
@@ -123,27 +130,38 @@ class MessageAttempt:
         if item.blocked:
             await self._drop(item, "blocked", "user blocked the bot")
             return Outcome.DROPPED
-        if isinstance(event, SignalIssued):
+        if isinstance(event, SignalIssued | SignalPosted):
             if self.paused:
                 return Outcome.RELEASED
-            if not deliverable(item, event) or event.expires_at <= self._market_clock.now():
+            fresh = isinstance(event, SignalPosted) or deliverable(item, event)
+            if not fresh or event.expires_at <= self._market_clock.now():
                 await self._drop(item, "stale", f"stale: {item.signal_state}")
                 return Outcome.DROPPED
         if muted(item, event):  # the user turned these messages off in /settings
             await self._outbox.mark_sent(item, None, "muted", self._clock.now())
             return Outcome.SENT
         claim = _Claim(self, item)
+        paid_day = await self.paid.take() if self.paid is not None and isinstance(event, SignalIssued) else None
         try:
-            message_id, delivered_as = await self._sender.send(item, event, Bulk(item.priority, item.id, claim))
+            limit = Bulk(item.priority, item.id, claim, paid=paid_day is not None)
+            message_id, delivered_as = await self._sender.send(item, event, limit)
         except TurnDeclined:
+            await self._unpay(paid_day)
             return Outcome.DROPPED  # resolved meanwhile (e.g. the user blocked us)
         except LimiterClosed:
+            await self._unpay(paid_day)
             if claim.claimed:
                 await self._outbox.release(item)
             return Outcome.RELEASED
         except TelegramError as exc:
+            if not isinstance(exc, TimedOut):  # a timed-out send may have gone: it stays counted
+                await self._unpay(paid_day)
             return await self._refused(item, exc)
         return await self._sent(item, message_id, delivered_as)
+
+    async def _unpay(self, day: str | None) -> None:
+        if day is not None and self.paid is not None:
+            await self.paid.give_back(day)
 
     async def _refused(self, item: OutboxItem, exc: TelegramError) -> Outcome:
         """What a Bot API error means for the row."""

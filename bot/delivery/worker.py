@@ -29,10 +29,11 @@ from telegram.ext import ExtBot
 
 from bot.charts import SignalCharts
 from bot.delivery.attempt import DeliveryObserver, MessageAttempt, Outcome, RetryPolicy
+from bot.delivery.paid import PaidBudget
 from bot.delivery.sending import MessageSender
 from bot.ratelimit import Bulk, TelegramRateLimiter
 from bot.supervise import WorkerAlert, supervise
-from core.events import SignalIssued
+from core.events import SignalIssued, SignalPosted
 from core.ports import Clock, SystemRepository, UserRepository
 from db.outbox import OutboxItem, OutboxRepository
 
@@ -61,7 +62,12 @@ class DeliveryWorker:
         stop_timeout: float = 5.0,
         keep_delivered: timedelta = timedelta(days=7),
         restart_base: float = 1.0,
+        paid: PaidBudget | None = None,
     ) -> None:
+        """`paid`: the paid lane's budget (paid broadcasts on); the worker then keeps more
+        deliveries in flight, as the paid lane's 1,000/s needs."""
+        if paid is not None:
+            concurrency = max(concurrency, 128)
         self._outbox = outbox
         self._system = system
         self._limiter = limiter
@@ -81,6 +87,7 @@ class DeliveryWorker:
             market_clock,
             RetryPolicy(backoff_base, backoff_cap, max_attempts),
             self._retry_in,
+            paid,
         )
         self._window: list[OutboxItem] = []
         self._window_full = False
@@ -104,6 +111,15 @@ class DeliveryWorker:
     def in_doubt(self) -> int:
         """Messages re-sent while Telegram may already have had them."""
         return self._attempt.counts.in_doubt
+
+    @property
+    def paid(self) -> PaidBudget | None:
+        """The paid lane's budget (None: paid broadcasts off)."""
+        return self._attempt.paid
+
+    async def outbox_depth(self) -> int:
+        """Messages waiting in the outbox."""
+        return await self._outbox.depth()
 
     def sent_per_second(self) -> float:
         """Deliveries per second over the last minute."""
@@ -131,6 +147,8 @@ class DeliveryWorker:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self._attempt.paid is not None:
+            await self._attempt.paid.settle()
 
     def abort(self) -> None:
         """Stop at once, as a crash would: sends in flight are left in doubt."""
@@ -189,7 +207,7 @@ class DeliveryWorker:
         self._reload = False
         paused = await self._system.is_paused()
         self._attempt.paused = paused
-        held = (SignalIssued.kind,) if paused else ()
+        held = (SignalIssued.kind, SignalPosted.kind) if paused else ()
         self._window = await self._outbox.due(self._clock.now(), self._window_size, skip_kinds=held, per_chat=3)
         self._window_full = len(self._window) >= self._window_size
 

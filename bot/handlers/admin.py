@@ -11,9 +11,10 @@ from telegram import Update
 from telegram.ext import Application, CommandHandler, filters
 
 from bot.context import BotContext, is_admin, reply, user_language
+from bot.delivery.paid import PaidBudget
 from bot.handlers.performance import probation_text
 from bot.i18n import t
-from bot.i18n.format import date_time, price
+from bot.i18n.format import date_time, number, price
 from bot.render import MAX_MESSAGE, fit_html, health_text, limits_text, side_name
 from bot.words import word
 from core.errors import UserError
@@ -108,8 +109,23 @@ async def status(update: Update, context: BotContext) -> None:
         + models
         + probation_text(language, await context.services.track_record.probation_view())
         + health_text(language, health)
+        + await paid_text(language, context.services.delivery.paid)
     )
     await reply(update, fit_html(text, MAX_MESSAGE))
+
+
+async def paid_text(language: str, paid: PaidBudget | None) -> str:
+    """/status's paid-broadcast line: today's spend against the day's budget."""
+    if paid is None:
+        return t(language, "status_paid_off")
+    spend = await paid.today()
+    return t(
+        language,
+        "status_paid",
+        spent=number(spend.stars, language, 1),
+        budget=number(spend.budget, language, 0),
+        fell_back=paid.fell_back,
+    )
 
 
 @admin_only

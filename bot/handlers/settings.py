@@ -19,9 +19,11 @@ async def show(update: Update, context: BotContext) -> None:
     assert update.effective_user is not None and update.effective_message is not None
     user = await context.services.trading.user(update.effective_user.id)
     limits = await context.services.admin.limits()
+    channel = context.services.settings.signal_channel is not None
     drift = context.services.settings.max_entry_drift_r
     await update.effective_message.reply_text(
-        settings_text(user, limits.risk_per_trade_pct, drift), reply_markup=settings_keyboard(user, drift)
+        settings_text(user, limits.risk_per_trade_pct, drift, channel),
+        reply_markup=settings_keyboard(user, drift, channel),
     )
 
 
@@ -31,6 +33,8 @@ async def _apply(context: BotContext, user_id: int, field: str, value: str) -> U
         return await trading.set_language(user_id, value)
     if field == "risk" and (value == "default" or value in RISK_CHOICES):
         return await trading.set_risk(user_id, None if value == "default" else float(value))
+    if field == "delivery" and context.services.settings.signal_channel is None:
+        raise UserError("button_stale")  # no channel: there is nothing to choose
     if field == "page" and value in ("main", "symbols"):
         return await trading.user(user_id)
     return await trading.change_prefs(user_id, field, value, context.services.settings.symbols)
@@ -53,9 +57,11 @@ async def on_button(update: Update, context: BotContext) -> None:
         )
     else:
         limits = await context.services.admin.limits()
+        channel = context.services.settings.signal_channel is not None
         drift = context.services.settings.max_entry_drift_r
         await query.edit_message_text(
-            settings_text(user, limits.risk_per_trade_pct, drift), reply_markup=settings_keyboard(user, drift)
+            settings_text(user, limits.risk_per_trade_pct, drift, channel),
+            reply_markup=settings_keyboard(user, drift, channel),
         )
     await query.answer(t(user.language, "settings_saved"))
 

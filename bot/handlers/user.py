@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import re
-
 from telegram import Update
 from telegram.ext import Application, CommandHandler, filters
 
-from bot.context import BotContext, error_text, is_admin, reply, user_language
+from bot.context import BotContext, is_admin, reply, user_language
+from bot.handlers.deeplink import link_signal_id, open_link
 from bot.i18n import language_for, t
 from bot.i18n.format import money
-from bot.render import close_keyboard, positions_list, signal_keyboard, signals_list
+from bot.render import close_keyboard, positions_list, signals_list
 from bot.words import word
-from core.errors import UserError
-from core.models import SignalState
 
 PRIVATE = filters.ChatType.PRIVATE
 
@@ -22,6 +19,7 @@ async def start(update: Update, context: BotContext) -> None:
     tg_user = update.effective_user
     assert tg_user is not None
     services = context.services
+    linked = link_signal_id(context.args)
     user, new = await services.trading.register(tg_user.id, language_for(tg_user.language_code))
     if await services.trading.admit(user, new, tg_user.full_name) != "active":
         await reply(update, t(user.language, "access_waiting_notice"))
@@ -37,21 +35,10 @@ async def start(update: Update, context: BotContext) -> None:
         )
     else:
         text = t(user.language, "start_back")
-    await reply(update, text)
-    if context.args and re.fullmatch(r"s\d{1,18}", context.args[0]):  # a deep link: t.me/<bot>?start=s<id>
-        await _open_linked_signal(update, context, user.language, int(context.args[0][1:]))
-
-
-async def _open_linked_signal(update: Update, context: BotContext, language: str, signal_id: int) -> None:
-    assert update.effective_user is not None and update.effective_message is not None
-    try:
-        row = await context.services.trading.linked_signal(signal_id, update.effective_user.id)
-    except UserError as exc:
-        await reply(update, error_text(language, exc))
-        return
-    live = row.state is SignalState.PENDING and row.expires_at > context.services.clock.now()
-    keyboard = signal_keyboard(language, row.id, row.levels.entry) if live else None
-    await update.effective_message.reply_text(signals_list(language, [row])[0], reply_markup=keyboard)
+    if linked is None:
+        await reply(update, text)
+    else:  # a deep link, t.me/<bot>?start=s<id>: one message, the welcome and the card (deeplink.py)
+        await open_link(update, context, user.language, linked, text)
 
 
 async def help_command(update: Update, context: BotContext) -> None:

@@ -45,6 +45,8 @@ class TradingConfig:
     access: str = "open"  # open, or approval: an admin approves each new user
     audit_seconds: float = 600.0  # how often the monitor holds accounts' coins against the positions
     monitor_concurrency: int = 8  # positions followed at once by a monitor run
+    signal_channel: int | str | None = None  # channel mode: each signal also posted there once
+    channel_language: str = "en"  # the language of the channel's posts
 
 
 @dataclass(slots=True)

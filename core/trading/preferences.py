@@ -9,7 +9,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from core.errors import UserError
-from core.prefs import BLOCKED_MODES, DRIFT_CHOICES, EVENT_KINDS, EVENT_MODES, QUIET_MODES, SIDES, UserPrefs
+from core.prefs import (
+    BLOCKED_MODES,
+    DELIVERY_MODES,
+    DRIFT_CHOICES,
+    EVENT_KINDS,
+    EVENT_MODES,
+    QUIET_MODES,
+    SIDES,
+    UserPrefs,
+)
 
 #: Quiet hours a user can pick (UTC hours, start inclusive, end exclusive).
 QUIET_PRESETS: dict[str, tuple[int, int] | None] = {
@@ -31,7 +40,8 @@ def apply_change(prefs: UserPrefs, field: str, value: str, symbols: Sequence[str
     """`prefs` with one change: auto (on/off), blocked (mark/hide), side (toggle long or
     short; one stays on), symbol (toggle one of `symbols`; one stays on; all on is stored as
     'every symbol'), quiet (a preset), quiet_mode (hold/drop), event (kind=mode), drift (one
-    of DRIFT_CHOICES in R, or 'default': the system's MAX_ENTRY_DRIFT_R)."""
+    of DRIFT_CHOICES in R, or 'default': the system's MAX_ENTRY_DRIFT_R), delivery
+    (direct/channel)."""
     if field == "auto" and value in ("on", "off"):
         return prefs.replace(auto_execute=value == "on")
     if field == "blocked" and value in BLOCKED_MODES:
@@ -49,6 +59,8 @@ def apply_change(prefs: UserPrefs, field: str, value: str, symbols: Sequence[str
     if field == "quiet" and value in QUIET_PRESETS:
         hours = QUIET_PRESETS[value]
         return prefs.replace(quiet_from=hours[0] if hours else None, quiet_to=hours[1] if hours else None)
+    if field == "delivery" and value in DELIVERY_MODES:
+        return prefs.replace(delivery=value)
     if field == "quiet_mode" and value in QUIET_MODES:
         return prefs.replace(quiet_mode=value)
     if field == "event" and "=" in value:

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 
 from core.errors import RetryableExchangeError, UserError
-from core.events import PositionClosed, SignalEnded, StopMoved
+from core.events import PositionClosed, SignalEnded, SignalIssued, StopMoved
 from core.models import LimitEntry, Limits, SignalDraft, SignalState, User, UserSignal
 from core.ports import (
     Clock,
@@ -196,6 +196,15 @@ class TradingService:
         if row is None:
             raise UserError("signal_not_found")
         return row
+
+    async def take_linked(self, signal_id: int, user_id: int) -> tuple[UserSignal, SignalIssued | None]:
+        """Signal `signal_id` for this user through the channel's link (`s<id>`): their own
+        row (made and sized now if they had none while it is live) and its card."""
+        return await self._fanout.take(signal_id, await self.user(user_id))
+
+    async def offered_in(self, user_signal_id: int, message_id: int) -> None:
+        """The message that offers the row now (the link's answer), when it had none."""
+        await self._signals.attach_message(user_signal_id, message_id)
 
     async def expire_signals(self) -> int:
         """Expire due rows; each expired signal's message loses its buttons."""

@@ -32,13 +32,14 @@ async def test_a_deep_link_opens_the_users_own_signal(bot: RunningBot) -> None:
     await bot.reply_to(BOB, "/start", language_code="ru")
     await publish(bot, (ALICE, BOB))
     row = await bot.services.trading.linked_signal(1, ALICE)
-    text = await bot.reply_to(ALICE, "/start s1", count=2)
-    assert "Welcome back" in text and "BTC/USDT LONG · awaiting confirmation" in text
+    text = await bot.reply_to(ALICE, "/start s1")  # one message: the welcome, then her card
+    # her own card, as the signal's push showed it: sized for her
+    assert "Welcome back" in text and "BTC/USDT LONG (manual)" in text and "Risk 100.00 USDT = 1.00% of balance" in text
     opened = bot.fake.sent(ALICE)[-1]
     assert f"sig:c:{row.id}" in json.dumps(opened.params.get("reply_markup"))  # her own row, Confirm live
-    bob_text = await bot.reply_to(BOB, "/start s1", language_code="ru", count=2)
+    bob_text = await bot.reply_to(BOB, "/start s1", language_code="ru")
     bob_row = await bot.services.trading.linked_signal(1, BOB)
-    assert "ждёт подтверждения" in bob_text and "размер позиции 10" in bob_text and bob_row.id != row.id
+    assert "Размер позиции: 10" in bob_text and bob_row.id != row.id
     assert f"sig:c:{bob_row.id}" in json.dumps(bot.fake.sent(BOB)[-1].params.get("reply_markup"))
-    missing = await bot.reply_to(ALICE, "/start s999", count=2)
+    missing = await bot.reply_to(ALICE, "/start s999")
     assert "expired or is no longer available" in missing

@@ -177,3 +177,21 @@ async def test_a_reply_is_retried_after_a_server_error_a_worker_call_is_not() ->
     with pytest.raises(NetworkError):
         await request(limiter, calls, "bulk", 2, Bulk(0, 1))
     assert calls.order == ["reply"] * 3 + ["refused", "bulk"]
+
+
+async def test_paid_calls_have_their_own_lane_and_their_own_pause() -> None:
+    """Paid broadcasts: worker calls with `Bulk.paid` are spaced at the paid rate, not the
+    free one, and a bot-wide 429 on one lane pauses that lane only (issue 11). Timing with a
+    wide margin: 20 calls at the free 1/s would take 19 s; they must all go within 2 s."""
+    limiter = TelegramRateLimiter(TelegramLimits(messages_per_second=1.0, chat_interval=0.0))
+    calls = Calls()
+    paid = [request(limiter, calls, f"paid {i}", i, Bulk(0, i, paid=True)) for i in range(20)]
+    await asyncio.wait_for(asyncio.gather(*paid), 2)
+    assert len(calls.order) == 20
+    limiter.on_retry_after(0.5, paid=True)  # the paid lane is told to wait ...
+    assert limiter.paused_for == 0.0  # ... the free lane is not
+    assert await asyncio.wait_for(request(limiter, calls, "free", 99, Bulk(0, 99)), 2) == {"ok": "free"}
+    late = asyncio.create_task(request(limiter, calls, "paid late", 98, Bulk(0, 98, paid=True)))
+    await asyncio.sleep(0.1)
+    assert not late.done() and calls.order[-1] == "free"
+    assert await asyncio.wait_for(late, 3) == {"ok": "paid late"}

@@ -171,6 +171,14 @@ def test_symbols_in_two_quote_currencies_are_refused_with_the_reason(monkeypatch
         ("ADMIN_IDS", "1,100000000000000000000"),
         ("DATABASE_PATH", "."),
         ("TIMEFRAME", "99999w"),
+        ("SIGNAL_CHANNEL_ID", "12345"),
+        ("SIGNAL_CHANNEL_ID", "-100"),
+        ("SIGNAL_CHANNEL_ID", "@ab"),
+        ("SIGNAL_CHANNEL_ID", "https://t.me/x"),
+        ("SIGNAL_CHANNEL_LANGUAGE", "de"),
+        ("PAID_BROADCAST_STARS_PER_DAY", "-1"),
+        ("PAID_BROADCAST_STARS_PER_DAY", "1e9"),
+        ("PAID_BROADCAST_STARS_PER_DAY", "0.5"),
     ],
 )
 def test_every_setting_has_a_sane_range(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
@@ -207,6 +215,20 @@ def test_the_ws_api_url_is_a_websocket_url_or_ccxts_own(monkeypatch: pytest.Monk
         monkeypatch.setenv("EXCHANGE_WS_API_URL", wrong)
         with pytest.raises(ConfigError, match="EXCHANGE_WS_API_URL"):
             Settings.load(env_file=None)
+
+
+def test_channel_and_paid_broadcasts_are_off_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+    settings = Settings.load(env_file=None)
+    assert settings.signal_channel is None and settings.paid_broadcast_stars_per_day == 0
+    monkeypatch.setenv("SIGNAL_CHANNEL_ID", " -1001234567890 ")
+    monkeypatch.setenv("PAID_BROADCAST_STARS_PER_DAY", "250")
+    settings = Settings.load(env_file=None)
+    assert settings.signal_channel == -1001234567890 and settings.paid_broadcast_stars_per_day == 250
+    monkeypatch.setenv("SIGNAL_CHANNEL_ID", "@atra_signals")
+    assert Settings.load(env_file=None).signal_channel == "@atra_signals"
+    monkeypatch.setenv("SIGNAL_CHANNEL_ID", "")
+    assert Settings.load(env_file=None).signal_channel is None
 
 
 def test_the_old_percentage_drift_setting_refuses_to_start_and_names_its_replacement(

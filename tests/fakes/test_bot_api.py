@@ -313,3 +313,32 @@ async def test_application_polling_handles_command_and_callback(fake: FakeBotApi
         await app.stop()
         await app.shutdown()
     assert fake.pending_updates == []  # PTB confirmed everything on shutdown
+
+
+async def test_paid_broadcasts_have_their_own_lane_and_cost_stars() -> None:
+    """allow_paid_broadcast: a 1,000/s overall bucket instead of the 30/s one, the per-chat
+    bucket still applies, each call's lane recorded, 0.1 Star per paid send."""
+    now = [1000.0]
+    async with FakeBotApi(clock=lambda: now[0]) as fake, Bot(fake.token, base_url=fake.base_url) as bot:
+        fake.limits(global_per_second=30, per_chat_per_second=1, per_chat_burst=3, paid_per_second=100)
+        for chat in range(1, 31):  # the free bucket emptied
+            await bot.send_message(chat, "free")
+        with pytest.raises(RetryAfter):
+            await bot.send_message(31, "one too many")
+        delivered = 0
+        for chat in range(100, 250):  # the paid lane is another bucket: 100 at once here
+            try:
+                await bot.send_message(chat, "paid", allow_paid_broadcast=True)
+            except RetryAfter:
+                break
+            delivered += 1
+        assert delivered == 100 and fake.count_429_paid == 1 and fake.count_429_global == 1
+        now[0] += 0.5  # the paid bucket refilled by 50
+        for i in range(3):  # one chat's own limit holds for paid sends too
+            await bot.send_message(USER + 1, f"burst {i}", allow_paid_broadcast=True)
+        with pytest.raises(RetryAfter):
+            await bot.send_message(USER + 1, "too fast for one chat", allow_paid_broadcast=True)
+        assert fake.count_429_chat == 1
+        assert fake.paid_sends == 103 and fake.stars_spent == 10.3
+        lanes = [c.lane for c in fake.calls if c.ok]
+        assert lanes.count("free") == 30 and lanes.count("paid") == 103
