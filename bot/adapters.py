@@ -17,6 +17,7 @@ from core.errors import ConfigError
 from core.exchange.ccxt_exchange import CcxtExchange
 from core.exchange.ccxt_gateway import CcxtGateway, CcxtSettings, CredentialsProvider
 from core.exchange.ccxt_market_data import ExchangeMarketData
+from core.exchange.ccxt_stream import CcxtOrderStream
 from core.exchange.limiter import ExchangeBudgets, ExchangeLimiter
 from core.exchange.paper import PaperAccounts, PaperExchange
 from core.exchange.replay import ReplayMarketData
@@ -26,6 +27,7 @@ from core.rules.fills import FillModel
 from core.settings import Settings
 from core.trading.accounts import AccountService, ExchangeAccountService, PaperAccountService
 from core.trading.live import LiveConfig, LivePositions
+from core.trading.live_ports import OrderStream
 from core.trading.paper import PaperPositions
 from db.credentials import CredentialStore, make_cipher
 from db.outbox import OutboxRepository
@@ -63,6 +65,11 @@ class TradingParts:
     exchange: Exchange
     manager: PositionManager
     accounts: AccountService
+    stream: OrderStream | None = None  # live: the accounts' order streams, when there are any
+
+
+#: Builds the order streams of live accounts over the key store (a test seam).
+StreamFactory = Callable[[CredentialsProvider], OrderStream]
 
 
 class Adapters:
@@ -76,8 +83,11 @@ class Adapters:
         *,
         exchange: Exchange | None = None,
         exchange_session: aiohttp.ClientSession | None = None,
+        order_stream: StreamFactory | None = None,
     ) -> None:
         self.settings = settings
+        self._order_stream = order_stream
+        self.stream: CcxtOrderStream | None = None  # live: the accounts' streams, closed with the gateway
         self._db = db
         self._exchange = exchange
         self._exchange_session = exchange_session
@@ -216,7 +226,15 @@ class Adapters:
                 positions=repos.positions,
                 forget_client=gateway.forget_user,
             ),
+            stream=self._streams(gateway, live),
         )
+
+    def _streams(self, gateway: CcxtGateway, live: CcxtExchange) -> OrderStream:
+        """The accounts' order streams: ccxt.pro's on the one gateway (or the test seam's)."""
+        if self._order_stream is not None:
+            return self._order_stream(self.keys or NoCredentials())
+        self.stream = CcxtOrderStream(gateway, live.valued_fee)
+        return self.stream
 
     async def load_models(self) -> ModelRuntime | None:
         if self.settings.ml_filters is False:
@@ -248,5 +266,7 @@ class Adapters:
         return self.models.describe()
 
     async def close(self) -> None:
+        if self.stream is not None:
+            await self.stream.close()  # before the gateway its clients came from
         if self.gateway is not None:
             await self.gateway.close()

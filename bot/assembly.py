@@ -29,6 +29,9 @@ from core.signals.engine import EngineConfig, SignalEngine
 from core.signals.playbooks import PLAYBOOKS, Playbook, playbook
 from core.trading.admin import AdminService
 from core.trading.history import HistoryService
+from core.trading.live import LivePositions
+from core.trading.live_follow import follow_streams
+from core.trading.live_stream import AccountStreams
 from core.trading.scanner import Scanner
 from core.trading.service import TradingConfig, TradingService
 from core.trading.track_record import RecordConfig, TrackRecord
@@ -53,6 +56,7 @@ class Assembly:
     clock: Clock
     system: SystemRepository
     market_data: MarketData
+    streams: AccountStreams | None = None  # live: the accounts' order streams (issue 12)
 
 
 def repositories(db: SqlDatabase, clock: Clock) -> Repositories:
@@ -129,7 +133,27 @@ async def assemble(
         figures=figures,
         exit_rules=book.management,
     )
-    return Assembly(services, delivery, observability, clock, repos.system, market_data)
+    streams = _streams(settings, parts, repos, trading, adapters)
+    return Assembly(services, delivery, observability, clock, repos.system, market_data, streams)
+
+
+def _streams(
+    settings: Settings, parts: TradingParts, repos: Repositories, trading: TradingService, adapters: Adapters
+) -> AccountStreams | None:
+    """Live with order streams: fills from the streams, the monitor's poll a slow sweep."""
+    manager = parts.manager
+    if parts.stream is None or not isinstance(manager, LivePositions) or adapters.keys is None:
+        return None
+    return follow_streams(
+        trading,
+        manager,
+        parts.stream,
+        keys=adapters.keys,
+        orders=repos.orders,
+        positions=repos.positions,
+        sweep_seconds=settings.live_sweep_seconds,
+        admin_ids=settings.admin_ids,
+    )
 
 
 def _trading_service(

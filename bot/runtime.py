@@ -13,7 +13,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.adapters import REPLAY_CLOCK_KEY, Adapters
+from bot.adapters import REPLAY_CLOCK_KEY, Adapters, StreamFactory
 from bot.assembly import Assembly, assemble
 from bot.commands_menu import publish_commands
 from bot.context import BotApplication, BotContext
@@ -21,7 +21,7 @@ from bot.dashboard import start_dashboard, sync_menu_button
 from bot.intake import Intake
 from bot.jobs import schedule_jobs
 from bot.ratelimit import TelegramLimits, TelegramRateLimiter
-from bot.supervise import admin_alert
+from bot.supervise import admin_alert, supervise
 from core.ports import Clock, Exchange, MarketData
 from core.settings import Settings
 from db.backend import leader_lock, open_database
@@ -42,6 +42,7 @@ class Overrides:
     telegram_limits: TelegramLimits | None = None  # tests: faster than Telegram's
     schedule_jobs: bool = True
     exchange_session: aiohttp.ClientSession | None = None  # tests: a loopback-only session
+    order_stream: StreamFactory | None = None  # tests: the live accounts' order streams
 
 
 class Runtime:
@@ -57,11 +58,16 @@ class Runtime:
         self._standby: asyncio.Task[Any] | None = None  # the start, while it waits for the lock
         self.intake = Intake(InboxRepository(self.db))
         self.adapters = Adapters(
-            settings, self.db, exchange=overrides.exchange, exchange_session=overrides.exchange_session
+            settings,
+            self.db,
+            exchange=overrides.exchange,
+            exchange_session=overrides.exchange_session,
+            order_stream=overrides.order_stream,
         )
         self.parts: Assembly | None = None
         self.dashboard: WebAppServer | None = None
         self._running = False  # delivery and observability started
+        self._streams: asyncio.Task[None] | None = None  # live: the accounts' order streams
 
     async def start(self, app: BotApplication) -> None:
         settings = self.settings
@@ -89,6 +95,12 @@ class Runtime:
         alert = admin_alert(app.bot, settings.admin_ids, parts.services.users)  # a dead worker is told directly
         parts.delivery.start(alert).add_done_callback(_log_task_end)
         await parts.observability.start()
+        if parts.streams is not None:
+            self._streams = asyncio.create_task(
+                supervise("streams", parts.streams.run, alert=alert, stopping=lambda: not self._running),
+                name="account-streams",
+            )
+            self._streams.add_done_callback(_log_task_end)
         if self.overrides.schedule_jobs:
             schedule_jobs(
                 app.job_queue,
@@ -126,11 +138,22 @@ class Runtime:
     async def stop(self, app: BotApplication) -> None:
         if self.dashboard is not None:
             await self.dashboard.stop()  # first: no new action from the dashboard while stopping
-        if self.parts is not None and self._running:
-            await self.parts.delivery.stop()  # sends in flight finish; nothing is left in doubt
+        if self.parts is not None and self._running:  # the streams close while sends in flight finish
+            await asyncio.gather(self._stop_streams(), self.parts.delivery.stop())  # nothing left in doubt
             await self.parts.observability.stop()
         if self.parts is not None and self.settings.market_data == "replay":
             await self._keep_replay_clock()
+
+    async def _stop_streams(self, within: float = 0.8) -> None:
+        """The watchers stop and their streams close, within their share of the stop's time
+        (what rests on the exchange keeps protecting the positions meanwhile)."""
+        task, self._streams = self._streams, None
+        if task is None:
+            return
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=within)
+        if not done:
+            log.warning("the account streams did not close within %.1f s; left to the shutdown", within)
 
     async def shutdown(self, app: BotApplication) -> None:
         if self._standby is not None and self._standby is not asyncio.current_task():  # stopped while waiting

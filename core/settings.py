@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     # Beyond DESIGN.md's table: tuning with safe defaults.
     signal_ttl_seconds: float | None = Field(default=None, ge=60, le=30 * _DAY, allow_inf_nan=False)  # one timeframe
     monitor_interval_seconds: float = Field(default=30.0, ge=0.1, le=3600, allow_inf_nan=False)
+    # Live: how often a position whose account stream is up is still read through REST.
+    live_sweep_seconds: float = Field(default=300.0, ge=30, le=3600, allow_inf_nan=False)
     paper_fee_pct: float = Field(default=0.1, ge=0, lt=5, allow_inf_nan=False)
     paper_slippage_pct: float = Field(default=0.05, ge=0, lt=5, allow_inf_nan=False)
     # A market confirm is refused when the price is further than this from the entry, in R

@@ -89,6 +89,8 @@ class LivePositions:
         self._monotonic = monotonic
         self._balance_read: dict[int, float] = {}  # user -> when their balance was last read
         self._synced: dict[int, float] = {}  # position -> when its orders were last read
+        self._troubled: set[int] = set()  # positions whose last follow did not get through
+        self.vouched: Callable[[int], bool] = lambda _: False  # current without a read (a stream is up)
         self._clock = clock
         self._exchange = exchange
         self._keys = keys
@@ -170,14 +172,22 @@ class LivePositions:
                 self._wake()
             if (position.last_candle_at, position.highest, position.lowest) != before:
                 await self._positions.save(position, 0.0, lambda _: [])
+            self._troubled.discard(position.id)
             return changed or moved or (position.last_candle_at, position.highest, position.lowest) != before
         except RetryableExchangeError as exc:  # the next run looks again; what rests keeps resting
             log.warning("position %s: exchange unavailable while following it: %s", position.id, exc)
+            self._troubled.add(position.id)
             return False
         except FinalExchangeError as exc:
             log.error("position %s: cannot follow or protect it: %s", position.id, exc)
+            self._troubled.add(position.id)
             await self._notices.flag_unprotected(position, str(exc))
             return False
+
+    async def needs_care(self, position_id: int) -> bool:
+        """Its last follow did not get through, or it is flagged unprotected: the monitor
+        follows it on every run, whatever its account's stream says."""
+        return position_id in self._troubled or await self._notices.flagged(position_id)
 
     async def move_stop(self, position: Position, stop: float) -> list[Event]:
         """Replace the stop resting on the exchange (the guard keeps the old one until the
@@ -231,10 +241,11 @@ class LivePositions:
 
     async def audit(self, full: bool) -> int:
         """Hold accounts' coins against their open positions; flag (never guess) a shortfall.
-        Only positions whose orders were read a moment ago count (what filled since the
-        last look is not booked yet in the others)."""
+        Only positions whose orders were read a moment ago, or whose account's stream has
+        been up since they were, count (what filled since the last look is not booked yet
+        in the others)."""
         now = self._monotonic()
-        fresh = {pid for pid, at in self._synced.items() if now - at < FRESH_SECONDS}
+        fresh = {pid for pid, at in self._synced.items() if now - at < FRESH_SECONDS or self.vouched(pid)}
         return await self._audit.run(fresh, full)
 
     async def settle(self) -> None:

@@ -48,6 +48,9 @@ class LiveNotices:
         if await self.once(f"unprotected:{position.id}"):
             await self.notify(position, "protection_failed", admins=True, reason=reason[:160])
 
+    async def flagged(self, position_id: int) -> bool:
+        return bool(await self._system.get_value(f"unprotected:{position_id}"))
+
     async def clear_flag(self, position: Position) -> None:
         key = f"unprotected:{position.id}"
         if await self._system.get_value(key):

@@ -33,6 +33,11 @@ class OrderStream(Protocol):
     """An account's user-data stream (issue 12): order updates as the exchange reports them,
     at no request weight. REST stays the truth; an update only says where to look first."""
 
+    async def open_stream(self, user_id: int) -> None:
+        """Connect and subscribe; returns once the exchange has confirmed the subscription
+        (updates from then on are kept for `watch_orders`). Raises as watch_orders does."""
+        ...
+
     async def watch_orders(self, user_id: int) -> list[OrderResult]:
         """Wait for the next order updates of this user's account, all symbols, each
         normalised as fetch_order normalises it. Raises core.errors' exchange errors

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,6 +18,7 @@ from core.trading.context import TradingContext
 from core.trading.episodes import Episodes, short_reason
 from core.trading.equity import EquityMarks
 from core.trading.limit_entry import LimitEntries
+from core.trading.live_pacing import FollowPacing
 from core.trading.recovery import Recovery
 
 log = logging.getLogger(__name__)
@@ -51,6 +53,7 @@ class Monitor:
         self._episodes = episodes
         self._marks = marks
         self._audited_at: datetime | None = None
+        self.pacing: FollowPacing | None = None  # live with account streams: a slow sweep
 
     async def monitor(self) -> int:
         """Apply every closed candle since the last look to each open position.
@@ -63,6 +66,9 @@ class Monitor:
             await self._marks.mark_all()  # before any fill of this run: the day opens at its first run
             listed = await ctx.positions.open_positions()
             frames = await self._frames(sorted({p.symbol for p in listed}))
+            if self.pacing is not None:  # what the account streams do not already follow
+                prices = await self._prices(sorted({p.symbol for p in listed}))
+                listed = await self.pacing.due(listed, frames, prices, await ctx.orders.active())
             gate = asyncio.Semaphore(ctx.config.monitor_concurrency)
 
             async def follow(position_id: int) -> int:
@@ -89,6 +95,17 @@ class Monitor:
                 frames[symbol] = exc
         return frames
 
+    async def _prices(self, symbols: list[str]) -> dict[str, float | None]:
+        """Each symbol's price now, or None when it cannot be read (then any level may have been reached)."""
+        prices: dict[str, float | None] = {}
+        for symbol in symbols:
+            try:
+                prices[symbol] = await self._ctx.market_data.last_price(symbol)
+            except (UnknownSymbol, RetryableExchangeError) as exc:
+                log.warning("no price for %s: %s", symbol, exc)
+                prices[symbol] = None
+        return prices
+
     async def _audit(self) -> None:
         """Every `audit_seconds` the coins each account holds against its open positions (and
         every run, the shortfalls the last audit suspected)."""
@@ -98,23 +115,44 @@ class Monitor:
             self._audited_at = now
         await self._ctx.manager.audit(full=due)
 
-    async def _follow(self, position_id: int, frames: dict[str, pd.DataFrame | Exception]) -> int:
-        """Follow one position, as it is now (not as listed); 1 if it changed."""
+    async def follow_now(self, position_id: int, unless: Callable[[], Awaitable[bool]] | None = None) -> int:
+        """Follow one position now, without candles (a stream said its orders changed, or
+        its stream came up): once its current owner, if any, is done with it, and unless
+        `unless()` says then that there is nothing new (its owner booked it meanwhile)."""
+        async with self._ctx.position_locks[position_id]:
+            if unless is not None and await unless():
+                return 0
+            return await self._follow(position_id, {}, streamed=True)
+
+    async def _follow(
+        self, position_id: int, frames: dict[str, pd.DataFrame | Exception], streamed: bool = False
+    ) -> int:
+        """Follow one position, as it is now (not as listed); 1 if it changed. `streamed`:
+        its stream is up (what changes next is told by it), so a change does not make the
+        next run read it again."""
         ctx = self._ctx
         position = await ctx.positions.get(position_id)
         if position is None or position.status is PositionStatus.CLOSED:
+            if self.pacing is not None:
+                self.pacing.forget(position_id)
             return 0
         frame = frames.get(position.symbol, _NO_CANDLES)
         try:  # without candles a live position still books its fills and keeps its protection
             changed = await ctx.manager.follow(position, frame if isinstance(frame, pd.DataFrame) else _NO_CANDLES)
         except Exception as exc:  # one position's trouble is its own
+            self._paced(position, False)
             await self._failed(position, exc)
             return 0
+        self._paced(position, (streamed or not changed) and not isinstance(frame, Exception))
         if isinstance(frame, Exception):
             await self._failed(position, frame)
         else:
             await self._episodes.succeeded(f"position:{position.id}")
         return int(changed)
+
+    def _paced(self, position: Position, clean: bool) -> None:
+        if self.pacing is not None:
+            self.pacing.followed(position.id, position.user_id, clean)
 
     async def _failed(self, position: Position, exc: Exception) -> None:
         key = f"position:{position.id}"

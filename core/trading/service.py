@@ -10,7 +10,7 @@ One facade over the steps, each in its own module and sharing one `TradingContex
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from core.errors import RetryableExchangeError, UserError
 from core.events import PositionClosed, SignalEnded, SignalIssued, StopMoved
@@ -37,6 +37,7 @@ from core.trading.equity import EquityMarks
 from core.trading.execution import Execution, Executor, entry_client_order_id
 from core.trading.fanout import FanOut, size_for
 from core.trading.limit_entry import LimitEntries, LimitOutcome
+from core.trading.live_pacing import FollowPacing
 from core.trading.monitor import Monitor, PositionView
 from core.trading.position_actions import PositionActions
 from core.trading.preferences import apply_change
@@ -267,6 +268,15 @@ class TradingService:
 
     async def positions_view(self, user_id: int) -> list[PositionView]:
         return await self._monitor.positions_view(user_id)
+
+    def pace(self, pacing: FollowPacing) -> None:
+        """Live with account streams: the monitor sweeps what the streams already follow."""
+        self._monitor.pacing = pacing
+
+    async def follow_now(self, position_id: int, unless: Callable[[], Awaitable[bool]] | None = None) -> int:
+        """Follow one position now (a stream update), unless `unless()` says, once the
+        position is free, that there is nothing new: 1 if it changed."""
+        return await self._monitor.follow_now(position_id, unless)
 
     async def monitor(self) -> int:
         """Follow every open position once. Returns how many positions changed."""

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bot.adapters import StreamFactory
 from bot.app import Overrides, build_application
 from bot.context import BotApplication, Services
 from bot.ratelimit import TelegramLimits
@@ -74,6 +75,7 @@ async def running_bot(
     *,
     limits: TelegramLimits = FAST,
     delivery: dict[str, float] | None = None,
+    order_stream: StreamFactory | None = None,
 ) -> AsyncIterator[RunningBot]:
     """Start the application the way run_polling does, and stop it the same way. Without
     `market`, the settings' own market data is used; its ccxt clients (MARKET_DATA=exchange)
@@ -86,6 +88,7 @@ async def running_bot(
         delivery_options={"idle_poll": 0.05, **(delivery or {})},
         telegram_limits=limits,
         exchange_session=session,
+        order_stream=order_stream,
     )
     app = build_application(settings, overrides)
     try:

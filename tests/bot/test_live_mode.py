@@ -45,6 +45,7 @@ async def bot(fake: FakeBotApi, binance: FakeBinance, tmp_path: Path) -> AsyncIt
         encryption_key=ENCRYPTION_KEY,
         market_data="exchange",
         exchange_api_base_url=binance.base_url,
+        exchange_ws_api_url=binance.ws_url,
     )
     async with running_bot(fake, settings, SystemClock()) as running:
         yield running

@@ -157,6 +157,8 @@ def test_symbols_in_two_quote_currencies_are_refused_with_the_reason(monkeypatch
         ("SCAN_INTERVAL_SECONDS", "0.001"),
         ("MONITOR_INTERVAL_SECONDS", "1e-6"),
         ("MONITOR_INTERVAL_SECONDS", "inf"),
+        ("LIVE_SWEEP_SECONDS", "5"),
+        ("LIVE_SWEEP_SECONDS", "86400"),
         ("MAX_ENTRY_DRIFT_R", "0"),
         ("MAX_ENTRY_DRIFT_R", "1.5"),
         ("MAX_ENTRY_DRIFT_R", "nan"),

@@ -41,10 +41,11 @@ async def _refuse_non_loopback(_session: Any, _ctx: Any, params: aiohttp.TraceRe
         raise AssertionError(f"refusing to reach {params.url} from a test")
 
 
-def loopback_session() -> aiohttp.ClientSession:
+def loopback_session(limit: int = 100) -> aiohttp.ClientSession:
     """A session for ccxt clients that talk to the fake exchange only. Create it inside
-    the running event loop; close it after the clients."""
+    the running event loop; close it after the clients. `limit`: connections open at once
+    (aiohttp's default, 100; 0 for none: each account stream holds one for good)."""
     trace = aiohttp.TraceConfig()
     trace.on_request_start.append(_refuse_non_loopback)
-    connector = aiohttp.TCPConnector(resolver=LoopbackResolver(), ssl=False)
+    connector = aiohttp.TCPConnector(resolver=LoopbackResolver(), ssl=False, limit=limit)
     return aiohttp.ClientSession(connector=connector, trace_configs=[trace])

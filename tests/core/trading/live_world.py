@@ -143,6 +143,7 @@ def start_process(
     gateway = CcxtGateway(
         CcxtSettings(
             api_base_url=fake.base_url,
+            ws_api_url=fake.ws_url,
             timeout_ms=timeout_ms,
             recv_window_ms=1000,
             retry=RetryPolicy(attempts=3, first_delay=0.01, factor=2.0),
