@@ -178,6 +178,7 @@ class Adapters:
                 positions=repos.positions,
                 rules=rules,
                 wake_delivery=wake,
+                market_data=market_data,
             ),
             accounts=PaperAccountService(repos.users, repos.positions, quote),
         )

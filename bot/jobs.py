@@ -68,7 +68,7 @@ def schedule_jobs(
     queue.run_repeating(scan_job, interval=settings.scan_interval, first=first, name="scan")  # type: ignore[arg-type]
     queue.run_repeating(
         monitor_job,
-        interval=settings.monitor_interval_seconds,
+        interval=settings.monitor_interval,
         first=2.0,
         name="monitor",  # type: ignore[arg-type]
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
@@ -12,6 +12,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from bot.health import Health
 from bot.i18n import t
 from bot.i18n.format import amount, date_time, money, number, percent, price, seconds, signed_money
+from bot.position_notes import executing_note
 from bot.signal_buttons import CONFIRM_PREFIX as CONFIRM_PREFIX
 from bot.signal_buttons import LIMIT_CANCEL_PREFIX as LIMIT_CANCEL_PREFIX
 from bot.signal_buttons import LIMIT_PREFIX as LIMIT_PREFIX
@@ -222,7 +223,8 @@ def event_text(language: str, event: Event) -> str:
     raise TypeError(f"no rendering for {type(event).__name__}")
 
 
-def signals_list(language: str, rows: Iterable[UserSignal]) -> list[str]:
+def signals_list(language: str, rows: Iterable[UserSignal], limits: Container[int] = ()) -> list[str]:
+    """One line per row; a row in `limits` (ids of rows whose limit order works) says so."""
     lines = [
         t(
             language,
@@ -230,7 +232,7 @@ def signals_list(language: str, rows: Iterable[UserSignal]) -> list[str]:
             id=r.id,
             symbol=r.symbol,
             side=side_name(language, r.levels.side.value),
-            state=t(language, f"state_{r.state.value}"),
+            state=t(language, "state_limit_working" if r.id in limits else f"state_{r.state.value}"),
             entry=price(r.levels.entry, language),
             stop=price(r.levels.stop, language),
             tp1=price(r.levels.tp1, language),
@@ -266,6 +268,7 @@ def positions_list(language: str, views: Iterable[PositionView]) -> list[str]:
                 if v.unrealized_pnl is not None
                 else t(language, "no_price"),
             )
+            + executing_note(language, v)
         )
     if not lines:
         return [t(language, "positions_none")]

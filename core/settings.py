@@ -276,6 +276,14 @@ class Settings(BaseSettings):
         return self.timeframe_seconds / speed
 
     @property
+    def monitor_interval(self) -> float:
+        """Wall-clock seconds between monitor runs: MONITOR_INTERVAL_SECONDS of the market
+        clock, so a replay at REPLAY_SPEED manages positions on the same market-time grid as
+        live; never below half a second of the wall clock (or the setting itself, when smaller)."""
+        speed = self.replay_speed if self.market_data == "replay" else 1.0
+        return max(self.monitor_interval_seconds / speed, min(0.5, self.monitor_interval_seconds))
+
+    @property
     def retrain_interval(self) -> float:
         """Seconds between scheduled retrains; 0 means never."""
         if self.retrain_interval_hours is not None:

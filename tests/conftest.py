@@ -99,6 +99,7 @@ def make_world(
             orders=orders,
             positions=positions,
             rules=ManagementRules(trail_atr_multiplier=0.0),
+            market_data=market,
         ),
     )
     return World(db, clock, market, exchange, users, system, signals, orders, positions, outbox, trading)

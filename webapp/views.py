@@ -55,6 +55,7 @@ def position_json(view: PositionView) -> dict[str, Any]:
         "initial_quantity": p.initial_quantity,
         "price": view.price,
         "unrealized_pnl": view.unrealized_pnl,
+        "executing": view.executing.value if view.executing else None,  # the level the price is at or through
         "realized_pnl": p.net_pnl,  # partial exits so far, every fee paid so far included
         "open_risk": open_risk(p),
         "opened_at": iso(p.opened_at),

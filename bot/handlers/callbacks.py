@@ -187,12 +187,27 @@ async def on_button(update: Update, context: BotContext) -> None:
             await query.edit_message_reply_markup(reply_markup=None)
     except UserError as exc:
         await query.answer(error_text(language, exc)[:200], show_alert=True)
-        if exc.key in _ENDED_STATES:  # the press found the signal over: its buttons go
-            with contextlib.suppress(BadRequest):  # already gone ("not modified")
-                await query.edit_message_reply_markup(reply_markup=None)
+        await _after_refusal(query, context, language, exc)
     except RetryableExchangeError as exc:
         log.warning("button %r: exchange unavailable: %s", query.data, exc)
         await query.answer(t(language, "exchange_unavailable")[:200], show_alert=True)
+
+
+async def _after_refusal(query: CallbackQuery, context: BotContext, language: str, exc: UserError) -> None:
+    """The card after a refused press: a row whose limit order works (or may: its answer
+    is not in yet) keeps that order's Cancel; a signal that is over loses its buttons."""
+    if exc.key not in _ENDED_STATES and exc.key != "entry_unconfirmed":
+        return
+    data = query.data or ""
+    ident = parse_id(data.rsplit(":", 1)[-1]) if data.startswith("sig:") else None
+    working = ident is not None and any(
+        e.row.id == ident for e in await context.services.trading.working_limits(query.from_user.id)
+    )
+    if not working and exc.key == "entry_unconfirmed":
+        return  # a market entry being resolved: the monitor edits the card
+    with contextlib.suppress(BadRequest):  # already so ("not modified")
+        keyboard = limit_keyboard(language, ident) if working and ident is not None else None
+        await query.edit_message_reply_markup(reply_markup=keyboard)
 
 
 def register(app: Application) -> None:  # type: ignore[type-arg]

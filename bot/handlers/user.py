@@ -60,7 +60,8 @@ async def signals(update: Update, context: BotContext) -> None:
     language = await user_language(update, context)
     assert update.effective_user is not None
     rows = await context.services.trading.active_signals(update.effective_user.id)
-    for text in signals_list(language, rows):
+    working = {e.row.id for e in await context.services.trading.working_limits(update.effective_user.id)}
+    for text in signals_list(language, rows, working):
         await reply(update, text)
 
 

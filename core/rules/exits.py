@@ -117,14 +117,16 @@ def _take_tp1(position: Position, price: float, rules: ManagementRules, out: Can
         position.stop_price = position.entry_price
 
 
-def apply_candle(position: Position, candle: Candle, rules: ManagementRules) -> CandleOutcome:
+def apply_candle(position: Position, candle: Candle, rules: ManagementRules, test_stop: bool = True) -> CandleOutcome:
     """Apply one closed candle to `position` in place and say what filled.
 
     The position's quantity, stop, extremes and tp1 flag are updated; realised P&L is
-    not (it depends on the actual fill prices).
+    not (it depends on the actual fill prices). `test_stop=False`: the stop is not tested
+    on this candle (paper's intrabar TP1 moved it to break-even within the candle: a stop
+    moved on a candle is first tested on the next one, as when this function moves it).
     """
     out = CandleOutcome()
-    stop_fill = _crossed(position, candle, position.stop_price, adverse=True)
+    stop_fill = _crossed(position, candle, position.stop_price, adverse=True) if test_stop else None
     if stop_fill is not None:
         return _exit_all(position, out, stop_reason(position, position.stop_price), stop_fill)
 
@@ -159,3 +161,41 @@ def apply_candle(position: Position, candle: Candle, rules: ManagementRules) -> 
     if position.stop_price != old_stop:
         out.stop_moved_from = old_stop
     return out
+
+
+def apply_price(position: Position, price: float, rules: ManagementRules, stop_seen_safe: bool) -> CandleOutcome:
+    """Apply one price seen between candle closes (paper's intrabar check) to `position` in
+    place: the stop and the targets rest as on an exchange, so a price at or through a
+    level triggers it now. The stop fills at its level when the price was seen on the safe
+    side of it before (`stop_seen_safe`: it traded through the level, a stop-market triggers
+    there), else at the price seen (a gap: the level was never seen traded). Targets are
+    resting limits: they fill at their level, never better. The stop is tested first;
+    extremes and the trail are left to the closed candle (`apply_candle`)."""
+    out = CandleOutcome()
+    sign = position.side.sign
+    if sign * (price - position.stop_price) <= 0:
+        fill = position.stop_price if stop_seen_safe else price
+        return _exit_all(position, out, stop_reason(position, position.stop_price), fill)
+    old_stop = position.stop_price
+    if not position.tp1_done and sign * (price - position.tp1) >= 0:
+        _take_tp1(position, position.tp1, rules, out)
+        if out.closed:
+            return out
+    if position.tp1_done and sign * (price - position.tp2) >= 0:
+        return _exit_all(position, out, ExitReason.TP2, position.tp2)
+    if position.stop_price != old_stop:
+        out.stop_moved_from = old_stop
+    return out
+
+
+def reached(position: Position, price: float) -> ExitReason | None:
+    """Which resting level of an open position `price` is at or through (the stop first),
+    the reason it fills for; None while the price is between the stop and the targets."""
+    sign = position.side.sign
+    if sign * (price - position.stop_price) <= 0:
+        return stop_reason(position, position.stop_price)
+    if not position.tp1_done and sign * (price - position.tp1) >= 0:
+        return ExitReason.TP1
+    if position.tp1_done and sign * (price - position.tp2) >= 0:
+        return ExitReason.TP2
+    return None

@@ -110,7 +110,7 @@ class Executor:
             row.id, row.user_id, SignalState.CONFIRMED, SignalState.REJECTED, self._ctx.clock.now(), reason=reason[:200]
         )
 
-    async def open_position(self, row: UserSignal, fill: OrderResult) -> Position:
+    async def open_position(self, row: UserSignal, fill: OrderResult, seen_until: datetime | None = None) -> Position:
         """Store the position the entry's fill opened, then let the manager protect it.
         Nothing that can fail (no network) stands between the fill and the row."""
         ctx = self._ctx
@@ -122,6 +122,8 @@ class Executor:
         # now on the market's clock (the monitor starts with the one the fill happened in).
         period = timeframe_seconds(ctx.config.timeframe)
         last_candle_at = datetime.fromtimestamp((ctx.clock.now().timestamp() // period - 1) * period, tz=UTC)
+        if seen_until is not None:  # filled on an earlier candle (a paper limit): followed from that one
+            last_candle_at = seen_until
         position = Position(
             id=0,
             user_id=row.user_id,

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pandas as pd
 
@@ -158,17 +158,19 @@ class LimitEntries:
 
     async def _follow_paper(self, entry: LimitEntry) -> LimitOutcome:
         now = self._ctx.clock.now()
-        price = await self._paper_fill_price(entry)
-        if price is not None:
-            return await self._fill_paper(entry, price)
+        fill = await self._paper_fill(entry)
+        if fill is not None:
+            return await self._fill_paper(entry, *fill)
         if now >= entry.row.expires_at:
             return await self._end(entry, SignalState.EXPIRED, "limit_expired")
         return LimitOutcome(entry)
 
-    async def _paper_fill_price(self, entry: LimitEntry) -> float | None:
-        """Where a resting limit would have filled since it was placed, or None. Only the
-        candles wholly between its placing and its expiry count (never a move from before
-        it rested); the last price counts while it is valid."""
+    async def _paper_fill(self, entry: LimitEntry) -> tuple[float, datetime | None] | None:
+        """Where a resting limit would have filled since it was placed, and the open time of
+        the candle before the one it filled in (the position is followed from the fill's own
+        candle, as the backtester follows its entry candle); None if it would not have.
+        Only the candles wholly between its placing and its expiry count (never a move from
+        before it rested); the last price counts while it is valid."""
         ctx, row = self._ctx, entry.row
         sign = row.levels.side.sign
         period = timedelta(seconds=timeframe_seconds(ctx.config.timeframe))
@@ -177,25 +179,26 @@ class LimitEntries:
         if starts.tz is None:  # market data is UTC; a frame without a zone is read as UTC
             starts = starts.tz_localize("UTC")
         inside = (starts >= pd.Timestamp(entry.placed_at)) & (starts + period <= pd.Timestamp(row.expires_at))
-        for candle in candles[inside].itertuples(index=False):
+        for start, candle in zip(starts[inside], candles[inside].itertuples(index=False), strict=True):
+            before = start.to_pydatetime() - period
             if sign * (candle.open - entry.price) <= 0:  # opened through it: filled at the open, better
-                return float(candle.open)
+                return float(candle.open), before
             if sign * ((candle.low if sign > 0 else candle.high) - entry.price) <= 0:
-                return entry.price
-        if self._ctx.clock.now() < row.expires_at:
+                return entry.price, before
+        if ctx.clock.now() < row.expires_at:
             last = await ctx.market_data.last_price(row.symbol)
             if sign * (last - entry.price) <= 0:
-                return entry.price
+                return entry.price, None
         return None
 
-    async def _fill_paper(self, entry: LimitEntry, price: float) -> LimitOutcome:
+    async def _fill_paper(self, entry: LimitEntry, price: float, seen_until: datetime | None = None) -> LimitOutcome:
         try:
             result = await submit_once(self._ctx.exchange, self._ctx.orders, limit_request(entry, price))
         except InsufficientFunds as exc:
             await self._executor.reject(entry.row, f"insufficient funds: {exc}")
             await self._tell(entry, "limit_failed", [SignalEnded(entry.row.user_id, entry.row.id, "rejected")])
             return LimitOutcome(entry, ended=True)
-        return await self._open(entry, result)
+        return await self._open(entry, result, seen_until)
 
     # ------------------------------------------------------------------------ live
 
@@ -255,9 +258,9 @@ class LimitEntries:
 
     # ---------------------------------------------------------------------- shared
 
-    async def _open(self, entry: LimitEntry, result: OrderResult) -> LimitOutcome:
+    async def _open(self, entry: LimitEntry, result: OrderResult, seen_until: datetime | None = None) -> LimitOutcome:
         row = replace(entry.row, quantity=entry.quantity)
-        position = await self._executor.open_position(row, result)
+        position = await self._executor.open_position(row, result, seen_until)
         return LimitOutcome(entry, Execution(position, result))
 
     async def _end(self, entry: LimitEntry, state: SignalState, key: str) -> LimitOutcome:

@@ -11,7 +11,8 @@ import pandas as pd
 
 from core.errors import ExchangeError, RetryableExchangeError, UnknownSymbol, UserError
 from core.events import Alert, PositionClosed
-from core.models import Position, PositionStatus
+from core.models import ExitReason, Position, PositionStatus
+from core.rules.exits import reached
 from core.trading.context import TradingContext
 from core.trading.episodes import Episodes, short_reason
 from core.trading.equity import EquityMarks
@@ -30,6 +31,7 @@ class PositionView:
     position: Position
     price: float | None
     unrealized_pnl: float | None
+    executing: ExitReason | None = None  # the price is at or through this level: it is being executed
 
 
 class Monitor:
@@ -160,5 +162,6 @@ class Monitor:
                     log.warning("no price for %s: %s", position.symbol, exc)
                     prices[position.symbol] = None
             price = prices[position.symbol]
-            views.append(PositionView(position, price, position.unrealized_pnl(price) if price else None))
+            pnl, executing = (position.unrealized_pnl(price), reached(position, price)) if price else (None, None)
+            views.append(PositionView(position, price, pnl, executing))
         return views

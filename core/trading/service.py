@@ -242,6 +242,11 @@ class TradingService:
     async def working_limits(self, user_id: int) -> list[LimitEntry]:
         return await self._signals.working_limits(user_id)
 
+    async def follow_limits(self) -> int:
+        """One look at every working limit entry (the monitor does this each run; an account
+        stream that saw an entry order change can call it at once). How many changed."""
+        return await self._limits.follow_all()
+
     async def _after_refusal(self, user_signal_id: int, user_id: int, exc: UserError) -> None:
         ctx = self._ctx
         row = await ctx.signals.get_user_signal(user_signal_id)

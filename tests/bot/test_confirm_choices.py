@@ -91,6 +91,7 @@ async def test_a_paper_limit_fills_when_the_price_trades_through_and_not_before(
     assert "Limit order working" in answer["text"] and "at 100" in answer["text"]
     # the card keeps only the limit's Cancel (edited right after the answer)
     await bot.fake.wait_for(lambda: [d[:6] for d in buttons(bot, ALICE, ids[ALICE])] == ["sig:x:"])
+    assert "BTC/USDT LONG · limit order at the entry, working" in await bot.reply_to(ALICE, "/signals")
     market.prices["BTC/USDT"] = 100.3
     await bot.services.trading.monitor()
     assert await bot.services.trading.positions_view(ALICE) == []
@@ -116,6 +117,7 @@ async def test_a_limit_that_is_never_reached_expires_and_the_user_is_told_in_rus
     market.prices["BTC/USDT"] = 101.2
     answer = await press(bot, BOB, buttons(bot, BOB, ids[BOB])[1], ids[BOB])
     assert "Лимитный ордер выставлен" in answer["text"] and "по 100" in answer["text"]
+    assert "лимитный ордер по цене входа ждёт исполнения" in await bot.reply_to(BOB, "/signals", language_code="ru")
     clock.advance(timedelta(hours=1))
     await bot.services.trading.monitor()
     await bot.fake.wait_for(lambda: "истёк" in (bot.fake.last_text(BOB) or ""))
@@ -162,3 +164,19 @@ async def test_a_user_widens_the_market_drift_in_settings_and_the_confirm_follow
     market.prices["BTC/USDT"] = 101.6  # 0.4 R: over the default 0.25, within Bob's 0.5
     answer = await press(bot, BOB, buttons(bot, BOB, ids[BOB])[0], ids[BOB])
     assert "Исполнено" in answer["text"] and "101,6" in answer["text"]
+
+
+async def test_a_stale_confirm_on_a_working_limit_keeps_its_cancel(bot: RunningBot, market: FakeMarketData) -> None:
+    await subscribe(bot, ALICE)
+    ids = await publish(bot, (ALICE,), "/signal BTC/USDT long sl=96 tp=110,120")
+    confirm, limit, _ = buttons(bot, ALICE, ids[ALICE])
+    market.prices["BTC/USDT"] = 101.2
+    await press(bot, ALICE, limit, ids[ALICE])
+    await bot.fake.wait_for(lambda: len(buttons(bot, ALICE, ids[ALICE])) == 1)
+    edits = len([c for c in bot.fake.calls if c.method == "editMessageReplyMarkup"])
+    answer = await press(bot, ALICE, confirm, ids[ALICE])  # e.g. from a second device
+    assert answer["text"] == "Already confirmed."
+    # the card's edit (to what it shows already: Telegram answers "not modified")
+    await bot.fake.wait_for(lambda: len([c for c in bot.fake.calls if c.method == "editMessageReplyMarkup"]) > edits)
+    assert [d[:6] for d in buttons(bot, ALICE, ids[ALICE])] == ["sig:x:"]
+    assert await bot.services.trading.positions_view(ALICE) == []

@@ -82,7 +82,7 @@ async def test_fan_out_to_hundreds_within_the_limits(fake: FakeBotApi, tmp_path:
     for call in sends:
         assert call.method == "sendPhoto" and call.result["photo"] and "BTC/USDT LONG" in call.result["caption"]
         data = [b["callback_data"] for row in call.params["reply_markup"]["inline_keyboard"] for b in row]
-        assert len(data) == 2 and all(len(d.encode()) <= 64 for d in data)
+        assert len(data) == 3 and all(len(d.encode()) <= 64 for d in data)
     uploads = [c for c in sends if not isinstance(c.params["photo"], str)]
     assert len(uploads) == 1 and len(fake.files) == 1  # rendered and uploaded once, then by file_id
     assert all(c.params["photo"] in fake.files for c in sends if c not in uploads)

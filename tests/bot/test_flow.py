@@ -40,7 +40,14 @@ async def publish(
     bot: RunningBot, recipients: tuple[int, ...], command: str = "/signal BTC/USDT long sl=90 tp=110,120"
 ) -> dict[int, int]:
     """Admin publishes; wait until each recipient has the signal. Returns message ids."""
-    reply = await bot.reply_to(ADMIN, command)
+    before = len(bot.fake.sent(ADMIN))
+    bot.say(ADMIN, command)
+    # the admin's text answer: not whatever reaches the admin's chat first (an admin who
+    # subscribed may be getting an earlier signal's card from the outbox at that moment)
+    answer = await bot.fake.wait_for(
+        lambda: next((c for c in bot.fake.sent(ADMIN)[before:] if c.method == "sendMessage"), None)
+    )
+    reply = str((answer.result or {}).get("text"))
     assert "published" in reply, reply
     ids = {}
     for user in recipients:

@@ -18,7 +18,10 @@ from tests.bot.test_flow import subscribe
 STALE = t("en", "button_stale", escape=False)
 
 
-@pytest.mark.parametrize("data", ["sig:c:²", "sig:s:٣", "pos:c:５", "pos:y:¹²", "hist:²", "hist:٣", "sig:c:1_0"])
+@pytest.mark.parametrize(
+    "data",
+    ["sig:c:²", "sig:s:٣", "sig:l:²", "sig:x:1_0", "sig:l:", "pos:c:５", "pos:y:¹²", "hist:²", "hist:٣", "sig:c:1_0"],
+)
 async def test_buttons_with_unicode_digits_are_stale_not_errors(
     bot: RunningBot, caplog: pytest.LogCaptureFixture, data: str
 ) -> None:

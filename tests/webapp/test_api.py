@@ -116,6 +116,10 @@ async def test_close_acts_through_the_service_and_the_chat_hears_of_it(
     assert (p["entry"], p["stop"], p["tp1"], p["tp2"]) == (100, 90, 110, 120)
     assert p["quantity"] == pytest.approx(BTC_QTY)
     assert p["unrealized_pnl"] == pytest.approx(5 * BTC_QTY) and p["price"] == 105
+    assert p["executing"] is None  # between the stop (90) and TP1 (110)
+    market.prices["BTC/USDT"] = 89.0  # through the stop: said to be executing, as /positions says
+    assert (await api.get("/api/positions", ALICE))[1]["positions"][0]["executing"] == "stop_loss"
+    market.prices["BTC/USDT"] = 105.0
     assert body["charts"]["BTC/USDT"]["close"] == [100.0]  # the fixture's one closed candle
 
     before = len(bot.fake.sent(ALICE))

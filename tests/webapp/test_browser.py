@@ -284,6 +284,11 @@ async def test_russian_dark_pages_and_confirm(
     assert await browser.text(figure("unrealized_pnl")) == "-29,87"  # -3 x 9.95804 (9 958.04 x 1 % / 10)
     assert await browser.text("button.close") == "Закрыть"
     assert await browser.text("button.break-even") == "Стоп в безубыток"
+    assert await browser.js("return document.querySelectorAll('.position .executing').length") == 0  # 97: above 90
+    market.prices["BTC/USDT"] = 88.0  # through the stop: the card says it is being executed
+    await browser.tab("home")
+    await browser.tab("positions")
+    assert await browser.text(".position .executing") == "Цена дошла до стопа 90 или прошла его: стоп исполняется."
 
     await open_as(bot, browser, ADMIN, "ru", DARK, "admin")
     assert await browser.text(figure("trading")) == "идёт"

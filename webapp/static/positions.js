@@ -20,6 +20,16 @@ export function title(item) {
   return h('h2', {}, item.symbol + ' ', h('span', { class: 'side ' + item.side, text: t('side_' + item.side) }));
 }
 
+// The price at or through a resting level: say it is being executed, not a bare loss beyond the stop.
+function executing(p) {
+  if (!p.executing) return null;
+  const target = { tp1: ['TP1', p.tp1], tp2: ['TP2', p.tp2] }[p.executing];
+  const text = target
+    ? t('executing_target', { target: target[0], level: price(target[1]) })
+    : t('executing_stop', { stop: price(p.stop) });
+  return h('p', { class: 'executing ' + (target ? 'gain' : 'loss'), text });
+}
+
 function card(p, chart, ctx) {
   const close = actionButton({
     label: t('close'),
@@ -59,6 +69,7 @@ function card(p, chart, ctx) {
       row(t('open_risk'), money(p.open_risk), 'open_risk', p.open_risk),
       row(t('opened'), when(p.opened_at), 'opened_at', p.opened_at),
     ),
+    executing(p),
     chart ? lineChart({ values: chart.close, levels: levels(p), label: p.symbol, kind: 'price' }) : null,
     h('div', { class: 'actions' }, breakEven, close),
   );

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from core.errors import UserError
-from core.models import Limits, SignalState
+from core.models import Limits, Side, SignalState
 from core.rules.exits import ManagementRules
 from core.trading.paper import PaperPositions
 from core.trading.service import TradingConfig, TradingService
@@ -176,3 +176,33 @@ async def test_a_working_limit_counts_against_the_risk_limits_as_if_filled(world
         await world.trading.confirm(rows[0].id, 10)
     assert refused.value.key == "risk_max_open_positions"
     assert await world.positions.open_positions(10) == []
+
+
+async def test_a_limit_filled_on_a_candle_is_managed_from_that_candle_as_the_backtester_does(world: World) -> None:
+    with_ttl(world, 4 * 3600)
+    row_id = await placed(world, price=101.0)
+    # 13:00 gaps through the entry to 98.5 and falls through the stop (90) in the same hour
+    world.market.add_candles("BTC/USDT", candles_frame(T0 + HOUR, [(98.5, 99, 88, 89)], HOUR))
+    world.market.prices["BTC/USDT"] = 89.0
+    world.clock.advance(2 * HOUR + timedelta(minutes=1))
+    await world.trading.monitor()
+    assert await world.positions.open_positions(10) == []
+    (closed,) = await world.positions.closed_positions(10)
+    assert closed.user_signal_id == row_id and closed.entry_price == 98.5
+    assert closed.exit_reason is not None and closed.exit_reason.value == "stop_loss"
+    # 10 units from 98.5 to the stop at 90 (no slippage here): -85 gross
+    assert closed.realized_pnl == pytest.approx(-85.0)
+
+
+async def test_a_short_limit_waits_for_the_price_to_rise_to_the_entry(world: World) -> None:
+    await world.trading.register(10, "en")
+    (row,) = await world.trading.publish(draft(side=Side.SHORT, stop=110.0, tp1=90.0, tp2=80.0)) or []
+    world.market.prices["BTC/USDT"] = 99.0  # below the entry: a sell limit at 100 waits
+    outcome = await world.trading.place_limit(row.id, 10)
+    assert outcome.execution is None
+    world.market.prices["BTC/USDT"] = 99.99
+    assert await world.trading.monitor() == 0
+    world.market.prices["BTC/USDT"] = 100.4  # up through it: sold at 100
+    await world.trading.monitor()
+    (position,) = await world.positions.open_positions(10)
+    assert position.side is Side.SHORT and position.entry_price == 100.0 and position.quantity == pytest.approx(10.0)

@@ -166,3 +166,15 @@ async def test_the_user_cancels_a_resting_limit(live: LiveWorld) -> None:
     row = await live.signals.get_user_signal(outcome.entry.row.id)
     assert row is not None and row.state is SignalState.SKIPPED
     await assert_agrees(live)
+
+
+async def test_a_cancel_after_a_partial_fill_keeps_that_part_protected(live: LiveWorld) -> None:
+    outcome = await place(live)
+    assert isinstance(outcome, LimitOutcome)
+    live.fake.fill_partially(KEY, entry_client_order_id(outcome.entry.row.id), "0.01")
+    ended = await live.trading.cancel_limit(outcome.entry.row.id, ALICE)
+    assert ended.execution is not None
+    assert ended.execution.position.initial_quantity == pytest.approx(0.01, rel=1e-3)
+    assert len(resting(live)) >= 2  # its stop and target rest; the entry's rest is cancelled
+    assert "limit_cancelled_partly" in [a.key for a in await live.alerts(ALICE)]
+    await assert_agrees(live)
