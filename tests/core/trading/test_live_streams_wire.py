@@ -64,6 +64,13 @@ async def wired(live: LiveWorld) -> AsyncIterator[Streamed]:
     await stream.close()
 
 
+async def protected_again(live: LiveWorld, position_id: int) -> None:
+    """Wait until the rest after TP1 rests under its new list: TP1 is saved before the stop
+    is moved (cancel, then place), so a check of the books in between sees it in flight."""
+    legs = {f"atra-p{position_id}-b2-sl", f"atra-p{position_id}-b2-tp"}
+    await eventually(lambda: _true(set(resting(live)) == legs))
+
+
 async def test_a_tp1_fill_is_booked_protected_and_told_from_the_executionreport(wired: Streamed) -> None:
     live = wired.world
     p = (await confirm(live)).position
@@ -98,6 +105,7 @@ async def test_a_fill_while_the_connection_drops_is_booked_once_after_the_reconn
     live.fake.ws_silence(KEY, False)
     after = await position_where(live, p.id, lambda q: q.tp1_done)  # the reconcile after the reconnect
     assert after.realized_pnl == pytest.approx(0.0208 * 1_800)  # type: ignore[attr-defined]
+    await protected_again(live, p.id)
     await eventually(lambda: _true(live.fake.subscribed(KEY) == 1))
     assert (await live.kinds(ALICE)).count("tp1") == 1
     down = [a for a in await live.alerts(ADMIN) if a.key == "account_stream_down_admin"]
@@ -114,6 +122,7 @@ async def test_reports_out_of_order_and_twice_book_the_fill_once(wired: Streamed
     live.set_price("BTC/USDT", 61_800)
     live.fake.ws_release(KEY)  # ...and in reverse order
     after = await position_where(live, p.id, lambda q: q.tp1_done)
+    await protected_again(live, p.id)
     await agrees(live)
     again = await live.positions.get(p.id)
     assert again is not None and again.realized_pnl == pytest.approx(after.realized_pnl)  # type: ignore[attr-defined]
