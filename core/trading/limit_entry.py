@@ -130,16 +130,33 @@ class LimitEntries:
             if lock.locked():  # the user is confirming or cancelling: next run
                 continue
             async with lock:
-                entry = await ctx.signals.limit_entry(listed.row.id)
-                if entry is None or entry.row.state is not SignalState.CONFIRMED:
-                    continue
-                try:
-                    outcome = await (self._follow_paper(entry) if self._paper else self._follow_live(entry))
-                except ExchangeError as exc:
-                    log.warning("limit entry %s not followed this run: %s", entry.row.id, exc)
-                    continue
-                changed += int(outcome.ended or outcome.execution is not None)
+                changed += await self._follow(listed.row.id)
         return changed
+
+    async def follow_one(self, user_signal_id: int, user_id: int) -> int:
+        """One look at one working entry now (its account stream said its order changed):
+        once its user's lock is free (a confirm, a cancel or the monitor's look is done), by
+        the same path as `follow_all`; 1 if it filled or ended. An entry already filled or
+        ended by then (a duplicate update, or the monitor saw it first) is left alone."""
+        entry = await self._ctx.signals.limit_entry(user_signal_id)
+        if entry is None or entry.row.state is not SignalState.CONFIRMED:  # a market entry's, or done
+            return 0
+        async with self._ctx.user_locks[user_id]:
+            return await self._follow(user_signal_id, user_id)
+
+    async def _follow(self, user_signal_id: int, user_id: int | None = None) -> int:
+        """Under the user's lock: the entry as it is now, followed if still working."""
+        entry = await self._ctx.signals.limit_entry(user_signal_id)
+        if entry is None or entry.row.state is not SignalState.CONFIRMED:
+            return 0
+        if user_id is not None and entry.row.user_id != user_id:
+            return 0
+        try:
+            outcome = await (self._follow_paper(entry) if self._paper else self._follow_live(entry))
+        except ExchangeError as exc:
+            log.warning("limit entry %s not followed now: %s", entry.row.id, exc)
+            return 0
+        return int(outcome.ended or outcome.execution is not None)
 
     async def cancel(self, user_signal_id: int, user_id: int) -> LimitOutcome:
         """The user cancels a working entry; a part filled meanwhile is kept, protected."""

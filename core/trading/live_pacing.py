@@ -16,13 +16,17 @@ position is followed on a run only when one of these holds, else it is left to i
   5 minutes costs 20 % of Binance's budget at 1,000 positions: bench/bench_live_streams.py).
 
 `StreamFollow` is what the watchers act on: an update for an order the database knows
-(by client order id) follows that position at once, through the monitor's follow.
+(by client order id) follows that position at once, through the monitor's follow; an
+update for a working limit entry's order (`atra-us<row>-entry`) follows that entry at once,
+through the path the monitor's `follow_limits` takes (a fill opens the position and places
+its protection then, not at the next run).
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,7 +34,7 @@ from typing import Protocol
 
 import pandas as pd
 
-from core.models import OrderResult, OrderStatus, Position, StoredOrder
+from core.models import LimitEntry, OrderResult, OrderStatus, Position, StoredOrder
 from core.ports import OrderRepository, PositionRepository
 from core.trading.live_book import EPS, same_state
 from core.trading.live_ports import Keyring
@@ -167,6 +171,19 @@ def _new_candle(position: Position, frame: pd.DataFrame | Exception | None) -> b
 class Follower(Protocol):
     async def follow_now(self, position_id: int, unless: Callable[[], Awaitable[bool]] | None = None) -> int: ...
 
+    async def working_limits(self, user_id: int | None = None) -> list[LimitEntry]: ...
+
+    async def follow_limit(self, user_signal_id: int, user_id: int) -> int: ...
+
+
+_LIMIT_ENTRY = re.compile(r"atra-us(\d+)-entry")
+
+
+def limit_row(client_order_id: str) -> int | None:
+    """The row whose entry order this is (`atra-us<row>-entry`, core/trading/execution.py)."""
+    match = _LIMIT_ENTRY.fullmatch(client_order_id)
+    return int(match.group(1)) if match else None
+
 
 class StreamFollow:
     """The watchers' target (core.trading.live_stream.StreamTarget) over the monitor."""
@@ -178,11 +195,15 @@ class StreamFollow:
         self._keys = keys
 
     async def accounts(self) -> set[int]:
-        """Accounts with open positions and keys (a stream without keys cannot sign in)."""
+        """Accounts with open positions or working limit entries, and keys (a stream
+        without keys cannot sign in)."""
         users = {p.user_id for p in await self._positions.open_positions()}
+        users |= {e.row.user_id for e in await self._follower.working_limits()}
         return {u for u in users if await self._keys.has(u)}
 
     async def reconcile(self, user_id: int) -> None:
+        for entry in await self._follower.working_limits(user_id):  # first: a fill opens a position
+            await self._follower.follow_limit(entry.row.id, user_id)
         for position in await self._positions.open_positions(user_id):
             await self._follower.follow_now(position.id)
 
@@ -191,15 +212,22 @@ class StreamFollow:
         once the position is free, and only if an update is still news then (the update
         may be the echo of what its owner was doing: a stop it moved, a fill it booked)."""
         touched: dict[int, list[OrderResult]] = {}
+        limits: set[int] = set()
         for result in results:
             stored = await self._orders.stored(result.client_order_id)
-            if stored is None or stored.request.user_id != user_id or stored.request.position_id is None:
+            row = limit_row(result.client_order_id)
+            if stored is None or stored.request.user_id != user_id or (stored.request.position_id is None and not row):
                 log.debug("user %s: update for order %s not ours, ignored", user_id, result.client_order_id)
                 continue
             if not news(result, stored.result):
                 log.debug("user %s: order %s update already booked or older, ignored", user_id, result.client_order_id)
                 continue
-            touched.setdefault(stored.request.position_id, []).append(result)
+            if stored.request.position_id is None and row is not None:
+                limits.add(row)  # a limit entry's order: its fill opens the position
+            elif stored.request.position_id is not None:
+                touched.setdefault(stored.request.position_id, []).append(result)
+        for row_id in sorted(limits):  # an entry already filled or ended by then is left alone
+            await self._follower.follow_limit(row_id, user_id)
         for position_id, updates in touched.items():
             await self._follower.follow_now(position_id, unless=lambda u=updates: self._known(u))  # type: ignore[misc]
 

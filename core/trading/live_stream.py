@@ -1,8 +1,9 @@
 """Account streams: fills seen as the exchange reports them, polling as the safety net.
 
-One watcher task per live account with open positions follows its user-data stream (the
-`OrderStream` port). An update only says where to look: for an order the database knows
-(by client order id) the position is followed at once through the monitor's own follow,
+One watcher task per live account with open positions or working limit entries follows its
+user-data stream (the `OrderStream` port). An update only says where to look: for an order
+the database knows (by client order id) the position, or the limit entry, is followed at once
+through the monitor's own follow,
 REST being the truth, so a duplicated, reordered or stale event can neither lose nor
 repeat a fill (the booking is the same transaction the poll uses). Unknown orders are
 ignored.
@@ -57,7 +58,7 @@ class StreamTarget(Protocol):
         ...
 
     async def reconcile(self, user_id: int) -> None:
-        """Follow every open position of the user through REST, now."""
+        """Follow every working limit entry and open position of the user through REST, now."""
         ...
 
     async def updated(self, user_id: int, results: Sequence[OrderResult]) -> None:

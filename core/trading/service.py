@@ -240,13 +240,17 @@ class TradingService:
         """Cancel the user's working limit entry (a part filled meanwhile is kept)."""
         return await self._limits.cancel(user_signal_id, user_id)
 
-    async def working_limits(self, user_id: int) -> list[LimitEntry]:
+    async def working_limits(self, user_id: int | None = None) -> list[LimitEntry]:
+        """The user's working limit entries (everyone's with None)."""
         return await self._signals.working_limits(user_id)
 
     async def follow_limits(self) -> int:
-        """One look at every working limit entry (the monitor does this each run; an account
-        stream that saw an entry order change can call it at once). How many changed."""
+        """One look at every working limit entry (the monitor does this each run). How many changed."""
         return await self._limits.follow_all()
+
+    async def follow_limit(self, user_signal_id: int, user_id: int) -> int:
+        """One look at one working limit entry now (its account stream saw its order change)."""
+        return await self._limits.follow_one(user_signal_id, user_id)
 
     async def _after_refusal(self, user_signal_id: int, user_id: int, exc: UserError) -> None:
         ctx = self._ctx

@@ -12,7 +12,8 @@ from datetime import timedelta
 
 import pytest
 
-from core.models import ExitReason, OrderStatus, PositionStatus
+from core.models import ExitReason, OrderStatus, PositionStatus, SignalState
+from core.trading.execution import entry_client_order_id
 from core.trading.live_follow import follow_streams
 from core.trading.live_stream import AccountStreams, StreamConfig
 from tests.core.trading.live_world import (
@@ -27,6 +28,7 @@ from tests.core.trading.live_world import (
     confirm,
     eventually,
     join,
+    long_draft,
     monitor,
     resting,
 )
@@ -235,3 +237,71 @@ async def test_the_sweep_reads_only_positions_the_market_came_near_and_every_one
     assert reads() == before + 2  # an hour: read whatever the market did
     after = await live.positions.get(p.id)
     assert after is not None and not after.tp1_done
+
+
+# ---------------------------------------------------------------------- limit entries (issues 11 and 12)
+
+
+async def take_limit(live: LiveWorld) -> int:
+    """Alice takes a long signal (entry 60,000, stop 58,800) with a limit, the price above it."""
+    live.set_price("BTC/USDT", 60_300)
+    rows = await live.trading.publish(long_draft())
+    assert rows is not None
+    outcome = await live.trading.place_limit(rows[0].id, ALICE)
+    assert outcome.execution is None and set(resting(live)) == {entry_client_order_id(rows[0].id)}
+    return rows[0].id
+
+
+async def opened(live: LiveWorld) -> object:
+    """Alice's position once it is open and its two OCO lists rest on the exchange."""
+
+    async def look() -> object:
+        listed = await live.positions.open_positions(ALICE)
+        return listed[0] if listed and len(resting(live)) == 4 else None
+
+    return await eventually(look)
+
+
+async def test_an_account_whose_only_business_is_a_working_limit_is_watched(streamed: Streamed) -> None:
+    live = streamed.world
+    row_id = await take_limit(live)
+    assert await live.positions.open_positions(ALICE) == []
+    await up(streamed)  # watched, though nothing is open yet
+    assert streamed.streams.watched() == {ALICE}
+    await live.trading.cancel_limit(row_id, ALICE)
+    await eventually(lambda: _true(streamed.streams.watched() == set()))  # nothing working: no watcher
+
+
+async def test_a_limit_fill_is_opened_and_protected_from_the_stream_without_a_monitor_run(streamed: Streamed) -> None:
+    live = streamed.world
+    row_id = await take_limit(live)
+    await up(streamed)
+    live.set_price("BTC/USDT", 59_950)  # traded through: the exchange fills the limit at 60,000
+    position = await opened(live)  # no monitor run: the stream's update alone
+    assert position.entry_price == 60_000.0 and position.user_signal_id == row_id  # type: ignore[attr-defined]
+    legs = {cid.split("-", 2)[2] for cid in resting(live)}
+    assert legs == {"a1-sl", "a1-tp", "b1-sl", "b1-tp"}  # two OCO lists (a: TP1, b: TP2), each a stop and a TP
+    assert any(r.client_order_id == entry_client_order_id(row_id) for r in streamed.stream.sent[ALICE])
+    assert (await live.signals.get_user_signal(row_id)).state is SignalState.EXECUTED  # type: ignore[union-attr]
+    assert (await live.kinds(ALICE)).count("filled") == 1
+    await agrees(live)
+
+
+async def test_a_limit_fill_reported_again_and_again_opens_one_position(streamed: Streamed) -> None:
+    live = streamed.world
+    row_id = await take_limit(live)
+    await up(streamed)
+    streamed.stream.silent.add(ALICE)  # what the stream would have said is sent below, repeated
+    live.set_price("BTC/USDT", 59_950)
+    cid = entry_client_order_id(row_id)
+    filled = result_of(next(o for o in live.fake.orders_of(KEY) if o.client_order_id == cid))
+    assert filled.status is OrderStatus.FILLED
+    streamed.stream.push(ALICE, [filled, filled])
+    streamed.stream.push(ALICE, [filled])
+    await opened(live)
+    await eventually(lambda: _true(not streamed.stream._script.get(ALICE)))
+    await live.trading.follow_limit(row_id, ALICE)  # whatever was still being followed has finished
+    assert len(await live.positions.open_positions(ALICE)) == 1
+    assert len(live.fake.orders_of(KEY)) == 5  # the entry and one set of protection, never two
+    assert (await live.kinds(ALICE)).count("filled") == 1
+    await agrees(live)

@@ -13,6 +13,7 @@ import pytest
 
 from core.exchange.ccxt_stream import CcxtOrderStream
 from core.models import ExitReason, PositionStatus
+from core.trading.execution import entry_client_order_id
 from core.trading.live_follow import follow_streams
 from tests.core.trading.live_world import (
     ADMIN,
@@ -28,7 +29,17 @@ from tests.core.trading.live_world import (
     monitor,
     resting,
 )
-from tests.core.trading.test_live_streams import FAST, SWEEP, Streamed, _true, agrees, position_where, up
+from tests.core.trading.test_live_streams import (
+    FAST,
+    SWEEP,
+    Streamed,
+    _true,
+    agrees,
+    opened,
+    position_where,
+    take_limit,
+    up,
+)
 
 
 @pytest.fixture
@@ -166,3 +177,15 @@ async def _bob_polled_alice_streamed(wired: Streamed) -> None:
     assert wired.streams.failures >= 2 and wired.streams.healthy_since(BOB) is None  # still refused, still retried
     down = [a for a in await live.alerts(ADMIN) if a.key == "account_stream_down_admin"]
     assert len(down) == 1 and down[0].params["user"] == BOB  # once per outage
+
+
+async def test_a_limit_entrys_fill_is_opened_and_protected_from_its_executionreport(wired: Streamed) -> None:
+    live = wired.world
+    row_id = await take_limit(live)
+    await up(wired)  # watched for the working limit alone
+    live.set_price("BTC/USDT", 59_950)  # the exchange fills the limit at 60,000 and reports it
+    position = await opened(live)  # no monitor run
+    assert position.entry_price == 60_000.0 and position.user_signal_id == row_id  # type: ignore[attr-defined]
+    assert live.fake.client_id_count(KEY, entry_client_order_id(row_id)) == 1
+    assert (await live.kinds(ALICE)).count("filled") == 1
+    await agrees(live)
