@@ -14,12 +14,11 @@ from core.clock import ManualClock
 from core.exchange.ccxt_stream import CcxtOrderStream
 from core.exchange.limiter import Budget, ExchangeBudgets, ExchangeLimiter
 from core.models import Limits, OrderResult
-from core.trading.live_follow import follow_streams
 from core.trading.live_ports import OrderStream
 from core.trading.live_stream import AccountStreams, StreamConfig
 from db.database import Database
 from tests.conftest import T0
-from tests.core.trading.live_world import ADMIN, LiveWorld, long_draft, start_process
+from tests.core.trading.live_world import LiveWorld, long_draft, start_process, world_streams
 from tests.core.trading.memory_stream import MemoryOrderStream
 from tests.fakes.fake_exchange import DEFAULT_SYMBOLS, FakeBinance, FakeBudgets, SymbolSpec
 from tests.fakes.loopback import loopback_session
@@ -94,18 +93,8 @@ async def build_rig(folder: Path, accounts: int, sweep: float, kind: str = "memo
         stream, pushed = memory, memory.changed_at
     else:  # the ccxt.pro client, one WebSocket per account to the fake's WebSocket API
         stream, pushed = CcxtOrderStream(world.gateway, world.exchange.valued_fee), _hook_pushes(fake)
-    streams = follow_streams(
-        world.trading,
-        world.manager,
-        stream,
-        keys=world.keys,
-        orders=world.orders,
-        positions=world.positions,
-        sweep_seconds=sweep,
-        admin_ids=frozenset({ADMIN}),
-        config=StreamConfig(refresh_seconds=1.0, connects_per_second=CONNECTS_PER_SECOND),
-        monotonic=lambda: clock.now().timestamp(),
-    )
+    config = StreamConfig(refresh_seconds=1.0, connects_per_second=CONNECTS_PER_SECOND)
+    streams = world_streams(world, stream, sweep, config)
     rig = Rig(world, stream, streams, db, session, pushed)
     _hook_bookings(rig)
     return rig

@@ -20,6 +20,9 @@ from core.exchange.limiter import ExchangeBudgets, ExchangeLimiter
 from core.models import OrderResult, OrderStatus, Side, SignalDraft, SignalLevels, StoredOrder
 from core.rules.exits import ManagementRules
 from core.trading.live import LiveConfig, LivePositions
+from core.trading.live_follow import follow_streams
+from core.trading.live_ports import OrderStream
+from core.trading.live_stream import AccountStreams, StreamConfig
 from core.trading.service import TradingConfig, TradingService
 from db.credentials import CredentialStore, make_cipher
 from db.database import Database
@@ -298,3 +301,20 @@ async def eventually(check: Callable[[], Awaitable[Any]], within: float = 5.0) -
         assert asyncio.get_running_loop().time() < deadline, "never happened"
         await asyncio.sleep(0.005)
     return value
+
+
+def world_streams(world: LiveWorld, stream: OrderStream, sweep_seconds: float, config: StreamConfig) -> AccountStreams:
+    """The account streams of `world`'s trading service, as bot/assembly.py wires them,
+    on the world's clock (start them with `run()`)."""
+    return follow_streams(
+        world.trading,
+        world.manager,
+        stream,
+        keys=world.keys,
+        orders=world.orders,
+        positions=world.positions,
+        sweep_seconds=sweep_seconds,
+        admin_ids=frozenset({ADMIN}),
+        config=config,
+        monotonic=lambda: world.clock.now().timestamp(),
+    )

@@ -14,7 +14,6 @@ import pytest
 
 from core.models import ExitReason, OrderStatus, PositionStatus, SignalState
 from core.trading.execution import entry_client_order_id
-from core.trading.live_follow import follow_streams
 from core.trading.live_stream import AccountStreams, StreamConfig
 from tests.core.trading.live_world import (
     ADMIN,
@@ -31,6 +30,7 @@ from tests.core.trading.live_world import (
     long_draft,
     monitor,
     resting,
+    world_streams,
 )
 from tests.core.trading.memory_stream import MemoryOrderStream, result_of
 
@@ -52,18 +52,7 @@ async def streamed(live: LiveWorld) -> AsyncIterator[Streamed]:
         return creds[0] if creds else None
 
     stream = MemoryOrderStream(live.fake, key_of)
-    streams = follow_streams(
-        live.trading,
-        live.manager,
-        stream,
-        keys=live.keys,
-        orders=live.orders,
-        positions=live.positions,
-        sweep_seconds=SWEEP,
-        admin_ids=frozenset({ADMIN}),
-        config=FAST,
-        monotonic=lambda: live.clock.now().timestamp(),
-    )
+    streams = world_streams(live, stream, SWEEP, FAST)
     task = asyncio.create_task(streams.run())
     yield Streamed(live, stream, streams)
     task.cancel()

@@ -14,7 +14,6 @@ import pytest
 from core.exchange.ccxt_stream import CcxtOrderStream
 from core.models import ExitReason, PositionStatus
 from core.trading.execution import entry_client_order_id
-from core.trading.live_follow import follow_streams
 from tests.core.trading.live_world import (
     ADMIN,
     ALICE,
@@ -28,6 +27,7 @@ from tests.core.trading.live_world import (
     join,
     monitor,
     resting,
+    world_streams,
 )
 from tests.core.trading.test_live_streams import (
     FAST,
@@ -45,18 +45,7 @@ from tests.core.trading.test_live_streams import (
 @pytest.fixture
 async def wired(live: LiveWorld) -> AsyncIterator[Streamed]:
     stream = CcxtOrderStream(live.gateway, live.exchange.valued_fee)
-    streams = follow_streams(
-        live.trading,
-        live.manager,
-        stream,
-        keys=live.keys,
-        orders=live.orders,
-        positions=live.positions,
-        sweep_seconds=SWEEP,
-        admin_ids=frozenset({ADMIN}),
-        config=FAST,
-        monotonic=lambda: live.clock.now().timestamp(),
-    )
+    streams = world_streams(live, stream, SWEEP, FAST)
     task = asyncio.create_task(streams.run())
     yield Streamed(live, stream, streams)  # type: ignore[arg-type]
     task.cancel()
